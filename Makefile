@@ -1,0 +1,26 @@
+# The two set-up commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install run test lint
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# compat mode puts the checkout on sys.path, so twistd finds twisted/plugins/ here
+	$(BIN)/python -m pip install -q -e '.[test]' --config-settings editable_mode=compat
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(BIN)/twistd -n weightless $(ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest -q $(PYTEST_ARGS)

@@ -1,0 +1,195 @@
+"""Options and environment variables, turned into one validated Config.
+
+A command-line option beats its env var; the original Go tracker's env names are honoured."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network
+
+from weightless.web.clientip import parse_networks
+
+
+class ConfigError(ValueError):
+    """A bad setting; the message is one line for the operator."""
+
+
+@dataclass(frozen=True)
+class Config:
+    http: str = "tcp:8080"
+    udp: int | None = 8080
+    udp_interface: str = "::"
+    database: str = "sqlite:///weightless.db"
+    workers: int = 1
+    open: bool = False
+    tracker_secret: bytes | None = None
+    registry_key: str | None = None
+    max_peers: int = 50
+    interval: int = 1800
+    min_interval: int = 900
+    peer_ttl: int = 3600
+    rate_limit: float = 5.0
+    rate_burst: float = 10.0
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+    cors_origins: tuple[str, ...] = field(default=())
+
+    @property
+    def sqlite_path(self) -> str | None:
+        """The file of a ``sqlite:///path`` URL (``sqlite:////abs/path`` for an absolute one)."""
+        if self.database.startswith("sqlite:///"):
+            return self.database[len("sqlite:///") :]
+        return None
+
+
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off", ""}
+
+
+def endpoint_port(description: str) -> int:
+    """The port of a tcp:/ssl: endpoint description; ConfigError when there is none or it is
+    out of range."""
+    parts = description.split(":")
+    kind = parts[0].lower()
+    if kind not in ("tcp", "tcp6", "ssl") or len(parts) < 2:
+        raise ConfigError(
+            f"--http {description!r}: expected an endpoint like tcp:8080 or "
+            "tcp:8080:interface=127.0.0.1"
+        )
+    port = None
+    for i, part in enumerate(parts[1:]):
+        key, eq, value = part.partition("=")
+        if eq and key == "port":
+            port = value
+        elif not eq and i == 0:
+            port = part
+    if port is None or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"--http {description!r}: the port must be a number from 0 to 65535")
+    return int(port)
+
+
+def _int(name: str, value: str, low: int, high: int | None = None) -> int:
+    if not re.fullmatch(r"-?\d+", value.strip()):
+        raise ConfigError(f"{name} {value!r}: expected a whole number")
+    number = int(value)
+    if number < low or (high is not None and number > high):
+        bound = f"from {low} to {high}" if high is not None else f"at least {low}"
+        raise ConfigError(f"{name} {value!r}: must be {bound}")
+    return number
+
+
+def _float(name: str, value: str, low: float) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{name} {value!r}: expected a number") from None
+    if not number >= low or number == float("inf"):
+        raise ConfigError(f"{name} {value!r}: must be a finite number, at least {low:g}")
+    return number
+
+
+def _bool(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in TRUE:
+        return True
+    if lowered in FALSE:
+        return False
+    raise ConfigError(f"{name} {value!r}: expected true or false")
+
+
+def build(options: Mapping[str, object], env: Mapping[str, str], cpu_count: int) -> Config:
+    """A Config from parsed command-line ``options`` (None = not given) and ``env``."""
+
+    def pick(option: str, *names: str) -> str | None:
+        given = options.get(option)
+        if given is not None:
+            return str(given)
+        for name in names:
+            if env.get(name):
+                return env[name]
+        return None
+
+    http = pick("http", "WEIGHTLESS_HTTP")
+    if http is None and env.get("PORT"):
+        http = f"tcp:{_int('PORT', env['PORT'], 0, 65535)}"
+    http = http or "tcp:8080"
+    http_port = endpoint_port(http)
+
+    udp_raw = pick("udp", "WEIGHTLESS_UDP")
+    if udp_raw is None:
+        udp: int | None = http_port
+    elif udp_raw.strip().lower() == "off":
+        udp = None
+    else:
+        udp = _int("--udp", udp_raw, 0, 65535)
+
+    database = pick("database", "DATABASE_URL")
+    if database is None and env.get("DB_PATH"):
+        database = "sqlite:///" + env["DB_PATH"]
+    database = database or "sqlite:///weightless.db"
+    if database.startswith("postgres://"):
+        database = "postgresql://" + database[len("postgres://") :]
+    if database.startswith("sqlite:///"):
+        if len(database) == len("sqlite:///"):
+            raise ConfigError(f"--database {database!r}: missing the file path")
+    elif not database.startswith("postgresql://"):
+        raise ConfigError(
+            f"--database {database!r}: expected sqlite:///path or postgresql://user@host/db"
+        )
+
+    workers_raw = pick("workers", "WEIGHTLESS_WORKERS") or "1"
+    if workers_raw.strip().lower() == "auto":
+        workers = cpu_count
+    else:
+        workers = _int("--workers", workers_raw, 1)
+    if workers > 1:
+        raise ConfigError(
+            f"--workers {workers_raw}: more than one worker process is not supported yet "
+            "(multi-process mode is planned); run with --workers 1"
+        )
+
+    open_tracker = bool(options.get("open")) or _bool(
+        "OPEN_TRACKER", env.get("OPEN_TRACKER", "false")
+    )
+    secret = env.get("TRACKER_SECRET") or None
+    registry_key = env.get("REGISTRY_KEY") or None
+
+    interval = _int("--interval", pick("interval") or "1800", 1)
+    min_interval = _int("--min-interval", pick("min_interval") or "900", 1)
+    if min_interval > interval:
+        raise ConfigError(f"--min-interval {min_interval}: must not exceed --interval {interval}")
+    rate = _float("--rate-limit", pick("rate_limit") or "5", 0)
+    burst = _float("--rate-burst", pick("rate_burst") or "10", 0)
+    if rate > 0 and burst < 1:
+        raise ConfigError(f"--rate-burst {burst:g}: must be at least 1 while rate limiting is on")
+
+    proxies = options.get("trusted_proxy") or []
+    try:
+        trusted = parse_networks(str(p) for p in proxies)  # type: ignore[attr-defined]
+    except ValueError as e:
+        raise ConfigError(f"--trusted-proxy: {e}") from None
+
+    return Config(
+        http=http,
+        udp=udp,
+        udp_interface=pick("udp_interface") or "::",
+        database=database,
+        workers=workers,
+        open=open_tracker,
+        tracker_secret=secret.encode("utf-8") if secret else None,
+        registry_key=registry_key,
+        max_peers=_int("--max-peers", pick("max_peers", "MAX_PEERS") or "50", 1, 1000),
+        interval=interval,
+        min_interval=min_interval,
+        peer_ttl=_int("--peer-ttl", pick("peer_ttl") or "3600", 1),
+        rate_limit=rate,
+        rate_burst=burst,
+        trusted_proxies=trusted,
+        cors_origins=tuple(str(o) for o in options.get("cors_origin") or []),  # type: ignore[attr-defined]
+    )
+
+
+def from_environ(options: Mapping[str, object]) -> Config:
+    return build(options, os.environ, os.cpu_count() or 1)

@@ -1,0 +1,316 @@
+"""Parse untrusted .torrent files (BEP 3, 47, 52) into what the registry stores and shows.
+
+Pure: no I/O. The info hashes are taken over the exact bytes of the ``info`` value as they appear
+in the file, never over a re-encoding: a re-encoding can differ (unsorted keys, say) and would
+give a hash that no client announces. Anything malformed raises `TorrentError` with a reason that
+can be shown to the uploader; no other exception escapes `parse_torrent`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+MAX_NESTING = 128  # bencode containers inside each other
+MAX_TREE_DEPTH = 64  # directories in one file path
+MAX_FILES = 100_000  # file entries, pad files included
+MAX_LENGTH = 2**63 - 1  # what a client (and a bigint column) can hold
+MIN_V2_PIECE_LENGTH = 16 * 1024
+
+_INT = re.compile(rb"0|-?[1-9][0-9]{0,18}")
+_STRLEN = re.compile(rb"0|[1-9][0-9]{0,18}")
+_HEX40 = re.compile(r"[0-9a-fA-F]{40}")
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+
+FileList = list[tuple[tuple[str, ...], int, bool]]  # path in the torrent, length, is a pad file
+
+
+class TorrentError(ValueError):
+    """The .torrent file is malformed; the message says why."""
+
+
+class _Decoder:
+    """Strict bencode: canonical integers and lengths, string keys, no duplicate keys, bounded
+    nesting, nothing after the end. Remembers where the top-level ``info`` value lies."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.info_span: tuple[int, int] | None = None
+
+    def _need(self, pos: int) -> int:
+        if pos >= len(self.data):
+            raise TorrentError("truncated bencode data")
+        return self.data[pos]
+
+    def decode(self, pos: int, depth: int) -> tuple[Any, int]:
+        data, c = self.data, self._need(pos)
+        if c == 0x69:  # i<digits>e
+            end = data.find(b"e", pos + 1, pos + 22)
+            if end < 0 or not _INT.fullmatch(data, pos + 1, end):
+                raise TorrentError(f"invalid integer at byte {pos}")
+            return int(data[pos + 1 : end]), end + 1
+        if 0x30 <= c <= 0x39:  # <length>:<bytes>
+            colon = data.find(b":", pos, pos + 20)
+            if colon < 0 or not _STRLEN.fullmatch(data, pos, colon):
+                raise TorrentError(f"invalid string length at byte {pos}")
+            start = colon + 1
+            end = start + int(data[pos:colon])
+            if end > len(data):
+                raise TorrentError("truncated bencode data")
+            return data[start:end], end
+        if c not in (0x6C, 0x64):  # l, d
+            raise TorrentError(f"invalid bencode at byte {pos}")
+        if depth >= MAX_NESTING:
+            raise TorrentError("bencode nested too deeply")
+        pos += 1
+        if c == 0x6C:
+            items: list[Any] = []
+            while self._need(pos) != 0x65:
+                item, pos = self.decode(pos, depth + 1)
+                items.append(item)
+            return items, pos + 1
+        out: dict[bytes, Any] = {}
+        while (k := self._need(pos)) != 0x65:
+            if not 0x30 <= k <= 0x39:
+                raise TorrentError(f"dictionary key at byte {pos} is not a string")
+            key, pos = self.decode(pos, depth + 1)
+            if key in out:
+                raise TorrentError(f"duplicate dictionary key {key!r}")
+            start = pos
+            out[key], pos = self.decode(pos, depth + 1)
+            if depth == 0 and key == b"info":
+                self.info_span = (start, pos)
+        return out, pos + 1
+
+
+@dataclass(frozen=True)
+class TorrentInfo:
+    """What the registry needs from a .torrent: hashes and the /api/registry/meta view."""
+
+    v1_info_hash: bytes | None
+    v2_info_hash: bytes | None
+    name: str
+    piece_length: int
+    piece_count: int
+    total_size: int
+    files: list[tuple[str, int]]
+
+    @property
+    def info_hash_hex(self) -> str:
+        """The registry key: the v2 hash, or the v1 hash of a v1-only torrent."""
+        digest = self.v2_info_hash or self.v1_info_hash
+        assert digest is not None
+        return digest.hex()
+
+    @property
+    def v1_info_hash_hex(self) -> str | None:
+        return self.v1_info_hash.hex() if self.v1_info_hash else None
+
+    def meta(self) -> dict[str, Any]:
+        """The JSON body of GET /api/registry/meta."""
+        return {
+            "name": self.name,
+            "piece_length": self.piece_length,
+            "piece_count": self.piece_count,
+            "total_size": self.total_size,
+            "files": [{"path": path, "length": length} for path, length in self.files],
+        }
+
+
+def _component(raw: object, what: str) -> str:
+    """One file or directory name; refuse anything a client could be tricked with."""
+    if not isinstance(raw, bytes):
+        raise TorrentError(f"{what} is not a string")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise TorrentError(f"{what} is not valid UTF-8") from None
+    if text in ("", ".", "..") or "/" in text or "\x00" in text:
+        raise TorrentError(f"{what} {text!r} is not a safe file name")
+    return text
+
+
+def _utf8_key(d: dict[bytes, Any], key: bytes) -> object:
+    """Prefer ``key.utf-8``, which some creators add next to a legacy-encoded ``key``."""
+    return d.get(key + b".utf-8", d.get(key))
+
+
+def _length(raw: object, what: str) -> int:
+    if not isinstance(raw, int) or not 0 <= raw <= MAX_LENGTH:
+        raise TorrentError(f"{what} must be a non-negative integer")
+    return raw
+
+
+def _is_pad(entry: dict[bytes, Any], what: str) -> bool:
+    """BEP 47: an ``attr`` containing 'p' marks padding that no one stores or lists."""
+    attr = entry.get(b"attr", b"")
+    if not isinstance(attr, bytes):
+        raise TorrentError(f"{what} attr is not a string")
+    return b"p" in attr
+
+
+def _v1_files(info: dict[bytes, Any], name: str) -> FileList:
+    """The files of a v1 info dict; a single-file torrent's one file is named after it."""
+    if b"files" not in info:
+        return [((name,), _length(info.get(b"length"), "length"), _is_pad(info, "torrent"))]
+    if b"length" in info:
+        raise TorrentError("info has both 'length' and 'files'")
+    entries = info[b"files"]
+    if not isinstance(entries, list) or not entries:
+        raise TorrentError("'files' must be a non-empty list")
+    if len(entries) > MAX_FILES:
+        raise TorrentError(f"more than {MAX_FILES} files")
+    files: FileList = []
+    for i, entry in enumerate(entries):
+        what = f"file {i}"
+        if not isinstance(entry, dict):
+            raise TorrentError(f"{what} is not a dictionary")
+        size = _length(entry.get(b"length"), f"{what} length")
+        path = _utf8_key(entry, b"path")
+        if not isinstance(path, list) or not 0 < len(path) <= MAX_TREE_DEPTH:
+            raise TorrentError(f"{what} path must be a list of 1 to {MAX_TREE_DEPTH} names")
+        parts = tuple(_component(p, f"{what} path component") for p in path)
+        files.append((parts, size, _is_pad(entry, what)))
+    return files
+
+
+def _v2_files(tree: object, prefix: tuple[str, ...], out: FileList) -> None:
+    """Walk a BEP 52 file tree depth first: {name: {name: ... {"": {length, pieces root}}}}."""
+    where = "/".join(prefix) or "file tree"
+    if not isinstance(tree, dict) or not tree:
+        raise TorrentError(f"{where} must be a non-empty dictionary")
+    if len(prefix) >= MAX_TREE_DEPTH:
+        raise TorrentError(f"file tree deeper than {MAX_TREE_DEPTH} directories")
+    for key, node in tree.items():
+        path = (*prefix, _component(key, "file tree name"))
+        if not isinstance(node, dict) or b"" not in node:
+            _v2_files(node, path, out)
+            continue
+        leaf, what = node[b""], "/".join(path)
+        if len(node) != 1:
+            raise TorrentError(f"file tree entry {what} is both a file and a directory")
+        if not isinstance(leaf, dict):
+            raise TorrentError(f"file tree entry {what} is not a dictionary")
+        if len(out) >= MAX_FILES:
+            raise TorrentError(f"more than {MAX_FILES} files")
+        size, pad = _length(leaf.get(b"length"), f"{what} length"), _is_pad(leaf, what)
+        root = leaf.get(b"pieces root")
+        if size and not pad and not (isinstance(root, bytes) and len(root) == 32):
+            raise TorrentError(f"{what} needs a 32 byte 'pieces root'")
+        out.append((path, size, pad))
+
+
+def _real(files: FileList) -> list[tuple[tuple[str, ...], int]]:
+    """Non-pad files in a canonical order, to compare a hybrid's v1 and v2 views."""
+    return sorted((path, size) for path, size, pad in files if not pad)
+
+
+def _check_piece_layers(layers: object) -> None:
+    if not isinstance(layers, dict):
+        raise TorrentError("'piece layers' is not a dictionary")
+    for root, hashes in layers.items():
+        if len(root) != 32 or not isinstance(hashes, bytes) or len(hashes) % 32:
+            raise TorrentError("'piece layers' entries must map 32 byte roots to SHA-256 lists")
+
+
+def parse_torrent(data: bytes) -> TorrentInfo:
+    """Validate a .torrent file and compute its info hashes; `TorrentError` if malformed."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TorrentError("torrent data must be bytes")
+    data = bytes(data)
+    if not data.startswith(b"d"):
+        raise TorrentError("a torrent file must be a bencoded dictionary")
+    decoder = _Decoder(data)
+    top, end = decoder.decode(0, 0)
+    if end != len(data):
+        raise TorrentError("trailing data after the torrent dictionary")
+    info = top.get(b"info")
+    if decoder.info_span is None or not isinstance(info, dict):
+        raise TorrentError("missing 'info' dictionary")
+    raw_info = data[decoder.info_span[0] : decoder.info_span[1]]
+
+    name = _component(_utf8_key(info, b"name"), "name")
+    piece_length = info.get(b"piece length")
+    if not isinstance(piece_length, int) or not 0 < piece_length <= MAX_LENGTH:
+        raise TorrentError("'piece length' must be a positive integer")
+
+    version = info.get(b"meta version", 1)
+    if version not in (1, 2):
+        raise TorrentError(f"unsupported meta version {version!r}")
+    is_v2 = version == 2
+    is_v1 = b"pieces" in info
+    if not is_v1 and not is_v2:
+        raise TorrentError("info has neither 'pieces' (v1) nor 'meta version' 2 (v2)")
+    if b"file tree" in info and not is_v2:
+        raise TorrentError("'file tree' without 'meta version' 2")
+
+    v2_files: FileList = []
+    if is_v2:
+        if piece_length < MIN_V2_PIECE_LENGTH or piece_length & (piece_length - 1):
+            raise TorrentError("v2 'piece length' must be a power of two of at least 16 KiB")
+        if b"file tree" not in info:
+            raise TorrentError("v2 torrent without 'file tree'")
+        _v2_files(info[b"file tree"], (), v2_files)
+        if b"piece layers" in top:
+            _check_piece_layers(top[b"piece layers"])
+    files = v2_files
+    if is_v1:
+        files = _v1_files(info, name)
+        pieces = info[b"pieces"]
+        if not isinstance(pieces, bytes) or len(pieces) % 20:
+            raise TorrentError("'pieces' must be a string whose length is a multiple of 20")
+        piece_count = len(pieces) // 20
+        if piece_count != -(-sum(size for _, size, _ in files) // piece_length):
+            raise TorrentError("'pieces' does not match the total length of the files")
+        if is_v2 and _real(files) != _real(v2_files):
+            raise TorrentError("the v1 file list and the v2 file tree describe different files")
+    else:
+        piece_count = sum(-(-size // piece_length) for _, size, pad in files if not pad)
+    listed = [("/".join(path), size) for path, size, pad in files if not pad]
+    if not listed:
+        raise TorrentError("torrent has no files besides padding")
+
+    return TorrentInfo(
+        v1_info_hash=hashlib.sha1(raw_info).digest() if is_v1 else None,
+        v2_info_hash=hashlib.sha256(raw_info).digest() if is_v2 else None,
+        name=name,
+        piece_length=piece_length,
+        piece_count=piece_count,
+        total_size=sum(size for _, size in listed),
+        files=listed,
+    )
+
+
+def _form_encode(text: str) -> str:
+    """application/x-www-form-urlencoded exactly as URLSearchParams.toString() writes it."""
+    text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    out = []
+    for byte in text.encode("utf-8"):
+        char = chr(byte)
+        if char.isascii() and (char.isalnum() or char in "*-._"):
+            out.append(char)
+        else:
+            out.append("+" if byte == 0x20 else f"%{byte:02X}")
+    return "".join(out)
+
+
+def magnet_uri(
+    name: str, v2_info_hash_hex: str | None, v1_info_hash_hex: str | None, trackers: list[str]
+) -> str:
+    """magnet:?xt=urn:btih:{v1}&xt=urn:btmh:1220{v2}&dn={name}&tr={tracker}... (spec format)."""
+    params = []
+    if v1_info_hash_hex is not None:
+        if not _HEX40.fullmatch(v1_info_hash_hex):
+            raise ValueError("v1 info hash must be 40 hex characters")
+        params.append(f"xt=urn:btih:{v1_info_hash_hex.lower()}")
+    if v2_info_hash_hex is not None:
+        if not _HEX64.fullmatch(v2_info_hash_hex):
+            raise ValueError("v2 info hash must be 64 hex characters")
+        params.append(f"xt=urn:btmh:1220{v2_info_hash_hex.lower()}")
+    if not params:
+        raise ValueError("a magnet link needs a v1 or a v2 info hash")
+    params.append(f"dn={_form_encode(name)}")
+    params.extend(f"tr={_form_encode(tracker)}" for tracker in trackers)
+    return "magnet:?" + "&".join(params)

@@ -1,0 +1,170 @@
+"""The tracker's lifecycle: load the catalog before listening, flush queued writes and expire
+peers while running, and lose nothing queued on a clean stop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from twisted.application.service import MultiService
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorCore, IReactorTime
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from weightless.registry.store import IStore, Snapshot
+from weightless.tracker.accounting import Accounting, PendingWrites
+from weightless.tracker.catalog import Catalog
+from weightless.tracker.swarm import SwarmStore
+
+FLUSH_EVERY = 5.0
+SWEEP_BUDGET = 20_000  # peers scanned per reactor turn: well under a millisecond
+
+
+class Maintenance:
+    """Batched writes to the store and sliced expiry of peers, on the reactor's clock."""
+
+    log = Logger()
+
+    def __init__(
+        self,
+        store: IStore,
+        pending: PendingWrites,
+        swarms: SwarmStore,
+        accounting: Accounting | None,
+        peer_ttl: int,
+        reactor: IReactorTime,
+    ) -> None:
+        self.store = store
+        self.pending = pending
+        self.swarms = swarms
+        self.accounting = accounting
+        self.peer_ttl = peer_ttl
+        self.reactor = reactor
+        self._flushing: Deferred[None] | None = None
+        self._sweeping = False
+        self._loops: list[LoopingCall] = []
+
+    def start(self) -> None:
+        for fn, every in (
+            (self.flush, FLUSH_EVERY),
+            (self.sweep, max(1.0, min(60.0, self.peer_ttl / 4))),
+        ):
+            loop = LoopingCall(fn)
+            loop.clock = self.reactor
+            loop.start(every, now=False)
+            self._loops.append(loop)
+
+    def stop(self) -> Deferred[None]:
+        for loop in self._loops:
+            if loop.running:
+                loop.stop()
+        self._loops = []
+        return self.flush()
+
+    def flush(self) -> Deferred[None]:
+        """Send what is queued; a failed batch goes back into the queue for the next try."""
+        if self._flushing is not None:
+            # one batch at a time; chain so that a caller waits for its own data too
+            return self._flushing.addCallback(lambda _: self.flush())
+        if not self.pending:
+            return succeed(None)
+        batch = self.pending.take()
+
+        def failed(failure: Failure) -> None:
+            self.pending.restore(batch)
+            self.log.warn(
+                "flush to the store failed, kept for the next try: {e}",
+                e=failure.getErrorMessage(),
+            )
+
+        def done(_: None) -> None:
+            self._flushing = None
+
+        d = self.store.flush(batch).addErrback(failed)
+        d.addBoth(done)
+        self._flushing = d
+        return d
+
+    def sweep(self) -> None:
+        """Start an expiry pass, run in slices so the reactor never pauses for long."""
+        if self._sweeping:
+            return
+        self._sweeping = True
+        self._sweep_slice()
+
+    def _sweep_slice(self) -> None:
+        now = self.reactor.seconds()
+        finished = self.swarms.expire(int(now - self.peer_ttl), SWEEP_BUDGET)
+        if self.accounting is not None:
+            self.accounting.expire(now, SWEEP_BUDGET)
+        if finished:
+            self._sweeping = False
+        else:
+            self.reactor.callLater(0, self._sweep_slice)
+
+
+class TrackerService(MultiService):
+    """Parent of the listeners: they start only once the catalog is loaded."""
+
+    log = Logger()
+
+    def __init__(
+        self,
+        store: IStore,
+        catalog: Catalog,
+        maintenance: Maintenance,
+        reactor: IReactorCore,
+        on_fatal: Callable[[Failure], None],
+    ) -> None:
+        super().__init__()
+        self.store = store
+        self.catalog = catalog
+        self.maintenance = maintenance
+        self.reactor = reactor
+        self.on_fatal = on_fatal
+        self.ready: Deferred[None] | None = None
+
+    def privilegedStartService(self) -> None:
+        """Listeners bind in startService, after the catalog is loaded, so that no announce is
+        answered from an empty catalog (bind low ports with CAP_NET_BIND_SERVICE instead)."""
+
+    def startService(self) -> None:
+        self.running = 1
+        self.ready = Deferred.fromCoroutine(self._boot())
+
+    async def _boot(self) -> None:
+        try:
+            await self.store.open()
+            snapshot = await self.store.snapshot()
+        except Exception:
+            self._fatal(Failure())
+            return
+        self._serve(snapshot)
+
+    def _serve(self, snapshot: Snapshot) -> None:
+        self.catalog.load(snapshot.entries, snapshot.blocked)
+        self.log.info(
+            "catalog loaded: {n} entries, {b} blocked hashes",
+            n=len(self.catalog.entries),
+            b=len(snapshot.blocked),
+        )
+        MultiService.startService(self)
+        self.maintenance.start()
+
+    def _fatal(self, failure: Failure) -> None:
+        self.log.failure("could not start: {e}", failure, e=failure.getErrorMessage())
+        self.on_fatal(failure)
+
+    def stopService(self) -> Deferred[None]:
+        return Deferred.fromCoroutine(self._shutdown())
+
+    async def _shutdown(self) -> None:
+        if self.ready is not None:
+            await self.ready
+        await MultiService.stopService(self)
+        try:
+            await self.maintenance.stop()
+        except Exception:
+            self.log.failure("final flush failed")
+        await self.store.close()

@@ -1,0 +1,135 @@
+"""``twistd weightless``: options, and the one place where the objects are wired together."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from typing import Any
+
+from twisted.application import service, strports
+from twisted.python import usage
+from twisted.python.failure import Failure
+from twisted.web.server import Site
+
+from weightless.config import Config, ConfigError, from_environ
+from weightless.metrics import Stats, TrackerCollector, make_registry
+from weightless.registry.sqlite import SQLiteStore
+from weightless.registry.store import IStore
+from weightless.service import Maintenance, TrackerService
+from weightless.tracker.accounting import Accounting, PendingWrites
+from weightless.tracker.catalog import Catalog
+from weightless.tracker.core import Policy, Tracker
+from weightless.tracker.passkey import Passkeys
+from weightless.tracker.ratelimit import RateLimiter
+from weightless.tracker.swarm import SwarmStore
+from weightless.web.app import WebApp
+from weightless.web.clientip import ClientIP
+from weightless.web.front import FrontFactory
+from weightless.web.tracker_http import TrackerHTTP
+
+
+class Options(usage.Options):
+    synopsis = "[options]"
+    longdesc = (
+        "Weightless: a BitTorrent tracker (HTTP and UDP) with a registry of AI models and "
+        "datasets. Every option also has an environment variable; the option wins."
+    )
+    optFlags = [["open", None, "track any info hash, not only registered ones (OPEN_TRACKER)"]]
+    optParameters: list[list[Any]] = [
+        ["http", None, None, "HTTP endpoint, e.g. tcp:8080 (WEIGHTLESS_HTTP, PORT) [tcp:8080]"],
+        ["udp", None, None, "UDP port, or 'off' (WEIGHTLESS_UDP) [the HTTP port]"],
+        ["udp-interface", None, None, "address the UDP socket binds [::]"],
+        [
+            "database",
+            None,
+            None,
+            "sqlite:///path or postgresql://user@host:port/db (DATABASE_URL, DB_PATH) "
+            "[sqlite:///weightless.db]",
+        ],
+        ["workers", None, None, "worker processes, or 'auto' (WEIGHTLESS_WORKERS) [1]"],
+        ["max-peers", None, None, "most peers in one announce reply (MAX_PEERS) [50]"],
+        ["interval", None, None, "announce interval sent to clients, seconds [1800]"],
+        ["min-interval", None, None, "minimum announce interval, seconds [900]"],
+        ["peer-ttl", None, None, "drop a peer not heard from for this long, seconds [3600]"],
+        ["rate-limit", None, None, "requests per second per client IP, 0 = off [5]"],
+        ["rate-burst", None, None, "token bucket burst per client IP [10]"],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["trusted_proxy"] = []
+        self["cors_origin"] = []
+        self.config: Config | None = None
+
+    def opt_trusted_proxy(self, cidr: str) -> None:
+        """address or CIDR of a proxy allowed to set X-Forwarded-For (repeatable)"""
+        self["trusted_proxy"].append(cidr)
+
+    def opt_cors_origin(self, origin: str) -> None:
+        """origin allowed by CORS on /api/* (repeatable)"""
+        self["cors_origin"].append(origin)
+
+    def postOptions(self) -> None:
+        given = {key.replace("-", "_"): value for key, value in self.items()}
+        try:
+            self.config = from_environ(given)
+        except ConfigError as e:
+            raise usage.UsageError(str(e)) from None
+
+
+def open_store(config: Config, reactor: Any) -> IStore:
+    path = config.sqlite_path
+    if path is not None:
+        return SQLiteStore(path, reactor)
+    raise usage.UsageError("PostgreSQL support is not built yet; use --database sqlite:///path")
+
+
+def makeService(options: Options) -> service.IService:
+    from twisted.internet import reactor
+
+    config = options.config
+    assert config is not None
+    rng = random.Random()
+    store = open_store(config, reactor)
+    catalog = Catalog()
+    swarms = SwarmStore(rng.random)
+    pending = PendingWrites()
+    passkeys = Passkeys(config.tracker_secret) if config.tracker_secret else None
+    accounting = Accounting(pending, config.peer_ttl) if passkeys is not None else None
+    policy = Policy(
+        open=config.open,
+        max_peers=config.max_peers,
+        interval=config.interval,
+        min_interval=config.min_interval,
+        peer_ttl=config.peer_ttl,
+    )
+    tracker = Tracker(policy, catalog, swarms, pending, passkeys, accounting, rng.random)
+    stats = Stats()
+    metrics = make_registry(
+        TrackerCollector(
+            stats,
+            active_peers=lambda: swarms.peer_count,
+            swarms=lambda: len(swarms.swarms),
+            registered=lambda: len(catalog.entries),
+        )
+    )
+    limiter = RateLimiter(config.rate_limit, config.rate_burst)
+    client_ip = ClientIP(config.trusted_proxies)
+    http = TrackerHTTP(tracker, limiter, stats, reactor.seconds)
+    web = WebApp(http, store, metrics, client_ip, reactor)
+    site = Site(web.app.resource())
+    site.displayTracebacks = False
+    front = FrontFactory(site, http, client_ip, reactor)
+
+    maintenance = Maintenance(store, pending, swarms, accounting, config.peer_ttl, reactor)
+    top = TrackerService(store, catalog, maintenance, reactor, on_fatal=_exit_failed)
+    strports.service(config.http, front, reactor=reactor).setServiceParent(top)
+    return top
+
+
+def _exit_failed(failure: Failure) -> None:
+    """Start-up failed (e.g. the database cannot be opened): exit non-zero, not serve."""
+    sys.stderr.write(f"weightless: could not start: {failure.getErrorMessage()}\n")
+    sys.stderr.flush()
+    os._exit(1)

@@ -1,0 +1,94 @@
+"""Per-user upload/download accounting from successive announces, and the queue of writes
+(completions, user traffic) that is flushed to the store in batches.
+
+Clients report running totals since they started. The tracker turns them into deltas per peer;
+a total lower than the last one means the client restarted, so it counts from zero again.
+A peer first seen mid-session only sets a baseline: after a tracker restart its totals were
+already counted once."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+
+class PendingWrites:
+    """Side effects waiting for the next flush. Nothing leaves until the store confirms it."""
+
+    def __init__(self) -> None:
+        self.completions: dict[str, int] = {}  # registry info_hash -> completed events
+        self.traffic: dict[str, list[int]] = {}  # user id -> [uploaded, downloaded]
+
+    def __bool__(self) -> bool:
+        return bool(self.completions or self.traffic)
+
+    def complete(self, info_hash: str) -> None:
+        self.completions[info_hash] = self.completions.get(info_hash, 0) + 1
+
+    def transfer(self, user_id: str, uploaded: int, downloaded: int) -> None:
+        totals = self.traffic.get(user_id)
+        if totals is None:
+            self.traffic[user_id] = [uploaded, downloaded]
+        else:
+            totals[0] += uploaded
+            totals[1] += downloaded
+
+    def take(self) -> PendingWrites:
+        """Hand over everything queued so far, leaving this queue empty."""
+        taken = PendingWrites()
+        taken.completions, self.completions = self.completions, {}
+        taken.traffic, self.traffic = self.traffic, {}
+        return taken
+
+    def restore(self, failed: PendingWrites) -> None:
+        """Put back a batch the store did not take, merged with what came in meanwhile."""
+        for info_hash, n in failed.completions.items():
+            self.completions[info_hash] = self.completions.get(info_hash, 0) + n
+        for user_id, (up, down) in failed.traffic.items():
+            self.transfer(user_id, up, down)
+
+
+class Accounting:
+    """The last totals each (user, swarm, peer) reported, so that each announce adds a delta."""
+
+    def __init__(self, pending: PendingWrites, max_age: float) -> None:
+        self.pending = pending
+        self.max_age = max_age
+        self._last: OrderedDict[tuple[str, bytes, bytes], tuple[int, int, float]] = OrderedDict()
+
+    def announce(
+        self,
+        user_id: str,
+        swarm: bytes,
+        addr: bytes,
+        uploaded: int,
+        downloaded: int,
+        started: bool,
+        stopped: bool,
+        now: float,
+    ) -> None:
+        key = (user_id, swarm, addr)
+        last = self._last.pop(key, None)
+        if last is None:
+            up, down = (uploaded, downloaded) if started else (0, 0)
+        else:
+            # a total that went down means the client restarted and counts from zero again
+            up = uploaded - last[0] if uploaded >= last[0] else uploaded
+            down = downloaded - last[1] if downloaded >= last[1] else downloaded
+        if up or down:
+            self.pending.transfer(user_id, up, down)
+        if not stopped:
+            self._last[key] = (uploaded, downloaded, now)
+
+    def expire(self, now: float, budget: int) -> None:
+        """Forget peers not heard from for max_age (oldest first, at most ``budget``)."""
+        last = self._last
+        cutoff = now - self.max_age
+        while last and budget > 0:
+            key, (_, _, seen) = next(iter(last.items()))
+            if seen >= cutoff:
+                break
+            del last[key]
+            budget -= 1
+
+    def __len__(self) -> int:
+        return len(self._last)

@@ -1,0 +1,217 @@
+"""Announce and scrape: the tracker's rules over the catalog and the swarms.
+
+Pure: the time, the client address and the request bytes come in, reply bytes go out. The HTTP
+and UDP adapters share this object, so a peer announced over one is seen over the other."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from ipaddress import IPv6Address
+from socket import AF_INET6, inet_aton, inet_pton
+
+from weightless.tracker.accounting import Accounting, PendingWrites
+from weightless.tracker.catalog import Catalog, CatalogEntry
+from weightless.tracker.passkey import Passkeys
+from weightless.tracker.swarm import WAS_SEEDER, PeerGroup, Swarm, SwarmStore
+from weightless.wire import bencode
+from weightless.wire.query import (
+    EVENT_COMPLETED,
+    EVENT_STARTED,
+    EVENT_STOPPED,
+    QueryError,
+    parse_announce,
+    parse_scrape,
+    wire_hash,
+)
+
+
+class Refused(Exception):
+    """An announce or scrape the tracker will not serve; the message goes to the client."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    open: bool = False
+    max_peers: int = 50
+    interval: int = 1800
+    min_interval: int = 900
+    peer_ttl: int = 3600
+
+
+def normalize_ip(ip: str) -> str:
+    """An IPv4-mapped IPv6 address (``::ffff:1.2.3.4``) is the IPv4 peer it stands for."""
+    if ip.startswith("::ffff:") and "." in ip:
+        return ip[7:]
+    if ":" in ip and "." in ip:
+        mapped = IPv6Address(ip).ipv4_mapped
+        if mapped is not None:
+            return str(mapped)
+    return ip
+
+
+def pack_ip(ip: str) -> bytes:
+    """4 or 16 bytes of a (normalized) IP address."""
+    return inet_pton(AF_INET6, ip) if ":" in ip else inet_aton(ip)
+
+
+class Tracker:
+    def __init__(
+        self,
+        policy: Policy,
+        catalog: Catalog,
+        swarms: SwarmStore,
+        pending: PendingWrites,
+        passkeys: Passkeys | None,
+        accounting: Accounting | None,
+        rand: Callable[[], float],
+    ) -> None:
+        self.policy = policy
+        self.catalog = catalog
+        self.swarms = swarms
+        self.pending = pending
+        self.passkeys = passkeys
+        self.accounting = accounting
+        self.rand = rand
+
+    # -- rules shared by HTTP and UDP
+
+    def user(self, passkey: bytes | None) -> str | None:
+        """Who announces. With passkeys on, a missing or bad passkey is refused."""
+        if self.passkeys is None:
+            return None
+        if not passkey:
+            raise Refused("this tracker needs a passkey: announce to /announce/{passkey}")
+        user = self.passkeys.user(passkey)
+        if user is None:
+            raise Refused("invalid passkey")
+        return user
+
+    def swarm_of(self, info_hash: bytes) -> tuple[bytes, CatalogEntry | None]:
+        """The swarm a 20-byte wire hash announces into, and its registry entry."""
+        if info_hash in self.catalog.blocked:
+            raise Refused("this torrent is blocked")
+        found = self.catalog.by_wire.get(info_hash)
+        if found is not None:
+            return found
+        if not self.policy.open:
+            raise Refused("unregistered torrent: this tracker only tracks registered info hashes")
+        return info_hash, None
+
+    def update(
+        self,
+        info_hash: bytes,
+        addr: bytes,
+        peer_id: bytes,
+        left: int | None,
+        uploaded: int,
+        downloaded: int,
+        event: int,
+        user: str | None,
+        now: float,
+    ) -> tuple[Swarm | None, bytes, CatalogEntry | None, PeerGroup | None, int]:
+        """Apply one announce to its swarm. Returns the swarm (None after the last peer stopped),
+        the swarm key, the entry, and the announcer's group and position (None after a stop)."""
+        key, entry = self.swarm_of(info_hash)
+        if self.accounting is not None and user is not None:
+            self.accounting.announce(
+                user,
+                key,
+                addr,
+                uploaded,
+                downloaded,
+                event == EVENT_STARTED,
+                event == EVENT_STOPPED,
+                now,
+            )
+        if event == EVENT_STOPPED:
+            return self.swarms.remove(key, addr), key, entry, None, -1
+        swarm, group, pos, before = self.swarms.put(key, addr, peer_id, left == 0, int(now))
+        if event == EVENT_COMPLETED and before != WAS_SEEDER:
+            if entry is not None:
+                entry.completions += 1
+                self.pending.complete(entry.info_hash)
+            else:
+                swarm.completions += 1
+        return swarm, key, entry, group, pos
+
+    @staticmethod
+    def downloaded(swarm: Swarm | None, entry: CatalogEntry | None) -> int:
+        if entry is not None:
+            return entry.completions
+        return swarm.completions if swarm is not None else 0
+
+    def scrape_one(self, info_hash: bytes) -> tuple[int, int, int] | None:
+        """(seeders, completed, leechers) of a wire hash; None when it is blocked."""
+        try:
+            key, entry = self.swarm_of(info_hash)
+        except Refused:
+            if info_hash in self.catalog.blocked:
+                return None
+            return 0, 0, 0
+        swarm = self.swarms.get(key)
+        seeders, leechers = swarm.counts() if swarm is not None else (0, 0)
+        return seeders, self.downloaded(swarm, entry), leechers
+
+    # -- HTTP (bencoded replies)
+
+    def http_announce(self, query: bytes, passkey: bytes | None, ip: str, now: float) -> bytes:
+        try:
+            user = self.user(passkey)
+            a = parse_announce(query)
+            v6 = ":" in ip
+            addr = pack_ip(ip) + a.port.to_bytes(2, "big")
+            swarm, _, entry, group, pos = self.update(
+                a.info_hash, addr, a.peer_id, a.left, a.uploaded, a.downloaded, a.event, user, now
+            )
+        except (QueryError, Refused) as e:
+            return bencode.failure(str(e))
+        policy = self.policy
+        seeders, leechers = swarm.counts() if swarm is not None else (0, 0)
+        downloaded = self.downloaded(swarm, entry)
+        if swarm is None or group is None:  # stopped: no peers
+            plan: list[tuple[PeerGroup, int, int]] = []
+        else:
+            numwant = policy.max_peers if a.numwant is None else min(a.numwant, policy.max_peers)
+            plan, _ = swarm.pick(v6, a.left == 0, numwant, self.rand, pos)
+        if not a.compact:
+            start = self.rand()
+            return bencode.announce_dict_peers(
+                policy.interval,
+                policy.min_interval,
+                seeders,
+                leechers,
+                downloaded,
+                (
+                    (peer_ip, port, None if a.no_peer_id else peer_id)
+                    for g, count, skip in plan
+                    for peer_ip, port, peer_id in g.listed(count, start, skip)
+                ),
+            )
+        peers: list[bytes] = []
+        peers6: list[bytes] = []
+        for g, count, skip in plan:
+            (peers6 if g.width == 18 else peers).append(g.packed(count, self.rand(), skip))
+        return bencode.announce(
+            policy.interval,
+            policy.min_interval,
+            seeders,
+            leechers,
+            downloaded,
+            b"".join(peers),
+            b"".join(peers6),
+        )
+
+    def http_scrape(self, query: bytes, passkey: bytes | None) -> bytes:
+        try:
+            self.user(passkey)
+            hashes = parse_scrape(query)
+        except (QueryError, Refused) as e:
+            return bencode.failure(str(e))
+        files = []
+        for info_hash in hashes:
+            stats = self.scrape_one(wire_hash(info_hash))
+            if stats is not None:
+                seeders, completed, leechers = stats
+                files.append((info_hash, seeders, completed, leechers))
+        return bencode.scrape(files)

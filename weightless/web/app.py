@@ -1,0 +1,101 @@
+"""The Klein resource tree: health, metrics and the tracker URLs (for whatever the front
+protocol does not answer itself: HEAD, odd connections, in-memory tests)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from klein import Klein
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import CollectorRegistry
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.web.iweb import IRequest
+
+from weightless.registry.store import IStore
+from weightless.web.clientip import ClientIP
+from weightless.web.tracker_http import TrackerHTTP
+
+HEALTH_TIMEOUT = 2.0
+
+
+class WebApp:
+    app = Klein()
+    log = Logger()
+
+    def __init__(
+        self,
+        http: TrackerHTTP,
+        store: IStore,
+        metrics: CollectorRegistry,
+        client_ip: ClientIP,
+        reactor: IReactorTime,
+    ) -> None:
+        self.http = http
+        self.store = store
+        self.metrics = metrics
+        self.client_ip = client_ip
+        self.reactor = reactor
+
+    def ip(self, request: IRequest) -> str:
+        forwarded = request.getHeader(b"x-forwarded-for")
+        return self.client_ip.resolve(request.getClientAddress().host, forwarded)
+
+    @app.route("/announce", methods=["GET", "HEAD"])
+    @app.route("/announce/", methods=["GET", "HEAD"], branch=False)
+    def announce(self, request: IRequest) -> bytes:
+        return self._announce(request, None)
+
+    @app.route("/announce/<passkey>", methods=["GET", "HEAD"])
+    def announce_passkey(self, request: IRequest, passkey: str) -> bytes:
+        return self._announce(request, passkey.encode("utf-8", "surrogateescape"))
+
+    def _announce(self, request: IRequest, passkey: bytes | None) -> bytes:
+        request.setHeader(b"content-type", b"text/plain")
+        return self.http.announce(passkey, _query(request), self.ip(request))
+
+    @app.route("/scrape", methods=["GET", "HEAD"])
+    @app.route("/scrape/", methods=["GET", "HEAD"], branch=False)
+    def scrape(self, request: IRequest) -> bytes:
+        return self._scrape(request, None)
+
+    @app.route("/scrape/<passkey>", methods=["GET", "HEAD"])
+    def scrape_passkey(self, request: IRequest, passkey: str) -> bytes:
+        return self._scrape(request, passkey.encode("utf-8", "surrogateescape"))
+
+    def _scrape(self, request: IRequest, passkey: bytes | None) -> bytes:
+        ip = self.ip(request)
+        status, body = self.http.scrape(passkey, _query(request), ip)
+        request.setResponseCode(status)
+        request.setHeader(b"content-type", b"text/plain")
+        if status == 429:
+            request.setHeader(b"retry-after", str(self.http.retry_after(ip)).encode())
+        return body
+
+    @app.route("/health", methods=["GET", "HEAD"])
+    def health(self, request: IRequest) -> Deferred[bytes]:
+        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+        d = self.store.ping()
+        d.addTimeout(HEALTH_TIMEOUT, self.reactor)
+
+        def ok(_: Any) -> bytes:
+            return b"OK"
+
+        def down(failure: Any) -> bytes:
+            self.log.warn("health check: database unreachable: {f}", f=failure.getErrorMessage())
+            request.setResponseCode(503)
+            return b"Database unreachable"
+
+        return d.addCallbacks(ok, down)
+
+    @app.route("/metrics", methods=["GET"])
+    def metrics_page(self, request: IRequest) -> bytes:
+        request.setHeader(b"content-type", CONTENT_TYPE_LATEST.encode())
+        page: bytes = generate_latest(self.metrics)
+        return page
+
+
+def _query(request: IRequest) -> bytes:
+    uri: bytes = request.uri
+    return uri.partition(b"?")[2]

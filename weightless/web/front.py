@@ -1,0 +1,172 @@
+"""The HTTP front door: answers announce and scrape GETs itself, hands everything else to the
+twisted.web site (the Klein resource tree).
+
+Announces are the hot path, and twisted.web's generic request machinery costs more than the
+announce itself; a request line and a few headers are all an announce needs. A connection that
+sends anything else (another path, another method, a body) is handed over to a regular
+twisted.web channel for the rest of its life, with the bytes it already sent."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote_to_bytes
+
+from twisted.internet.interfaces import IAddress
+from twisted.internet.protocol import Factory, Protocol
+from twisted.python.failure import Failure
+from twisted.web.server import Site
+
+from weightless.web.clientip import ClientIP
+from weightless.web.tracker_http import TrackerHTTP
+from weightless.wire import bencode
+
+MAX_HEAD = 8192
+IDLE_TIMEOUT = 60.0
+
+_OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n%s\r\n"
+_CLOSE = b"Connection: close\r\n"
+_KEEP = b""
+_TOO_MANY = (
+    b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain\r\nRetry-After: %d\r\n"
+    b"Content-Length: %d\r\n%s\r\n"
+)
+_OVERSIZED = bencode.failure("request too long")
+
+
+def route(target: bytes) -> tuple[bytes, bytes | None, bytes] | None:
+    """(action, passkey, query) of a tracker URL, or None for any other URL."""
+    path, _, query = target.partition(b"?")
+    if path.startswith(b"/announce"):
+        action, rest = b"announce", path[9:]
+    elif path.startswith(b"/scrape"):
+        action, rest = b"scrape", path[7:]
+    else:
+        return None
+    if not rest or rest == b"/":
+        return action, None, query
+    if rest[0:1] != b"/" or b"/" in rest[1:]:
+        return None
+    passkey = rest[1:]
+    if b"%" in passkey:
+        passkey = unquote_to_bytes(passkey)
+    return action, passkey, query
+
+
+class FrontProtocol(Protocol):
+    def __init__(self, factory: FrontFactory, addr: IAddress) -> None:
+        self.factory = factory
+        self.addr = addr
+        self._buf = b""
+        self._web: Protocol | None = None
+        self._peer = getattr(addr, "host", "")
+        self._trusted = factory.client_ip.trusts(self._peer)
+        self._idle = None
+
+    def connectionMade(self) -> None:
+        self._idle = self.factory.reactor.callLater(IDLE_TIMEOUT, self._timeout)
+
+    def _timeout(self) -> None:
+        self._idle = None
+        if self.transport is not None:
+            self.transport.abortConnection()  # type: ignore[attr-defined]
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        if self._idle is not None and self._idle.active():
+            self._idle.cancel()
+        self._idle = None
+        if self._web is not None:
+            self._web.connectionLost(reason or Failure(ConnectionError("connection lost")))
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._web is not None:
+            self._web.dataReceived(data)
+            return
+        if self._idle is not None:
+            self._idle.reset(IDLE_TIMEOUT)
+        buf = self._buf + data if self._buf else data
+        http = self.factory.http
+        write = self.transport.write  # type: ignore[union-attr]
+        while buf:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buf) > MAX_HEAD:
+                    self._finish(_OVERSIZED)
+                    return
+                self._buf = buf
+                return
+            line_end = buf.find(b"\r\n")
+            method, _, rest = buf[:line_end].partition(b" ")
+            target, _, version = rest.rpartition(b" ")
+            routed = route(target) if method == b"GET" and target else None
+            if routed is None or end > MAX_HEAD:
+                self._hand_over(buf)
+                return
+            headers = buf[line_end:end].lower()
+            if b"\ncontent-length:" in headers or b"\ntransfer-encoding:" in headers:
+                self._hand_over(buf)
+                return
+            buf = buf[end + 4 :]
+            if version == b"HTTP/1.1":
+                keep = b"\nconnection: close" not in headers
+            else:
+                keep = b"\nconnection: keep-alive" in headers
+            ip = self._peer
+            if self._trusted:
+                at = headers.find(b"\nx-forwarded-for:")
+                forwarded = None
+                if at >= 0:
+                    stop = headers.find(b"\r", at + 1)
+                    forwarded = headers[at + 17 : stop if stop >= 0 else None].strip()
+                ip = self.factory.client_ip.resolve(ip, forwarded)
+            action, passkey, query = routed
+            if action == b"announce":
+                body = http.announce(passkey, query, ip)
+                write(_OK % (len(body), _KEEP if keep else _CLOSE) + body)
+            else:
+                status, body = http.scrape(passkey, query, ip)
+                if status == 200:
+                    write(_OK % (len(body), _KEEP if keep else _CLOSE) + body)
+                else:
+                    write(
+                        _TOO_MANY % (http.retry_after(ip), len(body), _KEEP if keep else _CLOSE)
+                        + body
+                    )
+            if not keep:
+                self._buf = b""
+                self.transport.loseConnection()  # type: ignore[union-attr]
+                return
+        self._buf = b""
+
+    def _finish(self, body: bytes) -> None:
+        self._buf = b""
+        self.transport.write(_OK % (len(body), _CLOSE) + body)  # type: ignore[union-attr]
+        self.transport.loseConnection()  # type: ignore[union-attr]
+
+    def _hand_over(self, buf: bytes) -> None:
+        """From here on this connection is an ordinary twisted.web connection."""
+        self._buf = b""
+        if self._idle is not None and self._idle.active():
+            self._idle.cancel()
+        self._idle = None
+        web = self.factory.site.buildProtocol(self.addr)
+        assert web is not None
+        self._web = web
+        web.makeConnection(self.transport)
+        web.dataReceived(buf)
+
+
+class FrontFactory(Factory):
+    def __init__(self, site: Site, http: TrackerHTTP, client_ip: ClientIP, reactor: object):
+        self.site = site
+        self.http = http
+        self.client_ip = client_ip
+        self.reactor = reactor
+
+    def buildProtocol(self, addr: IAddress | None) -> FrontProtocol:
+        assert addr is not None
+        return FrontProtocol(self, addr)
+
+    def doStart(self) -> None:
+        self.site.doStart()
+
+    def doStop(self) -> None:
+        self.site.doStop()

@@ -1,0 +1,136 @@
+"""Announce and scrape query strings, parsed from the raw bytes of the URL.
+
+info_hash and peer_id are binary, so the query is never decoded as text: ``%ff`` is a byte,
+not an error. ``+`` means a space, as in any form-encoded query.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes
+
+MAX_QUERY = 4096
+MAX_SCRAPE_HASHES = 64
+
+EVENT_NONE = 0
+EVENT_COMPLETED = 1
+EVENT_STARTED = 2
+EVENT_STOPPED = 3
+EVENT_PAUSED = 4  # BEP 21: a partial seed; treated as a regular announce
+
+_EVENTS = {
+    b"": EVENT_NONE,
+    b"empty": EVENT_NONE,
+    b"completed": EVENT_COMPLETED,
+    b"started": EVENT_STARTED,
+    b"stopped": EVENT_STOPPED,
+    b"paused": EVENT_PAUSED,
+}
+
+
+class QueryError(ValueError):
+    """A request the tracker refuses; the message is sent to the client as the failure reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Announce:
+    info_hash: bytes  # 20 bytes: a v1 hash or a v2 hash truncated as in BEP 52
+    peer_id: bytes
+    port: int
+    uploaded: int
+    downloaded: int
+    left: int | None  # None when the client did not say
+    event: int
+    numwant: int | None  # None: the tracker's default
+    compact: bool
+    no_peer_id: bool
+
+
+def _unquote(value: bytes) -> bytes:
+    if b"%" in value or b"+" in value:
+        return unquote_to_bytes(value.replace(b"+", b" "))
+    return value
+
+
+def _pairs(raw: bytes) -> list[tuple[bytes, bytes]]:
+    if len(raw) > MAX_QUERY:
+        raise QueryError(f"query string too long (over {MAX_QUERY} bytes)")
+    pairs = []
+    for part in raw.split(b"&"):
+        if part:
+            key, _, value = part.partition(b"=")
+            pairs.append((_unquote(key), _unquote(value)))
+    return pairs
+
+
+def wire_hash(value: bytes) -> bytes:
+    """A 20-byte swarm hash from a query value: v1, truncated v2, or a full v2 truncated here."""
+    if len(value) == 20:
+        return value
+    if len(value) == 32:
+        return value[:20]
+    raise QueryError("invalid info_hash: expected 20 bytes (or a 32-byte v2 hash)")
+
+
+def _count(name: str, value: bytes) -> int:
+    if not value.isdigit() or len(value) > 20:
+        raise QueryError(f"invalid {name}: expected a non-negative integer")
+    return int(value)
+
+
+def parse_announce(raw: bytes) -> Announce:
+    """Parse the query of an announce; raises QueryError with a reason the client can read."""
+    fields: dict[bytes, bytes] = {}
+    for key, value in _pairs(raw):
+        fields.setdefault(key, value)
+    info_hash = fields.get(b"info_hash")
+    if info_hash is None:
+        raise QueryError("missing info_hash")
+    peer_id = fields.get(b"peer_id")
+    if peer_id is None:
+        raise QueryError("missing peer_id")
+    if len(peer_id) != 20:
+        raise QueryError("invalid peer_id: expected 20 bytes")
+    port_raw = fields.get(b"port")
+    if port_raw is None:
+        raise QueryError("missing port")
+    port = _count("port", port_raw)
+    if not 0 < port < 65536:
+        raise QueryError("invalid port: expected 1-65535")
+    event_raw = fields.get(b"event", b"")
+    event = _EVENTS.get(event_raw)
+    if event is None:
+        raise QueryError("invalid event: expected started, completed, stopped or none")
+    left_raw = fields.get(b"left")
+    numwant_raw = fields.get(b"numwant")
+    numwant = None
+    if numwant_raw is not None and numwant_raw != b"-1":
+        numwant = _count("numwant", numwant_raw)
+    return Announce(
+        info_hash=wire_hash(info_hash),
+        peer_id=peer_id,
+        port=port,
+        uploaded=_count("uploaded", fields.get(b"uploaded", b"0")),
+        downloaded=_count("downloaded", fields.get(b"downloaded", b"0")),
+        left=None if left_raw is None else _count("left", left_raw),
+        event=event,
+        numwant=numwant,
+        compact=fields.get(b"compact", b"1") != b"0",
+        no_peer_id=fields.get(b"no_peer_id", b"0") not in (b"0", b""),
+    )
+
+
+def parse_scrape(raw: bytes) -> list[bytes]:
+    """The info hashes of a scrape, as sent (20 bytes each), in order and without repeats."""
+    hashes: list[bytes] = []
+    for key, value in _pairs(raw):
+        if key == b"info_hash":
+            if len(value) not in (20, 32):
+                raise QueryError("invalid info_hash: expected 20 bytes (or a 32-byte v2 hash)")
+            if value not in hashes:
+                hashes.append(value)
+    if not hashes:
+        raise QueryError("scrape needs at least one info_hash")
+    if len(hashes) > MAX_SCRAPE_HASHES:
+        raise QueryError(f"too many info_hash values (at most {MAX_SCRAPE_HASHES})")
+    return hashes

@@ -1,0 +1,367 @@
+"""BEP 15 UDP tracker packets (with BEP 41 URL data), as pure functions over bytes.
+
+No sockets and no state here: the DatagramProtocol adapter calls :func:`parse_request` on each
+datagram, checks the connection id, and sends what the ``encode_*`` functions return. The client
+side (``encode_*_request``, :func:`parse_response`) exists so tests can play a BitTorrent client.
+
+Transaction ids are opaque 32-bit values, read and written unsigned so they round-trip unchanged.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections.abc import Callable, Iterable, Sequence
+from itertools import starmap
+from typing import NamedTuple
+
+PROTOCOL_ID = 0x41727101980
+
+ACTION_CONNECT = 0
+ACTION_ANNOUNCE = 1
+ACTION_SCRAPE = 2
+ACTION_ERROR = 3
+
+# Same numbering as the HTTP codec's events.
+EVENT_NONE = 0
+EVENT_COMPLETED = 1
+EVENT_STARTED = 2
+EVENT_STOPPED = 3
+
+# BEP 41 option types.
+OPTION_END = 0x0
+OPTION_NOP = 0x1
+OPTION_URL_DATA = 0x2
+
+ANNOUNCE_REQUEST_SIZE = 98
+MAX_SCRAPE_HASHES = 74  # BEP 15: "up to about 74 torrents can be scraped at once"
+
+# A reply fits one unfragmented datagram on a 1,500-byte MTU: 1,472 bytes of UDP payload over
+# IPv4 (20 IP + 8 UDP), 1,452 over IPv6 (40 + 8), minus the 20-byte announce reply header.
+MAX_REPLY_PEERS_V4 = (1472 - 20) // 6
+MAX_REPLY_PEERS_V6 = (1452 - 20) // 18
+
+_HEADER = struct.Struct(">QII")  # connection_id (or protocol id), action, transaction_id
+_ANNOUNCE = struct.Struct(">QII20s20sqqqiIIiH")
+_REPLY_HEADER = struct.Struct(">II")  # action, transaction_id
+_CONNECT_REPLY = struct.Struct(">IIQ")
+_ANNOUNCE_REPLY = struct.Struct(">IIiii")
+_SCRAPE_STATS = struct.Struct(">iii")
+_PEER_V4 = struct.Struct(">4sH")
+_PEER_V6 = struct.Struct(">16sH")
+
+assert _ANNOUNCE.size == ANNOUNCE_REQUEST_SIZE
+
+
+class UdpParseError(ValueError):
+    """A datagram that is not a valid request (or response).
+
+    ``transaction_id`` is set only when it could be read, ``connection_id`` only when the first
+    eight bytes are a connection id rather than garbage or a wrong protocol id. A reply is
+    possible only with both, and only once the adapter has checked the connection id (see
+    :func:`error_reply`): answering anything else would let a spoofed source address turn the
+    tracker into a reflector.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        transaction_id: int | None = None,
+        connection_id: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.transaction_id = transaction_id
+        self.connection_id = connection_id
+
+
+class ConnectRequest(NamedTuple):
+    transaction_id: int
+
+
+class AnnounceRequest(NamedTuple):
+    connection_id: int
+    transaction_id: int
+    info_hash: bytes  # 20 bytes
+    peer_id: bytes  # 20 bytes
+    downloaded: int  # signed int64 as on the wire; the tracker decides what a negative means
+    left: int
+    uploaded: int
+    event: int  # EVENT_*; values outside 0-3 are read as EVENT_NONE
+    ip: int  # the client's claim, an IPv4 address as an integer; the tracker ignores it
+    key: int
+    num_want: int  # signed: negative (usually -1) means the tracker's default
+    port: int
+    url_data: bytes = b""  # BEP 41 URLData options concatenated, e.g. b"/announce/PASSKEY"
+
+
+class ScrapeRequest(NamedTuple):
+    connection_id: int
+    transaction_id: int
+    info_hashes: list[bytes]  # 1 to MAX_SCRAPE_HASHES hashes of 20 bytes
+
+
+class ConnectResponse(NamedTuple):
+    transaction_id: int
+    connection_id: int
+
+
+class AnnounceResponse(NamedTuple):
+    transaction_id: int
+    interval: int
+    leechers: int
+    seeders: int
+    peers: bytes  # compact entries: 6 bytes each (IPv4) or 18 (IPv6), see decode_peers
+
+
+class ScrapeResponse(NamedTuple):
+    transaction_id: int
+    stats: list[tuple[int, int, int]]  # (seeders, completed, leechers) per requested hash
+
+
+class ErrorResponse(NamedTuple):
+    transaction_id: int
+    message: str
+
+
+Request = ConnectRequest | AnnounceRequest | ScrapeRequest
+Response = ConnectResponse | AnnounceResponse | ScrapeResponse | ErrorResponse
+
+
+# --- tracker side -------------------------------------------------------------------------------
+
+
+def parse_request(data: bytes) -> Request:
+    """Decode one request datagram, or raise UdpParseError saying what is wrong with it."""
+    size = len(data)
+    if size < 16:
+        raise UdpParseError("packet too short")
+    connection_id, action, transaction_id = _HEADER.unpack_from(data)
+    if action == ACTION_ANNOUNCE:
+        if size < ANNOUNCE_REQUEST_SIZE:
+            raise UdpParseError("announce request too short", transaction_id, connection_id)
+        (
+            _,
+            _,
+            _,
+            info_hash,
+            peer_id,
+            downloaded,
+            left,
+            uploaded,
+            event,
+            ip,
+            key,
+            num_want,
+            port,
+        ) = _ANNOUNCE.unpack_from(data)
+        if not 0 <= event <= 3:
+            event = EVENT_NONE
+        url_data = b""
+        if size > ANNOUNCE_REQUEST_SIZE:
+            url_data = _url_data(data, size, transaction_id, connection_id)
+        return AnnounceRequest(
+            connection_id,
+            transaction_id,
+            info_hash,
+            peer_id,
+            downloaded,
+            left,
+            uploaded,
+            event,
+            ip,
+            key,
+            num_want,
+            port,
+            url_data,
+        )
+    if action == ACTION_CONNECT:
+        if connection_id != PROTOCOL_ID:
+            raise UdpParseError("not a BEP 15 connect request", transaction_id)
+        return ConnectRequest(transaction_id)
+    if action == ACTION_SCRAPE:
+        count, partial = divmod(size - 16, 20)
+        if partial:
+            raise UdpParseError(
+                "scrape request with a partial info hash", transaction_id, connection_id
+            )
+        if count == 0:
+            raise UdpParseError("scrape request without info hashes", transaction_id, connection_id)
+        if count > MAX_SCRAPE_HASHES:
+            raise UdpParseError(
+                f"too many info hashes (at most {MAX_SCRAPE_HASHES})", transaction_id, connection_id
+            )
+        hashes = [data[i : i + 20] for i in range(16, size, 20)]
+        return ScrapeRequest(connection_id, transaction_id, hashes)
+    raise UdpParseError("unknown action", transaction_id, connection_id)
+
+
+def _url_data(data: bytes, size: int, transaction_id: int, connection_id: int) -> bytes:
+    """Concatenate BEP 41 URLData options; an unknown option type ends the list."""
+    parts: list[bytes] = []
+    pos = ANNOUNCE_REQUEST_SIZE
+    while pos < size:
+        kind = data[pos]
+        if kind == OPTION_URL_DATA:
+            if pos + 1 >= size:
+                raise UdpParseError(
+                    "URLData option without a length", transaction_id, connection_id
+                )
+            end = pos + 2 + data[pos + 1]
+            if end > size:
+                raise UdpParseError(
+                    "URLData option runs past the end", transaction_id, connection_id
+                )
+            parts.append(data[pos + 2 : end])
+            pos = end
+        elif kind == OPTION_NOP:
+            pos += 1
+        else:  # EndOfOptions, or a type whose layout we cannot know
+            break
+    if len(parts) == 1:
+        return parts[0]
+    return b"".join(parts)
+
+
+def encode_connect_response(transaction_id: int, connection_id: int) -> bytes:
+    """The reply to a connect request, handing out a connection id."""
+    return _CONNECT_REPLY.pack(ACTION_CONNECT, transaction_id, connection_id)
+
+
+def encode_announce_response(
+    transaction_id: int, interval: int, leechers: int, seeders: int, peers: bytes
+) -> bytes:
+    """The reply to an announce; ``peers`` is already packed, at most MAX_REPLY_PEERS_V4/V6."""
+    return (
+        _ANNOUNCE_REPLY.pack(ACTION_ANNOUNCE, transaction_id, interval, leechers, seeders) + peers
+    )
+
+
+def encode_scrape_response(transaction_id: int, stats: Iterable[tuple[int, int, int]]) -> bytes:
+    """The reply to a scrape: (seeders, completed, leechers) per hash, in request order."""
+    return _REPLY_HEADER.pack(ACTION_SCRAPE, transaction_id) + b"".join(
+        starmap(_SCRAPE_STATS.pack, stats)
+    )
+
+
+def encode_error(transaction_id: int, message: str) -> bytes:
+    """A BEP 15 error; clients show the message to the user."""
+    return _REPLY_HEADER.pack(ACTION_ERROR, transaction_id) + message.encode("utf-8", "replace")
+
+
+def error_reply(error: UdpParseError, connection_ok: Callable[[int], bool]) -> bytes | None:
+    """The error datagram to send for a malformed request, or None to drop it silently.
+
+    ``connection_ok`` checks a connection id (``ConnectionIdValidator.valid`` bound to the
+    client address and the time). Only a client that proved its address with a valid connection
+    id gets an answer, so a spoofed packet never makes the tracker send anything.
+    """
+    if error.transaction_id is None or error.connection_id is None:
+        return None
+    if not connection_ok(error.connection_id):
+        return None
+    return encode_error(error.transaction_id, error.message)
+
+
+# --- client side (tests and integration tests) --------------------------------------------------
+
+
+def encode_connect_request(transaction_id: int) -> bytes:
+    """A connect request, the first packet of every BEP 15 exchange."""
+    return _HEADER.pack(PROTOCOL_ID, ACTION_CONNECT, transaction_id)
+
+
+def encode_announce_request(
+    connection_id: int,
+    transaction_id: int,
+    info_hash: bytes,
+    peer_id: bytes,
+    downloaded: int,
+    left: int,
+    uploaded: int,
+    event: int,
+    ip: int = 0,
+    key: int = 0,
+    num_want: int = -1,
+    port: int = 6881,
+    url_data: bytes = b"",
+) -> bytes:
+    """An announce request; ``url_data`` (BEP 41 path and query) goes in 255-byte options."""
+    if len(info_hash) != 20 or len(peer_id) != 20:
+        raise ValueError("info_hash and peer_id must be 20 bytes")
+    packet = _ANNOUNCE.pack(
+        connection_id,
+        ACTION_ANNOUNCE,
+        transaction_id,
+        info_hash,
+        peer_id,
+        downloaded,
+        left,
+        uploaded,
+        event,
+        ip,
+        key,
+        num_want,
+        port,
+    )
+    if not url_data:
+        return packet
+    options = [packet]
+    for start in range(0, len(url_data), 255):
+        chunk = url_data[start : start + 255]
+        options.append(bytes((OPTION_URL_DATA, len(chunk))) + chunk)
+    options.append(bytes((OPTION_END,)))
+    return b"".join(options)
+
+
+def encode_scrape_request(
+    connection_id: int, transaction_id: int, info_hashes: Sequence[bytes]
+) -> bytes:
+    """A scrape request; the encoder does not cap the count so tests can send too many."""
+    if any(len(h) != 20 for h in info_hashes):
+        raise ValueError("info hashes must be 20 bytes")
+    return _HEADER.pack(connection_id, ACTION_SCRAPE, transaction_id) + b"".join(info_hashes)
+
+
+def encode_request(request: Request) -> bytes:
+    """Encode any request record, the inverse of parse_request."""
+    if isinstance(request, ConnectRequest):
+        return encode_connect_request(request.transaction_id)
+    if isinstance(request, AnnounceRequest):
+        return encode_announce_request(*request)
+    return encode_scrape_request(request.connection_id, request.transaction_id, request.info_hashes)
+
+
+def parse_response(data: bytes) -> Response:
+    """Decode a tracker's reply datagram, or raise UdpParseError."""
+    size = len(data)
+    if size < 8:
+        raise UdpParseError("response too short")
+    action, transaction_id = _REPLY_HEADER.unpack_from(data)
+    if action == ACTION_CONNECT:
+        if size < 16:
+            raise UdpParseError("connect response too short", transaction_id)
+        return ConnectResponse(transaction_id, _CONNECT_REPLY.unpack_from(data)[2])
+    if action == ACTION_ANNOUNCE:
+        if size < _ANNOUNCE_REPLY.size:
+            raise UdpParseError("announce response too short", transaction_id)
+        _, _, interval, leechers, seeders = _ANNOUNCE_REPLY.unpack_from(data)
+        return AnnounceResponse(
+            transaction_id, interval, leechers, seeders, bytes(data[_ANNOUNCE_REPLY.size :])
+        )
+    if action == ACTION_SCRAPE:
+        if (size - 8) % 12:
+            raise UdpParseError("scrape response with a partial entry", transaction_id)
+        stats = [_SCRAPE_STATS.unpack_from(data, pos) for pos in range(8, size, 12)]
+        return ScrapeResponse(transaction_id, stats)
+    if action == ACTION_ERROR:
+        return ErrorResponse(transaction_id, bytes(data[8:]).decode("utf-8", "replace"))
+    raise UdpParseError("unknown action", transaction_id)
+
+
+def decode_peers(peers: bytes, ipv6: bool = False) -> list[tuple[str, int]]:
+    """Unpack compact peers from an announce reply into (host, port) pairs."""
+    fmt, family = (_PEER_V6, socket.AF_INET6) if ipv6 else (_PEER_V4, socket.AF_INET)
+    if len(peers) % fmt.size:
+        raise UdpParseError("peer list with a partial entry")
+    return [(socket.inet_ntop(family, ip), port) for ip, port in fmt.iter_unpack(peers)]
