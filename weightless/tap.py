@@ -75,7 +75,9 @@ class Options(usage.Options):
         try:
             self.config = from_environ(given)
         except ConfigError as e:
-            raise usage.UsageError(str(e)) from None
+            # one line for the operator (and the journal), not twistd's whole usage text
+            sys.stderr.write(f"weightless: {e}\n")
+            raise SystemExit(1) from None
 
 
 def open_store(config: Config, reactor: Any) -> IStore:
