@@ -8,7 +8,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from ipaddress import IPv4Network, IPv6Network
+from ipaddress import IPv4Network, IPv6Network, ip_address
 
 from weightless.web.clientip import parse_networks
 
@@ -171,10 +171,16 @@ def build(options: Mapping[str, object], env: Mapping[str, str], cpu_count: int)
     except ValueError as e:
         raise ConfigError(f"--trusted-proxy: {e}") from None
 
+    udp_interface = pick("udp_interface") or "::"
+    try:
+        ip_address(udp_interface)
+    except ValueError:
+        raise ConfigError(f"--udp-interface {udp_interface!r}: expected an IP address") from None
+
     return Config(
         http=http,
         udp=udp,
-        udp_interface=pick("udp_interface") or "::",
+        udp_interface=udp_interface,
         database=database,
         workers=workers,
         open=open_tracker,

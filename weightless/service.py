@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from twisted.application.service import MultiService
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, DeferredLock
 from twisted.internet.interfaces import IReactorCore, IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -41,7 +41,7 @@ class Maintenance:
         self.accounting = accounting
         self.peer_ttl = peer_ttl
         self.reactor = reactor
-        self._flushing: Deferred[None] | None = None
+        self._lock = DeferredLock()
         self._sweeping = False
         self._loops: list[LoopingCall] = []
 
@@ -63,28 +63,19 @@ class Maintenance:
         return self.flush()
 
     def flush(self) -> Deferred[None]:
-        """Send what is queued; a failed batch goes back into the queue for the next try."""
-        if self._flushing is not None:
-            # one batch at a time; chain so that a caller waits for its own data too
-            return self._flushing.addCallback(lambda _: self.flush())
+        """Send what is queued, one batch at a time; a failed batch goes back into the queue
+        for the next try."""
+        return self._lock.run(self._flush_batch)
+
+    async def _flush_batch(self) -> None:
         if not self.pending:
-            return succeed(None)
+            return
         batch = self.pending.take()
-
-        def failed(failure: Failure) -> None:
+        try:
+            await self.store.flush(batch)
+        except Exception as e:
             self.pending.restore(batch)
-            self.log.warn(
-                "flush to the store failed, kept for the next try: {e}",
-                e=failure.getErrorMessage(),
-            )
-
-        def done(_: None) -> None:
-            self._flushing = None
-
-        d = self.store.flush(batch).addErrback(failed)
-        d.addBoth(done)
-        self._flushing = d
-        return d
+            self.log.warn("flush to the store failed, kept for the next try: {e}", e=e)
 
     def sweep(self) -> None:
         """Start an expiry pass, run in slices so the reactor never pauses for long."""

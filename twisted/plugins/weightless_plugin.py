@@ -1,3 +1,3 @@
 from twisted.application.service import ServiceMaker
 
-weightless = ServiceMaker("weightless", "weightless.tap", "BitTorrent tracker and AI model registry", "weightless")
+weightless = ServiceMaker("weightless", "weightless.tap", "BitTorrent tracker", "weightless")

@@ -19,8 +19,8 @@ MAX_FILES = 100_000  # file entries, pad files included
 MAX_LENGTH = 2**63 - 1  # what a client (and a bigint column) can hold
 MIN_V2_PIECE_LENGTH = 16 * 1024
 
-_INT = re.compile(rb"0|-?[1-9][0-9]{0,18}")
-_STRLEN = re.compile(rb"0|[1-9][0-9]{0,18}")
+# One bencode token: an integer, a string's length prefix, or l/d/e.
+_TOKEN = re.compile(rb"i(0|-?[1-9][0-9]{0,18})e|(0|[1-9][0-9]{0,18}):|(l)|(d)|(e)")
 _HEX40 = re.compile(r"[0-9a-fA-F]{40}")
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -31,58 +31,63 @@ class TorrentError(ValueError):
     """The .torrent file is malformed; the message says why."""
 
 
-class _Decoder:
+def _decode(data: bytes) -> tuple[Any, tuple[int, int] | None]:
     """Strict bencode: canonical integers and lengths, string keys, no duplicate keys, bounded
-    nesting, nothing after the end. Remembers where the top-level ``info`` value lies."""
+    nesting, nothing after the end. Also returns where the top-level ``info`` value lies, so it
+    can be hashed as it is."""
+    match, size = _TOKEN.match, len(data)
+    info_span = None
 
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.info_span: tuple[int, int] | None = None
-
-    def _need(self, pos: int) -> int:
-        if pos >= len(self.data):
-            raise TorrentError("truncated bencode data")
-        return self.data[pos]
-
-    def decode(self, pos: int, depth: int) -> tuple[Any, int]:
-        data, c = self.data, self._need(pos)
-        if c == 0x69:  # i<digits>e
-            end = data.find(b"e", pos + 1, pos + 22)
-            if end < 0 or not _INT.fullmatch(data, pos + 1, end):
-                raise TorrentError(f"invalid integer at byte {pos}")
-            return int(data[pos + 1 : end]), end + 1
-        if 0x30 <= c <= 0x39:  # <length>:<bytes>
-            colon = data.find(b":", pos, pos + 20)
-            if colon < 0 or not _STRLEN.fullmatch(data, pos, colon):
-                raise TorrentError(f"invalid string length at byte {pos}")
-            start = colon + 1
-            end = start + int(data[pos:colon])
-            if end > len(data):
+    def value(pos: int, depth: int) -> tuple[Any, int]:
+        nonlocal info_span
+        token = match(data, pos)
+        if token is None:
+            raise TorrentError(_bad_token(data, pos))
+        end, kind = token.end(), token.lastindex
+        if kind == 2:
+            stop = end + int(token.group(2))
+            if stop > size:
                 raise TorrentError("truncated bencode data")
-            return data[start:end], end
-        if c not in (0x6C, 0x64):  # l, d
-            raise TorrentError(f"invalid bencode at byte {pos}")
+            return data[end:stop], stop
+        if kind == 1:
+            return int(token.group(1)), end
+        if kind == 5:
+            raise TorrentError(f"unexpected end marker at byte {pos}")
         if depth >= MAX_NESTING:
             raise TorrentError("bencode nested too deeply")
-        pos += 1
-        if c == 0x6C:
-            items: list[Any] = []
-            while self._need(pos) != 0x65:
-                item, pos = self.decode(pos, depth + 1)
+        pos = end
+        if kind == 3:
+            items = []
+            while not data.startswith(b"e", pos):
+                item, pos = value(pos, depth + 1)
                 items.append(item)
             return items, pos + 1
         out: dict[bytes, Any] = {}
-        while (k := self._need(pos)) != 0x65:
-            if not 0x30 <= k <= 0x39:
+        while not data.startswith(b"e", pos):
+            key, start = value(pos, depth + 1)
+            if not isinstance(key, bytes):
                 raise TorrentError(f"dictionary key at byte {pos} is not a string")
-            key, pos = self.decode(pos, depth + 1)
             if key in out:
                 raise TorrentError(f"duplicate dictionary key {key!r}")
-            start = pos
-            out[key], pos = self.decode(pos, depth + 1)
+            out[key], pos = value(start, depth + 1)
             if depth == 0 and key == b"info":
-                self.info_span = (start, pos)
+                info_span = (start, pos)
         return out, pos + 1
+
+    top, end = value(0, 0)
+    if end != size:
+        raise TorrentError("trailing data after the torrent dictionary")
+    return top, info_span
+
+
+def _bad_token(data: bytes, pos: int) -> str:
+    if pos >= len(data):
+        return "truncated bencode data"
+    if data[pos : pos + 1] == b"i":
+        return f"invalid integer at byte {pos}"
+    if data[pos : pos + 1].isdigit():
+        return f"invalid string length at byte {pos}"
+    return f"invalid bencode at byte {pos}"
 
 
 @dataclass(frozen=True)
@@ -222,14 +227,11 @@ def parse_torrent(data: bytes) -> TorrentInfo:
     data = bytes(data)
     if not data.startswith(b"d"):
         raise TorrentError("a torrent file must be a bencoded dictionary")
-    decoder = _Decoder(data)
-    top, end = decoder.decode(0, 0)
-    if end != len(data):
-        raise TorrentError("trailing data after the torrent dictionary")
+    top, info_span = _decode(data)
     info = top.get(b"info")
-    if decoder.info_span is None or not isinstance(info, dict):
+    if info_span is None or not isinstance(info, dict):
         raise TorrentError("missing 'info' dictionary")
-    raw_info = data[decoder.info_span[0] : decoder.info_span[1]]
+    raw_info = data[info_span[0] : info_span[1]]
 
     name = _component(_utf8_key(info, b"name"), "name")
     piece_length = info.get(b"piece length")

@@ -51,8 +51,14 @@ def normalize_ip(ip: str) -> str:
 
 
 def pack_ip(ip: str) -> bytes:
-    """4 or 16 bytes of a (normalized) IP address."""
-    return inet_pton(AF_INET6, ip) if ":" in ip else inet_aton(ip)
+    """4 or 16 bytes of an IP address; an IPv4-mapped one packs as the IPv4 address."""
+    if ":" not in ip:
+        return inet_aton(ip)
+    packed = inet_pton(AF_INET6, ip)
+    return packed[12:] if packed[:12] == _MAPPED else packed
+
+
+_MAPPED = bytes(10) + b"\xff\xff"
 
 
 class Tracker:
@@ -159,8 +165,8 @@ class Tracker:
         try:
             user = self.user(passkey)
             a = parse_announce(query)
-            v6 = ":" in ip
             addr = pack_ip(ip) + a.port.to_bytes(2, "big")
+            v6 = len(addr) == 18
             swarm, _, entry, group, pos = self.update(
                 a.info_hash, addr, a.peer_id, a.left, a.uploaded, a.downloaded, a.event, user, now
             )

@@ -1,0 +1,126 @@
+from ipaddress import ip_network
+from typing import Any
+
+import pytest
+
+from weightless.config import ConfigError, build
+from weightless.tap import Options
+
+
+def config(args: list[str] | None = None, env: dict[str, str] | None = None) -> Any:
+    options = Options()
+    options.parseArgs = lambda *a: None  # type: ignore[method-assign]
+    options.postOptions = lambda: None  # type: ignore[method-assign]
+    options.parseOptions(args or [])
+    given = {k.replace("-", "_"): v for k, v in options.items()}
+    return build(given, env or {}, cpu_count=2)
+
+
+def test_defaults() -> None:
+    c = config()
+    assert (c.http, c.udp, c.udp_interface) == ("tcp:8080", 8080, "::")
+    assert c.database == "sqlite:///weightless.db" and c.sqlite_path == "weightless.db"
+    assert (c.workers, c.open, c.max_peers) == (1, False, 50)
+    assert (c.interval, c.min_interval, c.peer_ttl) == (1800, 900, 3600)
+    assert (c.rate_limit, c.rate_burst) == (5.0, 10.0)
+    assert c.tracker_secret is None and c.registry_key is None
+
+
+def test_go_tracker_env_names() -> None:
+    c = config(
+        env={
+            "PORT": "9000",
+            "DB_PATH": "/var/lib/w.db",
+            "MAX_PEERS": "30",
+            "OPEN_TRACKER": "true",
+            "TRACKER_SECRET": "s",
+            "REGISTRY_KEY": "k",
+        }
+    )
+    assert (c.http, c.udp) == ("tcp:9000", 9000)
+    assert c.sqlite_path == "/var/lib/w.db"
+    assert (c.max_peers, c.open, c.tracker_secret, c.registry_key) == (30, True, b"s", "k")
+
+
+def test_command_line_beats_env() -> None:
+    c = config(
+        [
+            "--http",
+            "tcp:7000:interface=127.0.0.1",
+            "--max-peers",
+            "10",
+            "--database",
+            "postgres://u@h/db",
+            "--udp",
+            "off",
+        ],
+        env={
+            "WEIGHTLESS_HTTP": "tcp:1",
+            "PORT": "2",
+            "MAX_PEERS": "30",
+            "DATABASE_URL": "sqlite:///x.db",
+            "WEIGHTLESS_UDP": "9",
+        },
+    )
+    assert c.http == "tcp:7000:interface=127.0.0.1"
+    assert c.max_peers == 10 and c.udp is None
+    assert c.database == "postgresql://u@h/db" and c.sqlite_path is None
+
+
+def test_udp_defaults_to_the_http_port_and_repeatable_options() -> None:
+    c = config(
+        [
+            "--http",
+            "tcp:port=7001",
+            "--trusted-proxy",
+            "10.0.0.0/8",
+            "--trusted-proxy",
+            "::1",
+            "--cors-origin",
+            "https://a.example",
+        ]
+    )
+    assert c.udp == 7001
+    assert c.trusted_proxies == (ip_network("10.0.0.0/8"), ip_network("::1/128"))
+    assert c.cors_origins == ("https://a.example",)
+
+
+def test_workers_auto_is_the_cpu_count_and_above_one_is_refused_for_now() -> None:
+    with pytest.raises(ConfigError, match="not supported yet"):
+        config(["--workers", "auto"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--http", "tcp:70000"], "port"),
+        (["--http", "unix:/tmp/x"], "endpoint"),
+        (["--database", "ftp://x"], "sqlite:///path or postgresql://"),
+        (["--database", "sqlite:///"], "path"),
+        (["--rate-limit", "-1"], "at least 0"),
+        (["--rate-limit", "nan"], "finite"),
+        (["--workers", "0"], "at least 1"),
+        (["--max-peers", "abc"], "whole number"),
+        (["--peer-ttl", "0"], "at least 1"),
+        (["--interval", "10", "--min-interval", "20"], "must not exceed"),
+        (["--trusted-proxy", "not-an-ip"], "trusted-proxy"),
+        (["--udp", "70000"], "--udp"),
+    ],
+)
+def test_bad_values_are_one_line_errors(args: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        config(args)
+    assert "\n" not in str(info.value)
+
+
+def test_bad_env_values_too() -> None:
+    with pytest.raises(ConfigError, match="OPEN_TRACKER"):
+        config(env={"OPEN_TRACKER": "maybe"})
+    with pytest.raises(ConfigError, match="PORT"):
+        config(env={"PORT": "http"})
+
+
+def test_udp_interface_must_be_an_address() -> None:
+    assert config(["--udp-interface", "127.0.0.1"]).udp_interface == "127.0.0.1"
+    with pytest.raises(ConfigError, match="udp-interface"):
+        config(["--udp-interface", "localhost:1"])

@@ -1,0 +1,106 @@
+import random
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest_twisted
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.task import Clock
+
+from weightless.registry.sqlite import SQLiteStore
+from weightless.registry.store import StoreUnavailable
+from weightless.service import Maintenance
+from weightless.tracker.accounting import PendingWrites
+from weightless.tracker.swarm import SwarmStore
+
+V2 = "ab" * 32
+
+
+@pytest_twisted.ensureDeferred
+async def test_flush_writes_completions_and_traffic_in_one_batch(tmp_path: Path) -> None:
+    store = SQLiteStore(str(tmp_path / "w.db"), reactor)
+    await store.open()
+    await store.upsert({"info_hash": V2, "name": "n"})
+    pending = PendingWrites()
+    maintenance = Maintenance(store, pending, SwarmStore(random.random), None, 3600, reactor)
+    pending.complete(V2)
+    pending.complete(V2)
+    pending.transfer("alice", 10, 20)
+    await maintenance.flush()
+    pending.transfer("alice", 1, 2)
+    await maintenance.stop()  # the final flush on a clean stop
+    assert not pending
+    await store.close()
+    db = sqlite3.connect(tmp_path / "w.db")
+    assert db.execute("SELECT completions FROM registry").fetchone() == (2,)
+    assert db.execute("SELECT uploaded, downloaded FROM users").fetchone() == (11, 22)
+
+
+class FlakyStore:
+    def __init__(self) -> None:
+        self.down = True
+        self.flushed: list[PendingWrites] = []
+
+    def flush(self, pending: PendingWrites) -> Deferred[None]:
+        if self.down:
+            return fail(StoreUnavailable("gone"))
+        self.flushed.append(pending)
+        return succeed(None)
+
+
+def test_a_failed_flush_keeps_the_batch_for_the_next_try() -> None:
+    store = FlakyStore()
+    pending = PendingWrites()
+    clock = Clock()
+    maintenance = Maintenance(store, pending, SwarmStore(random.random), None, 3600, clock)  # type: ignore[arg-type]
+    pending.complete(V2)
+    maintenance.flush()
+    pending.complete(V2)  # arrives while the database is down
+    assert pending.completions == {V2: 2}
+    store.down = False
+    maintenance.flush()
+    assert not pending
+    assert store.flushed[0].completions == {V2: 2}
+
+
+def test_flush_runs_every_few_seconds() -> None:
+    store = FlakyStore()
+    store.down = False
+    pending = PendingWrites()
+    clock = Clock()
+    maintenance = Maintenance(store, pending, SwarmStore(random.random), None, 3600, clock)  # type: ignore[arg-type]
+    maintenance.start()
+    pending.complete(V2)
+    clock.advance(5)
+    assert store.flushed and not pending
+    maintenance.stop()
+
+
+def test_expiry_runs_in_slices_on_the_reactor() -> None:
+    clock = Clock()
+    swarms = SwarmStore(random.Random(1).random)
+    for i in range(100_000):
+        swarms.put(bytes([i % 50]) * 20, i.to_bytes(4, "big") + b"\x1a\xe1", b"p" * 20, False, 0)
+    maintenance = Maintenance(FlakyStore(), PendingWrites(), swarms, None, 100, clock)  # type: ignore[arg-type]
+    clock.advance(200)
+    maintenance.sweep()
+    assert 0 < swarms.peer_count < 100_000  # one slice ran, the rest waits for the reactor
+    assert len(clock.getDelayedCalls()) == 1  # the next slice, on the next reactor turn
+    clock.advance(0)
+    assert swarms.peer_count == 0 and not swarms.swarms
+
+
+def test_fast_sweep_passes_do_not_overlap() -> None:
+    calls: list[Any] = []
+    clock = Clock()
+    swarms = SwarmStore(random.random)
+    for i in range(30_000):
+        swarms.put(b"k" * 20, i.to_bytes(4, "big") + b"\x1a\xe1", b"p" * 20, False, 0)
+    maintenance = Maintenance(FlakyStore(), PendingWrites(), swarms, None, 100, clock)  # type: ignore[arg-type]
+    clock.advance(200)
+    maintenance.sweep()
+    calls.append(len(clock.getDelayedCalls()))
+    maintenance.sweep()  # a second start while a pass runs does nothing
+    calls.append(len(clock.getDelayedCalls()))
+    assert calls == [1, 1]
