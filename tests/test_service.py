@@ -82,7 +82,16 @@ def test_expiry_runs_in_slices_on_the_reactor() -> None:
     swarms = SwarmStore(random.Random(1).random)
     for i in range(100_000):
         swarms.put(bytes([i % 50]) * 20, i.to_bytes(4, "big") + b"\x1a\xe1", b"p" * 20, False, 0)
-    maintenance = Maintenance(FlakyStore(), PendingWrites(), swarms, None, 100, clock)  # type: ignore[arg-type]
+    ticks = iter(range(10**9))
+    maintenance = Maintenance(
+        FlakyStore(),  # type: ignore[arg-type]
+        PendingWrites(),
+        swarms,
+        None,
+        100,
+        clock,
+        timer=lambda: next(ticks) / 1000,  # every look at the time: one more millisecond
+    )
     clock.advance(200)
     maintenance.sweep()
     assert 0 < swarms.peer_count < 100_000  # one slice ran, the rest waits for the reactor

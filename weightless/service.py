@@ -4,6 +4,7 @@ peers while running, and lose nothing queued on a clean stop."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from time import perf_counter
 
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, DeferredLock
@@ -18,7 +19,8 @@ from weightless.tracker.catalog import Catalog
 from weightless.tracker.swarm import SwarmStore
 
 FLUSH_EVERY = 5.0
-SWEEP_BUDGET = 20_000  # peers scanned per reactor turn: well under a millisecond
+SWEEP_CHUNK = 1_000  # peers scanned between looks at the time: about a millisecond at worst
+SWEEP_SLICE = 0.002  # seconds of expiry work per reactor turn
 
 
 class Maintenance:
@@ -34,6 +36,7 @@ class Maintenance:
         accounting: Accounting | None,
         peer_ttl: int,
         reactor: IReactorTime,
+        timer: Callable[[], float] = perf_counter,
     ) -> None:
         self.store = store
         self.pending = pending
@@ -41,6 +44,7 @@ class Maintenance:
         self.accounting = accounting
         self.peer_ttl = peer_ttl
         self.reactor = reactor
+        self.timer = timer
         self._lock = DeferredLock()
         self._sweeping = False
         self._loops: list[LoopingCall] = []
@@ -85,14 +89,22 @@ class Maintenance:
         self._sweep_slice()
 
     def _sweep_slice(self) -> None:
-        now = self.reactor.seconds()
-        finished = self.swarms.expire(int(now - self.peer_ttl), SWEEP_BUDGET)
-        if self.accounting is not None:
-            self.accounting.expire(now, SWEEP_BUDGET)
-        if finished:
+        if self.sweep_slice():
             self._sweeping = False
         else:
             self.reactor.callLater(0, self._sweep_slice)
+
+    def sweep_slice(self) -> bool:
+        """About SWEEP_SLICE seconds of expiry; True when the pass is over."""
+        now = self.reactor.seconds()
+        cutoff = int(now - self.peer_ttl)
+        deadline = self.timer() + SWEEP_SLICE
+        if self.accounting is not None:
+            self.accounting.expire(now, SWEEP_CHUNK)
+        while not self.swarms.expire(cutoff, SWEEP_CHUNK):
+            if self.timer() >= deadline:
+                return False
+        return True
 
 
 class TrackerService(MultiService):
