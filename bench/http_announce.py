@@ -14,6 +14,7 @@ The kit's sources are copied into bench/results/kit/ and run from there, so its
 binaries, work dirs and results/*.json stay out of the shared (read-only) kit.
 A summary of each invocation is written to bench/results/http_announce-*.json.
 """
+
 import argparse
 import json
 import os
@@ -25,10 +26,14 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "bench", "results")
-KIT_FILES = ["run_anchor.py", "announce.lua", "udpload.c", "httpload.c", "udpreflect.c", "README.md"]
+KIT_SOURCES = (".py", ".lua", ".c", ".md")  # what is copied of the kit (not node/, not builds)
 # {http_port} {udp_port} {workdir} are the kit's placeholders; UDP_OPTS is ours
-WEIGHTLESS = (REPO + "/.venv/bin/twistd -n --pidfile= weightless --http tcp:{http_port}:interface=127.0.0.1 "
-              "UDP_OPTS --open --rate-limit 0 --database sqlite:///{workdir}/bench.db")
+WEIGHTLESS = (
+    REPO + "/.venv/bin/twistd -n --pidfile= weightless"
+    " --http tcp:{http_port}:interface=127.0.0.1 UDP_OPTS"
+    " --open --rate-limit 0 --database sqlite:///{workdir}/bench.db"
+)
+UDP_ON, UDP_OFF = "--udp {udp_port} --udp-interface 127.0.0.1", "--udp off"
 # a median line of run_anchor.py: "<name> <proto>_announce_rps=<n> key=value ..."
 MEDIAN = re.compile(r"^(\S+) (udp|http)_announce_rps=(\d+)\b(.*)$")
 
@@ -37,79 +42,103 @@ def copy_kit(src, dst):
     """Copy the kit's sources, keeping their mtimes so that the kit rebuilds its
     binaries only when a source really changed."""
     os.makedirs(dst, exist_ok=True)
-    for name in KIT_FILES:
+    for name in [f for f in os.listdir(src) if f.endswith(KIT_SOURCES)]:
         s, d = os.path.join(src, name), os.path.join(dst, name)
         st = os.stat(s)
-        if not os.path.exists(d) or os.stat(d).st_mtime != st.st_mtime or os.stat(d).st_size != st.st_size:
+        old = os.stat(d) if os.path.exists(d) else None
+        if not old or (old.st_mtime, old.st_size) != (st.st_mtime, st.st_size):
             shutil.copyfile(s, d)
             os.utime(d, (st.st_atime, st.st_mtime))
 
 
-def run_kit(kit, args, label, workdir):
-    """Run run_anchor.py (stderr streams through); return {proto: fields} from its median lines."""
-    cmd = [sys.executable, os.path.join(kit, "run_anchor.py")] + args
+def run_kit(kit, args, label):
+    """Run run_anchor.py (its stderr streams through); return {proto: fields} of its
+    median lines, and all its stdout lines."""
+    cmd = [sys.executable, os.path.join(kit, "run_anchor.py"), *args]
     print(f"\n== {label}: {' '.join(cmd)}", file=sys.stderr, flush=True)
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=kit)
     medians, lines = {}, []
     for line in p.stdout:
         print(line, end="", flush=True)
-        lines.append(line.rstrip("\n"))
+        lines.append(line.strip())
         m = MEDIAN.match(line.strip())
         if m:
             fields = dict(re.findall(r"(\w+)=(\S+)", m.group(4)))
             medians[m.group(2)] = dict(fields, rps=int(m.group(3)), line=line.strip())
     if p.wait() != 0:
-        print(f"!! {label}: run_anchor.py exited with {p.returncode}; server logs: {workdir}/server-*.log",
-              file=sys.stderr)
+        logs = os.path.join(kit, "run", label, "server-*.log")
+        print(f"!! {label}: run_anchor.py exited {p.returncode}; see {logs}", file=sys.stderr)
     return medians, lines
 
 
+def table(res, protos):
+    head = f"{'proto':<6}{'opentracker/s':>15}{'weightless/s':>14}{'ratio':>8}"
+    rows = [head + "   cpu% server/generator: ot, wl"]
+    for proto in protos:
+        ot, wl = res.get("opentracker", {}).get(proto), res.get("weightless", {}).get(proto)
+        ratio = f"{wl['rps'] / ot['rps']:.3f}" if ot and wl and ot["rps"] else "-"
+        cpu = ", ".join(
+            f"{r['server_cpu_pct']}/{r.get('gen_cpu_pct')}" if r else "-" for r in (ot, wl)
+        )
+        ot_rps, wl_rps = (r["rps"] if r else "-" for r in (ot, wl))
+        rows.append(f"{proto:<6}{ot_rps:>15}{wl_rps:>14}{ratio:>8}   {cpu}")
+    # CPU time that neither the server nor the generator used: a noisy neighbour
+    for name, by_proto in res.items():
+        for proto, r in by_proto.items():
+            n = {k: int(v) for k, v in r.items() if k.endswith("_pct") and v.isdigit()}
+            gap = max(
+                n.get("cpu0_busy_pct", 0) - n.get("server_cpu_pct", 0),
+                n.get("cpu1_busy_pct", 0) - n.get("gen_cpu_pct", 0),
+            )
+            if gap > 20:
+                rows.append(
+                    f"! {name} {proto}: CPUs {gap} points busier than server+generator;"
+                    " another process was probably running, rerun"
+                )
+    return rows
+
+
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--kit", default=os.path.join(REPO, "..", "shared", "bench"), help="load kit directory")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--kit", default=os.path.join(REPO, "..", "shared", "bench"))
     ap.add_argument("--protos", default="http", help="http, udp or http,udp")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--targets", default="opentracker,weightless", help="which servers to run")
+    ap.add_argument("--targets", default="opentracker,weightless", help="servers to run")
     ap.add_argument("--http-port", type=int, default=17070, help="Weightless HTTP port")
     ap.add_argument("--udp-port", type=int, default=17071, help="Weightless UDP port")
-    ap.add_argument("--weightless-args", default="", help="extra twistd weightless options, e.g. '--workers 2'")
-    ap.add_argument("kit_args", nargs="*", help="after --: extra run_anchor.py options for both runs")
+    ap.add_argument("--weightless-args", default="", help="extra options, e.g. '--workers 2'")
+    ap.add_argument("kit_args", nargs="*", help="after --: extra run_anchor.py options")
     a = ap.parse_args()
 
     protos = [p for p in a.protos.split(",") if p]
     targets = [t for t in a.targets.split(",") if t]
     kit = os.path.join(RESULTS, "kit")
     copy_kit(os.path.abspath(a.kit), kit)
-    common = ["--protos", ",".join(protos), "--reps", str(a.reps), "--duration", str(a.duration),
-              "--warmup", str(a.warmup)] + a.kit_args
+    common = ["--protos", ",".join(protos), "--reps", str(a.reps)]
+    common += ["--duration", str(a.duration), "--warmup", str(a.warmup), *a.kit_args]
 
     res, out = {}, []
     if "opentracker" in targets:
-        res["opentracker"], lines = run_kit(kit, ["opentracker"] + common, "opentracker",
-                                            os.path.join(kit, "run", "opentracker"))
+        res["opentracker"], lines = run_kit(kit, ["opentracker", *common], "opentracker")
         out += lines
     if "weightless" in targets:
-        udp = "--udp {udp_port} --udp-interface 127.0.0.1" if "udp" in protos else "--udp off"
-        server = WEIGHTLESS.replace("UDP_OPTS", udp) + (" " + a.weightless_args if a.weightless_args else "")
+        server = WEIGHTLESS.replace("UDP_OPTS", UDP_ON if "udp" in protos else UDP_OFF)
+        server = f"{server} {a.weightless_args}".strip()
         wd = os.path.join(kit, "run", "weightless")
         for f in os.listdir(wd) if os.path.isdir(wd) else []:
-            if f.startswith("bench.db"):               # fresh registry on every invocation
+            if f.startswith("bench.db"):  # a fresh registry on every invocation
                 os.remove(os.path.join(wd, f))
-        res["weightless"], lines = run_kit(kit, ["custom", "--name", "weightless", "--server-cmd", server,
-                                                 "--http-port", str(a.http_port), "--udp-port", str(a.udp_port)]
-                                           + common, "weightless", wd)
+        ports = ["--http-port", str(a.http_port), "--udp-port", str(a.udp_port)]
+        args = ["custom", "--name", "weightless", "--server-cmd", server, *ports, *common]
+        res["weightless"], lines = run_kit(kit, args, "weightless")
         out += lines
 
-    rows = [f"{'proto':<6}{'opentracker/s':>15}{'weightless/s':>14}{'ratio':>8}   cpu% server/generator: ot, wl"]
-    for proto in protos:
-        ot, wl = res.get("opentracker", {}).get(proto), res.get("weightless", {}).get(proto)
-        ratio = f"{wl['rps'] / ot['rps']:.3f}" if ot and wl and ot["rps"] else "-"
-        cpu = ", ".join(f"{r['server_cpu_pct']}/{r.get('gen_cpu_pct', '-')}" if r else "-" for r in (ot, wl))
-        rows.append(f"{proto:<6}{ot['rps'] if ot else '-':>15}{wl['rps'] if wl else '-':>14}{ratio:>8}   {cpu}")
+    rows = table(res, protos)
     print("\n" + "\n".join(rows))
-
     os.makedirs(RESULTS, exist_ok=True)
     path = os.path.join(RESULTS, f"http_announce-{time.strftime('%Y%m%dT%H%M%S')}.json")
     with open(path, "w") as f:

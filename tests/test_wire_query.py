@@ -115,3 +115,25 @@ def test_scrape_refuses_bad_and_missing_hashes() -> None:
     many = b"&".join(b"info_hash=" + b"%02d" % i + b"x" * 18 for i in range(MAX_SCRAPE_HASHES + 1))
     with pytest.raises(QueryError, match="too many"):
         parse_scrape(many)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"%ff%FE%0a", b"abc%2", b"%zz1", b"a%3Db=c", b"x+y%20", b"trailing%20%20", b"%09tab", b"ab"],
+)
+def test_unquote_matches_the_standard_library(raw: bytes) -> None:
+    from urllib.parse import unquote_to_bytes
+
+    from weightless.wire.query import _unquote
+
+    assert _unquote(raw) == unquote_to_bytes(raw.replace(b"+", b" "))
+
+
+def test_every_byte_round_trips() -> None:
+    from weightless.wire.query import _unquote
+
+    every = bytes(range(256))
+    assert _unquote(quote_from_bytes(every).encode()) == every
+    assert _unquote(quote_from_bytes(every).lower().encode()) != b""  # lower hex is fine too
+    lower = "".join(f"%{b:02x}" for b in every).encode()
+    assert _unquote(lower) == every
