@@ -1,4 +1,7 @@
-"""The embedded store: SQLite, with every query on one dedicated thread off the reactor."""
+"""The embedded store: SQLite, with every query on one dedicated thread off the reactor.
+
+One process owns the file, so there is no one to notify: writes reach the in-memory catalog
+through the caller at once, and ``watch`` has nothing to do."""
 
 from __future__ import annotations
 
@@ -13,23 +16,32 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
+from weightless.registry import sql
+from weightless.registry.entries import Entry
 from weightless.registry.migrations import migrations
-from weightless.registry.store import IStore, Snapshot, StoreUnavailable
+from weightless.registry.search import Search, like_pattern
+from weightless.registry.store import (
+    Conflict,
+    IRegistryListener,
+    IStore,
+    Snapshot,
+    StoreUnavailable,
+)
 from weightless.tracker.accounting import PendingWrites
 from weightless.tracker.catalog import CatalogEntry
 
 T = TypeVar("T")
 
-ENTRY_FIELDS = (
-    "v1_info_hash",
-    "name",
-    "description",
-    "publisher",
-    "license",
-    "size",
-    "category",
-    "tags",
-)
+
+def _fold(text: str | None) -> str | None:
+    return None if text is None else text.lower()
+
+
+def _contains(column: str, text: str) -> tuple[str, list[Any]]:
+    """SQLite's LIKE folds ASCII only: other text is folded by Python, which is slower."""
+    if text.isascii():
+        return f"{column} LIKE ? ESCAPE '\\'", [like_pattern(text)]
+    return f"instr(wl_fold({column}), ?) > 0", [text.lower()]
 
 
 @implementer(IStore)
@@ -43,20 +55,27 @@ class SQLiteStore:
 
     def _run(self, fn: Callable[[sqlite3.Connection], T]) -> Deferred[T]:
         def work() -> T:
-            if self._conn is None:
-                self._conn = self._connect()
             try:
+                if self._conn is None:
+                    self._conn = self._connect()
                 return fn(self._conn)
-            except sqlite3.OperationalError as e:
+            except sqlite3.IntegrityError as e:
+                raise Conflict(str(e)) from e
+            except sqlite3.DatabaseError as e:  # locked, unreadable, disk full, ...
                 raise StoreUnavailable(str(e)) from e
 
         return deferToThreadPool(self.reactor, self._pool, work)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.create_function("wl_fold", 1, _fold, deterministic=True)
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def open(self) -> Deferred[None]:
@@ -69,10 +88,10 @@ class SQLiteStore:
             "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
         )
         done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-        for version, sql in migrations("sqlite"):
+        for version, text in migrations("sqlite"):
             if version not in done:
                 conn.executescript(
-                    f"BEGIN;\n{sql}\nINSERT INTO schema_migrations VALUES ({version:d}, "
+                    f"BEGIN;\n{text}\nINSERT INTO schema_migrations VALUES ({version:d}, "
                     f"{self.clock()!r});\nCOMMIT;"
                 )
 
@@ -125,36 +144,84 @@ class SQLiteStore:
 
         return self._run(write)
 
-    def upsert(self, entry: dict[str, Any]) -> Deferred[None]:
-        now = self.clock()
-        values = [entry["info_hash"]] + [entry.get(f) for f in ENTRY_FIELDS]
-        updates = ", ".join(f"{f} = excluded.{f}" for f in ENTRY_FIELDS)
+    def upsert(self, entry: Entry, torrent_data: bytes | None = None) -> Deferred[int]:
+        params = sql.upsert_params(entry, torrent_data, self.clock())
 
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                f"INSERT INTO registry (info_hash, {', '.join(ENTRY_FIELDS)}, created_at, "
-                f"updated_at) VALUES ({', '.join('?' * (len(ENTRY_FIELDS) + 3))}) "
-                f"ON CONFLICT (info_hash) DO UPDATE SET {updates}, "
-                "updated_at = excluded.updated_at",
-                [*values, now, now],
-            )
+        def write(conn: sqlite3.Connection) -> int:
+            row = conn.execute(sql.upsert_sql("?"), params).fetchone()
+            return int(row[0])
 
         return self._run(write)
 
-    def block(self, hashes: list[str], reason: str) -> Deferred[None]:
+    def takedown(self, info_hash: str, reason: str) -> Deferred[list[str]]:
         now = self.clock()
 
+        def write(conn: sqlite3.Connection) -> list[str]:
+            with _transaction(conn):
+                row = conn.execute(
+                    "SELECT info_hash, v1_info_hash FROM registry "
+                    "WHERE info_hash = ? OR v1_info_hash = ?",
+                    (info_hash, info_hash),
+                ).fetchone()
+                hashes = [info_hash]
+                if row is not None:
+                    conn.execute("DELETE FROM registry WHERE info_hash = ?", (row[0],))
+                    hashes = list(dict.fromkeys([h for h in row if h] + hashes))
+                conn.executemany(
+                    "INSERT INTO blocklist (info_hash, reason, blocked_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (info_hash) DO UPDATE SET reason = excluded.reason",
+                    [(h, reason, now) for h in hashes],
+                )
+            return hashes
+
+        return self._run(write)
+
+    def entry(self, info_hash: str) -> Deferred[Entry | None]:
+        def read(conn: sqlite3.Connection) -> Entry | None:
+            row = conn.execute(
+                f"SELECT {sql.SELECT_ENTRY} FROM registry WHERE info_hash = ? "
+                f"UNION ALL SELECT {sql.SELECT_ENTRY} FROM registry WHERE v1_info_hash = ?",
+                (info_hash, info_hash),
+            ).fetchone()
+            return None if row is None else sql.entry_from_row(row)
+
+        return self._run(read)
+
+    def torrent(self, info_hash: str) -> Deferred[tuple[str, bytes] | None]:
+        def read(conn: sqlite3.Connection) -> tuple[str, bytes] | None:
+            row = conn.execute(
+                "SELECT name, torrent_data FROM registry WHERE info_hash = ? "
+                "UNION ALL SELECT name, torrent_data FROM registry WHERE v1_info_hash = ?",
+                (info_hash, info_hash),
+            ).fetchone()
+            if row is None or row[1] is None:
+                return None
+            return row[0], bytes(row[1])
+
+        return self._run(read)
+
+    def search(self, query: Search) -> Deferred[tuple[list[Entry], int]]:
+        page, count, params = sql.search_sql(query, "?", _contains)
+
+        def read(conn: sqlite3.Connection) -> tuple[list[Entry], int]:
+            rows = conn.execute(page, [*params, query.limit, query.offset]).fetchall()
+            total = conn.execute(count, params).fetchone()[0]
+            return [sql.entry_from_row(r) for r in rows], int(total)
+
+        return self._run(read)
+
+    def save_counts(self, counts: dict[str, tuple[int, int]], reset: bool) -> Deferred[None]:
         def write(conn: sqlite3.Connection) -> None:
             with _transaction(conn):
-                for h in hashes:
+                if reset:
                     conn.execute(
-                        "DELETE FROM registry WHERE info_hash = ? OR v1_info_hash = ?", (h, h)
+                        "UPDATE registry SET seeders = 0, leechers = 0 "
+                        "WHERE seeders <> 0 OR leechers <> 0"
                     )
-                    conn.execute(
-                        "INSERT INTO blocklist (info_hash, reason, blocked_at) VALUES (?, ?, ?) "
-                        "ON CONFLICT (info_hash) DO UPDATE SET reason = excluded.reason",
-                        (h, reason, now),
-                    )
+                conn.executemany(
+                    "UPDATE registry SET seeders = ?, leechers = ? WHERE info_hash = ?",
+                    [(s, n, h) for h, (s, n) in counts.items()],
+                )
 
         return self._run(write)
 
@@ -166,6 +233,9 @@ class SQLiteStore:
             return None if row is None else (row[0], row[1])
 
         return self._run(read)
+
+    def watch(self, listener: IRegistryListener) -> None:
+        """Nothing to do: no other process writes this file."""
 
 
 class _transaction:

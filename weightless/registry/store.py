@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from twisted.internet.defer import Deferred
 from zope.interface import Interface
 
+from weightless.registry.entries import Entry
+from weightless.registry.search import Search
 from weightless.tracker.accounting import PendingWrites
 from weightless.tracker.catalog import CatalogEntry
 
@@ -18,12 +20,29 @@ class StoreUnavailable(Exception):
     """The database cannot be reached (or did not answer in time)."""
 
 
+class Conflict(Exception):
+    """The write would give a hash to two entries (a v1_info_hash already in use)."""
+
+
 @dataclass
 class Snapshot:
     """What the in-memory catalog is loaded from at start."""
 
     entries: list[CatalogEntry] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
+
+
+class IRegistryListener(Interface):
+    """Told about registry writes made by other processes (PostgreSQL LISTEN/NOTIFY)."""
+
+    def upserted(info_hash: str, v1_info_hash: str | None, completions: int) -> None:
+        """An entry was added or updated."""
+
+    def taken_down(hashes: list[str]) -> None:
+        """An entry (if any) with these hashes was removed and the hashes blocked."""
+
+    def resync(snapshot: Snapshot) -> None:
+        """Notifications may have been missed (start, reconnection): here is the whole state."""
 
 
 class IStore(Interface):
@@ -42,11 +61,29 @@ class IStore(Interface):
     def flush(pending: PendingWrites) -> Deferred[None]:
         """Add queued completions and user traffic, in one transaction."""
 
-    def upsert(entry: dict[str, object]) -> Deferred[None]:
-        """Insert or update a registry entry by info_hash, keeping verified and completions."""
+    def upsert(entry: Entry, torrent_data: bytes | None = None) -> Deferred[int]:
+        """Insert or update an entry by info_hash, keeping verified, completions, and the
+        stored .torrent and v1_info_hash when none is given. Fires with the completions."""
 
-    def block(hashes: list[str], reason: str) -> Deferred[None]:
-        """Remove the entries with these hashes and add the hashes to the blocklist."""
+    def takedown(info_hash: str, reason: str) -> Deferred[list[str]]:
+        """Remove the entry with this info_hash or v1_info_hash, if any, and block all its
+        hashes (or just this one). Fires with the hashes blocked."""
+
+    def entry(info_hash: str) -> Deferred[Entry | None]:
+        """The entry with this info_hash or v1_info_hash."""
+
+    def torrent(info_hash: str) -> Deferred[tuple[str, bytes] | None]:
+        """(entry name, stored .torrent bytes) of an entry that has a file."""
+
+    def search(query: Search) -> Deferred[tuple[list[Entry], int]]:
+        """One page of matching entries and how many match in all."""
+
+    def save_counts(counts: dict[str, tuple[int, int]], reset: bool) -> Deferred[None]:
+        """Record live (seeders, leechers) per info_hash, for sort=seeders; ``reset`` first
+        zeroes every entry not in ``counts``."""
 
     def user(user_id: str) -> Deferred[tuple[int, int] | None]:
         """A user's accounted (uploaded, downloaded) bytes, or None for a user never seen."""
+
+    def watch(listener: IRegistryListener) -> None:
+        """Tell ``listener`` about writes of other processes, from now until close()."""

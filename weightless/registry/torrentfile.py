@@ -16,11 +16,13 @@ from typing import Any
 MAX_NESTING = 128  # bencode containers inside each other
 MAX_TREE_DEPTH = 64  # directories in one file path
 MAX_FILES = 100_000  # file entries, pad files included
+MAX_ITEMS = 40 * MAX_FILES  # bencode values: room for MAX_FILES in a hybrid; caps time, memory
 MAX_LENGTH = 2**63 - 1  # what a client (and a bigint column) can hold
 MIN_V2_PIECE_LENGTH = 16 * 1024
 
 # One bencode token: an integer, a string's length prefix, or l/d/e.
 _TOKEN = re.compile(rb"i(0|-?[1-9][0-9]{0,18})e|(0|[1-9][0-9]{0,18}):|(l)|(d)|(e)")
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]")  # path separators and control characters
 _HEX40 = re.compile(r"[0-9a-fA-F]{40}")
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -36,10 +38,13 @@ def _decode(data: bytes) -> tuple[Any, tuple[int, int] | None]:
     nesting, nothing after the end. Also returns where the top-level ``info`` value lies, so it
     can be hashed as it is."""
     match, size = _TOKEN.match, len(data)
-    info_span = None
+    info_span, budget = None, MAX_ITEMS
 
     def value(pos: int, depth: int) -> tuple[Any, int]:
-        nonlocal info_span
+        nonlocal info_span, budget
+        budget -= 1
+        if budget < 0:
+            raise TorrentError(f"more than {MAX_ITEMS} bencode values")
         token = match(data, pos)
         if token is None:
             raise TorrentError(_bad_token(data, pos))
@@ -132,7 +137,7 @@ def _component(raw: object, what: str) -> str:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise TorrentError(f"{what} is not valid UTF-8") from None
-    if text in ("", ".", "..") or "/" in text or "\x00" in text:
+    if text in ("", ".", "..") or _UNSAFE.search(text):
         raise TorrentError(f"{what} {text!r} is not a safe file name")
     return text
 
@@ -212,26 +217,18 @@ def _real(files: FileList) -> list[tuple[tuple[str, ...], int]]:
     return sorted((path, size) for path, size, pad in files if not pad)
 
 
-def _check_piece_layers(layers: object) -> None:
-    if not isinstance(layers, dict):
-        raise TorrentError("'piece layers' is not a dictionary")
-    for root, hashes in layers.items():
-        if len(root) != 32 or not isinstance(hashes, bytes) or len(hashes) % 32:
-            raise TorrentError("'piece layers' entries must map 32 byte roots to SHA-256 lists")
-
-
-def parse_torrent(data: bytes) -> TorrentInfo:
+def parse_torrent(data: bytes | bytearray | memoryview) -> TorrentInfo:
     """Validate a .torrent file and compute its info hashes; `TorrentError` if malformed."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TorrentError("torrent data must be bytes")
-    data = bytes(data)
-    if not data.startswith(b"d"):
+    raw = bytes(data)
+    if not raw.startswith(b"d"):
         raise TorrentError("a torrent file must be a bencoded dictionary")
-    top, info_span = _decode(data)
+    top, info_span = _decode(raw)
     info = top.get(b"info")
     if info_span is None or not isinstance(info, dict):
         raise TorrentError("missing 'info' dictionary")
-    raw_info = data[info_span[0] : info_span[1]]
+    raw_info = raw[info_span[0] : info_span[1]]
 
     name = _component(_utf8_key(info, b"name"), "name")
     piece_length = info.get(b"piece length")
@@ -247,6 +244,8 @@ def parse_torrent(data: bytes) -> TorrentInfo:
         raise TorrentError("info has neither 'pieces' (v1) nor 'meta version' 2 (v2)")
     if b"file tree" in info and not is_v2:
         raise TorrentError("'file tree' without 'meta version' 2")
+    if not is_v1 and (b"files" in info or b"length" in info):
+        raise TorrentError("v1 file list without 'pieces'")
 
     v2_files: FileList = []
     if is_v2:
@@ -255,8 +254,6 @@ def parse_torrent(data: bytes) -> TorrentInfo:
         if b"file tree" not in info:
             raise TorrentError("v2 torrent without 'file tree'")
         _v2_files(info[b"file tree"], (), v2_files)
-        if b"piece layers" in top:
-            _check_piece_layers(top[b"piece layers"])
     files = v2_files
     if is_v1:
         files = _v1_files(info, name)

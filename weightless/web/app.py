@@ -39,7 +39,9 @@ class WebApp:
         self.reactor = reactor
 
     def ip(self, request: IRequest) -> str:
-        forwarded = request.getHeader(b"x-forwarded-for")
+        # every X-Forwarded-For line, in order, as the front protocol reads them
+        lines = request.requestHeaders.getRawHeaders(b"x-forwarded-for")
+        forwarded = b",".join(lines) if lines else None
         return self.client_ip.resolve(request.getClientAddress().host, forwarded)
 
     @app.route("/announce", methods=["GET", "HEAD"])

@@ -51,6 +51,19 @@ def route(target: bytes) -> tuple[bytes, bytes | None, bytes] | None:
     return action, passkey, query
 
 
+def _forwarded_for(headers: bytes) -> bytes | None:
+    """Every X-Forwarded-For line of a (lowercased) head, joined in order: a proxy that appends
+    its own line (HAProxy) leaves the client's forged one first, so the first line alone would
+    let a client pick its address."""
+    hops = []
+    at = headers.find(b"\nx-forwarded-for:")
+    while at >= 0:
+        stop = headers.find(b"\r", at + 1)
+        hops.append(headers[at + 17 : stop if stop >= 0 else None].strip())
+        at = headers.find(b"\nx-forwarded-for:", at + 17)
+    return b",".join(hops) if hops else None
+
+
 class FrontProtocol(Protocol):
     def __init__(self, factory: FrontFactory, addr: IAddress) -> None:
         self.factory = factory
@@ -111,12 +124,7 @@ class FrontProtocol(Protocol):
                 keep = b"\nconnection: keep-alive" in headers
             ip = self._peer
             if self._trusted:
-                at = headers.find(b"\nx-forwarded-for:")
-                forwarded = None
-                if at >= 0:
-                    stop = headers.find(b"\r", at + 1)
-                    forwarded = headers[at + 17 : stop if stop >= 0 else None].strip()
-                ip = self.factory.client_ip.resolve(ip, forwarded)
+                ip = self.factory.client_ip.resolve(ip, _forwarded_for(headers))
             action, passkey, query = routed
             if action == b"announce":
                 body = http.announce(passkey, query, ip)

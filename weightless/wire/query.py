@@ -59,16 +59,16 @@ def _unquote(value: bytes) -> bytes:
 
 
 def _fields(raw: bytes) -> dict[bytes, bytes]:
-    """The first value of each key, still percent-encoded (most are never decoded)."""
+    """The first value of each key, still percent-encoded (most are never decoded). Keys are
+    taken as sent: no client encodes them."""
     if len(raw) > MAX_QUERY:
         raise QueryError(f"query string too long (over {MAX_QUERY} bytes)")
+    parts = raw.split(b"&")
+    parts.reverse()  # so that the first occurrence of a key is the one kept
     fields: dict[bytes, bytes] = {}
-    for part in raw.split(b"&"):
+    for part in parts:
         key, _, value = part.partition(b"=")
-        if b"%" in key or b"+" in key:
-            key = _unquote(key)
-        if key not in fields:
-            fields[key] = value
+        fields[key] = value
     return fields
 
 
@@ -136,7 +136,7 @@ def parse_scrape(raw: bytes) -> list[bytes]:
     hashes: list[bytes] = []
     for part in raw.split(b"&"):
         key, _, value = part.partition(b"=")
-        if _unquote(key) == b"info_hash":
+        if key == b"info_hash":
             value = _unquote(value)
             if len(value) not in (20, 32):
                 raise QueryError("invalid info_hash: expected 20 bytes (or a 32-byte v2 hash)")
