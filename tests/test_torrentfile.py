@@ -134,6 +134,17 @@ def test_single_file_path_is_the_name(content: Path) -> None:
         assert meta["total_size"] == 3072
 
 
+def test_v2_directory_with_one_file(content: Path) -> None:
+    """libtorrent reads a v2-only torrent of a directory holding one file as a single-file torrent
+    named after the file; we keep the info name and list the file under its own name."""
+    data = make(content, "dir1", "v2")
+    info = parse_torrent(data)
+    assert (info.name, info.files) == ("dir1", [("only.bin", 20000)])
+    assert lt.torrent_info(data).name() == "only.bin"
+    hybrid = parse_torrent(make(content, "dir1", "hybrid"))
+    assert (hybrid.name, hybrid.files) == ("dir1", [("only.bin", 20000)])
+
+
 def test_unsorted_info_keys_hash_the_original_bytes(content: Path) -> None:
     for version in FLAGS:
         top = bencodepy.decode(make(content, "multi", version))

@@ -118,14 +118,14 @@ def test_pick_leaves_out_the_announcer_and_gives_seeders_leechers() -> None:
         store.put(KEY, v4(i), pid(i), False, 100)
     swarm, _, pos, _ = store.put(KEY, v4(3), pid(3), False, 101)
     for _ in range(50):
-        plan, total = swarm.pick(False, False, 50, rng.random, pos)
+        plan, total = swarm.pick(False, False, 50, pos)
         peers = b"".join(g.packed(n, rng.random(), skip) for g, n, skip in plan)
         got = {peers[i : i + 6] for i in range(0, len(peers), 6)}
         assert total == 5 and len(got) == 5
         assert v4(3) not in got
     # a seeder gets only leechers
     swarm, _, _, _ = store.put(KEY, v4(0), pid(0), True, 101)
-    plan, total = swarm.pick(False, True, 50, rng.random)
+    plan, total = swarm.pick(False, True, 50)
     peers = b"".join(g.packed(n, rng.random(), skip) for g, n, skip in plan)
     assert {peers[i : i + 6] for i in range(0, len(peers), 6)} == {v4(3), v4(4), v4(5)}
 
@@ -137,9 +137,11 @@ def test_pick_honours_numwant_and_own_family_first() -> None:
         store.put(KEY, v4(i), pid(i), True, 100)
         store.put(KEY, v6(i), pid(i), True, 100)
     swarm, _, pos, _ = store.put(KEY, v6(99), pid(99), False, 100)
-    plan, total = swarm.pick(True, False, 40, rng.random, pos)
+    plan, total = swarm.pick(True, False, 40, pos)
     assert total == 40
     assert [(g.width, n) for g, n, _ in plan] == [(18, 30), (6, 10)]
+    plan, total = swarm.pick(True, False, 40, pos, both_families=False)
+    assert [(g.width, n) for g, n, _ in plan] == [(18, 30)] and total == 30
 
 
 def test_skip_inside_a_window_never_shortens_it() -> None:

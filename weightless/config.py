@@ -22,6 +22,7 @@ class Config:
     http: str = "tcp:8080"
     udp: int | None = 8080
     udp_interface: str = "::"
+    udp_connection_ttl: int = 300
     database: str = "sqlite:///weightless.db"
     workers: int = 1
     open: bool = False
@@ -181,6 +182,9 @@ def build(options: Mapping[str, object], env: Mapping[str, str], cpu_count: int)
         http=http,
         udp=udp,
         udp_interface=udp_interface,
+        udp_connection_ttl=_int(
+            "--udp-connection-ttl", pick("udp_connection_ttl") or "300", 120, 86400
+        ),
         database=database,
         workers=workers,
         open=open_tracker,

@@ -7,7 +7,7 @@ import random
 import sys
 from typing import Any
 
-from twisted.application import service, strports
+from twisted.application import internet, service, strports
 from twisted.python import usage
 from twisted.python.failure import Failure
 from twisted.web.server import Site
@@ -23,10 +23,12 @@ from weightless.tracker.core import Policy, Tracker
 from weightless.tracker.passkey import Passkeys
 from weightless.tracker.ratelimit import RateLimiter
 from weightless.tracker.swarm import SwarmStore
+from weightless.udp import UDPTracker
 from weightless.web.app import WebApp
 from weightless.web.clientip import ClientIP
 from weightless.web.front import FrontFactory
 from weightless.web.tracker_http import TrackerHTTP
+from weightless.wire.connid import ConnectionIdValidator
 
 
 class Options(usage.Options):
@@ -40,6 +42,13 @@ class Options(usage.Options):
         ["http", None, None, "HTTP endpoint, e.g. tcp:8080 (WEIGHTLESS_HTTP, PORT) [tcp:8080]"],
         ["udp", None, None, "UDP port, or 'off' (WEIGHTLESS_UDP) [the HTTP port]"],
         ["udp-interface", None, None, "address the UDP socket binds [::]"],
+        [
+            "udp-connection-ttl",
+            None,
+            None,
+            "seconds a UDP connection id stays valid (BEP 15 says 120; clients keep them "
+            "longer) [300]",
+        ],
         [
             "database",
             None,
@@ -127,6 +136,12 @@ def makeService(options: Options) -> service.IService:
     maintenance = Maintenance(store, pending, swarms, accounting, config.peer_ttl, reactor)
     top = TrackerService(store, catalog, maintenance, reactor, on_fatal=_exit_failed)
     strports.service(config.http, front, reactor=reactor).setServiceParent(top)
+    if config.udp is not None:
+        connection_ids = ConnectionIdValidator(os.urandom(32), max_age=config.udp_connection_ttl)
+        udp_tracker = UDPTracker(tracker, limiter, stats, connection_ids, reactor.seconds)
+        internet.UDPServer(
+            config.udp, udp_tracker, interface=config.udp_interface, reactor=reactor
+        ).setServiceParent(top)
     return top
 
 

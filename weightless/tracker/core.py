@@ -179,7 +179,7 @@ class Tracker:
             plan: list[tuple[PeerGroup, int, int]] = []
         else:
             numwant = policy.max_peers if a.numwant is None else min(a.numwant, policy.max_peers)
-            plan, _ = swarm.pick(v6, a.left == 0, numwant, self.rand, pos)
+            plan, _ = swarm.pick(v6, a.left == 0, numwant, pos)
         if not a.compact:
             start = self.rand()
             return bencode.announce_dict_peers(

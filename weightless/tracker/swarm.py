@@ -169,14 +169,18 @@ class Swarm:
         return sum(len(g) for g in self.groups if g is not None)
 
     def pick(
-        self, v6: bool, seeding: bool, numwant: int, rand: Callable[[], float], me: int = -1
+        self, v6: bool, seeding: bool, numwant: int, me: int = -1, both_families: bool = True
     ) -> tuple[list[tuple[PeerGroup, int, int]], int]:
         """Which groups to take peers from, in order: a seeder gets leechers only; a leecher
-        gets seeders first. The announcer's own family comes first. ``me`` is the announcer's
-        position in its own group, left out. Returns [(group, count, skip)] and the total."""
+        gets seeders first. The announcer's own family comes first, the other one only with
+        ``both_families`` (a UDP reply holds one family). ``me`` is the announcer's position in
+        its own group, left out. Returns [(group, count, skip)] and the total."""
         own = LEECHERS6 if v6 else LEECHERS4
         other = LEECHERS4 if v6 else LEECHERS6
-        order = (own, other) if seeding else (own + 1, own, other + 1, other)
+        if not both_families:
+            order: tuple[int, ...] = (own,) if seeding else (own + 1, own)
+        else:
+            order = (own, other) if seeding else (own + 1, own, other + 1, other)
         plan = []
         total = 0
         for slot in order:

@@ -1,0 +1,125 @@
+"""The BEP 15 UDP tracker: a thin adapter from datagrams to the shared Tracker.
+
+Replies never exceed the request unless the sender proved its address with a valid connection
+id, so a spoofed source cannot use the tracker as an amplifier."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from twisted.internet.protocol import DatagramProtocol
+from twisted.logger import Logger
+
+from weightless.metrics import Stats
+from weightless.tracker.core import Refused, Tracker, normalize_ip, pack_ip
+from weightless.tracker.ratelimit import RateLimiter
+from weightless.web.front import route
+from weightless.wire import udp
+from weightless.wire.bencode import RATE_LIMITED
+from weightless.wire.connid import ConnectionIdValidator
+
+BAD_CONNECTION = "unknown or expired connection id: connect again"
+
+Address = tuple[str, int]
+
+
+class UDPTracker(DatagramProtocol):
+    log = Logger()
+
+    def __init__(
+        self,
+        tracker: Tracker,
+        limiter: RateLimiter,
+        stats: Stats,
+        connection_ids: ConnectionIdValidator,
+        clock: Callable[[], float],
+    ) -> None:
+        self.tracker = tracker
+        self.limiter = limiter
+        self.stats = stats
+        self.connection_ids = connection_ids
+        self.clock = clock
+
+    def datagramReceived(self, data: bytes, addr: Address) -> None:
+        try:
+            reply = self.answer(data, addr[0], addr[1], self.clock())
+        except Exception:
+            self.log.failure("unexpected error answering a UDP request from {addr}", addr=addr)
+            return
+        if reply is not None:
+            self.transport.write(reply, addr)  # type: ignore[union-attr]
+
+    def answer(self, data: bytes, host: str, port: int, now: float) -> bytes | None:
+        """The reply datagram to ``data`` from ``host``:``port``, or None to stay silent."""
+        ip = normalize_ip(host)
+        client = pack_ip(ip) + port.to_bytes(2, "big")
+        try:
+            request = udp.parse_request(data)
+        except udp.UdpParseError as e:
+            self.stats.count("udp", "unknown", "malformed")
+            return udp.error_reply(e, lambda cid: self.connection_ids.valid(cid, client, now))
+        if isinstance(request, udp.ConnectRequest):
+            self.stats.count("udp", "connect", "ok")
+            return udp.encode_connect_response(
+                request.transaction_id, self.connection_ids.make(client, now)
+            )
+        action = "announce" if isinstance(request, udp.AnnounceRequest) else "scrape"
+        tid = request.transaction_id
+        if not self.connection_ids.valid(request.connection_id, client, now):
+            self.stats.count("udp", action, "bad_connection_id")
+            return udp.encode_error(tid, BAD_CONNECTION)
+        if not self.limiter.allow(ip, now):
+            self.stats.count("udp", action, "rate_limited")
+            return udp.encode_error(tid, RATE_LIMITED)
+        try:
+            if isinstance(request, udp.AnnounceRequest):
+                reply = self._announce(request, client, now)
+            else:
+                reply = self._scrape(request)
+        except Refused as e:
+            self.stats.count("udp", action, "failure")
+            return udp.encode_error(tid, str(e))
+        self.stats.count("udp", action, "ok")
+        return reply
+
+    def _announce(self, r: udp.AnnounceRequest, client: bytes, now: float) -> bytes:
+        tracker = self.tracker
+        passkey = None
+        if r.url_data:
+            routed = route(r.url_data)
+            if routed is None or routed[0] != b"announce":
+                raise Refused("announce URL data must be /announce or /announce/{passkey}")
+            passkey = routed[1]
+        user = tracker.user(passkey)
+        if r.port == 0:
+            raise Refused("invalid port: expected 1-65535")
+        addr = client[:-2] + r.port.to_bytes(2, "big")
+        left = max(r.left, 0)
+        swarm, _, _, group, pos = tracker.update(
+            r.info_hash,
+            addr,
+            r.peer_id,
+            left,
+            max(r.uploaded, 0),
+            max(r.downloaded, 0),
+            r.event,
+            user,
+            now,
+        )
+        seeders, leechers = swarm.counts() if swarm is not None else (0, 0)
+        peers = b""
+        if swarm is not None and group is not None:
+            v6 = len(addr) == 18
+            cap = udp.MAX_REPLY_PEERS_V6 if v6 else udp.MAX_REPLY_PEERS_V4
+            policy = tracker.policy
+            numwant = policy.max_peers if r.num_want <= 0 else min(r.num_want, policy.max_peers)
+            plan, _ = swarm.pick(v6, left == 0, min(numwant, cap), pos, both_families=False)
+            peers = b"".join([g.packed(n, tracker.rand(), skip) for g, n, skip in plan])
+        return udp.encode_announce_response(
+            r.transaction_id, tracker.policy.interval, leechers, seeders, peers
+        )
+
+    def _scrape(self, r: udp.ScrapeRequest) -> bytes:
+        """Per hash, in request order (a blocked one reads as empty: the reply is positional)."""
+        stats = [self.tracker.scrape_one(h) or (0, 0, 0) for h in r.info_hashes]
+        return udp.encode_scrape_response(r.transaction_id, stats)
