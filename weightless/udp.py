@@ -18,7 +18,7 @@ from weightless.wire import udp
 from weightless.wire.bencode import RATE_LIMITED
 from weightless.wire.connid import ConnectionIdValidator
 
-BAD_CONNECTION = "unknown or expired connection id: connect again"
+BAD_CONNECTION = "expired connection id"  # short: its reply must not outgrow a scrape request
 
 Address = tuple[str, int]
 

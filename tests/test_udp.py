@@ -1,0 +1,236 @@
+"""The UDP adapter in memory: a fake transport, the real tracker, an injected clock."""
+
+import hashlib
+import hmac
+import random
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from weightless.metrics import Stats
+from weightless.tracker.accounting import Accounting, PendingWrites
+from weightless.tracker.catalog import Catalog, CatalogEntry
+from weightless.tracker.core import Policy, Tracker
+from weightless.tracker.passkey import Passkeys
+from weightless.tracker.ratelimit import RateLimiter
+from weightless.tracker.swarm import SwarmStore
+from weightless.udp import UDPTracker
+from weightless.wire import udp
+from weightless.wire.connid import ConnectionIdValidator
+
+H = b"\xab" * 20
+SECRET = b"s3cret"
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes, Any]] = []
+
+    def write(self, data: bytes, addr: Any) -> None:
+        self.sent.append((data, addr))
+
+
+class Harness:
+    def __init__(self, open_: bool = True, secret: bytes | None = None, rate: float = 0) -> None:
+        rng = random.Random(1)
+        self.now = 1000.0
+        pending = PendingWrites()
+        self.tracker = Tracker(
+            Policy(open=open_, max_peers=50),
+            Catalog(),
+            SwarmStore(rng.random),
+            pending,
+            Passkeys(secret) if secret else None,
+            Accounting(pending, 3600) if secret else None,
+            rng.random,
+        )
+        self.stats = Stats()
+        self.proto = UDPTracker(
+            self.tracker,
+            RateLimiter(rate, 10),
+            self.stats,
+            ConnectionIdValidator(b"k" * 32, max_age=120),
+            lambda: self.now,
+        )
+        self.transport = FakeTransport()
+        self.proto.transport = self.transport  # type: ignore[assignment]
+
+    def send(self, data: bytes, addr: tuple[str, int]) -> Any:
+        self.transport.sent.clear()
+        self.proto.datagramReceived(data, addr)
+        if not self.transport.sent:
+            return None
+        reply, to = self.transport.sent[0]
+        assert to == addr
+        return udp.parse_response(reply)
+
+    def connect(self, addr: tuple[str, int]) -> int:
+        reply = self.send(udp.encode_connect_request(1), addr)
+        assert isinstance(reply, udp.ConnectResponse)
+        return reply.connection_id
+
+    def announce(self, addr: tuple[str, int], info_hash: bytes = H, **kw: Any) -> Any:
+        cid = kw.pop("cid", None) or self.connect(addr)
+        fields: dict[str, Any] = {
+            "downloaded": 0,
+            "left": 100,
+            "uploaded": 0,
+            "event": 0,
+            "port": addr[1],
+        }
+        fields.update(kw)
+        data = udp.encode_announce_request(cid, 42, info_hash, b"-XX0001-%012d" % addr[1], **fields)
+        return self.send(data, addr)
+
+
+def test_udp_announce_returns_other_peers() -> None:
+    h = Harness()
+    first = h.announce(("10.0.0.1", 6881))
+    assert first == udp.AnnounceResponse(42, 1800, 1, 0, b"")
+    second = h.announce(("10.0.0.2", 6882), left=0)
+    assert (second.leechers, second.seeders) == (1, 1)
+    assert udp.decode_peers(second.peers) == [("10.0.0.1", 6881)]
+    assert h.stats.total("announce") == 2
+
+
+def test_ipv4_mapped_sources_are_ipv4_peers_and_ipv6_gets_18_byte_peers() -> None:
+    h = Harness()
+    h.announce(("::ffff:10.0.0.1", 6881))
+    reply = h.announce(("10.0.0.2", 6882))
+    assert udp.decode_peers(reply.peers) == [("10.0.0.1", 6881)]
+    h.announce(("2001:db8::1", 7000))
+    reply = h.announce(("2001:db8::2", 7001))
+    assert udp.decode_peers(reply.peers, ipv6=True) == [("2001:db8::1", 7000)]
+    assert (reply.seeders, reply.leechers) == (0, 4)
+
+
+def test_the_ip_field_of_the_request_is_never_trusted() -> None:
+    h = Harness()
+    h.announce(("10.0.0.1", 6881), ip=0x01020304)
+    reply = h.announce(("10.0.0.2", 6882))
+    assert udp.decode_peers(reply.peers) == [("10.0.0.1", 6881)]
+
+
+def test_udp_and_http_share_swarms() -> None:
+    h = Harness()
+    h.announce(("10.0.0.1", 6881))
+    body = h.tracker.http_announce(
+        b"info_hash=" + b"%ab" * 20 + b"&peer_id=-XX0001-000000000002&port=2&left=5",
+        None,
+        "10.0.0.9",
+        h.now,
+    )
+    assert b"5:peers6:\x0a\x00\x00\x01\x1a\xe1" in body
+
+
+def test_replies_stay_under_1500_bytes() -> None:
+    h = Harness()
+    h.tracker.policy = Policy(open=True, max_peers=1000)
+    for i in range(400):
+        h.announce((f"10.0.{i // 250}.{i % 250}", 1000 + i), left=0)
+    reply = h.announce(("10.9.9.9", 9999), num_want=1000)
+    assert len(reply.peers) // 6 == udp.MAX_REPLY_PEERS_V4
+    assert 20 + len(reply.peers) <= 1472
+
+
+def test_unknown_or_expired_connection_id_gets_an_error_not_a_reply() -> None:
+    h = Harness()
+    addr = ("10.0.0.1", 6881)
+    cid = h.connect(addr)
+    assert isinstance(h.announce(addr, cid=cid + 1), udp.ErrorResponse)
+    assert isinstance(h.announce(("10.0.0.2", 6881), cid=cid), udp.ErrorResponse)  # another host
+    h.now += 121
+    assert isinstance(h.announce(addr, cid=cid), udp.ErrorResponse)
+    assert h.tracker.swarms.peer_count == 0
+
+
+def test_scrape_in_request_order_and_blocked_reads_empty() -> None:
+    h = Harness()
+    h.announce(("10.0.0.1", 6881), left=0, event=1)
+    h.tracker.catalog.block([(b"\x01" * 20).hex()])
+    addr = ("10.0.0.5", 5)
+    reply = h.send(udp.encode_scrape_request(h.connect(addr), 3, [b"\x01" * 20, H]), addr)
+    assert reply == udp.ScrapeResponse(3, [(0, 0, 0), (1, 1, 0)])
+
+
+def test_listed_mode_and_blocked_hashes_get_errors() -> None:
+    h = Harness(open_=False)
+    reply = h.announce(("10.0.0.1", 6881))
+    assert isinstance(reply, udp.ErrorResponse) and "unregistered" in reply.message
+    v2 = hashlib.sha256(b"t").hexdigest()
+    h.tracker.catalog.add(CatalogEntry(v2, None, 0))
+    assert isinstance(h.announce(("10.0.0.1", 6881), bytes.fromhex(v2)[:20]), udp.AnnounceResponse)
+    h.tracker.catalog.block([v2])
+    reply = h.announce(("10.0.0.1", 6881), bytes.fromhex(v2)[:20])
+    assert isinstance(reply, udp.ErrorResponse) and "blocked" in reply.message
+
+
+def passkey(user: str) -> bytes:
+    return f"{user}.{hmac.new(SECRET, user.encode(), hashlib.sha256).hexdigest()}".encode()
+
+
+def test_bep41_passkey_in_url_data() -> None:
+    h = Harness(secret=SECRET)
+    addr = ("10.0.0.1", 6881)
+    reply = h.announce(addr)
+    assert isinstance(reply, udp.ErrorResponse) and "passkey" in reply.message
+    reply = h.announce(addr, url_data=b"/announce/bob." + b"0" * 64)
+    assert isinstance(reply, udp.ErrorResponse) and reply.message == "invalid passkey"
+    key = passkey("bob")
+    assert isinstance(h.announce(addr, url_data=b"/announce/" + key), udp.AnnounceResponse)
+    h.announce(addr, url_data=b"/announce/" + key + b"?x=1", uploaded=500, downloaded=700)
+    assert h.tracker.pending.traffic == {"bob": [500, 700]}
+
+
+def test_rate_limit_applies_to_udp_announces() -> None:
+    h = Harness(rate=1)
+    addr = ("10.0.0.1", 6881)
+    cid = h.connect(addr)
+    replies = [h.announce(addr, cid=cid) for _ in range(11)]
+    assert all(isinstance(r, udp.AnnounceResponse) for r in replies[:10])
+    assert replies[10] == udp.ErrorResponse(42, "Rate limit exceeded. Please slow down.")
+
+
+def test_malformed_without_valid_connection_id_is_dropped() -> None:
+    h = Harness()
+    assert h.send(b"\x00" * 10, ("10.0.0.1", 1)) is None
+    assert h.send(b"\x00" * 8 + b"\x00\x00\x00\x09" + b"\x00" * 4, ("10.0.0.1", 1)) is None
+
+
+def test_malformed_with_valid_connection_id_gets_an_error() -> None:
+    h = Harness()
+    addr = ("10.0.0.1", 6881)
+    cid = h.connect(addr)
+    data = cid.to_bytes(8, "big") + b"\x00\x00\x00\x09" + b"\x00\x00\x00\x07"
+    reply = h.send(data, addr)
+    assert reply == udp.ErrorResponse(7, "unknown action")
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=st.binary(max_size=300), action=st.integers(0, 4), valid=st.booleans())
+def test_random_datagrams_never_raise_or_amplify(data: bytes, action: int, valid: bool) -> None:
+    h = Harness()
+    addr = ("10.0.0.1", 6881)
+    head = (h.connect(addr) if valid else 12345).to_bytes(8, "big") + action.to_bytes(4, "big")
+    for packet in (data, head + data):
+        h.transport.sent.clear()
+        h.proto.datagramReceived(packet, addr)
+        for reply, _ in h.transport.sent:
+            if not valid:
+                assert len(reply) <= max(len(packet), 16)
+
+
+def test_bad_connection_id_error_is_no_bigger_than_the_smallest_request() -> None:
+    h = Harness()
+    addr = ("10.0.0.1", 6881)
+    scrape = udp.encode_scrape_request(999, 1, [H])
+    h.send(scrape, addr)
+    assert len(h.transport.sent[0][0]) <= len(scrape)
+
+
+def test_stopped_removes_the_peer() -> None:
+    h = Harness()
+    h.announce(("10.0.0.1", 6881))
+    reply = h.announce(("10.0.0.1", 6881), event=udp.EVENT_STOPPED)
+    assert (reply.leechers, reply.peers) == (0, b"")
