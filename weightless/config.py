@@ -23,6 +23,7 @@ class Config:
     udp: int | None = 8080
     udp_interface: str = "::"
     udp_connection_ttl: int = 300
+    swarm_file: str | None = "weightless.swarms"
     database: str = "sqlite:///weightless.db"
     workers: int = 1
     open: bool = False
@@ -178,10 +179,13 @@ def build(options: Mapping[str, object], env: Mapping[str, str], cpu_count: int)
     except ValueError:
         raise ConfigError(f"--udp-interface {udp_interface!r}: expected an IP address") from None
 
+    swarm_file = pick("swarm_file", "WEIGHTLESS_SWARM_FILE") or "weightless.swarms"
+
     return Config(
         http=http,
         udp=udp,
         udp_interface=udp_interface,
+        swarm_file=None if swarm_file.strip().lower() == "off" else swarm_file,
         udp_connection_ttl=_int(
             "--udp-connection-ttl", pick("udp_connection_ttl") or "300", 120, 86400
         ),

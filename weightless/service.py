@@ -14,6 +14,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from weightless.registry.store import IStore, Snapshot
+from weightless.swarmfile import SwarmFile
 from weightless.tracker.accounting import Accounting, PendingWrites
 from weightless.tracker.catalog import Catalog
 from weightless.tracker.swarm import SwarmStore
@@ -119,11 +120,13 @@ class TrackerService(MultiService):
         maintenance: Maintenance,
         reactor: IReactorCore,
         on_fatal: Callable[[Failure], None],
+        swarm_file: SwarmFile | None = None,
     ) -> None:
         super().__init__()
         self.store = store
         self.catalog = catalog
         self.maintenance = maintenance
+        self.swarm_file = swarm_file
         self.reactor = reactor
         self.on_fatal = on_fatal
         self.ready: Deferred[None] | None = None
@@ -152,6 +155,8 @@ class TrackerService(MultiService):
             n=len(self.catalog.entries),
             b=len(snapshot.blocked),
         )
+        if self.swarm_file is not None:
+            self.swarm_file.restore()
         MultiService.startService(self)
         self.maintenance.start()
 
@@ -166,6 +171,11 @@ class TrackerService(MultiService):
         if self.ready is not None:
             await self.ready
         await MultiService.stopService(self)
+        if self.swarm_file is not None:
+            try:
+                self.swarm_file.save()
+            except OSError:
+                self.log.failure("could not save the swarm snapshot")
         try:
             await self.maintenance.stop()
         except Exception:

@@ -14,9 +14,12 @@ from twisted.web.server import Site
 
 from weightless.config import Config, ConfigError, from_environ
 from weightless.metrics import Stats, TrackerCollector, make_registry
+from weightless.registry.live import ChangeFeed, CountsPublisher, LiveRegistry
+from weightless.registry.postgres import PostgresStore
 from weightless.registry.sqlite import SQLiteStore
 from weightless.registry.store import IStore
 from weightless.service import Maintenance, TrackerService
+from weightless.swarmfile import SwarmFile
 from weightless.tracker.accounting import Accounting, PendingWrites
 from weightless.tracker.catalog import Catalog
 from weightless.tracker.core import Policy, Tracker
@@ -25,8 +28,10 @@ from weightless.tracker.ratelimit import RateLimiter
 from weightless.tracker.swarm import SwarmStore
 from weightless.udp import UDPTracker
 from weightless.web.app import WebApp
+from weightless.web.bodylimit import LimitedRequest
 from weightless.web.clientip import ClientIP
 from weightless.web.front import FrontFactory
+from weightless.web.registry_api import RegistryAPI
 from weightless.web.tracker_http import TrackerHTTP
 from weightless.wire.connid import ConnectionIdValidator
 
@@ -57,6 +62,13 @@ class Options(usage.Options):
             "[sqlite:///weightless.db]",
         ],
         ["workers", None, None, "worker processes, or 'auto' (WEIGHTLESS_WORKERS) [1]"],
+        [
+            "swarm-file",
+            None,
+            None,
+            "where swarms are saved on a clean stop and restored at start, or 'off' "
+            "(WEIGHTLESS_SWARM_FILE) [weightless.swarms]",
+        ],
         ["max-peers", None, None, "most peers in one announce reply (MAX_PEERS) [50]"],
         ["interval", None, None, "announce interval sent to clients, seconds [1800]"],
         ["min-interval", None, None, "minimum announce interval, seconds [900]"],
@@ -93,7 +105,7 @@ def open_store(config: Config, reactor: Any) -> IStore:
     path = config.sqlite_path
     if path is not None:
         return SQLiteStore(path, reactor)
-    raise usage.UsageError("PostgreSQL support is not built yet; use --database sqlite:///path")
+    return PostgresStore(config.database, reactor)
 
 
 def makeService(options: Options) -> service.IService:
@@ -128,14 +140,30 @@ def makeService(options: Options) -> service.IService:
     limiter = RateLimiter(config.rate_limit, config.rate_burst)
     client_ip = ClientIP(config.trusted_proxies)
     http = TrackerHTTP(tracker, limiter, stats, reactor.seconds)
-    web = WebApp(http, store, metrics, client_ip, reactor)
+    live = LiveRegistry(catalog, swarms)
+    api = RegistryAPI(
+        store, live, pending, limiter, client_ip, reactor, config.registry_key, config.cors_origins
+    )
+    web = WebApp(http, store, metrics, client_ip, reactor, api.resource())
     site = Site(web.app.resource())
+    site.requestFactory = LimitedRequest
     site.displayTracebacks = False
     front = FrontFactory(site, http, client_ip, reactor)
 
     maintenance = Maintenance(store, pending, swarms, accounting, config.peer_ttl, reactor)
-    top = TrackerService(store, catalog, maintenance, reactor, on_fatal=_exit_failed)
+    swarm_file = None
+    if config.swarm_file is not None:
+        swarm_file = SwarmFile(
+            config.swarm_file,
+            swarms,
+            config.peer_ttl,
+            reactor.seconds,
+            keep=lambda key: key not in catalog.blocked,
+        )
+    top = TrackerService(store, catalog, maintenance, reactor, _exit_failed, swarm_file)
     strports.service(config.http, front, reactor=reactor).setServiceParent(top)
+    CountsPublisher(live, store, reactor).setServiceParent(top)
+    ChangeFeed(store, live).setServiceParent(top)
     if config.udp is not None:
         connection_ids = ConnectionIdValidator(os.urandom(32), max_age=config.udp_connection_ttl)
         udp_tracker = UDPTracker(tracker, limiter, stats, connection_ids, reactor.seconds)

@@ -1,0 +1,120 @@
+"""Swarm snapshots: what a clean stop writes so that a restart does not empty the swarms.
+
+Pure: bytes out, bytes in. The layout is the in-memory one (packed addresses, peer ids, last
+announce times), so writing and reading a million peers is a few large copies."""
+
+from __future__ import annotations
+
+import struct
+from array import array
+from collections.abc import Callable, Iterator
+
+from weightless.tracker.swarm import ID_LEN, PeerGroup, Swarm, SwarmStore
+
+MAGIC = b"WLSWARM1"
+_SWARM = struct.Struct("<20sQ")  # swarm key, completions of an unregistered hash
+_COUNT = struct.Struct("<I")
+
+
+class SnapshotError(ValueError):
+    """The file is not a snapshot, or it is truncated."""
+
+
+def dump(store: SwarmStore) -> Iterator[bytes]:
+    """The snapshot as chunks (write them in order)."""
+    yield MAGIC
+    for key, swarm in store.swarms.items():
+        yield _SWARM.pack(key, swarm.completions)
+        for group in swarm.groups:
+            if group is None or not len(group):
+                yield _COUNT.pack(0)
+                continue
+            yield _COUNT.pack(len(group))
+            yield bytes(group.addrs)
+            yield bytes(group.ids)
+            yield group.seen.tobytes()  # native order: snapshots do not travel between machines
+
+
+def load(
+    data: bytes, store: SwarmStore, cutoff: int, keep: Callable[[bytes], bool] = lambda k: True
+) -> int:
+    """Add the peers of a snapshot seen at or after ``cutoff`` to ``store``, for the swarms
+    ``keep`` accepts (a worker keeps the swarms it owns). Returns how many peers came back."""
+    if not data.startswith(MAGIC):
+        raise SnapshotError("not a Weightless swarm snapshot")
+    view = memoryview(data)
+    pos = len(MAGIC)
+    restored = 0
+    try:
+        while pos < len(data):
+            key, completions = _SWARM.unpack_from(data, pos)
+            pos += _SWARM.size
+            groups: list[PeerGroup | None] = []
+            for slot in range(4):
+                (count,) = _COUNT.unpack_from(data, pos)
+                pos += _COUNT.size
+                width = 18 if slot >= 2 else 6
+                if not count:
+                    groups.append(None)
+                    continue
+                end = pos + count * (width + ID_LEN + 4)
+                if end > len(data):
+                    raise SnapshotError("snapshot is truncated")
+                addrs = view[pos : pos + count * width]
+                ids = view[pos + count * width : pos + count * (width + ID_LEN)]
+                seen = array("I")
+                seen.frombytes(view[pos + count * (width + ID_LEN) : end])
+                pos = end
+                groups.append(_fresh(width, addrs, ids, seen, cutoff))
+            if not keep(bytes(key)):
+                continue
+            restored += _merge(store, bytes(key), completions, groups)
+    except struct.error:
+        raise SnapshotError("snapshot is truncated") from None
+    return restored
+
+
+def _fresh(
+    width: int, addrs: memoryview, ids: memoryview, seen: array[int], cutoff: int
+) -> PeerGroup | None:
+    group = PeerGroup(width)
+    keep = [i for i, t in enumerate(seen) if t >= cutoff]
+    if not keep:
+        return None
+    if len(keep) == len(seen):
+        group.addrs[:] = addrs
+        group.ids[:] = ids
+        group.seen = seen
+    else:
+        group.addrs[:] = b"".join(addrs[i * width : (i + 1) * width] for i in keep)
+        group.ids[:] = b"".join(ids[i * ID_LEN : (i + 1) * ID_LEN] for i in keep)
+        group.seen = array("I", (seen[i] for i in keep))
+    a = group.addrs
+    group.index = {bytes(a[i * width : (i + 1) * width]): i for i in range(len(group.seen))}
+    return group
+
+
+def _merge(store: SwarmStore, key: bytes, completions: int, groups: list[PeerGroup | None]) -> int:
+    """Put restored groups into the store; peers already there (announced since the start) win."""
+    swarm = store.swarms.get(key)
+    restored = 0
+    if swarm is None:
+        if not any(groups):
+            return 0
+        swarm = store.swarms[key] = Swarm()
+        swarm.completions = completions
+        swarm.groups = groups
+        restored = len(swarm)
+    else:
+        for slot, group in enumerate(groups):
+            if group is None:
+                continue
+            for addr, pos in group.index.items():
+                if any(g is not None and addr in g.index for g in swarm.groups):
+                    continue
+                peer_id = bytes(group.ids[pos * ID_LEN : (pos + 1) * ID_LEN])
+                target = swarm.group(slot)
+                target.add(addr, peer_id, group.seen[pos], int(store.rand() * (len(target) + 1)))
+                restored += 1
+    store.peer_count += restored
+    return restored
