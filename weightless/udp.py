@@ -6,7 +6,9 @@ id, so a spoofed source cannot use the tracker as an amplifier."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from twisted.internet.defer import Deferred
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 
@@ -17,6 +19,9 @@ from weightless.web.front import route
 from weightless.wire import udp
 from weightless.wire.bencode import RATE_LIMITED
 from weightless.wire.connid import ConnectionIdValidator
+
+if TYPE_CHECKING:
+    from weightless.cluster.router import Router
 
 BAD_CONNECTION = "expired connection id"  # short: its reply must not outgrow a scrape request
 
@@ -33,24 +38,46 @@ class UDPTracker(DatagramProtocol):
         stats: Stats,
         connection_ids: ConnectionIdValidator,
         clock: Callable[[], float],
+        router: Router | None = None,
     ) -> None:
         self.tracker = tracker
         self.limiter = limiter
         self.stats = stats
         self.connection_ids = connection_ids
         self.clock = clock
+        self.router = router
+        if router is not None:
+            router.udp_answer = self.answer_forwarded
 
     def datagramReceived(self, data: bytes, addr: Address) -> None:
-        try:
-            reply = self.answer(data, addr[0], addr[1], self.clock())
-        except Exception:
-            self.log.failure("unexpected error answering a UDP request from {addr}", addr=addr)
-            return
-        if reply is not None:
-            self.transport.write(reply, addr)  # type: ignore[union-attr]
+        self._reply(data, addr[0], addr[1], self.clock(), forward=True)
 
-    def answer(self, data: bytes, host: str, port: int, now: float) -> bytes | None:
-        """The reply datagram to ``data`` from ``host``:``port``, or None to stay silent."""
+    def answer_forwarded(self, data: bytes, host: str, port: int, now: float) -> None:
+        """A datagram another worker received for a swarm this one owns: answer it from here
+        (the sockets share the port, so the client sees the address it sent to)."""
+        self._reply(data, host, port, now, forward=False)
+
+    def _reply(self, data: bytes, host: str, port: int, now: float, forward: bool) -> None:
+        try:
+            reply = self.answer(data, host, port, now, forward)
+        except Exception:
+            self.log.failure("unexpected error answering a UDP request from {host}", host=host)
+            return
+        if isinstance(reply, Deferred):
+            reply.addCallback(self._send, (host, port))
+            reply.addErrback(lambda f: self.log.failure("a UDP scrape failed", f))
+        elif reply is not None:
+            self._send(reply, (host, port))
+
+    def _send(self, reply: bytes, addr: Address) -> None:
+        if self.transport is not None:
+            self.transport.write(reply, addr)
+
+    def answer(
+        self, data: bytes, host: str, port: int, now: float, forward: bool = False
+    ) -> bytes | Deferred[bytes] | None:
+        """The reply datagram to ``data`` from ``host``:``port``, or None to stay silent.
+        With ``forward``, an announce for another worker's swarm goes there (None here)."""
         ip = normalize_ip(host)
         client = pack_ip(ip) + port.to_bytes(2, "big")
         try:
@@ -58,6 +85,8 @@ class UDPTracker(DatagramProtocol):
         except udp.UdpParseError as e:
             self.stats.count("udp", "unknown", "malformed")
             return udp.error_reply(e, lambda cid: self.connection_ids.valid(cid, client, now))
+        if forward and self.router and self.router.udp_forward(request, data, host, port, now):
+            return None
         if isinstance(request, udp.ConnectRequest):
             self.stats.count("udp", "connect", "ok")
             return udp.encode_connect_response(
@@ -74,8 +103,13 @@ class UDPTracker(DatagramProtocol):
         try:
             if isinstance(request, udp.AnnounceRequest):
                 reply = self._announce(request, client, now)
+            elif self.router is not None:
+                self.stats.count("udp", action, "ok")
+                return self.router.scrape(request.info_hashes).addCallback(self._scrape_reply, tid)
             else:
-                reply = self._scrape(request)
+                reply = self._scrape_reply(
+                    [self.tracker.scrape_one(h) for h in request.info_hashes], tid
+                )
         except Refused as e:
             self.stats.count("udp", action, "failure")
             return udp.encode_error(tid, str(e))
@@ -119,7 +153,7 @@ class UDPTracker(DatagramProtocol):
             r.transaction_id, tracker.policy.interval, leechers, seeders, peers
         )
 
-    def _scrape(self, r: udp.ScrapeRequest) -> bytes:
+    @staticmethod
+    def _scrape_reply(stats: list[tuple[int, int, int] | None], tid: int) -> bytes:
         """Per hash, in request order (a blocked one reads as empty: the reply is positional)."""
-        stats = [self.tracker.scrape_one(h) or (0, 0, 0) for h in r.info_hashes]
-        return udp.encode_scrape_response(r.transaction_id, stats)
+        return udp.encode_scrape_response(tid, [s or (0, 0, 0) for s in stats])

@@ -210,14 +210,33 @@ class Tracker:
 
     def http_scrape(self, query: bytes, passkey: bytes | None) -> bytes:
         try:
-            self.user(passkey)
-            hashes = parse_scrape(query)
-        except (QueryError, Refused) as e:
+            hashes = self.scrape_request(query, passkey)
+        except Refused as e:
             return bencode.failure(str(e))
-        files = []
-        for info_hash in hashes:
-            stats = self.scrape_one(wire_hash(info_hash))
-            if stats is not None:
-                seeders, completed, leechers = stats
-                files.append((info_hash, seeders, completed, leechers))
-        return bencode.scrape(files)
+        return scrape_reply(hashes, [self.scrape_one(wire_hash(h)) for h in hashes])
+
+    def scrape_request(self, query: bytes, passkey: bytes | None) -> list[bytes]:
+        """The hashes (as sent) of an HTTP scrape; Refused when it is not served."""
+        self.user(passkey)
+        try:
+            return parse_scrape(query)
+        except QueryError as e:
+            raise Refused(str(e)) from None
+
+    def route_key(self, info_hash: bytes) -> bytes | None:
+        """The swarm a wire hash belongs to, or None when it is not served (the error is
+        then produced wherever the request is answered)."""
+        if info_hash in self.catalog.blocked:
+            return None
+        found = self.catalog.by_wire.get(info_hash)
+        if found is not None:
+            return found[0]
+        return info_hash if self.policy.open else None
+
+
+def scrape_reply(hashes: list[bytes], stats: list[tuple[int, int, int] | None]) -> bytes:
+    """The bencoded scrape of ``hashes`` (as requested) with their stats; blocked ones (None)
+    are left out."""
+    return bencode.scrape(
+        (info_hash, *counts) for info_hash, counts in zip(hashes, stats, strict=True) if counts
+    )

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from urllib.parse import unquote_to_bytes
 
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IAddress
 from twisted.internet.protocol import Factory, Protocol
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.server import Site
 
@@ -65,6 +67,8 @@ def _forwarded_for(headers: bytes) -> bytes | None:
 
 
 class FrontProtocol(Protocol):
+    log = Logger()
+
     def __init__(self, factory: FrontFactory, addr: IAddress) -> None:
         self.factory = factory
         self.addr = addr
@@ -73,6 +77,8 @@ class FrontProtocol(Protocol):
         self._peer = getattr(addr, "host", "")
         self._trusted = factory.client_ip.trusts(self._peer)
         self._idle = None
+        self._waiting: Deferred[bytes] | None = None
+        self._closed = False
 
     def connectionMade(self) -> None:
         self._idle = self.factory.reactor.callLater(IDLE_TIMEOUT, self._timeout)
@@ -83,6 +89,7 @@ class FrontProtocol(Protocol):
             self.transport.abortConnection()  # type: ignore[attr-defined]
 
     def connectionLost(self, reason: Failure | None = None) -> None:
+        self._closed = True
         if self._idle is not None and self._idle.active():
             self._idle.cancel()
         self._idle = None
@@ -95,7 +102,13 @@ class FrontProtocol(Protocol):
             return
         if self._idle is not None:
             self._idle.reset(IDLE_TIMEOUT)
-        buf = self._buf + data if self._buf else data
+        self._buf = self._buf + data if self._buf else data
+        if self._waiting is None:
+            self._serve()
+
+    def _serve(self) -> None:
+        """Answer every complete request in the buffer, in order."""
+        buf = self._buf
         http = self.factory.http
         write = self.transport.write  # type: ignore[union-attr]
         while buf:
@@ -127,22 +140,52 @@ class FrontProtocol(Protocol):
                 ip = self.factory.client_ip.resolve(ip, _forwarded_for(headers))
             action, passkey, query = routed
             if action == b"announce":
-                body = http.announce(passkey, query, ip)
-                write(_OK % (len(body), _KEEP if keep else _CLOSE) + body)
+                status, body = 200, http.announce(passkey, query, ip)
             else:
                 status, body = http.scrape(passkey, query, ip)
-                if status == 200:
-                    write(_OK % (len(body), _KEEP if keep else _CLOSE) + body)
-                else:
-                    write(
-                        _TOO_MANY % (http.retry_after(ip), len(body), _KEEP if keep else _CLOSE)
-                        + body
-                    )
+            if isinstance(body, Deferred):
+                # another worker answers: hold the rest of the pipeline until it does
+                self._buf = buf
+                self._waiting = body
+                self.transport.pauseProducing()  # type: ignore[union-attr]
+                body.addCallback(self._answered, status, keep, ip)
+                body.addErrback(self._failed)
+                return
+            if status == 200:
+                write(_OK % (len(body), _KEEP if keep else _CLOSE) + body)
+            else:
+                self._respond(status, body, keep, ip)
             if not keep:
                 self._buf = b""
                 self.transport.loseConnection()  # type: ignore[union-attr]
                 return
         self._buf = b""
+
+    def _respond(self, status: int, body: bytes, keep: bool, ip: str) -> None:
+        tail = _KEEP if keep else _CLOSE
+        if status == 200:
+            self.transport.write(_OK % (len(body), tail) + body)  # type: ignore[union-attr]
+        else:
+            retry = self.factory.http.retry_after(ip)
+            self.transport.write(_TOO_MANY % (retry, len(body), tail) + body)  # type: ignore[union-attr]
+
+    def _answered(self, body: bytes, status: int, keep: bool, ip: str) -> None:
+        self._waiting = None
+        if self.transport is None or self._closed:
+            return
+        self._respond(status, body, keep, ip)
+        if not keep:
+            self._buf = b""
+            self.transport.loseConnection()
+            return
+        self.transport.resumeProducing()  # type: ignore[attr-defined]
+        self._serve()
+
+    def _failed(self, failure: Failure) -> None:
+        self.log.failure("answering a forwarded request failed", failure)
+        self._waiting = None
+        if self.transport is not None and not self._closed:
+            self._finish(bencode.failure("internal error"))
 
     def _finish(self, body: bytes) -> None:
         self._buf = b""

@@ -5,12 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from time import perf_counter
+from typing import TYPE_CHECKING
+
+from twisted.internet.defer import Deferred
 
 from weightless.metrics import Stats
 from weightless.tracker.core import Tracker
 from weightless.tracker.ratelimit import RateLimiter
 from weightless.wire import bencode
 
+if TYPE_CHECKING:
+    from weightless.cluster.router import Router
+
+Body = bytes | Deferred[bytes]
 RATE_LIMITED_REPLY = bencode.failure(bencode.RATE_LIMITED)
 FAILURE_MARK = b"d14:failure reason"
 
@@ -23,33 +30,52 @@ class TrackerHTTP:
         stats: Stats,
         clock: Callable[[], float],
         timer: Callable[[], float] = perf_counter,
+        router: Router | None = None,
     ) -> None:
         self.tracker = tracker
         self.limiter = limiter
         self.stats = stats
         self.clock = clock
         self.timer = timer
+        # with several workers, the router sends work to the worker owning the swarm
+        self._announce: Callable[[bytes, bytes | None, str, float], Body] = (
+            router.http_announce if router is not None else tracker.http_announce
+        )
+        self._scrape: Callable[[bytes, bytes | None], Body] = (
+            router.http_scrape if router is not None else tracker.http_scrape
+        )
 
-    def announce(self, passkey: bytes | None, query: bytes, ip: str) -> bytes:
-        """The bencoded reply to an announce (always sent with status 200)."""
+    def announce(self, passkey: bytes | None, query: bytes, ip: str) -> Body:
+        """The bencoded reply to an announce (always sent with status 200); a Deferred when
+        another worker answers it."""
         started = self.timer()
         now = self.clock()
         if not self.limiter.allow(ip, now):
             self.stats.count("http", "announce", "rate_limited")
             return RATE_LIMITED_REPLY
-        body = self.tracker.http_announce(query, passkey, ip, now)
+        body = self._announce(query, passkey, ip, now)
+        if isinstance(body, Deferred):
+            return body.addCallback(self._announced, started)
+        return self._announced(body, started)
+
+    def _announced(self, body: bytes, started: float) -> bytes:
         self.stats.count("http", "announce", "failure" if body.startswith(FAILURE_MARK) else "ok")
         self.stats.observe(self.timer() - started)
         return body
 
-    def scrape(self, passkey: bytes | None, query: bytes, ip: str) -> tuple[int, bytes]:
+    def scrape(self, passkey: bytes | None, query: bytes, ip: str) -> tuple[int, Body]:
         """(status, body): 429 over the rate limit, else 200 with a bencoded reply."""
         if not self.limiter.allow(ip, self.clock()):
             self.stats.count("http", "scrape", "rate_limited")
             return 429, b"Rate limit exceeded. Please slow down.\n"
-        body = self.tracker.http_scrape(query, passkey)
+        body = self._scrape(query, passkey)
+        if isinstance(body, Deferred):
+            return 200, body.addCallback(self._scraped)
+        return 200, self._scraped(body)
+
+    def _scraped(self, body: bytes) -> bytes:
         self.stats.count("http", "scrape", "failure" if body.startswith(FAILURE_MARK) else "ok")
-        return 200, body
+        return body
 
     def retry_after(self, ip: str) -> int:
         return self.limiter.retry_after(ip)

@@ -129,6 +129,16 @@ def parse_announce(raw: bytes) -> Announce:
     )
 
 
+def announce_hash(raw: bytes) -> bytes | None:
+    """Just the 20-byte info hash of an announce query (None when it has no valid one): enough
+    to decide which worker answers it."""
+    try:
+        value = _fields(raw).get(b"info_hash")
+        return None if value is None else wire_hash(_unquote(value))
+    except QueryError:
+        return None
+
+
 def parse_scrape(raw: bytes) -> list[bytes]:
     """The info hashes of a scrape, as sent (20 bytes each), in order and without repeats."""
     if len(raw) > MAX_QUERY:

@@ -1,0 +1,196 @@
+"""Worker-to-worker messages over Unix sockets: requests with answers, and one-way notes.
+
+A frame is a 4-byte length, a 1-byte kind, a 4-byte request id (0 for a one-way note) and the
+payload. Each worker listens on ``<dir>/worker-<i>.sock`` and connects to the others lazily."""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.defer import Deferred, fail, maybeDeferred
+from twisted.internet.endpoints import UNIXClientEndpoint
+from twisted.internet.interfaces import IListeningPort, IReactorTime, IReactorUNIX
+from twisted.internet.protocol import ClientFactory, Factory, connectionDone
+from twisted.logger import Logger
+from twisted.protocols.basic import Int32StringReceiver
+from twisted.python.failure import Failure
+
+ANSWER = 0
+FAILED = 255
+_HEAD = struct.Struct(">BI")
+REQUEST_TIMEOUT = 5.0
+
+Handler = Callable[[bytes], "bytes | Deferred[bytes] | None"]
+
+
+class PeerGone(Exception):
+    """The other worker is not there (restarting, or gone) or did not answer in time."""
+
+
+def socket_path(directory: str, index: int) -> str:
+    return os.path.join(directory, f"worker-{index}.sock")
+
+
+class Link(Int32StringReceiver):
+    """One connection between two workers; either end may send requests on it."""
+
+    MAX_LENGTH = 64 * 1024 * 1024
+    log = Logger()
+
+    def __init__(self, mesh: Mesh) -> None:
+        self.mesh = mesh
+        self.waiting: dict[int, Deferred[bytes]] = {}
+
+    def stringReceived(self, frame: bytes) -> None:
+        kind, rid = _HEAD.unpack_from(frame)
+        payload = frame[_HEAD.size :]
+        if kind in (ANSWER, FAILED):
+            d = self.waiting.pop(rid, None)
+            if d is not None:
+                if kind == ANSWER:
+                    d.callback(payload)
+                else:
+                    d.errback(PeerGone(payload.decode("utf-8", "replace")))
+            return
+        handler = self.mesh.handlers.get(kind)
+        if handler is None:
+            self._answer(rid, FAILED, b"unknown message kind %d" % kind)
+            return
+        result = maybeDeferred(handler, payload)
+        if rid:
+            result.addCallbacks(
+                lambda answer: self._answer(rid, ANSWER, answer or b""),
+                lambda f: self._failed(rid, f),
+            )
+        else:
+            result.addErrback(lambda f: self.log.failure("handling a note failed", f))
+
+    def _failed(self, rid: int, failure: Failure) -> None:
+        self.log.failure("answering a request from another worker failed", failure)
+        self._answer(rid, FAILED, failure.getErrorMessage().encode("utf-8", "replace"))
+
+    def _answer(self, rid: int, kind: int, payload: bytes) -> None:
+        if self.transport is not None:
+            self.sendString(_HEAD.pack(kind, rid) + payload)
+
+    def request(self, kind: int, payload: bytes, rid: int) -> Deferred[bytes]:
+        def forget(_: object) -> None:
+            self.waiting.pop(rid, None)
+
+        d: Deferred[bytes] = Deferred(forget)
+        self.waiting[rid] = d
+        self.sendString(_HEAD.pack(kind, rid) + payload)
+        return d
+
+    def note(self, kind: int, payload: bytes) -> None:
+        self.sendString(_HEAD.pack(kind, 0) + payload)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        waiting, self.waiting = self.waiting, {}
+        for d in waiting.values():
+            d.errback(PeerGone("connection to the worker was lost"))
+        self.mesh.lost(self)
+
+
+class Mesh:
+    """This worker's links to the other workers."""
+
+    def __init__(self, index: int, workers: int, directory: str, reactor: Any) -> None:
+        self.index = index
+        self.workers = workers
+        self.directory = directory
+        self.reactor = reactor
+        self.handlers: dict[int, Handler] = {}
+        self.links: dict[int, Link] = {}
+        self._waiters: dict[int, list[Deferred[Link]]] = {}
+        self._rid = 0
+        self._port: IListeningPort | None = None
+
+    def listen(self) -> None:
+        path = socket_path(self.directory, self.index)
+        if os.path.exists(path):
+            os.unlink(path)
+        mesh = self
+
+        class Accept(Factory):
+            def buildProtocol(self, addr: Any) -> Link:
+                return Link(mesh)
+
+        unix: IReactorUNIX = self.reactor
+        self._port = unix.listenUNIX(path, Accept(), mode=0o600)
+
+    def close(self) -> Deferred[None] | None:
+        for link in list(self.links.values()):
+            if link.transport is not None:
+                link.transport.loseConnection()
+        if self._port is not None:
+            return self._port.stopListening()
+        return None
+
+    def lost(self, link: Link) -> None:
+        for index, known in list(self.links.items()):
+            if known is link:
+                del self.links[index]
+
+    def request(self, index: int, kind: int, payload: bytes) -> Deferred[bytes]:
+        """Ask worker ``index``; fails with PeerGone when it cannot answer in time."""
+        self._rid = self._rid % 0xFFFFFFFF + 1
+        rid = self._rid
+        link = self.links.get(index)
+        if link is not None:
+            d = link.request(kind, payload, rid)
+        else:
+            d = self._connect(index).addCallback(lambda link: link.request(kind, payload, rid))
+        clock: IReactorTime = self.reactor
+        return d.addTimeout(REQUEST_TIMEOUT, clock, onTimeoutCancel=_timed_out)
+
+    def note(self, index: int, kind: int, payload: bytes) -> None:
+        """Tell worker ``index`` something, without waiting (lost if it is down)."""
+        link = self.links.get(index)
+        if link is not None:
+            link.note(kind, payload)
+            return
+        self._connect(index).addCallbacks(lambda link: link.note(kind, payload), lambda f: None)
+
+    def broadcast(self, kind: int, payload: bytes) -> None:
+        for index in range(self.workers):
+            if index != self.index:
+                self.note(index, kind, payload)
+
+    def _connect(self, index: int) -> Deferred[Link]:
+        """A link to worker ``index``; callers at the same time share one attempt."""
+        d: Deferred[Link] = Deferred()
+        waiters = self._waiters.get(index)
+        if waiters is not None:
+            waiters.append(d)
+            return d
+        self._waiters[index] = waiters = [d]
+        mesh = self
+
+        class Dial(ClientFactory):
+            def buildProtocol(self, addr: Any) -> Link:
+                return Link(mesh)
+
+        endpoint = UNIXClientEndpoint(self.reactor, socket_path(self.directory, index), 2)
+
+        def connected(link: Link) -> None:
+            self.links[index] = link
+            for waiter in self._waiters.pop(index, []):
+                waiter.callback(link)
+
+        def failed(failure: Failure) -> None:
+            for waiter in self._waiters.pop(index, []):
+                waiter.errback(PeerGone(f"worker {index} is not reachable"))
+
+        endpoint.connect(Dial()).addCallbacks(connected, failed)
+        return d
+
+
+def _timed_out(result: Any, timeout: float) -> Any:
+    if isinstance(result, Failure):
+        result.trap(Exception)
+        return fail(PeerGone(f"no answer from the worker within {timeout:g} s"))
+    return result
