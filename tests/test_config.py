@@ -3,7 +3,7 @@ from typing import Any
 
 import pytest
 
-from weightless.config import ConfigError, build
+from weightless.config import ConfigError, build, http_address
 from weightless.tap import Options
 
 
@@ -85,9 +85,17 @@ def test_udp_defaults_to_the_http_port_and_repeatable_options() -> None:
     assert c.cors_origins == ("https://a.example",)
 
 
-def test_workers_auto_is_the_cpu_count_and_above_one_is_refused_for_now() -> None:
-    with pytest.raises(ConfigError, match="not supported yet"):
-        config(["--workers", "auto"])
+def test_workers_auto_is_the_cpu_count() -> None:
+    assert config(["--workers", "auto"]).workers == 2
+    assert config(env={"WEIGHTLESS_WORKERS": "3"}).workers == 3
+    with pytest.raises(ConfigError, match="tcp: endpoint"):
+        config(["--workers", "2", "--http", "ssl:8443"])
+
+
+def test_http_address_of_an_endpoint() -> None:
+    assert http_address("tcp:8080") == ("0.0.0.0", 8080)
+    assert http_address(r"tcp:port=81:interface=\:\:1") == ("::1", 81)
+    assert http_address("tcp:0:interface=127.0.0.1") == ("127.0.0.1", 0)
 
 
 @pytest.mark.parametrize(

@@ -53,7 +53,7 @@ FALSE = {"0", "false", "no", "off", ""}
 def endpoint_port(description: str) -> int:
     """The port of a tcp:/ssl: endpoint description; ConfigError when there is none or it is
     out of range."""
-    parts = description.split(":")
+    parts = _fields(description)
     kind = parts[0].lower()
     if kind not in ("tcp", "tcp6", "ssl") or len(parts) < 2:
         raise ConfigError(
@@ -70,6 +70,22 @@ def endpoint_port(description: str) -> int:
     if port is None or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ConfigError(f"--http {description!r}: the port must be a number from 0 to 65535")
     return int(port)
+
+
+def http_address(description: str) -> tuple[str, int]:
+    """(interface, port) of a tcp: endpoint description, for binding it by hand."""
+    port = endpoint_port(description)
+    interface = "0.0.0.0"
+    for part in _fields(description)[1:]:
+        key, eq, value = part.partition("=")
+        if eq and key == "interface":
+            interface = value
+    return interface, port
+
+
+def _fields(description: str) -> list[str]:
+    """The colon-separated fields of an endpoint description (``\\:`` escapes a colon)."""
+    return [f.replace("\\:", ":") for f in re.split(r"(?<!\\):", description)]
 
 
 def _int(name: str, value: str, low: int, high: int | None = None) -> int:
@@ -146,11 +162,8 @@ def build(options: Mapping[str, object], env: Mapping[str, str], cpu_count: int)
         workers = cpu_count
     else:
         workers = _int("--workers", workers_raw, 1)
-    if workers > 1:
-        raise ConfigError(
-            f"--workers {workers_raw}: more than one worker process is not supported yet "
-            "(multi-process mode is planned); run with --workers 1"
-        )
+    if workers > 1 and not http.lower().startswith("tcp"):
+        raise ConfigError(f"--http {http!r}: --workers above 1 needs a tcp: endpoint")
 
     open_tracker = bool(options.get("open")) or _bool(
         "OPEN_TRACKER", env.get("OPEN_TRACKER", "false")

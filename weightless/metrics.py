@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -35,6 +36,27 @@ class Stats:
     def observe(self, seconds: float) -> None:
         self.latency_counts[bisect_left(BUCKETS, seconds)] += 1
         self.latency_sum += seconds
+
+    def to_dict(self) -> dict[str, Any]:
+        """This process's counters, for the worker that answers /metrics for the cluster."""
+        return {
+            "requests": [[*key, n] for key, n in self.requests.items()],
+            "latency_counts": self.latency_counts,
+            "latency_sum": self.latency_sum,
+        }
+
+    def replace_with_sum(self, parts: list[dict[str, Any]]) -> None:
+        """Become the sum of several processes' counters."""
+        self.requests = {}
+        self.latency_counts = [0] * (len(BUCKETS) + 1)
+        self.latency_sum = 0.0
+        for part in parts:
+            for protocol, action, outcome, n in part["requests"]:
+                key = (protocol, action, outcome)
+                self.requests[key] = self.requests.get(key, 0) + n
+            for i, n in enumerate(part["latency_counts"]):
+                self.latency_counts[i] += n
+            self.latency_sum += part["latency_sum"]
 
     def total(self, action: str) -> int:
         return sum(n for (_, act, _), n in self.requests.items() if act == action)

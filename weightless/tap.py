@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import os
 import random
 import sys
@@ -12,6 +13,12 @@ from twisted.python import usage
 from twisted.python.failure import Failure
 from twisted.web.server import Site
 
+from weightless.cluster.ipc import Mesh
+from weightless.cluster.router import Router
+from weightless.cluster.seat import Seat, die_with_supervisor
+from weightless.cluster.sharedlimit import SharedRateLimiter
+from weightless.cluster.supervisor import Supervisor
+from weightless.cluster.worker import AdoptedPorts, ClusterLive, ClusterMetrics, Sharing
 from weightless.config import Config, ConfigError, from_environ
 from weightless.metrics import Stats, TrackerCollector, make_registry
 from weightless.registry.live import ChangeFeed, CountsPublisher, LiveRegistry
@@ -24,7 +31,7 @@ from weightless.tracker.accounting import Accounting, PendingWrites
 from weightless.tracker.catalog import Catalog
 from weightless.tracker.core import Policy, Tracker
 from weightless.tracker.passkey import Passkeys
-from weightless.tracker.ratelimit import RateLimiter
+from weightless.tracker.ratelimit import Limiter, RateLimiter
 from weightless.tracker.swarm import SwarmStore
 from weightless.udp import UDPTracker
 from weightless.web.app import WebApp
@@ -91,6 +98,11 @@ class Options(usage.Options):
         """origin allowed by CORS on /api/* (repeatable)"""
         self["cors_origin"].append(origin)
 
+    def parseOptions(self, options: list[str] | None = None) -> None:
+        # kept so that a supervisor can start its workers with the same options
+        self.argv = list(sys.argv[1:] if options is None else options)
+        super().parseOptions(options)
+
     def postOptions(self) -> None:
         given = {key.replace("-", "_"): value for key, value in self.items()}
         try:
@@ -113,6 +125,16 @@ def makeService(options: Options) -> service.IService:
 
     config = options.config
     assert config is not None
+    seat = Seat.from_env(os.environ)
+    if seat is None and config.workers > 1:
+        return Supervisor(config, options.argv, reactor)
+    return tracker_service(config, reactor, seat)
+
+
+def tracker_service(config: Config, reactor: Any, seat: Seat | None) -> service.IService:
+    """The tracker: the whole of it, or (with a seat) one worker of several."""
+    if seat is not None:
+        die_with_supervisor(seat.supervisor)
     rng = random.Random()
     store = open_store(config, reactor)
     catalog = Catalog()
@@ -129,26 +151,60 @@ def makeService(options: Options) -> service.IService:
     )
     tracker = Tracker(policy, catalog, swarms, pending, passkeys, accounting, rng.random)
     stats = Stats()
-    metrics = make_registry(
-        TrackerCollector(
+    client_ip = ClientIP(config.trusted_proxies)
+    limiter: Limiter
+    router = None
+    if seat is None:
+        limiter = RateLimiter(config.rate_limit, config.rate_burst)
+        live = LiveRegistry(catalog, swarms)
+        collected = TrackerCollector(
             stats,
             active_peers=lambda: swarms.peer_count,
             swarms=lambda: len(swarms.swarms),
             registered=lambda: len(catalog.entries),
         )
-    )
-    limiter = RateLimiter(config.rate_limit, config.rate_burst)
-    client_ip = ClientIP(config.trusted_proxies)
-    http = TrackerHTTP(tracker, limiter, stats, reactor.seconds)
-    live = LiveRegistry(catalog, swarms)
+        refresh_metrics = None
+        secret = os.urandom(32)
+    else:
+        with open(seat.limiter_path, "r+b") as table:
+            limiter = SharedRateLimiter(
+                mmap.mmap(table.fileno(), 0), config.rate_limit, config.rate_burst
+            )
+        mesh = Mesh(seat.index, seat.workers, seat.directory, reactor)
+        router = Router(mesh, tracker)
+        live = ClusterLive(catalog, swarms, router)
+        cluster = ClusterMetrics(router, stats, swarms)
+        collected = TrackerCollector(
+            cluster.total,
+            active_peers=lambda: cluster.peers,
+            swarms=lambda: cluster.swarm_count,
+            registered=lambda: len(catalog.entries),
+        )
+        refresh_metrics = cluster.refresh
+        secret = bytes.fromhex(seat.secret)
+    http = TrackerHTTP(tracker, limiter, stats, reactor.seconds, router=router)
     api = RegistryAPI(
         store, live, pending, limiter, client_ip, reactor, config.registry_key, config.cors_origins
     )
-    web = WebApp(http, store, metrics, client_ip, reactor, api.resource())
+    web = WebApp(
+        http,
+        store,
+        make_registry(collected),
+        client_ip,
+        reactor,
+        api.resource(),
+        refresh_metrics=refresh_metrics,
+    )
     site = Site(web.app.resource())
     site.requestFactory = LimitedRequest
     site.displayTracebacks = False
     front = FrontFactory(site, http, client_ip, reactor)
+    udp_tracker = None
+    if config.udp is not None:
+        connection_ids = ConnectionIdValidator(secret, max_age=config.udp_connection_ttl)
+        udp_tracker = UDPTracker(
+            tracker, limiter, stats, connection_ids, reactor.seconds, router=router
+        )
 
     maintenance = Maintenance(store, pending, swarms, accounting, config.peer_ttl, reactor)
     swarm_file = None
@@ -158,18 +214,31 @@ def makeService(options: Options) -> service.IService:
             swarms,
             config.peer_ttl,
             reactor.seconds,
-            keep=lambda key: key not in catalog.blocked,
+            keep=lambda key: (
+                key not in catalog.blocked and (router is None or router.owner(key) == router.index)
+            ),
+            write_path=None if seat is None else f"{config.swarm_file}.{seat.index}",
         )
     top = TrackerService(store, catalog, maintenance, reactor, _exit_failed, swarm_file)
-    strports.service(config.http, front, reactor=reactor).setServiceParent(top)
+    if seat is None:
+        strports.service(config.http, front, reactor=reactor).setServiceParent(top)
+        if udp_tracker is not None:
+            internet.UDPServer(
+                config.udp, udp_tracker, interface=config.udp_interface, reactor=reactor
+            ).setServiceParent(top)
+    else:
+        assert router is not None and isinstance(live, ClusterLive)
+        udp = (
+            None
+            if udp_tracker is None or seat.udp_fd is None
+            else (seat.udp_fd, seat.udp_family, udp_tracker)
+        )
+        AdoptedPorts(
+            reactor, router.mesh, (seat.http_fd, seat.http_family, front), udp
+        ).setServiceParent(top)
+        Sharing(live, reactor).setServiceParent(top)
     CountsPublisher(live, store, reactor).setServiceParent(top)
     ChangeFeed(store, live).setServiceParent(top)
-    if config.udp is not None:
-        connection_ids = ConnectionIdValidator(os.urandom(32), max_age=config.udp_connection_ttl)
-        udp_tracker = UDPTracker(tracker, limiter, stats, connection_ids, reactor.seconds)
-        internet.UDPServer(
-            config.udp, udp_tracker, interface=config.udp_interface, reactor=reactor
-        ).setServiceParent(top)
     return top
 
 

@@ -14,7 +14,7 @@ from twisted.logger import Logger
 
 from weightless.metrics import Stats
 from weightless.tracker.core import Refused, Tracker, normalize_ip, pack_ip
-from weightless.tracker.ratelimit import RateLimiter
+from weightless.tracker.ratelimit import Limiter
 from weightless.web.front import route
 from weightless.wire import udp
 from weightless.wire.bencode import RATE_LIMITED
@@ -34,7 +34,7 @@ class UDPTracker(DatagramProtocol):
     def __init__(
         self,
         tracker: Tracker,
-        limiter: RateLimiter,
+        limiter: Limiter,
         stats: Stats,
         connection_ids: ConnectionIdValidator,
         clock: Callable[[], float],

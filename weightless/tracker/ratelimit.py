@@ -6,8 +6,17 @@ time (never a wipe of every bucket, which would hand every abuser a fresh burst)
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Protocol
 
 DEFAULT_MAX_BUCKETS = 100_000
+
+
+class Limiter(Protocol):
+    """A rate limit per client IP (this process's, or shared by several workers)."""
+
+    def allow(self, ip: str, now: float) -> bool: ...
+
+    def retry_after(self, ip: str) -> int: ...
 
 
 class RateLimiter:

@@ -35,6 +35,14 @@ def dump(store: SwarmStore) -> Iterator[bytes]:
             yield group.seen.tobytes()  # native order: snapshots do not travel between machines
 
 
+def merge(parts: list[bytes]) -> bytes:
+    """One snapshot from several (each worker writes its own swarms)."""
+    for part in parts:
+        if not part.startswith(MAGIC):
+            raise SnapshotError("not a Weightless swarm snapshot")
+    return MAGIC + b"".join(part[len(MAGIC) :] for part in parts)
+
+
 def load(
     data: bytes, store: SwarmStore, cutoff: int, keep: Callable[[bytes], bool] = lambda k: True
 ) -> int:

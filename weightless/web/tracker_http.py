@@ -11,7 +11,7 @@ from twisted.internet.defer import Deferred
 
 from weightless.metrics import Stats
 from weightless.tracker.core import Tracker
-from weightless.tracker.ratelimit import RateLimiter
+from weightless.tracker.ratelimit import Limiter
 from weightless.wire import bencode
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ class TrackerHTTP:
     def __init__(
         self,
         tracker: Tracker,
-        limiter: RateLimiter,
+        limiter: Limiter,
         stats: Stats,
         clock: Callable[[], float],
         timer: Callable[[], float] = perf_counter,

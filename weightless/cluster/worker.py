@@ -1,0 +1,167 @@
+"""The parts of a worker process that only exist with several workers: listening on the
+sockets the supervisor bound, the mesh, registry writes and live counts shared with the other
+workers, and /metrics for the whole tracker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
+from twisted.internet.interfaces import IListeningPort
+from twisted.internet.protocol import DatagramProtocol, Factory
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+
+from weightless.cluster.ipc import Mesh
+from weightless.cluster.router import Router
+from weightless.metrics import Stats
+from weightless.registry.live import LiveRegistry
+from weightless.tracker.catalog import Catalog
+from weightless.tracker.swarm import SwarmStore
+
+SHARE_EVERY = 1.0  # seconds: how stale another worker's registry counts may be
+
+
+class AdoptedPorts(Service):
+    """Listen on the supervisor's sockets (this worker's member of each reuseport group)."""
+
+    def __init__(
+        self,
+        reactor: Any,
+        mesh: Mesh,
+        http: tuple[int, int, Factory],
+        udp: tuple[int, int, DatagramProtocol] | None,
+    ) -> None:
+        self.reactor = reactor
+        self.mesh = mesh
+        self.http = http
+        self.udp = udp
+        self.ports: list[IListeningPort] = []
+
+    def startService(self) -> None:
+        super().startService()
+        self.mesh.listen()  # before the first request that may need another worker
+        fd, family, factory = self.http
+        self.ports.append(self.reactor.adoptStreamPort(fd, family, factory))
+        if self.udp is not None:
+            fd, family, protocol = self.udp
+            self.ports.append(self.reactor.adoptDatagramPort(fd, family, protocol))
+
+    def stopService(self) -> Deferred[Any]:
+        super().stopService()
+        ports, self.ports = self.ports, []
+        stopping = [maybeDeferred(port.stopListening) for port in ports]
+        stopping.append(maybeDeferred(self.mesh.close))
+        return gatherResults(stopping, consumeErrors=True)
+
+
+class ClusterLive(LiveRegistry):
+    """The registry view of one worker among several: its own writes go to the others, and
+    the live counts of swarms other workers own come from their latest shares."""
+
+    log = Logger()
+
+    def __init__(self, catalog: Catalog, swarms: SwarmStore, router: Router) -> None:
+        super().__init__(catalog, swarms)
+        self.router = router
+        self.shared: dict[str, tuple[int, int, int]] = {}  # info_hash -> seeders, leechers, done
+        self._sent: dict[str, tuple[int, int, int]] = {}
+        router.on_catalog = self._apply
+
+    def upserted(self, info_hash: str, v1_info_hash: str | None, completions: int) -> None:
+        super().upserted(info_hash, v1_info_hash, completions)
+        self.router.catalog_changed(
+            {"op": "upserted", "args": [info_hash, v1_info_hash, completions]}
+        )
+
+    def taken_down(self, hashes: list[str]) -> None:
+        super().taken_down(hashes)
+        self.router.catalog_changed({"op": "taken_down", "args": [hashes]})
+
+    def _apply(self, change: dict[str, Any]) -> None:
+        if change["op"] == "upserted":
+            LiveRegistry.upserted(self, *change["args"])
+        elif change["op"] == "taken_down":
+            LiveRegistry.taken_down(self, *change["args"])
+        elif change["op"] == "counts":
+            for info_hash, counts in change["args"][0].items():
+                self.shared[info_hash] = (counts[0], counts[1], counts[2])
+
+    def _owns(self, swarm_key: bytes) -> bool:
+        return self.router.owner(swarm_key) == self.router.index
+
+    def counts(self, info_hash: str) -> tuple[int, int]:
+        entry = self.catalog.entries.get(info_hash)
+        if entry is None:
+            return 0, 0
+        if self._owns(entry.swarm_key):
+            return super().counts(info_hash)
+        seeders, leechers, _ = self.shared.get(info_hash, (0, 0, 0))
+        return seeders, leechers
+
+    def completions(self, info_hash: str, stored: int) -> int:
+        found = super().completions(info_hash, stored)
+        return max(found, self.shared.get(info_hash, (0, 0, 0))[2])
+
+    def all_counts(self) -> dict[str, tuple[int, int]]:
+        """Counts of the entries whose swarms live here, zeros included (each worker writes
+        its own entries for sort=seeders; none may reset the others')."""
+        counts = super().all_counts()
+        for info_hash, entry in self.catalog.entries.items():
+            if info_hash not in counts and self._owns(entry.swarm_key):
+                counts[info_hash] = (0, 0)
+        return counts
+
+    def share(self) -> None:
+        """Tell the other workers what changed in the swarms this one owns."""
+        now: dict[str, tuple[int, int, int]] = {}
+        for info_hash, (seeders, leechers) in super().all_counts().items():
+            entry = self.catalog.entries[info_hash]
+            now[info_hash] = (seeders, leechers, entry.completions)
+        for info_hash, entry in self.catalog.entries.items():
+            if info_hash not in now and info_hash in self._sent:
+                now[info_hash] = (0, 0, entry.completions)
+        changed = {h: c for h, c in now.items() if self._sent.get(h) != c}
+        self._sent = {h: c for h, c in now.items() if c[:2] != (0, 0)}
+        if changed:
+            self.router.catalog_changed({"op": "counts", "args": [changed]})
+
+
+class Sharing(Service):
+    def __init__(self, live: ClusterLive, reactor: Any) -> None:
+        self.loop = LoopingCall(live.share)
+        self.loop.clock = reactor
+
+    def startService(self) -> None:
+        super().startService()
+        self.loop.start(SHARE_EVERY, now=False)
+
+    def stopService(self) -> None:
+        super().stopService()
+        if self.loop.running:
+            self.loop.stop()
+
+
+class ClusterMetrics:
+    """/metrics from any worker: every worker's counters summed, peers and swarms summed."""
+
+    def __init__(self, router: Router, stats: Stats, swarms: SwarmStore) -> None:
+        self.router = router
+        self.swarms = swarms
+        self.total = Stats()
+        self.peers = 0
+        self.swarm_count = 0
+        router.stats_of = lambda: {
+            **stats.to_dict(),
+            "peers": swarms.peer_count,
+            "swarms": len(swarms.swarms),
+        }
+
+    def refresh(self) -> Deferred[None]:
+        def summed(parts: list[dict[str, Any]]) -> None:
+            self.total.replace_with_sum(parts)
+            self.peers = sum(p["peers"] for p in parts)
+            self.swarm_count = sum(p["swarms"] for p in parts)
+
+        return self.router.all_stats().addCallback(summed)
