@@ -1,0 +1,183 @@
+"""Two workers' routers in one process, talking over real Unix sockets."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote_from_bytes
+
+import bencodepy
+import pytest
+import pytest_twisted
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+
+from weightless.cluster.ipc import Mesh
+from weightless.cluster.owner import owner_of, steering_program
+from weightless.cluster.router import BUSY, Router
+from weightless.metrics import Stats
+from weightless.tracker.accounting import PendingWrites
+from weightless.tracker.catalog import Catalog
+from weightless.tracker.core import Policy, Tracker
+from weightless.tracker.swarm import SwarmStore
+from weightless.wire import udp
+
+
+def hash_owned_by(index: int, workers: int = 2, salt: int = 0) -> bytes:
+    for i in range(1000):
+        h = i.to_bytes(4, "big") + bytes([salt]) * 16
+        if owner_of(h, workers) == index:
+            return h
+    raise AssertionError
+
+
+def worker(index: int, directory: Path) -> Router:
+    rng = random.Random(index)
+    tracker = Tracker(
+        Policy(open=True),
+        Catalog(),
+        SwarmStore(rng.random),
+        PendingWrites(),
+        None,
+        None,
+        rng.random,
+    )
+    mesh = Mesh(index, 2, str(directory), reactor)
+    mesh.listen()
+    router = Router(mesh, tracker)
+    stats = Stats()
+    stats.count("http", "announce", "ok")
+    router.stats_of = lambda: {**stats.to_dict(), "peers": tracker.swarms.peer_count}
+    return router
+
+
+@pytest_twisted.async_yield_fixture
+async def pair(tmp_path: Path) -> AsyncIterator[tuple[Router, Router]]:
+    a, b = worker(0, tmp_path), worker(1, tmp_path)
+    yield a, b
+    for r in (a, b):
+        done = r.mesh.close()
+        if done is not None:
+            await done
+
+
+def query(info_hash: bytes, peer: int) -> bytes:
+    return (
+        f"info_hash={quote_from_bytes(info_hash)}&peer_id=-XX0001-{peer:012d}"
+        f"&port={6000 + peer}&left=5"
+    ).encode()
+
+
+async def announce(router: Router, info_hash: bytes, peer: int) -> dict[bytes, Any]:
+    body = router.http_announce(query(info_hash, peer), None, "10.0.0.1", 1000.0)
+    if isinstance(body, Deferred):
+        body = await body
+    decoded: dict[bytes, Any] = bencodepy.decode(body)
+    return decoded
+
+
+@pytest_twisted.ensureDeferred
+async def test_announces_reach_the_owner_whichever_worker_gets_them(pair: Any) -> None:
+    a, b = pair
+    h = hash_owned_by(1)
+    await announce(a, h, 1)  # forwarded to b
+    reply = await announce(b, h, 2)  # local to b
+    assert reply[b"incomplete"] == 2 and len(reply[b"peers"]) == 6
+    assert a.tracker.swarms.peer_count == 0 and b.tracker.swarms.peer_count == 2
+    reply = await announce(a, h, 3)
+    assert len(reply[b"peers"]) == 12
+
+
+@pytest_twisted.ensureDeferred
+async def test_scrape_fans_out_and_gathers(pair: Any) -> None:
+    a, b = pair
+    mine, theirs = hash_owned_by(0), hash_owned_by(1)
+    await announce(a, mine, 1)
+    await announce(a, theirs, 2)
+    await announce(b, theirs, 3)
+    a.tracker.catalog.block([hash_owned_by(1, salt=9).hex()])
+    q = b"&".join(
+        b"info_hash=" + quote_from_bytes(h).encode()
+        for h in (mine, theirs, hash_owned_by(1, salt=9))
+    )
+    body = a.http_scrape(q, None)
+    assert isinstance(body, Deferred)
+    files = bencodepy.decode(await body)[b"files"]
+    assert files == {
+        mine: {b"complete": 0, b"downloaded": 0, b"incomplete": 1},
+        theirs: {b"complete": 0, b"downloaded": 0, b"incomplete": 2},
+    }
+
+
+@pytest_twisted.ensureDeferred
+async def test_counts_and_stats_from_every_worker(pair: Any) -> None:
+    a, b = pair
+    theirs = hash_owned_by(1)
+    await announce(a, theirs, 1)
+    counts = await a.counts([theirs, hash_owned_by(0)])
+    assert counts == {theirs: (0, 1), hash_owned_by(0): (0, 0)}
+    stats = await a.all_stats()
+    assert [s["peers"] for s in stats] == [0, 1]
+
+
+@pytest_twisted.ensureDeferred
+async def test_udp_announces_are_answered_by_the_owner(pair: Any) -> None:
+    a, b = pair
+    seen: Deferred[tuple[bytes, str, int]] = Deferred()
+    b.udp_answer = lambda data, host, port, now: seen.callback((data, host, port))
+    request = udp.encode_announce_request(1, 2, hash_owned_by(1), b"p" * 20, 0, 1, 0, 0)
+    assert a.udp_forward(udp.parse_request(request), request, "10.1.1.1", 999, 1.0)
+    assert not b.udp_forward(udp.parse_request(request), request, "10.1.1.1", 999, 1.0)
+    assert await seen == (request, "10.1.1.1", 999)
+
+
+@pytest_twisted.ensureDeferred
+async def test_catalog_changes_reach_the_others(pair: Any) -> None:
+    a, b = pair
+    got: Deferred[dict[str, Any]] = Deferred()
+    b.on_catalog = got.callback
+    a.catalog_changed({"op": "taken_down", "args": [["ab" * 20]]})
+    assert await got == {"op": "taken_down", "args": [["ab" * 20]]}
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_missing_owner_gets_a_busy_failure_not_a_hang(tmp_path: Path) -> None:
+    a = worker(0, tmp_path)  # worker 1 never starts
+    try:
+        reply = await announce(a, hash_owned_by(1), 1)
+        assert bencodepy.encode(reply) == BUSY
+    finally:
+        await a.mesh.close()  # type: ignore[misc]
+
+
+def test_steering_program_matches_owner_of() -> None:
+    """Interpret the BPF program the kernel runs and compare it with owner_of."""
+    for workers in (2, 3, 5):
+        program = steering_program(workers)
+        for _ in range(200):
+            h = random.randbytes(20)
+            packet = (1).to_bytes(8, "big") + (1).to_bytes(4, "big") + b"\0" * 4 + h
+            assert run_bpf(program, packet) == owner_of(h, workers)
+        connect = (0x41727101980).to_bytes(8, "big") + bytes(8)
+        assert run_bpf(program, connect) >= workers  # the kernel's own hash decides
+
+
+def run_bpf(program: list[tuple[int, int, int, int]], packet: bytes) -> int:
+    a, pc = 0, 0
+    while True:
+        code, jt, jf, k = program[pc]
+        pc += 1
+        if code == 0x20:
+            a = int.from_bytes(packet[k : k + 4], "big")
+        elif code == 0x15:
+            pc += jt if a == k else jf
+        elif code == 0x94:
+            a %= k
+        elif code == 0x16:
+            return a
+        elif code == 0x06:
+            return k
+        else:
+            raise AssertionError(f"unknown opcode {code:#x}")
