@@ -9,7 +9,6 @@ from typing import Any
 from urllib.parse import quote_from_bytes
 
 import bencodepy
-import pytest
 import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
@@ -113,7 +112,7 @@ async def test_scrape_fans_out_and_gathers(pair: Any) -> None:
 
 @pytest_twisted.ensureDeferred
 async def test_counts_and_stats_from_every_worker(pair: Any) -> None:
-    a, b = pair
+    a, _ = pair
     theirs = hash_owned_by(1)
     await announce(a, theirs, 1)
     counts = await a.counts([theirs, hash_owned_by(0)])
