@@ -244,6 +244,6 @@ def tracker_service(config: Config, reactor: Any, seat: Seat | None) -> service.
 
 def _exit_failed(failure: Failure) -> None:
     """Start-up failed (e.g. the database cannot be opened): exit non-zero, not serve."""
-    sys.stderr.write(f"weightless: could not start: {failure.getErrorMessage()}\n")
-    sys.stderr.flush()
+    # fd 2 itself: under twistd, sys.stderr is redirected into the log
+    os.write(2, f"weightless: could not start: {failure.getErrorMessage()}\n".encode())
     os._exit(1)

@@ -22,6 +22,8 @@ ANSWER = 0
 FAILED = 255
 _HEAD = struct.Struct(">BI")
 REQUEST_TIMEOUT = 5.0
+CONNECT_PATIENCE = 3.0  # seconds a starting worker has to open its socket
+RETRY_EVERY = 0.05
 
 Handler = Callable[[bytes], "bytes | Deferred[bytes] | None"]
 
@@ -161,20 +163,23 @@ class Mesh:
                 self.note(index, kind, payload)
 
     def _connect(self, index: int) -> Deferred[Link]:
-        """A link to worker ``index``; callers at the same time share one attempt."""
+        """A link to worker ``index``; callers at the same time share one attempt. A worker
+        that is starting (or restarting) gets a few more tries before it counts as gone."""
         d: Deferred[Link] = Deferred()
         waiters = self._waiters.get(index)
         if waiters is not None:
             waiters.append(d)
             return d
-        self._waiters[index] = waiters = [d]
+        self._waiters[index] = [d]
+        self._dial(index, self.reactor.seconds() + CONNECT_PATIENCE)
+        return d
+
+    def _dial(self, index: int, deadline: float) -> None:
         mesh = self
 
         class Dial(ClientFactory):
             def buildProtocol(self, addr: Any) -> Link:
                 return Link(mesh)
-
-        endpoint = UNIXClientEndpoint(self.reactor, socket_path(self.directory, index), 2)
 
         def connected(link: Link) -> None:
             self.links[index] = link
@@ -182,11 +187,14 @@ class Mesh:
                 waiter.callback(link)
 
         def failed(failure: Failure) -> None:
+            if self.reactor.seconds() < deadline:
+                self.reactor.callLater(RETRY_EVERY, self._dial, index, deadline)
+                return
             for waiter in self._waiters.pop(index, []):
                 waiter.errback(PeerGone(f"worker {index} is not reachable"))
 
+        endpoint = UNIXClientEndpoint(self.reactor, socket_path(self.directory, index), 2)
         endpoint.connect(Dial()).addCallbacks(connected, failed)
-        return d
 
 
 def _timed_out(result: Any, timeout: float) -> Any:

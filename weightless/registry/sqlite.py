@@ -5,6 +5,7 @@ through the caller at once, and ``watch`` has nothing to do."""
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 import time
 from collections.abc import Callable
@@ -83,6 +84,12 @@ class SQLiteStore:
         return self._run(self._migrate)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
+        # several worker processes may open a new file at once: one migrates, the others wait
+        with open(f"{self.path}.migrate-lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._migrate_locked(conn)
+
+    def _migrate_locked(self, conn: sqlite3.Connection) -> None:
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations "
             "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"

@@ -27,6 +27,7 @@ IDLE_TIMEOUT = 60.0
 _OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n%s\r\n"
 _CLOSE = b"Connection: close\r\n"
 _KEEP = b""
+_KEEP_10 = b"Connection: keep-alive\r\n"  # HTTP/1.0 clients are told the connection stays
 _TOO_MANY = (
     b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain\r\nRetry-After: %d\r\n"
     b"Content-Length: %d\r\n%s\r\n"
@@ -64,6 +65,15 @@ def _forwarded_for(headers: bytes) -> bytes | None:
         hops.append(headers[at + 17 : stop if stop >= 0 else None].strip())
         at = headers.find(b"\nx-forwarded-for:", at + 17)
     return b",".join(hops) if hops else None
+
+
+def _header(headers: bytes, name: bytes) -> bytes | None:
+    """The value of a header in the lowercased head (``name`` is ``b"\\nname:"``)."""
+    at = headers.find(name)
+    if at < 0:
+        return None
+    stop = headers.find(b"\r", at + 1)
+    return headers[at + len(name) : stop if stop >= 0 else None].strip()
 
 
 class FrontProtocol(Protocol):
@@ -115,7 +125,13 @@ class FrontProtocol(Protocol):
             end = buf.find(b"\r\n\r\n")
             if end < 0:
                 if len(buf) > MAX_HEAD:
-                    self._finish(_OVERSIZED)
+                    # a tracker GET this long is refused; anything else is twisted.web's
+                    line = buf[: buf.find(b"\r\n")] if b"\r\n" in buf else buf
+                    method, _, rest = line.partition(b" ")
+                    if method == b"GET" and route(rest.rpartition(b" ")[0] or rest):
+                        self._finish(_OVERSIZED)
+                    else:
+                        self._hand_over(buf)
                     return
                 self._buf = buf
                 return
@@ -131,10 +147,13 @@ class FrontProtocol(Protocol):
                 self._hand_over(buf)
                 return
             buf = buf[end + 4 :]
+            connection = _header(headers, b"\nconnection:")
             if version == b"HTTP/1.1":
-                keep = b"\nconnection: close" not in headers
+                keep = connection is None or b"close" not in connection
+                tail = _KEEP if keep else _CLOSE
             else:
-                keep = b"\nconnection: keep-alive" in headers
+                keep = connection is not None and b"keep-alive" in connection
+                tail = _KEEP_10 if keep else _CLOSE
             ip = self._peer
             if self._trusted:
                 ip = self.factory.client_ip.resolve(ip, _forwarded_for(headers))
@@ -148,32 +167,31 @@ class FrontProtocol(Protocol):
                 self._buf = buf
                 self._waiting = body
                 self.transport.pauseProducing()  # type: ignore[union-attr]
-                body.addCallback(self._answered, status, keep, ip)
+                body.addCallback(self._answered, status, keep, tail, ip)
                 body.addErrback(self._failed)
                 return
             if status == 200:
-                write(_OK % (len(body), _KEEP if keep else _CLOSE) + body)
+                write(_OK % (len(body), tail) + body)
             else:
-                self._respond(status, body, keep, ip)
+                self._respond(status, body, tail, ip)
             if not keep:
                 self._buf = b""
                 self.transport.loseConnection()  # type: ignore[union-attr]
                 return
         self._buf = b""
 
-    def _respond(self, status: int, body: bytes, keep: bool, ip: str) -> None:
-        tail = _KEEP if keep else _CLOSE
+    def _respond(self, status: int, body: bytes, tail: bytes, ip: str) -> None:
         if status == 200:
             self.transport.write(_OK % (len(body), tail) + body)  # type: ignore[union-attr]
         else:
             retry = self.factory.http.retry_after(ip)
             self.transport.write(_TOO_MANY % (retry, len(body), tail) + body)  # type: ignore[union-attr]
 
-    def _answered(self, body: bytes, status: int, keep: bool, ip: str) -> None:
+    def _answered(self, body: bytes, status: int, keep: bool, tail: bytes, ip: str) -> None:
         self._waiting = None
         if self.transport is None or self._closed:
             return
-        self._respond(status, body, keep, ip)
+        self._respond(status, body, tail, ip)
         if not keep:
             self._buf = b""
             self.transport.loseConnection()

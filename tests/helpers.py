@@ -1,0 +1,259 @@
+"""Small helpers shared by the web and integration tests: announce URLs, bencode and HTTP reply
+decoding, free ports, and the tracker objects wired the way ``weightless.tap`` wires them."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from ipaddress import ip_network
+from time import perf_counter
+from typing import Any
+from urllib.parse import quote_from_bytes
+
+import bencodepy
+from prometheus_client.registry import CollectorRegistry
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.web.server import Site
+
+from weightless.metrics import Stats, TrackerCollector, make_registry
+from weightless.tracker.accounting import Accounting, PendingWrites
+from weightless.tracker.catalog import Catalog
+from weightless.tracker.core import Policy, Tracker
+from weightless.tracker.passkey import Passkeys
+from weightless.tracker.ratelimit import RateLimiter
+from weightless.tracker.swarm import SwarmStore
+from weightless.web.app import WebApp
+from weightless.web.bodylimit import LimitedRequest
+from weightless.web.clientip import ClientIP
+from weightless.web.front import FrontFactory, FrontProtocol
+from weightless.web.tracker_http import TrackerHTTP
+
+RATE_LIMITED = b"Rate limit exceeded. Please slow down."
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def peer_id(n: int) -> bytes:
+    return b"-WL0001-%012d" % n
+
+
+def query(**params: bytes | str | int) -> bytes:
+    """A query string with every value percent-encoded byte by byte (binary hashes included)."""
+    parts = []
+    for key, value in params.items():
+        raw = value if isinstance(value, bytes) else str(value).encode()
+        parts.append(key.encode() + b"=" + quote_from_bytes(raw, safe="").encode())
+    return b"&".join(parts)
+
+
+def announce_query(info_hash: bytes, port: int = 6881, **params: bytes | str | int) -> bytes:
+    """An announce query; a parameter given as None is left out."""
+    base: dict[str, bytes | str | int] = {
+        "info_hash": info_hash,
+        "peer_id": peer_id(port if isinstance(port, int) else 0),
+        "port": port,
+        "uploaded": 0,
+        "downloaded": 0,
+        "left": 100,
+        "compact": 1,
+    }
+    base.update(params)
+    return query(**{k: v for k, v in base.items() if v is not None})
+
+
+def announce_path(
+    info_hash: bytes, port: int = 6881, passkey: str | None = None, **params: bytes | str | int
+) -> bytes:
+    path = b"/announce" if passkey is None else b"/announce/" + passkey.encode()
+    return path + b"?" + announce_query(info_hash, port, **params)
+
+
+def scrape_path(*info_hashes: bytes, passkey: str | None = None) -> bytes:
+    path = b"/scrape" if passkey is None else b"/scrape/" + passkey.encode()
+    return path + b"?" + b"&".join(query(info_hash=h) for h in info_hashes)
+
+
+def get_request(target: bytes, *headers: bytes, version: bytes = b"HTTP/1.1") -> bytes:
+    head = [b"GET " + target + b" " + version, b"Host: tracker.example", *headers]
+    return b"\r\n".join(head) + b"\r\n\r\n"
+
+
+def bdecode(data: bytes) -> Any:
+    return bencodepy.decode(data)
+
+
+def compact_peers(data: bytes) -> list[tuple[str, int]]:
+    """(ip, port) of each 6-byte entry of a compact IPv4 peer list (BEP 23)."""
+    assert len(data) % 6 == 0, data
+    return [
+        (socket.inet_ntoa(data[i : i + 4]), int.from_bytes(data[i + 4 : i + 6], "big"))
+        for i in range(0, len(data), 6)
+    ]
+
+
+def make_passkey(secret: str, user: str) -> str:
+    mac = hmac.new(secret.encode(), user.encode(), hashlib.sha256).hexdigest()
+    return f"{user}.{mac}"
+
+
+@dataclass
+class Reply:
+    version: bytes
+    status: int
+    headers: dict[bytes, bytes]  # lowercased names; a repeated header keeps its last value
+    body: bytes
+
+
+def parse_replies(data: bytes) -> list[Reply]:
+    """Every HTTP response in ``data``, as a client on the connection would read them
+    (Content-Length, chunked, or up to the end of the stream)."""
+    replies = []
+    while data:
+        end = data.index(b"\r\n\r\n")
+        lines = data[:end].split(b"\r\n")
+        version, status, _ = (lines[0].split(b" ", 2) + [b""])[:3]
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            headers[name.strip().lower()] = value.strip()
+        data = data[end + 4 :]
+        if b"content-length" in headers:
+            n = int(headers[b"content-length"])
+            body, data = data[:n], data[n:]
+        elif headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+            chunks = []
+            while True:
+                size_end = data.index(b"\r\n")
+                size = int(data[:size_end].split(b";")[0], 16)
+                chunks.append(data[size_end + 2 : size_end + 2 + size])
+                data = data[size_end + 2 + size + 2 :]
+                if size == 0:
+                    break
+            body = b"".join(chunks)
+        else:
+            body, data = data, b""
+        replies.append(Reply(version, int(status), headers, body))
+    return replies
+
+
+class FakeStore:
+    """Only what WebApp uses of a store: ``ping``, answered by a function."""
+
+    def __init__(self, ping: Callable[[], Any]) -> None:
+        self._ping = ping
+
+    def ping(self) -> Any:
+        return self._ping()
+
+
+@dataclass
+class Stack:
+    """The tracker's objects, connected as ``weightless.tap.makeService`` connects them."""
+
+    reactor: Any
+    catalog: Catalog
+    swarms: SwarmStore
+    pending: PendingWrites
+    tracker: Tracker
+    stats: Stats
+    metrics: CollectorRegistry
+    limiter: RateLimiter
+    client_ip: ClientIP
+    http: TrackerHTTP
+    web: WebApp
+    site: Site
+    front: FrontFactory
+    passkeys: Passkeys | None = field(default=None)
+
+
+def build_stack(
+    store: Any,
+    reactor: Any = None,
+    *,
+    open_tracker: bool = True,
+    rate_limit: float = 0.0,
+    rate_burst: float = 10.0,
+    trusted_proxies: tuple[str, ...] = (),
+    secret: bytes | None = None,
+    max_peers: int = 50,
+    timer: Callable[[], float] = perf_counter,
+) -> Stack:
+    reactor = reactor if reactor is not None else MemoryReactorClock()
+    catalog = Catalog()
+    swarms = SwarmStore(lambda: 0.5)
+    pending = PendingWrites()
+    passkeys = Passkeys(secret) if secret else None
+    accounting = Accounting(pending, 3600) if passkeys is not None else None
+    policy = Policy(open=open_tracker, max_peers=max_peers)
+    tracker = Tracker(policy, catalog, swarms, pending, passkeys, accounting, lambda: 0.5)
+    stats = Stats()
+    metrics = make_registry(
+        TrackerCollector(
+            stats,
+            active_peers=lambda: swarms.peer_count,
+            swarms=lambda: len(swarms.swarms),
+            registered=lambda: len(catalog.entries),
+        )
+    )
+    limiter = RateLimiter(rate_limit, rate_burst)
+    client_ip = ClientIP(ip_network(c, strict=False) for c in trusted_proxies)
+    http = TrackerHTTP(tracker, limiter, stats, reactor.seconds, timer)
+    web = WebApp(http, store, metrics, client_ip, reactor)
+    site = Site(web.app.resource(), reactor=reactor)
+    site.requestFactory = LimitedRequest
+    site.displayTracebacks = False
+    front = FrontFactory(site, http, client_ip, reactor)
+    return Stack(
+        reactor,
+        catalog,
+        swarms,
+        pending,
+        tracker,
+        stats,
+        metrics,
+        limiter,
+        client_ip,
+        http,
+        web,
+        site,
+        front,
+        passkeys,
+    )
+
+
+class Conn:
+    """One client connection to the front protocol."""
+
+    def __init__(self, stack: Stack, host: str = "203.0.113.7", port: int = 50000) -> None:
+        addr = (IPv6Address if ":" in host else IPv4Address)("TCP", host, port)
+        self.protocol: FrontProtocol = stack.front.buildProtocol(addr)
+        self.transport = StringTransport(peerAddress=addr)
+        self.protocol.makeConnection(self.transport)
+        self._read = 0
+
+    def send(self, data: bytes) -> None:
+        self.protocol.dataReceived(data)
+
+    def replies(self) -> list[Reply]:
+        """The responses written since the last call."""
+        data = self.transport.value()
+        new, self._read = data[self._read :], len(data)
+        return parse_replies(new)
+
+    def get(self, target: bytes, *headers: bytes) -> Reply:
+        self.send(get_request(target, *headers))
+        [reply] = self.replies()
+        return reply
+
+    @property
+    def closed(self) -> bool:
+        return bool(self.transport.disconnecting)

@@ -1,0 +1,232 @@
+"""``twistd -n weightless --workers 3``: one tracker made of several processes."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import announce_path, bdecode, compact_peers
+
+from integration.process import V1, V2, Tracker, seed
+from weightless.wire import udp
+
+pytestmark = pytest.mark.integration
+
+HASHES = [hashlib.sha1(b"swarm %d" % i).digest() for i in range(6)]
+
+
+def workers_of(tracker: Tracker) -> list[int]:
+    assert tracker.proc is not None
+    out = subprocess.run(
+        ["pgrep", "-P", str(tracker.proc.pid)], capture_output=True, text=True, check=False
+    ).stdout
+    return [int(pid) for pid in out.split()]
+
+
+def wait_for(check: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def get_from(tracker: Tracker, target: bytes, source: str = "127.0.0.1") -> tuple[int, bytes]:
+    """One request on a new connection from ``source`` (any 127/8 address is local), so the
+    kernel may hand it to any worker."""
+    conn = http.client.HTTPConnection(
+        "127.0.0.1", tracker.port, timeout=10, source_address=(source, 0)
+    )
+    try:
+        conn.request("GET", target.decode("ascii"))
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def http_announce(tracker: Tracker, info_hash: bytes, n: int, **params: Any) -> dict[bytes, Any]:
+    status, body = get_from(
+        tracker,
+        announce_path(info_hash, 10000 + n, numwant=200, **params),
+        f"127.0.{n // 200}.{n % 200 + 2}",
+    )
+    assert status == 200
+    reply: dict[bytes, Any] = bdecode(body)
+    return reply
+
+
+def udp_announce(tracker: Tracker, info_hash: bytes, n: int) -> udp.AnnounceResponse:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(5)
+        s.bind((f"127.1.{n // 200}.{n % 200 + 2}", 0))
+        address = ("127.0.0.1", tracker.port)
+        s.sendto(udp.encode_connect_request(1), address)
+        connected = udp.parse_response(s.recv(2048))
+        assert isinstance(connected, udp.ConnectResponse)
+        s.sendto(
+            udp.encode_announce_request(
+                connected.connection_id,
+                2,
+                info_hash,
+                b"-UD0001-%012d" % n,
+                0,
+                100,
+                0,
+                2,
+                port=20000 + n,
+                num_want=200,
+            ),
+            address,
+        )
+        reply = udp.parse_response(s.recv(4096))
+        assert isinstance(reply, udp.AnnounceResponse), reply
+        return reply
+
+
+class Cluster(Tracker):
+    def start(self) -> Cluster:
+        """Started once every worker answers, not just the first."""
+        super().start()
+        workers = int(self.args[self.args.index("--workers") + 1])
+        wait_for(lambda: self.log().count("FrontFactory starting") >= workers, "every worker")
+        assert "ended" not in self.log(), self.log()
+        return self
+
+
+def cluster(tmp_path: Path, trackers: list[Tracker], *args: str, workers: int = 3) -> Cluster:
+    tracker = Cluster(tmp_path, "--workers", str(workers), "--rate-limit", "0", *args)
+    tracker.args += ["--udp", str(tracker.port), "--udp-interface", "127.0.0.1"]
+    trackers.append(tracker)
+    return tracker
+
+
+def test_every_swarm_is_whole_whatever_worker_gets_the_request(
+    tmp_path: Path, trackers: list[Tracker]
+) -> None:
+    tracker = cluster(tmp_path, trackers, "--open").start()
+    assert len(workers_of(tracker)) == 3
+    sent = 0
+    n = 0
+    for info_hash in HASHES:
+        for _ in range(8):
+            http_announce(tracker, info_hash, n)
+            n, sent = n + 1, sent + 1
+        for _ in range(4):
+            udp_announce(tracker, info_hash, n)
+            n, sent = n + 1, sent + 1
+    for i, info_hash in enumerate(HASHES):
+        reply = http_announce(tracker, info_hash, 900 + i, left=0)
+        assert len(compact_peers(reply[b"peers"])) == 12  # every other peer, over both protocols
+        assert (reply[b"complete"], reply[b"incomplete"]) == (1, 12)
+        over_udp = udp_announce(tracker, info_hash, 950 + i)
+        assert (over_udp.seeders, over_udp.leechers) == (1, 13)
+        assert len(over_udp.peers) // 6 == 13
+        sent += 2
+    files = tracker.scrape(*HASHES)
+    assert {h: (f[b"complete"], f[b"incomplete"]) for h, f in files.items()} == {
+        h: (1, 13) for h in HASHES
+    }
+    assert tracker.metric("tracker_announces_total") == sent
+    assert tracker.metric("tracker_scrapes_total") == 1
+    assert tracker.metric("tracker_active_peers") == 6 * 14
+    assert tracker.metric("tracker_swarms_total") == 6
+
+
+def test_registry_across_workers(tmp_path: Path, trackers: list[Tracker]) -> None:
+    tracker = cluster(tmp_path, trackers)
+    seed(tracker, [(V2, V1, "hybrid")])
+    tracker.start()
+    v1, v2 = bytes.fromhex(V1), bytes.fromhex(V2)[:20]
+    for n in range(6):  # hybrid aliases meet, from any worker
+        reply = http_announce(tracker, v1 if n % 2 else v2, n)
+        assert reply.get(b"incomplete") == n + 1, reply
+    http_announce(tracker, v1, 0, event="completed", left=0)
+    http_announce(tracker, v2, 0, event="completed", left=0)  # libtorrent sends both
+
+    def entry() -> dict[str, Any]:
+        status, body = get_from(tracker, f"/api/registry?info_hash={V2}".encode())
+        assert status == 200, body
+        found: dict[str, Any] = json.loads(body)
+        return found
+
+    wait_for(lambda: (entry()["seeders"], entry()["leechers"]) == (1, 5), "live counts")
+    wait_for(lambda: entry()["completions"] == 1, "the completion, counted once")
+
+    status, _ = tracker_delete(tracker, V2)
+    assert status == 200
+    for n in range(12):  # every worker refuses both hashes at once
+        reply = http_announce(tracker, v1 if n % 2 else v2, 100 + n)
+        assert b"blocked" in reply[b"failure reason"]
+
+
+def tracker_delete(tracker: Tracker, info_hash: str) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", tracker.port, timeout=10)
+    try:
+        conn.request("DELETE", f"/api/registry?info_hash={info_hash}&reason=test")
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def test_a_killed_worker_is_replaced(tmp_path: Path, trackers: list[Tracker]) -> None:
+    tracker = cluster(tmp_path, trackers, "--open").start()
+    before = workers_of(tracker)
+    os.kill(before[0], signal.SIGKILL)
+    wait_for(
+        lambda: len(workers_of(tracker)) == 3 and before[0] not in workers_of(tracker),
+        "a new worker",
+    )
+    for n in range(20):
+        assert b"failure reason" not in http_announce(tracker, HASHES[n % 6], n)
+    assert "restarting it" in tracker.log()
+
+
+def test_sigterm_stops_every_process_and_a_restart_restores_the_swarms(
+    tmp_path: Path, trackers: list[Tracker]
+) -> None:
+    tracker = cluster(tmp_path, trackers, "--open").start()
+    pids = workers_of(tracker)
+    for n in range(30):
+        http_announce(tracker, HASHES[n % 6], n)
+    tracker.stop()  # SIGTERM, and it must shut down cleanly
+    for pid in pids:
+        wait_for(lambda pid=pid: not os.path.exists(f"/proc/{pid}"), f"worker {pid} to end")
+    assert (tmp_path / "weightless.swarms").exists()
+
+    tracker.args[tracker.args.index("--workers") + 1] = "2"  # another worker count
+    os.rename(tracker.out, tmp_path / "first-run.log")
+    tracker.start()
+    files = tracker.scrape(*HASHES)
+    assert sum(f[b"incomplete"] for f in files.values()) == 30
+    assert all(f[b"incomplete"] == 5 for f in files.values())
+
+
+def test_sigkill_of_the_supervisor_leaves_no_worker(
+    tmp_path: Path, trackers: list[Tracker]
+) -> None:
+    tracker = cluster(tmp_path, trackers, "--open").start()
+    pids = workers_of(tracker)
+    assert len(pids) == 3
+    tracker.kill()  # SIGKILL
+    for pid in pids:
+        wait_for(lambda pid=pid: not _alive(pid), f"worker {pid} to end", timeout=10)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
