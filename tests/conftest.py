@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pgserver
 import pytest
 from twisted.logger import globalLogPublisher
 
@@ -29,3 +31,39 @@ def no_unhandled_deferred_errors() -> Iterator[None]:
         globalLogPublisher.removeObserver(observe)
     if errors:
         pytest.fail("unhandled error in a Deferred:\n" + "\n".join(errors))
+
+
+# -- registry databases: store and API tests run on SQLite and on a real PostgreSQL ------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str | None]:
+    """The session's PostgreSQL (see tests/pgserver.py), or None."""
+    server = pgserver.PostgresServer()
+    yield server.find()
+    server.stop()
+
+
+@pytest.fixture
+def postgres_dsn(postgres_server: str | None) -> Iterator[str]:
+    """A DSN whose search_path is a fresh schema of its own, dropped after the test."""
+    if postgres_server is None:
+        pgserver.skip_or_fail()
+    assert postgres_server is not None
+    with pgserver.fresh_schema(postgres_server) as dsn:
+        yield dsn
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a registry store lives: a test that uses it runs once per backend."""
+    if request.param == "sqlite":
+        return "sqlite:///" + str(tmp_path / "registry.db")
+    dsn: str = request.getfixturevalue("postgres_dsn")
+    return dsn
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if pgserver.MISSING:
+        line = "WARNING: PostgreSQL tests did not run: " + pgserver.MISSING[0]
+        terminalreporter.write_line(line, red=True, bold=True)

@@ -8,6 +8,7 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.task import Clock
 
+from weightless.registry.entries import Entry
 from weightless.registry.sqlite import SQLiteStore
 from weightless.registry.store import StoreUnavailable
 from weightless.service import Maintenance
@@ -21,7 +22,7 @@ V2 = "ab" * 32
 async def test_flush_writes_completions_and_traffic_in_one_batch(tmp_path: Path) -> None:
     store = SQLiteStore(str(tmp_path / "w.db"), reactor)
     await store.open()
-    await store.upsert({"info_hash": V2, "name": "n"})
+    await store.upsert(Entry(V2, "n"))
     pending = PendingWrites()
     maintenance = Maintenance(store, pending, SwarmStore(random.random), None, 3600, reactor)
     pending.complete(V2)

@@ -237,7 +237,8 @@ def tracker_service(config: Config, reactor: Any, seat: Seat | None) -> service.
             reactor, router.mesh, (seat.http_fd, seat.http_family, front), udp
         ).setServiceParent(top)
         Sharing(live, reactor).setServiceParent(top)
-    CountsPublisher(live, store, reactor).setServiceParent(top)
+    owned = live.owned if isinstance(live, ClusterLive) else None
+    CountsPublisher(live, store, reactor, owned=owned).setServiceParent(top)
     ChangeFeed(store, live).setServiceParent(top)
     return top
 

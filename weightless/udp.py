@@ -79,22 +79,26 @@ class UDPTracker(DatagramProtocol):
         """The reply datagram to ``data`` from ``host``:``port``, or None to stay silent.
         With ``forward``, an announce for another worker's swarm goes there (None here)."""
         ip = normalize_ip(host)
-        client = pack_ip(ip) + port.to_bytes(2, "big")
+        # A connection id proves the IP address, not the port (as BEP 15, aquatic and opentracker
+        # have it): libtorrent keeps one connection id per tracker IP for the whole process, so
+        # its sessions announce from their own ports with an id another session obtained.
+        source = pack_ip(ip)
+        client = source + port.to_bytes(2, "big")
         try:
             request = udp.parse_request(data)
         except udp.UdpParseError as e:
             self.stats.count("udp", "unknown", "malformed")
-            return udp.error_reply(e, lambda cid: self.connection_ids.valid(cid, client, now))
+            return udp.error_reply(e, lambda cid: self.connection_ids.valid(cid, source, now))
         if forward and self.router and self.router.udp_forward(request, data, host, port, now):
             return None
         if isinstance(request, udp.ConnectRequest):
             self.stats.count("udp", "connect", "ok")
             return udp.encode_connect_response(
-                request.transaction_id, self.connection_ids.make(client, now)
+                request.transaction_id, self.connection_ids.make(source, now)
             )
         action = "announce" if isinstance(request, udp.AnnounceRequest) else "scrape"
         tid = request.transaction_id
-        if not self.connection_ids.valid(request.connection_id, client, now):
+        if not self.connection_ids.valid(request.connection_id, source, now):
             self.stats.count("udp", action, "bad_connection_id")
             return udp.encode_error(tid, BAD_CONNECTION)
         if not self.limiter.allow(ip, now):

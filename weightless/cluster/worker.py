@@ -104,19 +104,14 @@ class ClusterLive(LiveRegistry):
         found = super().completions(info_hash, stored)
         return max(found, self.shared.get(info_hash, (0, 0, 0))[2])
 
-    def all_counts(self) -> dict[str, tuple[int, int]]:
-        """Counts of the entries whose swarms live here, zeros included (each worker writes
-        its own entries for sort=seeders; none may reset the others')."""
-        counts = super().all_counts()
-        for info_hash, entry in self.catalog.entries.items():
-            if info_hash not in counts and self._owns(entry.swarm_key):
-                counts[info_hash] = (0, 0)
-        return counts
+    def owned(self) -> list[str]:
+        """The entries whose swarms live in this worker (it writes their counts to the store)."""
+        return [h for h, entry in self.catalog.entries.items() if self._owns(entry.swarm_key)]
 
     def share(self) -> None:
         """Tell the other workers what changed in the swarms this one owns."""
         now: dict[str, tuple[int, int, int]] = {}
-        for info_hash, (seeders, leechers) in super().all_counts().items():
+        for info_hash, (seeders, leechers) in self.all_counts().items():
             entry = self.catalog.entries[info_hash]
             now[info_hash] = (seeders, leechers, entry.completions)
         for info_hash, entry in self.catalog.entries.items():

@@ -1,7 +1,8 @@
 """The store seam: what the tracker and the registry need from a database.
 
 Two implementations (SQLite embedded, PostgreSQL through txpostgres) answer the same calls with
-the same behaviour; every call returns a Deferred and never blocks the reactor."""
+the same behaviour; every call returns a Deferred and never blocks the reactor. Cancelling one of
+those Deferreds (a timeout) fails it at once and leaves the database work to finish on its own."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@ protocol does not answer itself: HEAD, odd connections, in-memory tests)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from klein import Klein
@@ -12,10 +13,11 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource
 
 from weightless.registry.store import IStore
 from weightless.web.clientip import ClientIP
-from weightless.web.tracker_http import TrackerHTTP
+from weightless.web.tracker_http import Body, TrackerHTTP
 
 HEALTH_TIMEOUT = 2.0
 
@@ -31,10 +33,14 @@ class WebApp:
         metrics: CollectorRegistry,
         client_ip: ClientIP,
         reactor: IReactorTime,
+        api: IResource | None = None,
+        refresh_metrics: Callable[[], Deferred[None]] | None = None,
     ) -> None:
         self.http = http
+        self.api = api  # /api/*: the registry API (weightless.web.registry_api)
         self.store = store
         self.metrics = metrics
+        self.refresh_metrics = refresh_metrics  # several workers: gather their counters first
         self.client_ip = client_ip
         self.reactor = reactor
 
@@ -46,27 +52,27 @@ class WebApp:
 
     @app.route("/announce", methods=["GET", "HEAD"])
     @app.route("/announce/", methods=["GET", "HEAD"], branch=False)
-    def announce(self, request: IRequest) -> bytes:
+    def announce(self, request: IRequest) -> Body:
         return self._announce(request, None)
 
     @app.route("/announce/<passkey>", methods=["GET", "HEAD"])
-    def announce_passkey(self, request: IRequest, passkey: str) -> bytes:
+    def announce_passkey(self, request: IRequest, passkey: str) -> Body:
         return self._announce(request, passkey.encode("utf-8", "surrogateescape"))
 
-    def _announce(self, request: IRequest, passkey: bytes | None) -> bytes:
+    def _announce(self, request: IRequest, passkey: bytes | None) -> Body:
         request.setHeader(b"content-type", b"text/plain")
         return self.http.announce(passkey, _query(request), self.ip(request))
 
     @app.route("/scrape", methods=["GET", "HEAD"])
     @app.route("/scrape/", methods=["GET", "HEAD"], branch=False)
-    def scrape(self, request: IRequest) -> bytes:
+    def scrape(self, request: IRequest) -> Body:
         return self._scrape(request, None)
 
     @app.route("/scrape/<passkey>", methods=["GET", "HEAD"])
-    def scrape_passkey(self, request: IRequest, passkey: str) -> bytes:
+    def scrape_passkey(self, request: IRequest, passkey: str) -> Body:
         return self._scrape(request, passkey.encode("utf-8", "surrogateescape"))
 
-    def _scrape(self, request: IRequest, passkey: bytes | None) -> bytes:
+    def _scrape(self, request: IRequest, passkey: bytes | None) -> Body:
         ip = self.ip(request)
         status, body = self.http.scrape(passkey, _query(request), ip)
         request.setResponseCode(status)
@@ -74,6 +80,14 @@ class WebApp:
         if status == 429:
             request.setHeader(b"retry-after", str(self.http.retry_after(ip)).encode())
         return body
+
+    @app.route("/api", branch=True)
+    def api_branch(self, request: IRequest) -> IResource | bytes:
+        if self.api is None:
+            request.setResponseCode(404)
+            request.setHeader(b"content-type", b"application/json")
+            return b'{"error": "not found"}'
+        return self.api
 
     @app.route("/health", methods=["GET", "HEAD"])
     def health(self, request: IRequest) -> Deferred[bytes]:
@@ -92,8 +106,13 @@ class WebApp:
         return d.addCallbacks(ok, down)
 
     @app.route("/metrics", methods=["GET"])
-    def metrics_page(self, request: IRequest) -> bytes:
+    def metrics_page(self, request: IRequest) -> bytes | Deferred[bytes]:
         request.setHeader(b"content-type", CONTENT_TYPE_LATEST.encode())
+        if self.refresh_metrics is None:
+            return self._metrics_text()
+        return self.refresh_metrics().addCallback(lambda _: self._metrics_text())
+
+    def _metrics_text(self) -> bytes:
         page: bytes = generate_latest(self.metrics)
         return page
 

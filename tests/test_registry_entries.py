@@ -1,0 +1,182 @@
+"""Pure parts of the registry: input checks, the RegistryEntry shape, search parameters, and
+how registry changes reach the in-memory catalog and swarms."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pytest
+from twisted.internet.defer import Deferred, fail, succeed
+
+from weightless.registry.entries import Entry, Invalid, entry_json, parse_hash, parse_json_body
+from weightless.registry.live import CountsPublisher, LiveRegistry
+from weightless.registry.search import MAX_OFFSET, Search, like_pattern, parse_search
+from weightless.registry.store import Snapshot, StoreUnavailable
+from weightless.tracker.catalog import Catalog, CatalogEntry
+from weightless.tracker.swarm import SwarmStore
+from weightless.web.registry_api import content_disposition
+
+V2 = hashlib.sha256(b"e").hexdigest()
+V1 = hashlib.sha1(b"e").hexdigest()
+OTHER = hashlib.sha256(b"o").hexdigest()
+
+
+def test_parse_hash() -> None:
+    assert parse_hash(V2.upper()) == V2
+    assert parse_hash(V1) == V1
+    for bad in ("", None, 5, "abc123", V2[:-1], "x" * 64, V1 + "0"):
+        with pytest.raises(Invalid):
+            parse_hash(bad)
+    with pytest.raises(Invalid, match="40 hex"):
+        parse_hash(V2, "v1_info_hash", (40,))
+
+
+def test_json_body_normalizes_hashes_and_drops_nulls() -> None:
+    body = b'{"info_hash": "%s", "v1_info_hash": "%s", "name": "n", "tags": null}' % (
+        V2.upper().encode(),
+        V1.upper().encode(),
+    )
+    submission = parse_json_body(body)
+    assert submission.entry == Entry(V2, "n", V1)
+    assert submission.torrent_data is None
+    with pytest.raises(Invalid, match="goes with"):
+        parse_json_body(
+            b'{"info_hash": "%s", "v1_info_hash": "%s", "name": "n"}'
+            % (V1.encode(), OTHER[:40].encode())
+        )
+
+
+def test_entry_json_shape() -> None:
+    entry = Entry(V2, "n", completions=3, size=0, tags="")
+    assert entry_json(entry, 2, 1) == {
+        "info_hash": V2,
+        "name": "n",
+        "verified": False,
+        "completions": 3,
+        "size": 0,
+        "tags": "",
+        "seeders": 2,
+        "leechers": 1,
+    }
+
+
+def test_parse_search() -> None:
+    assert parse_search({}) == Search()
+    assert parse_search({"limit": "500", "offset": "9" * 40}) == Search(
+        limit=100, offset=MAX_OFFSET
+    )
+    assert parse_search({"q": "", "category": "", "sort": ""}) == Search()
+    assert parse_search({"sort": "seeders", "limit": " 7 "}).limit == 7
+    for bad in ({"limit": "0"}, {"limit": "²"}, {"offset": "-3"}, {"sort": "SEEDERS"}):
+        with pytest.raises(Invalid):
+            parse_search(bad)
+
+
+def test_like_pattern_takes_wildcards_literally() -> None:
+    assert like_pattern("50%") == "%50\\%%"
+    assert like_pattern("a_b\\c") == "%a\\_b\\\\c%"
+
+
+def test_content_disposition() -> None:
+    assert content_disposition("model.torrent") == (
+        b"attachment; filename=\"model.torrent\"; filename*=UTF-8''model.torrent"
+    )
+    assert content_disposition("a\r\nb").startswith(b'attachment; filename="a__b.torrent"')
+
+
+def _live() -> LiveRegistry:
+    catalog = Catalog()
+    catalog.add(CatalogEntry(V2, V1, 5))
+    return LiveRegistry(catalog, SwarmStore(lambda: 0.5))
+
+
+def _peer(live: LiveRegistry, key: bytes, n: int, seeding: bool) -> None:
+    live.swarms.put(key, bytes([127, 0, 0, 1, 0, n]), b"%020d" % n, seeding, 1)
+
+
+def test_taken_down_drops_every_alias_swarm_and_blocks() -> None:
+    live = _live()
+    _peer(live, bytes.fromhex(V2)[:20], 1, True)
+    _peer(live, bytes.fromhex(V1), 2, False)  # announced before registration (open mode)
+    live.taken_down([V2, V1])
+    assert live.catalog.entries == {} and live.catalog.by_wire == {}
+    assert live.swarms.peer_count == 0
+    assert live.catalog.blocked == {bytes.fromhex(V2)[:20], bytes.fromhex(V1)}
+
+
+def test_counts_and_completions() -> None:
+    live = _live()
+    _peer(live, bytes.fromhex(V2)[:20], 1, True)
+    _peer(live, bytes.fromhex(V2)[:20], 2, False)
+    _peer(live, bytes.fromhex(OTHER)[:20], 3, True)  # not registered: not counted
+    assert live.counts(V2) == (1, 1)
+    assert live.counts(OTHER) == (0, 0)
+    assert live.all_counts() == {V2: (1, 1)}
+    assert live.completions(V2, 3) == 5 and live.completions(V2, 9) == 9
+    assert live.completions(OTHER, 4) == 4
+
+
+def test_resync_makes_the_catalog_match_the_store() -> None:
+    live = _live()
+    live.catalog.add(CatalogEntry(OTHER, None, 0))
+    live.catalog.block([hashlib.sha1(b"unblocked").hexdigest()])
+    key = bytes.fromhex(OTHER)[:20]
+    _peer(live, key, 1, True)
+    third = hashlib.sha256(b"third").hexdigest()
+    live.resync(Snapshot([CatalogEntry(V2, V1, 2), CatalogEntry(third, None, 1)], []))
+    assert set(live.catalog.entries) == {V2, third}
+    assert live.catalog.entries[V2].completions == 5  # counted here since: kept
+    assert live.catalog.blocked == set()
+    assert live.swarms.peer_count == 1  # a missing entry alone does not cost peers
+    live.resync(Snapshot([], [V1]))
+    assert live.catalog.entries == {} and live.catalog.blocked == {bytes.fromhex(V1)}
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.saved: list[tuple[dict[str, tuple[int, int]], bool]] = []
+        self.down = False
+
+    def save_counts(self, counts: dict[str, tuple[int, int]], reset: bool) -> Deferred[None]:
+        if self.down:
+            return fail(StoreUnavailable("down"))
+        self.saved.append((dict(counts), reset))
+        return succeed(None)
+
+
+def test_counts_publisher_writes_changes_only() -> None:
+    live = _live()
+    store = FakeStore()
+    publisher = CountsPublisher(live, store, reactor=Any)  # type: ignore[arg-type]
+    publisher.publish()
+    assert store.saved == [({}, True)]  # first: reset the store's stale counts
+    publisher.publish()
+    assert len(store.saved) == 1
+    _peer(live, bytes.fromhex(V2)[:20], 1, True)
+    publisher.publish()
+    assert store.saved[-1] == ({V2: (1, 0)}, False)
+    live.swarms.drop(bytes.fromhex(V2)[:20])
+    store.down = True
+    publisher.publish()  # failed: everything is written again next time
+    store.down = False
+    publisher.publish()
+    assert store.saved[-1] == ({}, True)
+
+
+def test_counts_publisher_counts_in_slices_of_reactor_turns() -> None:
+    from twisted.internet.task import Clock
+
+    from weightless.registry.live import COUNTS_SLICE
+
+    live = LiveRegistry(Catalog(), SwarmStore(lambda: 0.5))
+    for i in range(COUNTS_SLICE + 10):
+        h = hashlib.sha256(b"%d" % i).hexdigest()
+        live.catalog.add(CatalogEntry(h, None, 0))
+        _peer(live, bytes.fromhex(h)[:20], i % 250, True)
+    store = FakeStore()
+    clock = Clock()
+    done = CountsPublisher(live, store, clock).publish()  # type: ignore[arg-type]
+    assert not done.called and store.saved == []  # the first slice only, then the reactor
+    clock.advance(0)
+    assert done.called and len(store.saved[0][0]) == COUNTS_SLICE + 10

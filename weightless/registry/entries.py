@@ -1,0 +1,187 @@
+"""Registry entries: the record, the checks on what clients send, and the RegistryEntry JSON.
+
+Pure: no I/O. Every check raises `Invalid` with a message that can go to the client as is."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from weightless.registry.torrentfile import TorrentError, TorrentInfo, parse_torrent
+
+MAX_SIZE = 2**63 - 1  # what a BIGINT column holds
+_HEX = re.compile(r"[0-9a-fA-F]*")
+TEXT_FIELDS = ("description", "publisher", "license", "category", "tags")
+OPTIONAL_FIELDS = ("description", "publisher", "license", "size", "category", "tags")
+
+
+class Invalid(ValueError):
+    """Bad input from a client (a 400); the message says what is expected."""
+
+
+@dataclass
+class Entry:
+    """One registry entry as the store keeps it (the .torrent bytes stay in the store)."""
+
+    info_hash: str  # 64 hex (v2 SHA-256) or 40 hex (a v1-only torrent's SHA-1), lowercase
+    name: str
+    v1_info_hash: str | None = None
+    verified: bool = False
+    completions: int = 0
+    description: str | None = None
+    publisher: str | None = None
+    license: str | None = None
+    size: int | None = None
+    category: str | None = None
+    tags: str | None = None
+
+    def hashes(self) -> list[str]:
+        return [self.info_hash] + ([self.v1_info_hash] if self.v1_info_hash else [])
+
+
+def parse_hash(value: object, field: str = "info_hash", lengths: tuple[int, ...] = (64, 40)) -> str:
+    """A hex info hash in any case, lowercased; 64 chars (v2) or 40 (v1) unless told."""
+    if not isinstance(value, str) or not value:
+        raise Invalid(f"{field} is required")
+    if len(value) not in lengths or not _HEX.fullmatch(value):
+        wanted = " or ".join(
+            {64: "64 hex characters (v2 SHA-256)", 40: "40 hex characters (v1 SHA-1)"}[n]
+            for n in lengths
+        )
+        raise Invalid(f"{field} must be {wanted}")
+    return value.lower()
+
+
+def check_text(value: object, field: str) -> str:
+    """A string that every database can store: UTF-8 without NUL characters."""
+    if not isinstance(value, str):
+        raise Invalid(f"{field} must be a string")
+    if "\x00" in value:
+        raise Invalid(f"{field} must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Invalid(f"{field} must be valid Unicode text") from None
+    return value
+
+
+def check_size(value: object, field: str = "size") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SIZE:
+        raise Invalid(f"{field} must be a whole number of bytes from 0 to {MAX_SIZE}")
+    return value
+
+
+def parse_size(text: str) -> int:
+    if not text.isdigit() or not text.isascii():
+        raise Invalid("size must be a whole number of bytes")
+    return check_size(int(text))
+
+
+@dataclass
+class Submission:
+    """A validated POST: the entry to upsert and the .torrent file, when one came with it."""
+
+    entry: Entry
+    torrent_data: bytes | None = None
+
+
+def parse_json_body(body: bytes) -> Submission:
+    """The body of POST /api/registry (JSON), checked field by field."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise Invalid("invalid JSON body") from None
+    if not isinstance(data, dict):
+        raise Invalid("the body must be a JSON object")
+    info_hash = parse_hash(data.get("info_hash"))
+    name = data.get("name")
+    if name is None or name == "":
+        raise Invalid("name is required")
+    entry = Entry(info_hash=info_hash, name=check_text(name, "name"))
+    _optional(entry, data)
+    v1 = data.get("v1_info_hash")
+    if v1 is not None:
+        v1 = parse_hash(v1, "v1_info_hash", (40,))
+        if len(info_hash) == 40 and v1 != info_hash:
+            raise Invalid("v1_info_hash goes with a 64 hex (v2) info_hash; this one is v1")
+        entry.v1_info_hash = v1 if len(info_hash) == 64 else None
+    raw = data.get("torrent_data")
+    if raw is None:
+        return Submission(entry)
+    torrent_data = _base64(raw)
+    info = _parse(torrent_data)
+    if info.info_hash_hex != info_hash:
+        raise Invalid(f"info_hash does not match torrent_data ({info.info_hash_hex})")
+    if v1 is not None and info.v1_info_hash_hex != v1:
+        raise Invalid(f"v1_info_hash does not match torrent_data ({info.v1_info_hash_hex})")
+    if info.v2_info_hash is not None:
+        entry.v1_info_hash = info.v1_info_hash_hex
+    return Submission(entry, torrent_data)
+
+
+def _optional(entry: Entry, data: Mapping[str, Any]) -> None:
+    for field in TEXT_FIELDS:
+        value = data.get(field)
+        if value is not None:
+            setattr(entry, field, check_text(value, field))
+    size = data.get("size")
+    if size is not None:
+        entry.size = check_size(size)
+
+
+def _base64(raw: object) -> bytes:
+    if not isinstance(raw, str):
+        raise Invalid("torrent_data must be a base64 string")
+    try:
+        return base64.b64decode(raw.encode("ascii"), validate=True)
+    except (UnicodeEncodeError, binascii.Error):
+        raise Invalid("torrent_data is not valid base64") from None
+
+
+def _parse(torrent_data: bytes) -> TorrentInfo:
+    try:
+        return parse_torrent(torrent_data)
+    except TorrentError as e:
+        raise Invalid(f"invalid torrent: {e}") from None
+
+
+def parse_upload(torrent_data: bytes, params: Mapping[str, str]) -> Submission:
+    """POST /api/registry/torrent: the raw file, and entry fields as query parameters."""
+    if not torrent_data:
+        raise Invalid("the body must be a .torrent file")
+    info = _parse(torrent_data)
+    entry = Entry(
+        info_hash=info.info_hash_hex,
+        v1_info_hash=info.v1_info_hash_hex if info.v2_info_hash is not None else None,
+        name=check_text(params.get("name") or info.name, "name"),
+        size=info.total_size,
+    )
+    for field in TEXT_FIELDS:
+        value = params.get(field)
+        if value is not None:
+            setattr(entry, field, check_text(value, field))
+    if params.get("size") is not None:
+        entry.size = parse_size(params["size"])
+    return Submission(entry, torrent_data)
+
+
+def entry_json(entry: Entry, seeders: int, leechers: int) -> dict[str, Any]:
+    """A RegistryEntry: the spec's keys, optional ones left out when never set."""
+    out: dict[str, Any] = {"info_hash": entry.info_hash}
+    if entry.v1_info_hash:
+        out["v1_info_hash"] = entry.v1_info_hash
+    out["name"] = entry.name
+    out["verified"] = bool(entry.verified)
+    out["completions"] = entry.completions
+    for field in OPTIONAL_FIELDS:
+        value = getattr(entry, field)
+        if value is not None:
+            out[field] = value
+    out["seeders"] = seeders
+    out["leechers"] = leechers
+    return out

@@ -1,0 +1,95 @@
+"""SQL text shared by both dialects: the entry columns, and search's WHERE and ORDER BY.
+
+Values are always bound parameters; only fixed column names and placeholders are put in text."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from weightless.registry.entries import Entry
+from weightless.registry.search import Search
+
+ENTRY_COLUMNS = (
+    "info_hash",
+    "v1_info_hash",
+    "name",
+    "verified",
+    "completions",
+    "description",
+    "publisher",
+    "license",
+    "size",
+    "category",
+    "tags",
+)
+SELECT_ENTRY = ", ".join(ENTRY_COLUMNS)
+# written by an upsert (info_hash is the key; v1_info_hash and torrent_data are kept when null)
+WRITTEN = ("name", "description", "publisher", "license", "size", "category", "tags")
+
+# every key descending, so that each order is one index read backwards (0002_search.sql)
+ORDER_BY = {
+    "created_at": "created_at DESC, info_hash DESC",
+    "completions": "completions DESC, created_at DESC, info_hash DESC",
+    "seeders": "seeders DESC, created_at DESC, info_hash DESC",
+}
+
+# (column, text) -> (SQL condition, its parameters): a case-insensitive substring test
+Contains = Callable[[str, str], tuple[str, list[Any]]]
+
+
+def entry_from_row(row: Sequence[Any]) -> Entry:
+    values = dict(zip(ENTRY_COLUMNS, row, strict=True))
+    values["verified"] = bool(values["verified"])
+    return Entry(**values)
+
+
+def upsert_sql(mark: str) -> str:
+    """INSERT ... ON CONFLICT (info_hash) DO UPDATE: the columns of WRITTEN replaced, verified
+    and completions kept, the stored .torrent and v1_info_hash kept when none is given."""
+    columns = ("info_hash", "v1_info_hash", *WRITTEN, "torrent_data", "created_at", "updated_at")
+    updates = ", ".join(f"{c} = excluded.{c}" for c in WRITTEN)
+    return (
+        f"INSERT INTO registry ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))}) "
+        "ON CONFLICT (info_hash) DO UPDATE SET "
+        "v1_info_hash = COALESCE(excluded.v1_info_hash, registry.v1_info_hash), "
+        "torrent_data = COALESCE(excluded.torrent_data, registry.torrent_data), "
+        f"{updates}, updated_at = excluded.updated_at RETURNING completions"
+    )
+
+
+def upsert_params(entry: Entry, torrent_data: Any, now: float) -> list[Any]:
+    return [
+        entry.info_hash,
+        entry.v1_info_hash,
+        *(getattr(entry, c) for c in WRITTEN),
+        torrent_data,
+        now,
+        now,
+    ]
+
+
+def where(query: Search, mark: str, contains: Contains) -> tuple[str, list[Any]]:
+    """The WHERE clause (empty when nothing filters) and its parameters."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, text in (("name", query.q), ("tags", query.tags)):
+        if text:
+            clause, values = contains(column, text)
+            clauses.append(clause)
+            params += values
+    for column, value in (("category", query.category), ("publisher", query.publisher)):
+        if value:
+            clauses.append(f"{column} = {mark}")
+            params.append(value)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def search_sql(query: Search, mark: str, contains: Contains) -> tuple[str, str, list[Any]]:
+    """(page query, count query, filter parameters); the page takes limit and offset after."""
+    condition, params = where(query, mark, contains)
+    page = (
+        f"SELECT {SELECT_ENTRY} FROM registry{condition} ORDER BY {ORDER_BY[query.sort]} "
+        f"LIMIT {mark} OFFSET {mark}"
+    )
+    return page, f"SELECT count(*) FROM registry{condition}", params

@@ -1,0 +1,297 @@
+"""/api/*: the registry and user endpoints of the spec, as a Klein app behind a gate that
+answers CORS and the rate limit.
+
+Thin: checks live in `weightless.registry.entries` and `.search`, data in the store, swarm
+state in `LiveRegistry`. Every answer is JSON (but the .torrent download), errors included."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from klein import Klein
+from twisted.internet import defer
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.http import parse_qs
+from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource, Resource
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from weightless.registry.entries import (
+    Entry,
+    Invalid,
+    Submission,
+    check_text,
+    entry_json,
+    parse_hash,
+    parse_json_body,
+    parse_upload,
+)
+from weightless.registry.live import LiveRegistry
+from weightless.registry.search import parse_search
+from weightless.registry.store import Conflict, IStore, StoreUnavailable
+from weightless.registry.torrentfile import TorrentError, parse_torrent
+from weightless.tracker.accounting import PendingWrites
+from weightless.tracker.catalog import wire_hashes
+from weightless.tracker.passkey import valid_user_id
+from weightless.tracker.ratelimit import Limiter
+from weightless.web.clientip import ClientIP
+
+T = TypeVar("T")
+STORE_TIMEOUT = 5.0  # seconds before a database that does not answer is a 503
+JSON = b"application/json"
+ALLOWED_METHODS = b"GET, POST, DELETE, OPTIONS"
+ALLOWED_HEADERS = b"Content-Type, X-Weightless-Key"
+EXPOSED_HEADERS = b"X-Total-Count, Retry-After"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def json_body(request: IRequest, status: int, value: Any) -> bytes:
+    request.setResponseCode(status)
+    request.setHeader(b"content-type", JSON)
+    return json.dumps(value, ensure_ascii=False).encode("utf-8")
+
+
+def params(request: IRequest) -> dict[str, str]:
+    """The first value of each query-string parameter, as text. Never the body's: twisted.web
+    also reads form-encoded bodies into ``request.args``, and a .torrent posted with curl's
+    default form content type is not a form."""
+    out: dict[str, str] = {}
+    for key, values in parse_qs(request.uri.partition(b"?")[2], keep_blank_values=True).items():
+        try:
+            out[key.decode("utf-8")] = values[0].decode("utf-8")
+        except UnicodeDecodeError:
+            raise ApiError(400, "query parameters must be UTF-8") from None
+    return out
+
+
+def content_disposition(name: str) -> bytes:
+    """attachment; a plain ASCII filename for old clients and the exact one (RFC 6266)."""
+    filename = name if name.lower().endswith(".torrent") else name + ".torrent"
+    plain = "".join(
+        c if c.isascii() and (c.isalnum() or c in " .-_()[]+,") else "_" for c in filename
+    )
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}".encode()
+
+
+class RegistryAPI:
+    app = Klein()
+    log = Logger()
+
+    def __init__(
+        self,
+        store: IStore,
+        live: LiveRegistry,
+        pending: PendingWrites,
+        limiter: Limiter,
+        client_ip: ClientIP,
+        reactor: IReactorTime,
+        registry_key: str | None = None,
+        cors_origins: Iterable[str] = (),
+        timeout: float = STORE_TIMEOUT,
+    ) -> None:
+        self.store = store
+        self.live = live
+        self.pending = pending
+        self.limiter = limiter
+        self.client_ip = client_ip
+        self.reactor = reactor
+        self.registry_key = registry_key.encode("utf-8") if registry_key else None
+        self.cors_origins = frozenset(cors_origins)
+        self.timeout = timeout
+
+    def resource(self) -> IResource:
+        return ApiGate(self, self.app.resource())
+
+    # -- helpers
+
+    def ip(self, request: IRequest) -> str:
+        lines = request.requestHeaders.getRawHeaders(b"x-forwarded-for")
+        return self.client_ip.resolve(
+            request.getClientAddress().host, b",".join(lines) if lines else None
+        )
+
+    def _guard(self, d: Deferred[T]) -> Deferred[T]:
+        """The store's answer, or a TimeoutError (a 503) when none comes in time. Cancelling a
+        store's Deferred leaves its query to finish on its own (IStore)."""
+        return d.addTimeout(self.timeout, self.reactor)
+
+    def _authorize(self, request: IRequest) -> None:
+        if self.registry_key is None:
+            return
+        given = request.getHeader(b"x-weightless-key") or b""
+        if not hmac.compare_digest(given, self.registry_key):
+            raise ApiError(401, "missing or wrong X-Weightless-Key")
+
+    def _hash_param(self, request: IRequest) -> str:
+        value = params(request).get("info_hash")
+        if not value:
+            raise ApiError(400, "info_hash is required")
+        return parse_hash(value)
+
+    def _check_writable(self, entry: Entry) -> None:
+        """409 for a blocked hash, or one that already names another entry's swarm."""
+        catalog = self.live.catalog
+        for h in entry.hashes():
+            for wire in wire_hashes(h):
+                if wire in catalog.blocked:
+                    raise ApiError(409, f"{h} is blocked")
+                found = catalog.by_wire.get(wire)
+                if found is not None and found[1].info_hash != entry.info_hash:
+                    raise ApiError(409, f"{h} already belongs to entry {found[1].info_hash}")
+
+    def _view(self, entry: Entry) -> dict[str, Any]:
+        entry.completions = self.live.completions(entry.info_hash, entry.completions)
+        seeders, leechers = self.live.counts(entry.info_hash)
+        return entry_json(entry, seeders, leechers)
+
+    async def _register(self, submission: Submission) -> Entry:
+        entry = submission.entry
+        self._check_writable(entry)
+        completions = await self._guard(self.store.upsert(entry, submission.torrent_data))
+        self.live.upserted(entry.info_hash, entry.v1_info_hash, completions)
+        return entry
+
+    # -- routes
+
+    @app.route("/registry", methods=["GET"])
+    async def get_entry(self, request: IRequest) -> bytes:
+        entry = await self._guard(self.store.entry(self._hash_param(request)))
+        if entry is None:
+            raise ApiError(404, "info_hash not found")
+        return json_body(request, 200, self._view(entry))
+
+    @app.route("/registry/search", methods=["GET"])
+    async def search(self, request: IRequest) -> bytes:
+        query = parse_search(params(request))
+        entries, total = await self._guard(self.store.search(query))
+        request.setHeader(b"x-total-count", str(total).encode())
+        return json_body(request, 200, [self._view(e) for e in entries])
+
+    @app.route("/registry", methods=["POST"])
+    async def post_entry(self, request: IRequest) -> bytes:
+        self._authorize(request)
+        await self._register(parse_json_body(request.content.read()))
+        return json_body(request, 201, {"status": "created"})
+
+    @app.route("/registry/torrent", methods=["POST"])
+    async def upload(self, request: IRequest) -> bytes:
+        self._authorize(request)
+        entry = await self._register(parse_upload(request.content.read(), params(request)))
+        answer = {"status": "created", "info_hash": entry.info_hash}
+        if entry.v1_info_hash:
+            answer["v1_info_hash"] = entry.v1_info_hash
+        return json_body(request, 201, answer)
+
+    @app.route("/registry", methods=["DELETE"])
+    async def delete_entry(self, request: IRequest) -> bytes:
+        self._authorize(request)
+        info_hash = self._hash_param(request)
+        reason = check_text(params(request).get("reason", ""), "reason")
+        hashes = await self._guard(self.store.takedown(info_hash, reason))
+        self.live.taken_down(hashes)
+        return json_body(request, 200, {"status": "deleted"})
+
+    @app.route("/registry/torrent", methods=["GET"])
+    async def download(self, request: IRequest) -> bytes:
+        found = await self._guard(self.store.torrent(self._hash_param(request)))
+        if found is None:
+            raise ApiError(404, "no torrent file stored for this info_hash")
+        name, data = found
+        request.setHeader(b"content-type", b"application/x-bittorrent")
+        request.setHeader(b"content-disposition", content_disposition(name))
+        return data
+
+    @app.route("/registry/meta", methods=["GET"])
+    async def meta(self, request: IRequest) -> bytes:
+        found = await self._guard(self.store.torrent(self._hash_param(request)))
+        if found is None:
+            raise ApiError(404, "no torrent file stored for this info_hash")
+        try:
+            info = parse_torrent(found[1])
+        except TorrentError as e:
+            raise ApiError(500, f"the stored torrent cannot be read: {e}") from None
+        return json_body(request, 200, info.meta())
+
+    @app.route("/users/<user_id>", methods=["GET"])
+    async def user(self, request: IRequest, user_id: str) -> bytes:
+        self._authorize(request)
+        if not valid_user_id(user_id):
+            raise ApiError(404, "unknown user")
+        stored = await self._guard(self.store.user(user_id))
+        queued = self.pending.traffic.get(user_id)
+        if stored is None and queued is None:
+            raise ApiError(404, "unknown user")
+        up, down = stored or (0, 0)
+        if queued is not None:
+            up, down = up + queued[0], down + queued[1]
+        return json_body(request, 200, {"user_id": user_id, "uploaded": up, "downloaded": down})
+
+    @app.handle_errors
+    def failed(self, request: IRequest, failure: Failure) -> bytes:  # type: ignore[misc]
+        error = failure.value
+        if isinstance(error, ApiError):
+            return json_body(request, error.status, {"error": str(error)})
+        if isinstance(error, Invalid):
+            return json_body(request, 400, {"error": str(error)})
+        if isinstance(error, Conflict):
+            return json_body(request, 409, {"error": "a hash of this entry belongs to another"})
+        if isinstance(error, StoreUnavailable | defer.TimeoutError):
+            self.log.warn("registry: database unavailable: {e}", e=str(error))
+            return json_body(request, 503, {"error": "database unavailable, try again later"})
+        if isinstance(error, HTTPException):
+            if isinstance(error, MethodNotAllowed) and error.valid_methods:
+                request.setHeader(b"allow", ", ".join(error.valid_methods).encode())
+            return json_body(request, error.code or 500, {"error": error.name.lower()})
+        self.log.failure("registry request failed", failure)
+        return json_body(request, 500, {"error": "internal error"})
+
+
+class ApiGate(Resource):
+    """In front of every /api route: CORS headers and preflights, then the rate limit."""
+
+    isLeaf = True
+
+    def __init__(self, api: RegistryAPI, routes: IResource) -> None:
+        super().__init__()
+        self.api = api
+        self.routes = routes
+
+    def render(self, request: IRequest) -> Any:
+        api = self.api
+        origin = request.getHeader(b"origin")
+        allowed = origin is not None and (
+            "*" in api.cors_origins or origin.decode("latin-1") in api.cors_origins
+        )
+        if allowed:
+            assert origin is not None
+            request.setHeader(b"access-control-allow-origin", origin)
+            request.setHeader(b"access-control-expose-headers", EXPOSED_HEADERS)
+        if api.cors_origins:
+            request.setHeader(b"vary", b"Origin")
+        if request.method == b"OPTIONS":
+            # preflights are not rate limited: a refused one only shows as a CORS error
+            request.setResponseCode(204)
+            request.setHeader(b"allow", ALLOWED_METHODS)
+            if allowed:
+                request.setHeader(b"access-control-allow-methods", ALLOWED_METHODS)
+                request.setHeader(b"access-control-allow-headers", ALLOWED_HEADERS)
+                request.setHeader(b"access-control-max-age", b"600")
+            return b""
+        ip = api.ip(request)
+        if not api.limiter.allow(ip, api.reactor.seconds()):
+            request.setHeader(b"retry-after", str(api.limiter.retry_after(ip)).encode())
+            return json_body(request, 429, {"error": "Rate limit exceeded. Please slow down."})
+        render: Callable[[IRequest], Any] = self.routes.render
+        return render(request)
