@@ -31,7 +31,7 @@ KIT_SOURCES = (".py", ".lua", ".c", ".md")  # what is copied of the kit (not nod
 WEIGHTLESS = (
     REPO + "/.venv/bin/twistd -n --pidfile= weightless"
     " --http tcp:{http_port}:interface=127.0.0.1 UDP_OPTS"
-    " --open --rate-limit 0 --database sqlite:///{workdir}/bench.db"
+    " --open --rate-limit 0 --swarm-file off --database sqlite:///{workdir}/bench.db"
 )
 UDP_ON, UDP_OFF = "--udp {udp_port} --udp-interface 127.0.0.1", "--udp off"
 # a median line of run_anchor.py: "<name> <proto>_announce_rps=<n> key=value ..."
@@ -72,16 +72,17 @@ def run_kit(kit, args, label):
 
 
 def table(res, protos):
-    head = f"{'proto':<6}{'opentracker/s':>15}{'weightless/s':>14}{'ratio':>8}"
-    rows = [head + "   cpu% server/generator: ot, wl"]
+    head = f"{'proto':<6}{'server':<15}{'announces/s':>12}{'/opentracker':>13}"
+    rows = [head + "   cpu% server/generator"]
     for proto in protos:
-        ot, wl = res.get("opentracker", {}).get(proto), res.get("weightless", {}).get(proto)
-        ratio = f"{wl['rps'] / ot['rps']:.3f}" if ot and wl and ot["rps"] else "-"
-        cpu = ", ".join(
-            f"{r['server_cpu_pct']}/{r.get('gen_cpu_pct')}" if r else "-" for r in (ot, wl)
-        )
-        ot_rps, wl_rps = (r["rps"] if r else "-" for r in (ot, wl))
-        rows.append(f"{proto:<6}{ot_rps:>15}{wl_rps:>14}{ratio:>8}   {cpu}")
+        ot = res.get("opentracker", {}).get(proto)
+        for name, by_proto in res.items():
+            r = by_proto.get(proto)
+            if r is None:
+                continue
+            ratio = f"{r['rps'] / ot['rps']:.3f}" if ot and ot["rps"] else "-"
+            cpu = f"{r['server_cpu_pct']}/{r.get('gen_cpu_pct')}"
+            rows.append(f"{proto:<6}{name:<15}{r['rps']:>12}{ratio:>13}   {cpu}")
     # CPU time that neither the server nor the generator used: a noisy neighbour
     for name, by_proto in res.items():
         for proto, r in by_proto.items():
@@ -110,7 +111,12 @@ def main():
     ap.add_argument("--targets", default="opentracker,weightless", help="servers to run")
     ap.add_argument("--http-port", type=int, default=17070, help="Weightless HTTP port")
     ap.add_argument("--udp-port", type=int, default=17071, help="Weightless UDP port")
-    ap.add_argument("--weightless-args", default="", help="extra options, e.g. '--workers 2'")
+    ap.add_argument("--weightless-args", default="", help="extra options for every Weightless run")
+    ap.add_argument(
+        "--workers",
+        default="1",
+        help="Weightless worker counts to run, e.g. 1,2 (above 1 the server gets every CPU)",
+    )
     ap.add_argument("kit_args", nargs="*", help="after --: extra run_anchor.py options")
     a = ap.parse_args()
 
@@ -125,16 +131,18 @@ def main():
     if "opentracker" in targets:
         res["opentracker"], lines = run_kit(kit, ["opentracker", *common], "opentracker")
         out += lines
-    if "weightless" in targets:
+    for workers in [int(w) for w in a.workers.split(",")] if "weightless" in targets else []:
+        name = "weightless" if workers == 1 else f"weightless-w{workers}"
         server = WEIGHTLESS.replace("UDP_OPTS", UDP_ON if "udp" in protos else UDP_OFF)
-        server = f"{server} {a.weightless_args}".strip()
-        wd = os.path.join(kit, "run", "weightless")
+        server = f"{server} --workers {workers} {a.weightless_args}".strip()
+        wd = os.path.join(kit, "run", name)
         for f in os.listdir(wd) if os.path.isdir(wd) else []:
             if f.startswith("bench.db"):  # a fresh registry on every invocation
                 os.remove(os.path.join(wd, f))
         ports = ["--http-port", str(a.http_port), "--udp-port", str(a.udp_port)]
-        args = ["custom", "--name", "weightless", "--server-cmd", server, *ports, *common]
-        res["weightless"], lines = run_kit(kit, args, "weightless")
+        pin = ["--server-cpu", f"0-{(os.cpu_count() or 2) - 1}"] if workers > 1 else []
+        args = ["custom", "--name", name, "--server-cmd", server, *ports, *pin, *common]
+        res[name], lines = run_kit(kit, args, name)
         out += lines
 
     rows = table(res, protos)
@@ -144,7 +152,7 @@ def main():
     with open(path, "w") as f:
         json.dump({"args": vars(a), "medians": res, "table": rows, "kit_stdout": out}, f, indent=1)
     print(f"# summary: {path}")
-    return 0 if all(proto in res.get(t, {}) for t in targets for proto in protos) else 1
+    return 0 if all(proto in r for r in res.values() for proto in protos) else 1
 
 
 if __name__ == "__main__":

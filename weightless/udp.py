@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 BAD_CONNECTION = "expired connection id"  # short: its reply must not outgrow a scrape request
 
 Address = tuple[str, int]
+_SOURCES_MAX = 1 << 16
 
 
 class UDPTracker(DatagramProtocol):
@@ -46,6 +47,7 @@ class UDPTracker(DatagramProtocol):
         self.connection_ids = connection_ids
         self.clock = clock
         self.router = router
+        self._sources: dict[str, tuple[str, bytes]] = {}  # host -> normalized IP, packed
         if router is not None:
             router.udp_answer = self.answer_forwarded
 
@@ -70,19 +72,33 @@ class UDPTracker(DatagramProtocol):
             self._send(reply, (host, port))
 
     def _send(self, reply: bytes, addr: Address) -> None:
-        if self.transport is not None:
-            self.transport.write(reply, addr)
+        # straight to the socket: the port's write() re-validates the address we just got
+        # from it, which costs more than the send itself
+        sock = getattr(self.transport, "socket", None)
+        if sock is None:
+            if self.transport is not None:
+                self.transport.write(reply, addr)
+            return
+        try:  # noqa: SIM105 (contextlib.suppress costs more than the send on this path)
+            sock.sendto(reply, addr)
+        except OSError:
+            pass  # a full send buffer drops the reply, as the network might
 
     def answer(
         self, data: bytes, host: str, port: int, now: float, forward: bool = False
     ) -> bytes | Deferred[bytes] | None:
         """The reply datagram to ``data`` from ``host``:``port``, or None to stay silent.
         With ``forward``, an announce for another worker's swarm goes there (None here)."""
-        ip = normalize_ip(host)
+        known = self._sources.get(host)
+        if known is None:
+            if len(self._sources) >= _SOURCES_MAX:
+                self._sources.clear()
+            ip = normalize_ip(host)
+            known = self._sources[host] = (ip, pack_ip(ip))
+        ip, source = known
         # A connection id proves the IP address, not the port (as BEP 15, aquatic and opentracker
         # have it): libtorrent keeps one connection id per tracker IP for the whole process, so
         # its sessions announce from their own ports with an id another session obtained.
-        source = pack_ip(ip)
         client = source + port.to_bytes(2, "big")
         try:
             request = udp.parse_request(data)
@@ -128,33 +144,40 @@ class UDPTracker(DatagramProtocol):
             if routed is None or routed[0] != b"announce":
                 raise Refused("announce URL data must be /announce or /announce/{passkey}")
             passkey = routed[1]
-        user = tracker.user(passkey)
+        user = tracker.user(passkey) if tracker.passkeys is not None else None
         if r.port == 0:
             raise Refused("invalid port: expected 1-65535")
         addr = client[:-2] + r.port.to_bytes(2, "big")
-        left = max(r.left, 0)
+        left = r.left if r.left >= 0 else 0  # the wire's counters are signed
         swarm, _, _, group, pos = tracker.update(
             r.info_hash,
             addr,
             r.peer_id,
             left,
-            max(r.uploaded, 0),
-            max(r.downloaded, 0),
+            r.uploaded if r.uploaded >= 0 else 0,
+            r.downloaded if r.downloaded >= 0 else 0,
             r.event,
             user,
             now,
         )
-        seeders, leechers = swarm.counts() if swarm is not None else (0, 0)
-        peers = b""
-        if swarm is not None and group is not None:
-            v6 = len(addr) == 18
-            cap = udp.MAX_REPLY_PEERS_V6 if v6 else udp.MAX_REPLY_PEERS_V4
-            policy = tracker.policy
-            numwant = policy.max_peers if r.num_want <= 0 else min(r.num_want, policy.max_peers)
-            plan, _ = swarm.pick(v6, left == 0, min(numwant, cap), pos, both_families=False)
+        policy = tracker.policy
+        if swarm is None or group is None:  # stopped: no peers
+            seeders, leechers = swarm.counts() if swarm is not None else (0, 0)
+            return udp.encode_announce_response(
+                r.transaction_id, policy.interval, leechers, seeders, b""
+            )
+        seeders, leechers = swarm.counts()
+        v6 = len(addr) == 18
+        numwant = r.num_want if 0 < r.num_want < policy.max_peers else policy.max_peers
+        cap = udp.MAX_REPLY_PEERS_V6 if v6 else udp.MAX_REPLY_PEERS_V4
+        plan, _ = swarm.pick(v6, left == 0, numwant if numwant < cap else cap, pos, False)
+        if len(plan) == 1:
+            g, n, skip = plan[0]
+            peers = g.packed(n, tracker.rand(), skip)
+        else:
             peers = b"".join([g.packed(n, tracker.rand(), skip) for g, n, skip in plan])
         return udp.encode_announce_response(
-            r.transaction_id, tracker.policy.interval, leechers, seeders, peers
+            r.transaction_id, policy.interval, leechers, seeders, peers
         )
 
     @staticmethod

@@ -159,10 +159,11 @@ class Swarm:
 
     def counts(self) -> tuple[int, int]:
         """(seeders, leechers)."""
+        # len(group.seen), not len(group): this runs on every announce
         l4, s4, l6, s6 = self.groups
         return (
-            (len(s4) if s4 else 0) + (len(s6) if s6 else 0),
-            (len(l4) if l4 else 0) + (len(l6) if l6 else 0),
+            (len(s4.seen) if s4 is not None else 0) + (len(s6.seen) if s6 is not None else 0),
+            (len(l4.seen) if l4 is not None else 0) + (len(l6.seen) if l6 is not None else 0),
         )
 
     def __len__(self) -> int:
@@ -187,10 +188,10 @@ class Swarm:
             if total >= numwant:
                 break
             group = self.groups[slot]
-            if not group:
+            if group is None:
                 continue
             skip = me if slot == own and not seeding else -1
-            available = len(group) - (skip >= 0)
+            available = len(group.seen) - (skip >= 0)
             take = min(available, numwant - total)
             if take > 0:
                 plan.append((group, take, skip))
@@ -230,7 +231,7 @@ class SwarmStore:
             before = WAS_LEECHER if seeding else WAS_SEEDER
         else:
             self.peer_count += 1
-        pos = int(self.rand() * (len(group) + 1))
+        pos = int(self.rand() * (len(group.seen) + 1))
         group.add(addr, peer_id, now, pos)
         return swarm, group, pos, before
 

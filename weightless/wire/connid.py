@@ -25,6 +25,7 @@ _TS = struct.Struct(">I")
 _EPOCH = struct.Struct(">Q")
 _MASK32 = 0xFFFFFFFF
 _HALF = 1 << 31
+_VERIFIED_MAX = 1 << 16
 _WRAP = 1 << 32
 
 
@@ -56,6 +57,7 @@ class ConnectionIdValidator:
         # Enough epochs for every id that can still be valid, plus the current one.
         self._cache_size = min(int((max_age + skew) // self._rotate) + 3, 1024)
         self._keys: dict[int, hashlib.blake2b] = {}
+        self._verified: dict[int, bytes] = {}  # connection id -> the address it was made for
 
     def make(self, addr: bytes, now: float) -> int:
         """A fresh connection id for the packed client address ``addr`` (see pack_address)."""
@@ -72,9 +74,16 @@ class ConnectionIdValidator:
             age -= _WRAP
         if age > self._max_age or age < -self._skew:
             return False
-        return hmac.compare_digest(
+        if self._verified.get(connection_id) == addr:
+            return True  # its MAC was checked before: clients reuse an id for minutes
+        if not hmac.compare_digest(
             self._mac(ts, addr), (connection_id & _MASK32).to_bytes(4, "big")
-        )
+        ):
+            return False
+        if len(self._verified) >= _VERIFIED_MAX:
+            self._verified.clear()  # a cache: forgetting costs only a recomputation
+        self._verified[connection_id] = addr
+        return True
 
     def _mac(self, ts: int, addr: bytes) -> bytes:
         epoch = ts // self._rotate
