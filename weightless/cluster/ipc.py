@@ -10,10 +10,11 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from twisted.internet.defer import Deferred, fail, maybeDeferred
+from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import UNIXClientEndpoint
-from twisted.internet.interfaces import IListeningPort, IReactorTime, IReactorUNIX
+from twisted.internet.interfaces import IListeningPort, IReactorUNIX
 from twisted.internet.protocol import ClientFactory, Factory, connectionDone
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.protocols.basic import Int32StringReceiver
 from twisted.python.failure import Failure
@@ -22,6 +23,7 @@ ANSWER = 0
 FAILED = 255
 _HEAD = struct.Struct(">BI")
 REQUEST_TIMEOUT = 5.0
+EXPIRE_EVERY = 0.5
 CONNECT_PATIENCE = 3.0  # seconds a starting worker has to open its socket
 RETRY_EVERY = 0.05
 
@@ -44,14 +46,15 @@ class Link(Int32StringReceiver):
 
     def __init__(self, mesh: Mesh) -> None:
         self.mesh = mesh
-        self.waiting: dict[int, Deferred[bytes]] = {}
+        self.waiting: dict[int, tuple[Deferred[bytes], float]] = {}  # rid -> answer, deadline
 
     def stringReceived(self, frame: bytes) -> None:
         kind, rid = _HEAD.unpack_from(frame)
         payload = frame[_HEAD.size :]
         if kind in (ANSWER, FAILED):
-            d = self.waiting.pop(rid, None)
-            if d is not None:
+            found = self.waiting.pop(rid, None)
+            if found is not None:
+                d = found[0]
                 if kind == ANSWER:
                     d.callback(payload)
                 else:
@@ -61,7 +64,18 @@ class Link(Int32StringReceiver):
         if handler is None:
             self._answer(rid, FAILED, b"unknown message kind %d" % kind)
             return
-        result = maybeDeferred(handler, payload)
+        try:
+            result = handler(payload)
+        except Exception:
+            if rid:
+                self._failed(rid, Failure())
+            else:
+                self.log.failure("handling a note failed")
+            return
+        if not isinstance(result, Deferred):
+            if rid:  # the usual case, answered at once: no Deferred on the way
+                self._answer(rid, ANSWER, result or b"")
+            return
         if rid:
             result.addCallbacks(
                 lambda answer: self._answer(rid, ANSWER, answer or b""),
@@ -78,21 +92,28 @@ class Link(Int32StringReceiver):
         if self.transport is not None:
             self.sendString(_HEAD.pack(kind, rid) + payload)
 
-    def request(self, kind: int, payload: bytes, rid: int) -> Deferred[bytes]:
+    def request(self, kind: int, payload: bytes, rid: int, deadline: float) -> Deferred[bytes]:
         def forget(_: object) -> None:
             self.waiting.pop(rid, None)
 
         d: Deferred[bytes] = Deferred(forget)
-        self.waiting[rid] = d
+        self.waiting[rid] = (d, deadline)
         self.sendString(_HEAD.pack(kind, rid) + payload)
         return d
+
+    def expire(self, now: float) -> None:
+        """Fail the requests that were not answered in time."""
+        late = [rid for rid, (_, deadline) in self.waiting.items() if deadline < now]
+        for rid in late:
+            d, _ = self.waiting.pop(rid)
+            d.errback(PeerGone(f"no answer from the worker within {REQUEST_TIMEOUT:g} s"))
 
     def note(self, kind: int, payload: bytes) -> None:
         self.sendString(_HEAD.pack(kind, 0) + payload)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         waiting, self.waiting = self.waiting, {}
-        for d in waiting.values():
+        for d, _ in waiting.values():
             d.errback(PeerGone("connection to the worker was lost"))
         self.mesh.lost(self)
 
@@ -110,6 +131,7 @@ class Mesh:
         self._waiters: dict[int, list[Deferred[Link]]] = {}
         self._rid = 0
         self._port: IListeningPort | None = None
+        self._expiry: LoopingCall | None = None
 
     def listen(self) -> None:
         path = socket_path(self.directory, self.index)
@@ -123,8 +145,19 @@ class Mesh:
 
         unix: IReactorUNIX = self.reactor
         self._port = unix.listenUNIX(path, Accept(), mode=0o600)
+        # one timer for every request's deadline, not a timer per request
+        self._expiry = LoopingCall(self._expire)
+        self._expiry.clock = self.reactor
+        self._expiry.start(EXPIRE_EVERY, now=False)
+
+    def _expire(self) -> None:
+        now = self.reactor.seconds()
+        for link in list(self.links.values()):
+            link.expire(now)
 
     def close(self) -> Deferred[None] | None:
+        if self._expiry is not None and self._expiry.running:
+            self._expiry.stop()
         for link in list(self.links.values()):
             if link.transport is not None:
                 link.transport.loseConnection()
@@ -141,13 +174,13 @@ class Mesh:
         """Ask worker ``index``; fails with PeerGone when it cannot answer in time."""
         self._rid = self._rid % 0xFFFFFFFF + 1
         rid = self._rid
+        deadline = self.reactor.seconds() + REQUEST_TIMEOUT
         link = self.links.get(index)
         if link is not None:
-            d = link.request(kind, payload, rid)
-        else:
-            d = self._connect(index).addCallback(lambda link: link.request(kind, payload, rid))
-        clock: IReactorTime = self.reactor
-        return d.addTimeout(REQUEST_TIMEOUT, clock, onTimeoutCancel=_timed_out)
+            return link.request(kind, payload, rid, deadline)
+        return self._connect(index).addCallback(
+            lambda link: link.request(kind, payload, rid, deadline)
+        )
 
     def note(self, index: int, kind: int, payload: bytes) -> None:
         """Tell worker ``index`` something, without waiting (lost if it is down)."""
@@ -195,10 +228,3 @@ class Mesh:
 
         endpoint = UNIXClientEndpoint(self.reactor, socket_path(self.directory, index), 2)
         endpoint.connect(Dial()).addCallbacks(connected, failed)
-
-
-def _timed_out(result: Any, timeout: float) -> Any:
-    if isinstance(result, Failure):
-        result.trap(Exception)
-        return fail(PeerGone(f"no answer from the worker within {timeout:g} s"))
-    return result
