@@ -234,3 +234,10 @@ def test_stopped_removes_the_peer() -> None:
     h.announce(("10.0.0.1", 6881))
     reply = h.announce(("10.0.0.1", 6881), event=udp.EVENT_STOPPED)
     assert (reply.leechers, reply.peers) == (0, b"")
+
+
+def test_a_connection_id_is_good_for_every_port_of_its_ip() -> None:
+    """libtorrent shares one connection id between all its sessions (ports) on an IP."""
+    h = Harness()
+    cid = h.connect(("10.0.0.1", 6881))
+    assert isinstance(h.announce(("10.0.0.1", 7000), cid=cid), udp.AnnounceResponse)

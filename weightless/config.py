@@ -24,6 +24,7 @@ class Config:
     udp_interface: str = "::"
     udp_connection_ttl: int = 300
     swarm_file: str | None = "weightless.swarms"
+    udp_key_file: str = "weightless.udp-key"
     database: str = "sqlite:///weightless.db"
     workers: int = 1
     open: bool = False
@@ -199,6 +200,7 @@ def build(options: Mapping[str, object], env: Mapping[str, str], cpu_count: int)
         udp=udp,
         udp_interface=udp_interface,
         swarm_file=None if swarm_file.strip().lower() == "off" else swarm_file,
+        udp_key_file=pick("udp_key_file", "WEIGHTLESS_UDP_KEY_FILE") or "weightless.udp-key",
         udp_connection_ttl=_int(
             "--udp-connection-ttl", pick("udp_connection_ttl") or "300", 120, 86400
         ),

@@ -20,6 +20,7 @@ from weightless.cluster.sharedlimit import SharedRateLimiter
 from weightless.cluster.supervisor import Supervisor
 from weightless.cluster.worker import AdoptedPorts, ClusterLive, ClusterMetrics, Sharing
 from weightless.config import Config, ConfigError, from_environ
+from weightless.keyfile import load_or_create
 from weightless.metrics import Stats, TrackerCollector, make_registry
 from weightless.registry.live import ChangeFeed, CountsPublisher, LiveRegistry
 from weightless.registry.postgres import PostgresStore
@@ -69,6 +70,13 @@ class Options(usage.Options):
             "[sqlite:///weightless.db]",
         ],
         ["workers", None, None, "worker processes, or 'auto' (WEIGHTLESS_WORKERS) [1]"],
+        [
+            "udp-key-file",
+            None,
+            None,
+            "where the key of UDP connection ids is kept, so that clients' ids survive a "
+            "restart (WEIGHTLESS_UDP_KEY_FILE) [weightless.udp-key]",
+        ],
         [
             "swarm-file",
             None,
@@ -164,7 +172,7 @@ def tracker_service(config: Config, reactor: Any, seat: Seat | None) -> service.
             registered=lambda: len(catalog.entries),
         )
         refresh_metrics = None
-        secret = os.urandom(32)
+        secret = load_or_create(config.udp_key_file) if config.udp is not None else b""
     else:
         with open(seat.limiter_path, "r+b") as table:
             limiter = SharedRateLimiter(

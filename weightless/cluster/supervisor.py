@@ -26,6 +26,7 @@ from weightless.cluster.owner import attach_steering
 from weightless.cluster.seat import ENV, Seat
 from weightless.cluster.sharedlimit import table_size
 from weightless.config import Config, http_address
+from weightless.keyfile import load_or_create
 from weightless.tracker.snapshot import SnapshotError, merge
 
 BACKOFF_FIRST = 0.5
@@ -98,7 +99,7 @@ class Supervisor(Service):
             attach_steering(self.udp[0], n)
         with open(os.path.join(self.directory, "ratelimit"), "wb") as f:
             f.truncate(table_size())
-        self.secret = os.urandom(32).hex()
+        self.secret = load_or_create(self.config.udp_key_file).hex()
         self.log.info(
             "supervisor {pid}: {n} workers on HTTP {http} and UDP {udp}",
             pid=os.getpid(),

@@ -1,0 +1,29 @@
+"""The key of UDP connection ids, kept in a file so that it survives restarts.
+
+Clients cache a connection id for minutes (libtorrent for a whole process, across an error
+reply). With a new key at every start, each of them would be refused until its cache expires:
+a restart that keeps the swarms would still cut UDP clients off for a minute or more."""
+
+from __future__ import annotations
+
+import os
+
+KEY_BYTES = 32
+
+
+def load_or_create(path: str) -> bytes:
+    """The key in ``path``, made (readable by the owner only) when there is none yet."""
+    try:
+        with open(path, "rb") as f:
+            key = f.read()
+        if len(key) == KEY_BYTES:
+            return key
+    except FileNotFoundError:
+        pass
+    key = os.urandom(KEY_BYTES)
+    tmp = f"{path}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+    os.replace(tmp, path)
+    return key
