@@ -52,7 +52,15 @@ class UDPTracker(DatagramProtocol):
             router.udp_answer = self.answer_forwarded
 
     def datagramReceived(self, data: bytes, addr: Address) -> None:
-        self._reply(data, addr[0], addr[1], self.clock(), forward=True)
+        try:
+            reply = self.answer(data, addr[0], addr[1], self.clock(), True)
+        except Exception:
+            self.log.failure("unexpected error answering a UDP request from {addr}", addr=addr)
+            return
+        if isinstance(reply, bytes):
+            self._send(reply, addr)
+        elif reply is not None:
+            self._later(reply, addr)
 
     def answer_forwarded(self, data: bytes, host: str, port: int, now: float) -> None:
         """A datagram another worker received for a swarm this one owns: answer it from here
@@ -66,10 +74,13 @@ class UDPTracker(DatagramProtocol):
             self.log.failure("unexpected error answering a UDP request from {host}", host=host)
             return
         if isinstance(reply, Deferred):
-            reply.addCallback(self._send, (host, port))
-            reply.addErrback(lambda f: self.log.failure("a UDP scrape failed", f))
+            self._later(reply, (host, port))
         elif reply is not None:
             self._send(reply, (host, port))
+
+    def _later(self, reply: Deferred[bytes], addr: Address) -> None:
+        reply.addCallback(self._send, addr)
+        reply.addErrback(lambda f: self.log.failure("a UDP scrape failed", f))
 
     def _send(self, reply: bytes, addr: Address) -> None:
         # straight to the socket: the port's write() re-validates the address we just got

@@ -124,6 +124,13 @@ class PeerGroup:
     def packed(self, count: int, start: float, skip: int = -1) -> bytes:
         w = self.width
         addrs = self.addrs
+        n = len(self.seen)
+        # most swarms are smaller than a reply: all of the group, minus the announcer
+        if skip < 0:
+            if count >= n:
+                return bytes(addrs)
+        elif count >= n - 1:
+            return b"".join((addrs[: skip * w], addrs[(skip + 1) * w :]))
         return b"".join([addrs[lo * w : hi * w] for lo, hi in self.spans(count, start, skip)])
 
     def listed(self, count: int, start: float, skip: int = -1) -> Iterator[tuple[str, int, bytes]]:

@@ -140,41 +140,17 @@ def parse_request(data: bytes) -> Request:
     if action == ACTION_ANNOUNCE:
         if size < ANNOUNCE_REQUEST_SIZE:
             raise UdpParseError("announce request too short", transaction_id, connection_id)
-        (
-            _,
-            _,
-            _,
-            info_hash,
-            peer_id,
-            downloaded,
-            left,
-            uploaded,
-            event,
-            ip,
-            key,
-            num_want,
-            port,
-        ) = _ANNOUNCE.unpack_from(data)
-        if not 0 <= event <= 3:
-            event = EVENT_NONE
+        fields = _ANNOUNCE.unpack_from(data)
         url_data = b""
         if size > ANNOUNCE_REQUEST_SIZE:
             url_data = _url_data(data, size, transaction_id, connection_id)
-        return AnnounceRequest(
-            connection_id,
-            transaction_id,
-            info_hash,
-            peer_id,
-            downloaded,
-            left,
-            uploaded,
-            event,
-            ip,
-            key,
-            num_want,
-            port,
-            url_data,
+        # tuple.__new__ skips the NamedTuple's Python-level __new__: this is the hot path
+        request: AnnounceRequest = tuple.__new__(
+            AnnounceRequest, (connection_id, transaction_id, *fields[3:], url_data)
         )
+        if not 0 <= request.event <= 3:
+            request = request._replace(event=EVENT_NONE)
+        return request
     if action == ACTION_CONNECT:
         if connection_id != PROTOCOL_ID:
             raise UdpParseError("not a BEP 15 connect request", transaction_id)
