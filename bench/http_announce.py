@@ -81,10 +81,14 @@ def table(res, protos):
             if r is None:
                 continue
             ratio = f"{r['rps'] / ot['rps']:.3f}" if ot and ot["rps"] else "-"
-            cpu = f"{r['server_cpu_pct']}/{r.get('gen_cpu_pct')}"
+            # with workers, the kit sees only the supervisor's CPU, not the workers'
+            server_cpu = "-" if "-w" in name else r["server_cpu_pct"]
+            cpu = f"{server_cpu}/{r.get('gen_cpu_pct')}"
             rows.append(f"{proto:<6}{name:<15}{r['rps']:>12}{ratio:>13}   {cpu}")
     # CPU time that neither the server nor the generator used: a noisy neighbour
     for name, by_proto in res.items():
+        if "-w" in name:
+            continue  # the workers' CPU is not counted: the gap says nothing
         for proto, r in by_proto.items():
             n = {k: int(v) for k, v in r.items() if k.endswith("_pct") and v.isdigit()}
             gap = max(
