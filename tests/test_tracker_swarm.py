@@ -29,9 +29,10 @@ def check_group(group: PeerGroup) -> None:
     """The index, the packed addresses and the ages agree."""
     assert len(group.addrs) == len(group) * group.width
     assert len(group.ids) == len(group) * 20
-    assert len(group.index) == len(group)
+    assert len(group.index) == len(group) == len(group.keys)
     for addr, pos in group.index.items():
         assert group.addrs[pos * group.width : (pos + 1) * group.width] == addr
+        assert group.keys[pos] is addr
 
 
 def test_put_counts_and_transitions() -> None:

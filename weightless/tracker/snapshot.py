@@ -98,7 +98,8 @@ def _fresh(
         group.ids[:] = b"".join(ids[i * ID_LEN : (i + 1) * ID_LEN] for i in keep)
         group.seen = array("I", (seen[i] for i in keep))
     a = group.addrs
-    group.index = {bytes(a[i * width : (i + 1) * width]): i for i in range(len(group.seen))}
+    group.keys = [bytes(a[i * width : (i + 1) * width]) for i in range(len(group.seen))]
+    group.index = {key: i for i, key in enumerate(group.keys)}
     return group
 
 

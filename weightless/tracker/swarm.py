@@ -27,7 +27,7 @@ class PeerGroup:
     the gap. So any run of consecutive peers is a random sample and a reply is one slice.
     """
 
-    __slots__ = ("addrs", "ids", "index", "seen", "width")
+    __slots__ = ("addrs", "ids", "index", "keys", "seen", "width")
 
     def __init__(self, width: int) -> None:
         self.width = width
@@ -35,6 +35,9 @@ class PeerGroup:
         self.ids = bytearray()  # peer ids, 20 bytes each
         self.seen = array("I")  # last announce, whole seconds
         self.index: dict[bytes, int] = {}  # packed address -> position
+        # the index's own key objects, by position: moving a peer needs its key, and slicing
+        # it out of `addrs` again would cost two allocations on every add and removal
+        self.keys: list[bytes] = []
 
     def __len__(self) -> int:
         return len(self.seen)
@@ -43,9 +46,12 @@ class PeerGroup:
         """Insert a peer that is not here at position ``pos`` (0..len, chosen at random)."""
         n = len(self.seen)
         w = self.width
+        keys = self.keys
         if pos < n:
             a, b = pos * w, pos * ID_LEN
-            moved = bytes(self.addrs[a : a + w])
+            moved = keys[pos]
+            keys.append(moved)
+            keys[pos] = addr
             self.addrs += moved
             self.ids += self.ids[b : b + ID_LEN]
             self.seen.append(self.seen[pos])
@@ -54,6 +60,7 @@ class PeerGroup:
             self.ids[b : b + ID_LEN] = peer_id
             self.seen[pos] = now
         else:
+            keys.append(addr)
             self.addrs += addr
             self.ids += peer_id
             self.seen.append(now)
@@ -62,7 +69,7 @@ class PeerGroup:
     def touch(self, pos: int, peer_id: bytes, now: int) -> None:
         self.seen[pos] = now
         b = pos * ID_LEN
-        if self.ids[b : b + ID_LEN] != peer_id:
+        if not self.ids.startswith(peer_id, b):  # compares in place, no slice copy
             self.ids[b : b + ID_LEN] = peer_id
 
     def remove(self, addr: bytes) -> bool:
@@ -76,9 +83,11 @@ class PeerGroup:
         """Close the gap at ``pos`` (already gone from the index) with the last peer."""
         last = len(self.seen) - 1
         w = self.width
+        keys = self.keys
+        moved = keys.pop()
         if pos != last:
             a, b = pos * w, pos * ID_LEN
-            moved = bytes(self.addrs[last * w :])
+            keys[pos] = moved
             self.addrs[a : a + w] = moved
             self.ids[b : b + ID_LEN] = self.ids[last * ID_LEN :]
             self.seen[pos] = self.seen[last]
@@ -90,9 +99,9 @@ class PeerGroup:
     def expire(self, cutoff: int, lo: int, hi: int) -> int:
         """Drop the peers in positions lo..hi last seen before ``cutoff``; returns how many."""
         stale = [i for i, t in enumerate(self.seen[lo:hi], lo) if t < cutoff]
-        w = self.width
+        keys = self.keys
         for pos in reversed(stale):
-            del self.index[bytes(self.addrs[pos * w : pos * w + w])]
+            del self.index[keys[pos]]
             self._fill(pos)
         return len(stale)
 
