@@ -17,6 +17,7 @@ from twisted.web.resource import IResource
 
 from weightless.registry.store import IStore
 from weightless.web.clientip import ClientIP
+from weightless.web.status import set_status
 from weightless.web.tracker_http import Body, TrackerHTTP
 
 HEALTH_TIMEOUT = 2.0
@@ -75,7 +76,7 @@ class WebApp:
     def _scrape(self, request: IRequest, passkey: bytes | None) -> Body:
         ip = self.ip(request)
         status, body = self.http.scrape(passkey, _query(request), ip)
-        request.setResponseCode(status)
+        set_status(request, status)
         request.setHeader(b"content-type", b"text/plain")
         if status == 429:
             request.setHeader(b"retry-after", str(self.http.retry_after(ip)).encode())

@@ -42,6 +42,7 @@ from weightless.tracker.catalog import wire_hashes
 from weightless.tracker.passkey import valid_user_id
 from weightless.tracker.ratelimit import Limiter
 from weightless.web.clientip import ClientIP
+from weightless.web.status import set_status
 
 T = TypeVar("T")
 STORE_TIMEOUT = 5.0  # seconds before a database that does not answer is a 503
@@ -58,7 +59,7 @@ class ApiError(Exception):
 
 
 def json_body(request: IRequest, status: int, value: Any) -> bytes:
-    request.setResponseCode(status)
+    set_status(request, status)
     request.setHeader(b"content-type", JSON)
     return json.dumps(value, ensure_ascii=False).encode("utf-8")
 
