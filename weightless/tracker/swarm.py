@@ -236,14 +236,19 @@ class SwarmStore:
         if swarm is None:
             swarm = self.swarms[key] = Swarm()
         slot = (2 if len(addr) == WIDTH_V6 else 0) + seeding
-        group = swarm.group(slot)
-        pos = group.index.get(addr)
-        if pos is not None:
-            group.touch(pos, peer_id, now)
-            return swarm, group, pos, WAS_SEEDER if seeding else WAS_LEECHER
+        groups = swarm.groups
+        group = groups[slot]
+        if group is None:
+            group = swarm.group(slot)
+        else:
+            pos = group.index.get(addr)
+            if pos is not None:
+                group.touch(pos, peer_id, now)
+                return swarm, group, pos, WAS_SEEDER if seeding else WAS_LEECHER
         before = NEW
-        twin = swarm.groups[slot ^ 1]  # the same family in the other state
-        if twin is not None and twin.remove(addr):
+        twin = groups[slot ^ 1]  # the same family in the other state
+        if twin is not None and addr in twin.index:
+            twin.remove(addr)
             before = WAS_LEECHER if seeding else WAS_SEEDER
         else:
             self.peer_count += 1
