@@ -96,6 +96,7 @@ def test_http_address_of_an_endpoint() -> None:
     assert http_address("tcp:8080") == ("0.0.0.0", 8080)
     assert http_address(r"tcp:port=81:interface=\:\:1") == ("::1", 81)
     assert http_address("tcp:0:interface=127.0.0.1") == ("127.0.0.1", 0)
+    assert http_address("tcp6:8080") == ("::", 8080)
 
 
 @pytest.mark.parametrize(

@@ -137,3 +137,13 @@ def test_every_byte_round_trips() -> None:
     assert _unquote(quote_from_bytes(every).lower().encode()) != b""  # lower hex is fine too
     lower = "".join(f"%{b:02x}" for b in every).encode()
     assert _unquote(lower) == every
+
+
+def test_announce_hash_finds_the_first_info_hash_only() -> None:
+    from weightless.wire.query import announce_hash
+
+    assert announce_hash(query()) == HASH
+    assert announce_hash(b"xinfo_hash=" + b"a" * 20 + b"&info_hash=" + b"b" * 20) == b"b" * 20
+    assert announce_hash(b"info_hash=" + b"c" * 20 + b"&info_hash=" + b"d" * 20) == b"c" * 20
+    assert announce_hash(b"info_hash=short") is None
+    assert announce_hash(b"peer_id=x") is None

@@ -25,6 +25,7 @@ class Config:
     udp_connection_ttl: int = 300
     swarm_file: str | None = "weightless.swarms"
     udp_key_file: str = "weightless.udp-key"
+    pending_file: str = "weightless.pending"  # writes the database did not take at a stop
     database: str = "sqlite:///weightless.db"
     workers: int = 1
     open: bool = False
@@ -76,7 +77,7 @@ def endpoint_port(description: str) -> int:
 def http_address(description: str) -> tuple[str, int]:
     """(interface, port) of a tcp: endpoint description, for binding it by hand."""
     port = endpoint_port(description)
-    interface = "0.0.0.0"
+    interface = "::" if description.lower().startswith("tcp6") else "0.0.0.0"
     for part in _fields(description)[1:]:
         key, eq, value = part.partition("=")
         if eq and key == "interface":

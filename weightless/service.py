@@ -13,6 +13,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from weightless import pendingfile
 from weightless.registry.store import IStore, Snapshot
 from weightless.swarmfile import SwarmFile
 from weightless.tracker.accounting import Accounting, PendingWrites
@@ -121,12 +122,14 @@ class TrackerService(MultiService):
         reactor: IReactorCore,
         on_fatal: Callable[[Failure], None],
         swarm_file: SwarmFile | None = None,
+        pending_file: str | None = None,
     ) -> None:
         super().__init__()
         self.store = store
         self.catalog = catalog
         self.maintenance = maintenance
         self.swarm_file = swarm_file
+        self.pending_file = pending_file
         self.reactor = reactor
         self.on_fatal = on_fatal
         self.ready: Deferred[None] | None = None
@@ -157,6 +160,8 @@ class TrackerService(MultiService):
         )
         if self.swarm_file is not None:
             self.swarm_file.restore()
+        if self.pending_file is not None:
+            pendingfile.restore(self.maintenance.pending, self.pending_file)
         MultiService.startService(self)
         self.maintenance.start()
 
@@ -176,8 +181,10 @@ class TrackerService(MultiService):
                 self.swarm_file.save()
             except OSError:
                 self.log.failure("could not save the swarm snapshot")
-        try:
-            await self.maintenance.stop()
-        except Exception:
-            self.log.failure("final flush failed")
+        await self.maintenance.stop()
+        if self.pending_file is not None:
+            try:
+                pendingfile.save(self.maintenance.pending, self.pending_file)
+            except OSError:
+                self.log.failure("could not keep the writes the database did not take")
         await self.store.close()

@@ -180,7 +180,7 @@ def tracker_service(config: Config, reactor: Any, seat: Seat | None) -> service.
             )
         mesh = Mesh(seat.index, seat.workers, seat.directory, reactor)
         router = Router(mesh, tracker)
-        live = ClusterLive(catalog, swarms, router)
+        live = ClusterLive(catalog, swarms, router, relay=config.sqlite_path is not None)
         cluster = ClusterMetrics(router, stats, swarms)
         collected = TrackerCollector(
             cluster.total,
@@ -227,7 +227,9 @@ def tracker_service(config: Config, reactor: Any, seat: Seat | None) -> service.
             ),
             write_path=None if seat is None else f"{config.swarm_file}.{seat.index}",
         )
-    top = TrackerService(store, catalog, maintenance, reactor, _exit_failed, swarm_file)
+    top = TrackerService(
+        store, catalog, maintenance, reactor, _exit_failed, swarm_file, config.pending_file
+    )
     if seat is None:
         strports.service(config.http, front, reactor=reactor).setServiceParent(top)
         if udp_tracker is not None:

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from twisted.internet.defer import Deferred, gatherResults
+from twisted.internet.defer import Deferred, DeferredList, gatherResults
 from twisted.logger import Logger
 
 from weightless.cluster.ipc import Mesh
@@ -20,12 +20,11 @@ from weightless.tracker.core import Refused, Tracker, scrape_reply
 from weightless.wire import bencode, udp
 from weightless.wire.query import announce_hash, wire_hash
 
-HTTP_ANNOUNCE, SCRAPE, UDP_DATAGRAM, COUNTS, STATS, CATALOG = 1, 2, 3, 4, 5, 6
+HTTP_ANNOUNCE, SCRAPE, UDP_DATAGRAM, STATS, CATALOG = 1, 2, 3, 5, 6
 
 _ANNOUNCE_HEAD = struct.Struct(">dBh")  # now, ip length, passkey length (-1: none)
 _UDP_HEAD = struct.Struct(">dHB")  # now, port, host length
 _STATS3 = struct.Struct(">iii")
-_COUNT2 = struct.Struct(">ii")
 BUSY = bencode.failure("tracker busy (a worker is restarting): try again shortly")
 
 Stats3 = tuple[int, int, int] | None
@@ -47,7 +46,6 @@ class Router:
                 HTTP_ANNOUNCE: self._serve_http_announce,
                 SCRAPE: self._serve_scrape,
                 UDP_DATAGRAM: self._serve_udp,
-                COUNTS: self._serve_counts,
                 STATS: self._serve_stats,
                 CATALOG: self._serve_catalog,
             }
@@ -123,34 +121,9 @@ class Router:
         self.mesh.note(owner, UDP_DATAGRAM, payload)
         return True
 
-    def counts(self, keys: list[bytes]) -> Deferred[dict[bytes, tuple[int, int]]]:
-        """Live (seeders, leechers) of swarms, from their owners."""
-        by_owner: dict[int, list[bytes]] = defaultdict(list)
-        for key in keys:
-            by_owner[self.owner(key)].append(key)
-        found: dict[bytes, tuple[int, int]] = {}
-        asks = []
-        for owner, wanted in by_owner.items():
-            if owner == self.index:
-                found.update(zip(wanted, self._counts_local(wanted), strict=True))
-                continue
-
-            def fill(answer: bytes, wanted: list[bytes] = wanted) -> None:
-                for n, key in enumerate(wanted):
-                    found[key] = _COUNT2.unpack_from(answer, n * _COUNT2.size)
-
-            asks.append(self.mesh.request(owner, COUNTS, b"".join(wanted)).addCallback(fill))
-        return gatherResults(asks, consumeErrors=True).addCallback(lambda _: found)
-
-    def _counts_local(self, keys: list[bytes]) -> list[tuple[int, int]]:
-        counts = []
-        for key in keys:
-            swarm = self.tracker.swarms.get(key)
-            counts.append(swarm.counts() if swarm is not None else (0, 0))
-        return counts
-
     def all_stats(self) -> Deferred[list[dict[str, Any]]]:
-        """Every worker's counters (this one's included)."""
+        """Every worker's counters (this one's included); a worker that does not answer (it
+        is restarting) is left out rather than failing the page."""
         assert self.stats_of is not None
         mine = self.stats_of()
         asks = [
@@ -158,7 +131,11 @@ class Router:
             for i in range(self.workers)
             if i != self.index
         ]
-        return gatherResults(asks, consumeErrors=True).addCallback(lambda theirs: [mine, *theirs])
+
+        def answered(results: list[tuple[bool, Any]]) -> list[dict[str, Any]]:
+            return [mine, *(found for ok, found in results if ok)]
+
+        return DeferredList(asks, consumeErrors=True).addCallback(answered)
 
     def catalog_changed(self, change: dict[str, Any]) -> None:
         """Tell the other workers about a registry write made here."""
@@ -189,10 +166,6 @@ class Router:
         host = payload[pos : pos + host_len].decode()
         if self.udp_answer is not None:
             self.udp_answer(payload[pos + host_len :], host, port, now)
-
-    def _serve_counts(self, payload: bytes) -> bytes:
-        keys = [payload[i : i + 20] for i in range(0, len(payload), 20)]
-        return b"".join(_COUNT2.pack(*c) for c in self._counts_local(keys))
 
     def _serve_stats(self, payload: bytes) -> bytes:
         assert self.stats_of is not None

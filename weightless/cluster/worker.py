@@ -57,27 +57,35 @@ class AdoptedPorts(Service):
 
 
 class ClusterLive(LiveRegistry):
-    """The registry view of one worker among several: its own writes go to the others, and
-    the live counts of swarms other workers own come from their latest shares."""
+    """The registry view of one worker among several: the live counts of swarms other
+    workers own come from their latest shares, and (with ``relay``) this worker's registry
+    writes go to the others.
+
+    ``relay`` is for SQLite, which has no change feed. PostgreSQL's LISTEN/NOTIFY already
+    brings every write to every worker; relaying those too would multiply each write by the
+    number of workers and could reorder them."""
 
     log = Logger()
 
-    def __init__(self, catalog: Catalog, swarms: SwarmStore, router: Router) -> None:
+    def __init__(self, catalog: Catalog, swarms: SwarmStore, router: Router, relay: bool) -> None:
         super().__init__(catalog, swarms)
         self.router = router
+        self.relay = relay
         self.shared: dict[str, tuple[int, int, int]] = {}  # info_hash -> seeders, leechers, done
         self._sent: dict[str, tuple[int, int, int]] = {}
         router.on_catalog = self._apply
 
     def upserted(self, info_hash: str, v1_info_hash: str | None, completions: int) -> None:
         super().upserted(info_hash, v1_info_hash, completions)
-        self.router.catalog_changed(
-            {"op": "upserted", "args": [info_hash, v1_info_hash, completions]}
-        )
+        if self.relay:
+            self.router.catalog_changed(
+                {"op": "upserted", "args": [info_hash, v1_info_hash, completions]}
+            )
 
     def taken_down(self, hashes: list[str]) -> None:
         super().taken_down(hashes)
-        self.router.catalog_changed({"op": "taken_down", "args": [hashes]})
+        if self.relay:
+            self.router.catalog_changed({"op": "taken_down", "args": [hashes]})
 
     def _apply(self, change: dict[str, Any]) -> None:
         if change["op"] == "upserted":
@@ -111,12 +119,20 @@ class ClusterLive(LiveRegistry):
     def share(self) -> None:
         """Tell the other workers what changed in the swarms this one owns."""
         now: dict[str, tuple[int, int, int]] = {}
-        for info_hash, (seeders, leechers) in self.all_counts().items():
-            entry = self.catalog.entries[info_hash]
-            now[info_hash] = (seeders, leechers, entry.completions)
-        for info_hash, entry in self.catalog.entries.items():
-            if info_hash not in now and info_hash in self._sent:
-                now[info_hash] = (0, 0, entry.completions)
+        entries = self.catalog.entries
+        if len(entries) < len(self.swarms.swarms):  # walk the shorter of the two
+            swarms = self.swarms.swarms
+            for info_hash, entry in entries.items():
+                swarm = swarms.get(entry.swarm_key)
+                if swarm is not None:
+                    now[info_hash] = (*swarm.counts(), entry.completions)
+        else:
+            for info_hash, (seeders, leechers) in self.all_counts().items():
+                now[info_hash] = (seeders, leechers, entries[info_hash].completions)
+        for info_hash in self._sent:
+            gone = entries.get(info_hash)
+            if info_hash not in now and gone is not None:
+                now[info_hash] = (0, 0, gone.completions)
         changed = {h: c for h, c in now.items() if self._sent.get(h) != c}
         self._sent = {h: c for h, c in now.items() if c[:2] != (0, 0)}
         if changed:

@@ -63,9 +63,8 @@ class LiveRegistry:
                 self.catalog.add(entry)
             else:
                 old.completions = max(old.completions, entry.completions)
-        self.catalog.unblock(
-            h for h in {b.hex() for b in self.catalog.blocked} if h not in _prefixes(blocked)
-        )
+        still = _prefixes(blocked)  # once: not per blocked hash
+        self.catalog.unblock(h for h in {b.hex() for b in self.catalog.blocked} if h not in still)
         self.log.info(
             "registry resynchronized: {n} entries, {b} blocked hashes",
             n=len(self.catalog.entries),

@@ -17,6 +17,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.server import Site
 
+from weightless.tracker.core import normalize_ip
 from weightless.web.clientip import ClientIP
 from weightless.web.tracker_http import TrackerHTTP
 from weightless.wire import bencode
@@ -84,7 +85,8 @@ class FrontProtocol(Protocol):
         self.addr = addr
         self._buf = b""
         self._web: Protocol | None = None
-        self._peer = getattr(addr, "host", "")
+        # normalized once: an IPv4 client on a dual-stack socket is the same client over UDP
+        self._peer = normalize_ip(getattr(addr, "host", ""))
         self._trusted = factory.client_ip.trusts(self._peer)
         self._idle = None
         self._waiting: Deferred[bytes] | None = None

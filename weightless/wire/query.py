@@ -131,10 +131,15 @@ def parse_announce(raw: bytes) -> Announce:
 
 def announce_hash(raw: bytes) -> bytes | None:
     """Just the 20-byte info hash of an announce query (None when it has no valid one): enough
-    to decide which worker answers it."""
+    to decide which worker answers it, without splitting the whole query."""
+    at = raw.find(b"info_hash=")
+    while at > 0 and raw[at - 1] != 0x26:  # the first "info_hash" key, not "xinfo_hash"
+        at = raw.find(b"info_hash=", at + 1)
+    if at < 0:
+        return None
+    end = raw.find(b"&", at)
     try:
-        value = _fields(raw).get(b"info_hash")
-        return None if value is None else wire_hash(_unquote(value))
+        return wire_hash(_unquote(raw[at + 10 : end if end >= 0 else len(raw)]))
     except QueryError:
         return None
 
