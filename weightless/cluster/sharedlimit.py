@@ -12,6 +12,8 @@ import mmap
 import struct
 from hashlib import blake2b
 
+from weightless.tracker.ratelimit import refill, retry_seconds
+
 _SLOT = struct.Struct("=Qdd")  # ip tag, tokens, last refill time
 DEFAULT_SLOTS = 1 << 16
 
@@ -27,10 +29,6 @@ class SharedRateLimiter:
         self.burst = burst
         self.slots = len(memory) // _SLOT.size
 
-    @property
-    def enabled(self) -> bool:
-        return self.rate > 0
-
     def _slot(self, ip: str) -> tuple[int, int]:
         digest = blake2b(ip.encode(), digest_size=8).digest()
         tag = int.from_bytes(digest, "little") | 1  # never 0: 0 marks an empty slot
@@ -43,7 +41,7 @@ class SharedRateLimiter:
         seen, tokens, last = _SLOT.unpack_from(self.memory, offset)
         if seen != tag:
             tokens, last = self.burst, now
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        tokens = refill(tokens, last, now, self.rate, self.burst)
         allowed = tokens >= 1
         _SLOT.pack_into(self.memory, offset, tag, tokens - 1 if allowed else tokens, now)
         return allowed
@@ -53,4 +51,4 @@ class SharedRateLimiter:
         seen, tokens, _ = _SLOT.unpack_from(self.memory, offset)
         if seen != tag or self.rate <= 0:
             return 0
-        return max(1, int((1 - tokens) / self.rate + 0.999))
+        return retry_seconds(tokens, self.rate)

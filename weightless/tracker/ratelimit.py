@@ -19,16 +19,22 @@ class Limiter(Protocol):
     def retry_after(self, ip: str) -> int: ...
 
 
+def refill(tokens: float, last: float, now: float, rate: float, burst: float) -> float:
+    """The tokens of a bucket at ``now`` that held ``tokens`` at ``last``."""
+    return min(burst, tokens + (now - last) * rate)
+
+
+def retry_seconds(tokens: float, rate: float) -> int:
+    """Whole seconds until a bucket holding ``tokens`` has one again (for Retry-After)."""
+    return max(1, int((1 - tokens) / rate + 0.999))
+
+
 class RateLimiter:
     def __init__(self, rate: float, burst: float, max_buckets: int = DEFAULT_MAX_BUCKETS) -> None:
         self.rate = rate
         self.burst = burst
         self.max_buckets = max_buckets
         self._buckets: OrderedDict[str, list[float]] = OrderedDict()  # ip -> [tokens, time]
-
-    @property
-    def enabled(self) -> bool:
-        return self.rate > 0
 
     def allow(self, ip: str, now: float) -> bool:
         """Take one token for ``ip``; False when its bucket is empty."""
@@ -42,7 +48,7 @@ class RateLimiter:
             buckets[ip] = [self.burst - 1, now]
             return True
         buckets.move_to_end(ip)
-        tokens = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
+        tokens = refill(bucket[0], bucket[1], now, self.rate, self.burst)
         bucket[1] = now
         if tokens < 1:
             bucket[0] = tokens
@@ -55,7 +61,7 @@ class RateLimiter:
         bucket = self._buckets.get(ip)
         if bucket is None or self.rate <= 0:
             return 0
-        return max(1, int((1 - bucket[0]) / self.rate + 0.999))
+        return retry_seconds(bucket[0], self.rate)
 
     def __len__(self) -> int:
         return len(self._buckets)

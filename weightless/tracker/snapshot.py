@@ -57,6 +57,7 @@ def load(
         while pos < len(data):
             key, completions = _SWARM.unpack_from(data, pos)
             pos += _SWARM.size
+            wanted = keep(key)  # decided first: a worker skips the swarms it does not own
             groups: list[PeerGroup | None] = []
             for slot in range(4):
                 (count,) = _COUNT.unpack_from(data, pos)
@@ -68,15 +69,17 @@ def load(
                 end = pos + count * (width + ID_LEN + 4)
                 if end > len(data):
                     raise SnapshotError("snapshot is truncated")
+                if not wanted:
+                    pos = end
+                    continue
                 addrs = view[pos : pos + count * width]
                 ids = view[pos + count * width : pos + count * (width + ID_LEN)]
                 seen = array("I")
                 seen.frombytes(view[pos + count * (width + ID_LEN) : end])
                 pos = end
                 groups.append(_fresh(width, addrs, ids, seen, cutoff))
-            if not keep(bytes(key)):
-                continue
-            restored += _merge(store, bytes(key), completions, groups)
+            if wanted:
+                restored += _merge(store, key, completions, groups)
     except struct.error:
         raise SnapshotError("snapshot is truncated") from None
     return restored
