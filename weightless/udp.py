@@ -110,7 +110,6 @@ class UDPTracker(DatagramProtocol):
         # A connection id proves the IP address, not the port (as BEP 15, aquatic and opentracker
         # have it): libtorrent keeps one connection id per tracker IP for the whole process, so
         # its sessions announce from their own ports with an id another session obtained.
-        client = source + port.to_bytes(2, "big")
         try:
             request = udp.parse_request(data)
         except udp.UdpParseError as e:
@@ -133,7 +132,7 @@ class UDPTracker(DatagramProtocol):
             return udp.encode_error(tid, RATE_LIMITED)
         try:
             if isinstance(request, udp.AnnounceRequest):
-                reply = self._announce(request, client, now)
+                reply = self._announce(request, source, now)
             elif self.router is not None:
                 self.stats.count("udp", action, "ok")
                 return self.router.scrape(request.info_hashes).addCallback(self._scrape_reply, tid)
@@ -147,7 +146,8 @@ class UDPTracker(DatagramProtocol):
         self.stats.count("udp", action, "ok")
         return reply
 
-    def _announce(self, r: udp.AnnounceRequest, client: bytes, now: float) -> bytes:
+    def _announce(self, r: udp.AnnounceRequest, source: bytes, now: float) -> bytes:
+        """The peer is the source IP with the port the client announces (BEP 15)."""
         tracker = self.tracker
         passkey = None
         if r.url_data:
@@ -155,40 +155,31 @@ class UDPTracker(DatagramProtocol):
             if routed is None or routed[0] != b"announce":
                 raise Refused("announce URL data must be /announce or /announce/{passkey}")
             passkey = routed[1]
-        user = tracker.user(passkey) if tracker.passkeys is not None else None
+        user = tracker.user(passkey)
         if r.port == 0:
             raise Refused("invalid port: expected 1-65535")
-        addr = client[:-2] + r.port.to_bytes(2, "big")
-        left = r.left if r.left >= 0 else 0  # the wire's counters are signed
-        swarm, _, _, group, pos = tracker.update(
+        v6 = len(source) == 16
+        seeders, leechers, _, plan = tracker.announce(
             r.info_hash,
-            addr,
+            source + r.port.to_bytes(2, "big"),
             r.peer_id,
-            left,
+            r.left if r.left >= 0 else 0,  # the wire's counters are signed
             r.uploaded if r.uploaded >= 0 else 0,
             r.downloaded if r.downloaded >= 0 else 0,
             r.event,
+            None if r.num_want < 0 else r.num_want,  # -1: the default (BEP 15)
             user,
             now,
+            both_families=False,  # a reply holds the family of the request only
+            cap=udp.MAX_REPLY_PEERS_V6 if v6 else udp.MAX_REPLY_PEERS_V4,
         )
-        policy = tracker.policy
-        if swarm is None or group is None:  # stopped: no peers
-            seeders, leechers = swarm.counts() if swarm is not None else (0, 0)
-            return udp.encode_announce_response(
-                r.transaction_id, policy.interval, leechers, seeders, b""
-            )
-        seeders, leechers = swarm.counts()
-        v6 = len(addr) == 18
-        numwant = r.num_want if 0 < r.num_want < policy.max_peers else policy.max_peers
-        cap = udp.MAX_REPLY_PEERS_V6 if v6 else udp.MAX_REPLY_PEERS_V4
-        plan, _ = swarm.pick(v6, left == 0, numwant if numwant < cap else cap, pos, False)
         if len(plan) == 1:
             g, n, skip = plan[0]
             peers = g.packed(n, tracker.rand(), skip)
         else:
             peers = b"".join([g.packed(n, tracker.rand(), skip) for g, n, skip in plan])
         return udp.encode_announce_response(
-            r.transaction_id, policy.interval, leechers, seeders, peers
+            r.transaction_id, tracker.policy.interval, leechers, seeders, peers
         )
 
     @staticmethod

@@ -104,7 +104,7 @@ class Tracker:
             raise Refused("unregistered torrent: this tracker only tracks registered info hashes")
         return info_hash, None
 
-    def update(
+    def announce(
         self,
         info_hash: bytes,
         addr: bytes,
@@ -113,11 +113,15 @@ class Tracker:
         uploaded: int,
         downloaded: int,
         event: int,
+        numwant: int | None,
         user: str | None,
         now: float,
-    ) -> tuple[Swarm | None, bytes, CatalogEntry | None, PeerGroup | None, int]:
-        """Apply one announce to its swarm. Returns the swarm (None after the last peer stopped),
-        the swarm key, the entry, and the announcer's group and position (None after a stop)."""
+        both_families: bool = True,
+        cap: int | None = None,
+    ) -> tuple[int, int, int, list[tuple[PeerGroup, int, int]]]:
+        """Apply one announce (HTTP or UDP) to its swarm and choose the peers to send back.
+        ``numwant`` None means the default; it is capped by --max-peers and by ``cap`` (what
+        fits the reply). Returns seeders, leechers, completions and [(group, count, skip)]."""
         key, entry = self.swarm_of(info_hash)
         if self.accounting is not None and user is not None:
             self.accounting.announce(
@@ -130,16 +134,25 @@ class Tracker:
                 event == EVENT_STOPPED,
                 now,
             )
-        if event == EVENT_STOPPED:
-            return self.swarms.remove(key, addr), key, entry, None, -1
-        swarm, group, pos, before = self.swarms.put(key, addr, peer_id, left == 0, int(now))
+        if event == EVENT_STOPPED:  # gone: no peers for it
+            gone = self.swarms.remove(key, addr)
+            seeders, leechers = gone.counts() if gone is not None else (0, 0)
+            return seeders, leechers, self.downloaded(gone, entry), []
+        seeding = left == 0
+        swarm, _, pos, before = self.swarms.put(key, addr, peer_id, seeding, int(now))
         if event == EVENT_COMPLETED and before != WAS_SEEDER:
             if entry is not None:
                 entry.completions += 1
                 self.pending.complete(entry.info_hash)
             else:
                 swarm.completions += 1
-        return swarm, key, entry, group, pos
+        most = self.policy.max_peers
+        wanted = most if numwant is None or numwant > most else numwant
+        if cap is not None and wanted > cap:
+            wanted = cap
+        plan, _ = swarm.pick(len(addr) == 18, seeding, wanted, pos, both_families)
+        seeders, leechers = swarm.counts()
+        return seeders, leechers, self.downloaded(swarm, entry), plan
 
     @staticmethod
     def downloaded(swarm: Swarm | None, entry: CatalogEntry | None) -> int:
@@ -165,21 +178,21 @@ class Tracker:
         try:
             user = self.user(passkey)
             a = parse_announce(query)
-            addr = pack_ip(ip) + a.port.to_bytes(2, "big")
-            v6 = len(addr) == 18
-            swarm, _, entry, group, pos = self.update(
-                a.info_hash, addr, a.peer_id, a.left, a.uploaded, a.downloaded, a.event, user, now
+            seeders, leechers, downloaded, plan = self.announce(
+                a.info_hash,
+                pack_ip(ip) + a.port.to_bytes(2, "big"),
+                a.peer_id,
+                a.left,
+                a.uploaded,
+                a.downloaded,
+                a.event,
+                a.numwant,
+                user,
+                now,
             )
         except (QueryError, Refused) as e:
             return bencode.failure(str(e))
         policy = self.policy
-        seeders, leechers = swarm.counts() if swarm is not None else (0, 0)
-        downloaded = self.downloaded(swarm, entry)
-        if swarm is None or group is None:  # stopped: no peers
-            plan: list[tuple[PeerGroup, int, int]] = []
-        else:
-            numwant = policy.max_peers if a.numwant is None else min(a.numwant, policy.max_peers)
-            plan, _ = swarm.pick(v6, a.left == 0, numwant, pos)
         if not a.compact:
             start = self.rand()
             return bencode.announce_dict_peers(
