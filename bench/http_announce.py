@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -56,7 +57,15 @@ def run_kit(kit, args, label):
     median lines, and all its stdout lines."""
     cmd = [sys.executable, os.path.join(kit, "run_anchor.py"), *args]
     print(f"\n== {label}: {' '.join(cmd)}", file=sys.stderr, flush=True)
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=kit)
+    # SIGINT back to its default: the kit stops servers with it, and a script started in the
+    # background (nohup, &) would otherwise hand its servers an ignored SIGINT
+    p = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=kit,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     medians, lines = {}, []
     for line in p.stdout:
         print(line, end="", flush=True)
