@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from weightless import pendingfile
-from weightless.tracker.accounting import PendingWrites
+from weightless.tracker.accounting import Accounting, PendingWrites
 
 
 def test_writes_kept_at_a_stop_are_queued_again_once(tmp_path: Path) -> None:
@@ -9,22 +9,38 @@ def test_writes_kept_at_a_stop_are_queued_again_once(tmp_path: Path) -> None:
     left = PendingWrites()
     left.complete("ab" * 32)
     left.transfer("alice", 10, 20)
-    pendingfile.save(left, path)
-    pendingfile.save(PendingWrites(), path)  # nothing queued: no file
+    pendingfile.save_pending(left, path)
+    pendingfile.save_pending(PendingWrites(), path)  # nothing queued: no file
 
     queue = PendingWrites()
     queue.transfer("alice", 1, 1)
-    pendingfile.restore(queue, path)
+    pendingfile.restore_pending(queue, path)
     assert queue.completions == {"ab" * 32: 1}
     assert queue.traffic == {"alice": [11, 21]}
     assert list(tmp_path.iterdir()) == []  # claimed and removed: never counted twice
     again = PendingWrites()
-    pendingfile.restore(again, path)
+    pendingfile.restore_pending(again, path)
     assert not again
 
 
 def test_an_unreadable_file_is_left_alone(tmp_path: Path) -> None:
     (tmp_path / "weightless.pending.1").write_text("{not json")
     queue = PendingWrites()
-    pendingfile.restore(queue, str(tmp_path / "weightless.pending"))
+    pendingfile.restore_pending(queue, str(tmp_path / "weightless.pending"))
     assert not queue
+
+
+def test_accounting_baselines_survive_a_restart(tmp_path: Path) -> None:
+    """Traffic between the last announce before a restart and the first after it counts."""
+    path = str(tmp_path / "weightless.pending-baselines")
+    before = Accounting(PendingWrites(), max_age=3600)
+    before.announce("alice", b"s" * 20, b"a" * 6, 0, 0, True, False, 10.0)
+    before.announce("alice", b"s" * 20, b"a" * 6, 100, 200, False, False, 20.0)
+    pendingfile.save_baselines(before, path)
+
+    pending = PendingWrites()
+    after = Accounting(pending, max_age=3600)
+    pendingfile.restore_baselines(after, path)
+    after.announce("alice", b"s" * 20, b"a" * 6, 150, 260, False, False, 30.0)
+    assert pending.traffic == {"alice": [50, 60]}
+    assert list(tmp_path.iterdir()) == []

@@ -161,7 +161,11 @@ class TrackerService(MultiService):
         if self.swarm_file is not None:
             self.swarm_file.restore()
         if self.pending_file is not None:
-            pendingfile.restore(self.maintenance.pending, self.pending_file)
+            pendingfile.restore_pending(self.maintenance.pending, self.pending_file)
+            if self.maintenance.accounting is not None:
+                pendingfile.restore_baselines(
+                    self.maintenance.accounting, f"{self.pending_file}-baselines"
+                )
         MultiService.startService(self)
         self.maintenance.start()
 
@@ -184,7 +188,11 @@ class TrackerService(MultiService):
         await self.maintenance.stop()
         if self.pending_file is not None:
             try:
-                pendingfile.save(self.maintenance.pending, self.pending_file)
+                pendingfile.save_pending(self.maintenance.pending, self.pending_file)
+                if self.maintenance.accounting is not None:
+                    pendingfile.save_baselines(
+                        self.maintenance.accounting, f"{self.pending_file}-baselines"
+                    )
             except OSError:
-                self.log.failure("could not keep the writes the database did not take")
+                self.log.failure("could not keep the state the database did not take")
         await self.store.close()

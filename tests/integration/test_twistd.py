@@ -181,6 +181,13 @@ def test_passkeys(new_tracker: Callable[..., Tracker]) -> None:
     rows = query_db(tracker.db, "SELECT uploaded, downloaded FROM users WHERE user_id = 'alice'")
     assert rows == [(300, 1000)]
 
+    # across a restart the client's totals keep counting from where they were
+    tracker.start()
+    tracker.announce(announce_path(info_hash, 6881, passkey, uploaded=350, downloaded=1100))
+    tracker.stop()
+    rows = query_db(tracker.db, "SELECT uploaded, downloaded FROM users WHERE user_id = 'alice'")
+    assert rows == [(350, 1100)]
+
 
 # -- bad options
 

@@ -9,6 +9,7 @@ already counted once."""
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Any
 
 
 class PendingWrites:
@@ -89,6 +90,19 @@ class Accounting:
                 break
             del last[key]
             budget -= 1
+
+    def baselines(self) -> list[list[Any]]:
+        """Every peer's last totals, for a restart to continue from (JSON-ready)."""
+        return [
+            [user, swarm.hex(), addr.hex(), up, down, seen]
+            for (user, swarm, addr), (up, down, seen) in self._last.items()
+        ]
+
+    def restore_baselines(self, peers: list[list[Any]]) -> None:
+        for user, swarm, addr, up, down, seen in peers:
+            key = (str(user), bytes.fromhex(swarm), bytes.fromhex(addr))
+            if key not in self._last:  # an announce since the start is newer
+                self._last[key] = (int(up), int(down), float(seen))
 
     def __len__(self) -> int:
         return len(self._last)
