@@ -12,7 +12,7 @@ from registry_kit import make_store, raw_sql
 
 from weightless.registry.entries import Entry
 from weightless.registry.search import Search
-from weightless.registry.store import Conflict, IStore
+from weightless.registry.store import Blocked, Conflict, IStore
 from weightless.tracker.accounting import PendingWrites
 
 V2 = hashlib.sha256(b"store").hexdigest()
@@ -61,6 +61,21 @@ async def test_a_v1_hash_belongs_to_one_entry(store: IStore) -> None:
     with pytest.raises(Conflict):
         await store.upsert(Entry(OTHER, "second", V1))
     assert await store.entry(OTHER) is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_store_itself_refuses_a_blocked_hash(store: IStore) -> None:
+    """Whatever raced past the API's in-memory check (a takedown made meanwhile, here or on
+    another machine), a blocked hash is never stored."""
+    await store.takedown(V1, "dmca")
+    with pytest.raises(Blocked):
+        await store.upsert(Entry(V2, "hybrid", V1))  # blocked by its v1 hash
+    await store.takedown(V2[:40], "truncated v2 form")
+    with pytest.raises(Blocked):
+        await store.upsert(Entry(V2, "v2 only"))  # blocked by its wire form
+    assert await store.entry(V2) is None
+    await store.upsert(Entry(OTHER, "fine"))
+    assert await store.entry(OTHER) is not None
 
 
 @pytest_twisted.ensureDeferred

@@ -31,6 +31,7 @@ from weightless.registry.entries import Entry
 from weightless.registry.migrations import migrations
 from weightless.registry.search import Search, like_pattern
 from weightless.registry.store import (
+    Blocked,
     Conflict,
     IRegistryListener,
     IStore,
@@ -335,7 +336,10 @@ class PostgresStore:
 
         async def write(cursor: Cursor) -> int:
             await cursor.execute(sql.upsert_sql("%s"), params)
-            completions = int(cursor.fetchone()[0])
+            row = cursor.fetchone()
+            if row is None:
+                raise Blocked(entry.info_hash)
+            completions = int(row[0])
             await self._notify(
                 cursor,
                 {

@@ -46,11 +46,14 @@ def entry_from_row(row: Sequence[Any]) -> Entry:
 
 def upsert_sql(mark: str) -> str:
     """INSERT ... ON CONFLICT (info_hash) DO UPDATE: the columns of WRITTEN replaced, verified
-    and completions kept, the stored .torrent and v1_info_hash kept when none is given."""
+    and completions kept, the stored .torrent and v1_info_hash kept when none is given. Nothing
+    is written (no row returned) when a hash of the entry is blocked: the in-memory check before
+    it can race a takedown made meanwhile, here or on another machine."""
     columns = ("info_hash", "v1_info_hash", *WRITTEN, "torrent_data", "created_at", "updated_at")
     updates = ", ".join(f"{c} = excluded.{c}" for c in WRITTEN)
     return (
-        f"INSERT INTO registry ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))}) "
+        f"INSERT INTO registry ({', '.join(columns)}) SELECT {', '.join([mark] * len(columns))} "
+        f"WHERE NOT EXISTS (SELECT 1 FROM blocklist WHERE info_hash IN ({mark}, {mark}, {mark})) "
         "ON CONFLICT (info_hash) DO UPDATE SET "
         "v1_info_hash = COALESCE(excluded.v1_info_hash, registry.v1_info_hash), "
         "torrent_data = COALESCE(excluded.torrent_data, registry.torrent_data), "
@@ -66,6 +69,10 @@ def upsert_params(entry: Entry, torrent_data: Any, now: float) -> list[Any]:
         torrent_data,
         now,
         now,
+        # the blocklist check: the hash, its v1 hash, its 40-hex (truncated v2) wire form
+        entry.info_hash,
+        entry.v1_info_hash,
+        entry.info_hash[:40],
     ]
 
 

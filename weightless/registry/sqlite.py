@@ -22,6 +22,7 @@ from weightless.registry.entries import Entry
 from weightless.registry.migrations import migrations
 from weightless.registry.search import Search, like_pattern
 from weightless.registry.store import (
+    Blocked,
     Conflict,
     IRegistryListener,
     IStore,
@@ -156,6 +157,8 @@ class SQLiteStore:
 
         def write(conn: sqlite3.Connection) -> int:
             row = conn.execute(sql.upsert_sql("?"), params).fetchone()
+            if row is None:
+                raise Blocked(entry.info_hash)
             return int(row[0])
 
         return self._run(write)

@@ -21,6 +21,10 @@ class StoreUnavailable(Exception):
     """The database cannot be reached (or did not answer in time)."""
 
 
+class Blocked(Exception):
+    """A write for a hash on the blocklist."""
+
+
 class Conflict(Exception):
     """The write would give a hash to two entries (a v1_info_hash already in use)."""
 

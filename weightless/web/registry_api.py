@@ -35,7 +35,7 @@ from weightless.registry.entries import (
 )
 from weightless.registry.live import LiveRegistry
 from weightless.registry.search import parse_search
-from weightless.registry.store import Conflict, IStore, StoreUnavailable
+from weightless.registry.store import Blocked, Conflict, IStore, StoreUnavailable
 from weightless.registry.torrentfile import TorrentError, parse_torrent
 from weightless.tracker.accounting import PendingWrites
 from weightless.tracker.catalog import wire_hashes
@@ -246,6 +246,8 @@ class RegistryAPI:
             return json_body(request, error.status, {"error": str(error)})
         if isinstance(error, Invalid):
             return json_body(request, 400, {"error": str(error)})
+        if isinstance(error, Blocked):
+            return json_body(request, 409, {"error": f"{error} is blocked"})
         if isinstance(error, Conflict):
             return json_body(request, 409, {"error": "a hash of this entry belongs to another"})
         if isinstance(error, StoreUnavailable | defer.TimeoutError):
