@@ -44,26 +44,26 @@ class PeerGroup:
 
     def add(self, addr: bytes, peer_id: bytes, now: int, pos: int) -> None:
         """Insert a peer that is not here at position ``pos`` (0..len, chosen at random)."""
-        n = len(self.seen)
-        w = self.width
-        keys = self.keys
+        addrs, ids, seen, keys = self.addrs, self.ids, self.seen, self.keys
+        n = len(seen)
         if pos < n:
+            w = self.width
             a, b = pos * w, pos * ID_LEN
             moved = keys[pos]
             keys.append(moved)
             keys[pos] = addr
-            self.addrs += moved
-            self.ids += self.ids[b : b + ID_LEN]
-            self.seen.append(self.seen[pos])
+            addrs += moved
+            addrs[a : a + w] = addr
+            ids += ids[b : b + ID_LEN]
+            ids[b : b + ID_LEN] = peer_id
+            seen.append(seen[pos])
+            seen[pos] = now
             self.index[moved] = n
-            self.addrs[a : a + w] = addr
-            self.ids[b : b + ID_LEN] = peer_id
-            self.seen[pos] = now
         else:
             keys.append(addr)
-            self.addrs += addr
-            self.ids += peer_id
-            self.seen.append(now)
+            addrs += addr
+            ids += peer_id
+            seen.append(now)
         self.index[addr] = pos
 
     def touch(self, pos: int, peer_id: bytes, now: int) -> None:
@@ -138,7 +138,13 @@ class PeerGroup:
         if skip < 0:
             if count >= n:
                 return bytes(addrs)
-        elif count >= n - 1:
+            # a window from a random start: one slice, or two where it wraps round
+            first = int(start * n) * w
+            end = first + count * w
+            if end <= len(addrs):
+                return bytes(addrs[first:end])
+            return b"".join((addrs[first:], addrs[: end - len(addrs)]))
+        if count >= n - 1:
             return b"".join((addrs[: skip * w], addrs[(skip + 1) * w :]))
         return b"".join([addrs[lo * w : hi * w] for lo, hi in self.spans(count, start, skip)])
 
