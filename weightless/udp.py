@@ -170,8 +170,8 @@ class UDPTracker(DatagramProtocol):
             None if r.num_want < 0 else r.num_want,  # -1: the default (BEP 15)
             user,
             now,
-            both_families=False,  # a reply holds the family of the request only
-            cap=udp.MAX_REPLY_PEERS_V6 if v6 else udp.MAX_REPLY_PEERS_V4,
+            False,  # both families: no, a reply holds the family of the request only
+            udp.MAX_REPLY_PEERS_V6 if v6 else udp.MAX_REPLY_PEERS_V4,  # what fits in it
         )
         if len(plan) == 1:
             g, n, skip = plan[0]
