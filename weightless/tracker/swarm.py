@@ -8,6 +8,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable, Iterator
 from socket import AF_INET, AF_INET6, inet_ntop
+from struct import Struct
 
 ID_LEN = 20
 WIDTH_V4 = 6  # 4-byte address + 2-byte port, as in a compact reply (BEP 23)
@@ -18,6 +19,11 @@ LEECHERS4, SEEDERS4, LEECHERS6, SEEDERS6 = 0, 1, 2, 3
 
 NEW, WAS_LEECHER, WAS_SEEDER = 0, 1, 2
 
+# Writing a few bytes into a bytearray in place: a precompiled Struct's pack_into takes about
+# half the time of a slice assignment, and adds and removals do it on every announce.
+_PUT_ADDR = {WIDTH_V4: Struct("6s").pack_into, WIDTH_V6: Struct("18s").pack_into}
+_put_id = Struct(f"{ID_LEN}s").pack_into
+
 
 class PeerGroup:
     """Peers of one address family and one state (seeding or leeching) of one swarm.
@@ -27,10 +33,11 @@ class PeerGroup:
     the gap. So any run of consecutive peers is a random sample and a reply is one slice.
     """
 
-    __slots__ = ("addrs", "ids", "index", "keys", "seen", "width")
+    __slots__ = ("addrs", "ids", "index", "keys", "put_addr", "seen", "width")
 
     def __init__(self, width: int) -> None:
         self.width = width
+        self.put_addr = _PUT_ADDR[width]
         self.addrs = bytearray()  # packed address + port, `width` bytes each
         self.ids = bytearray()  # peer ids, 20 bytes each
         self.seen = array("I")  # last announce, whole seconds
@@ -53,9 +60,9 @@ class PeerGroup:
             keys.append(moved)
             keys[pos] = addr
             addrs += moved
-            addrs[a : a + w] = addr
+            self.put_addr(addrs, a, addr)
             ids += ids[b : b + ID_LEN]
-            ids[b : b + ID_LEN] = peer_id
+            _put_id(ids, b, peer_id)
             seen.append(seen[pos])
             seen[pos] = now
             self.index[moved] = n
@@ -70,7 +77,7 @@ class PeerGroup:
         self.seen[pos] = now
         b = pos * ID_LEN
         if not self.ids.startswith(peer_id, b):  # compares in place, no slice copy
-            self.ids[b : b + ID_LEN] = peer_id
+            _put_id(self.ids, b, peer_id)
 
     def remove(self, addr: bytes) -> bool:
         pos = self.index.pop(addr, None)
@@ -88,7 +95,7 @@ class PeerGroup:
         if pos != last:
             a, b = pos * w, pos * ID_LEN
             keys[pos] = moved
-            self.addrs[a : a + w] = moved
+            self.put_addr(self.addrs, a, moved)
             self.ids[b : b + ID_LEN] = self.ids[last * ID_LEN :]
             self.seen[pos] = self.seen[last]
             self.index[moved] = pos
