@@ -46,10 +46,7 @@ class WebApp:
         self.reactor = reactor
 
     def ip(self, request: IRequest) -> str:
-        # every X-Forwarded-For line, in order, as the front protocol reads them
-        lines = request.requestHeaders.getRawHeaders(b"x-forwarded-for")
-        forwarded = b",".join(lines) if lines else None
-        return self.client_ip.resolve(request.getClientAddress().host, forwarded)
+        return self.client_ip.of_request(request)
 
     @app.route("/announce", methods=["GET", "HEAD"])
     @app.route("/announce/", methods=["GET", "HEAD"], branch=False)

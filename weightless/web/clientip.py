@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 
+from twisted.web.iweb import IRequest
+
 from weightless.tracker.core import normalize_ip
 
 
@@ -40,3 +42,10 @@ class ClientIP:
             if not self.trusts(candidate):
                 return candidate
         return peer
+
+    def of_request(self, request: IRequest) -> str:
+        """The client's IP of a twisted.web request, from every X-Forwarded-For line in order
+        (as the front protocol reads them)."""
+        lines = request.requestHeaders.getRawHeaders(b"x-forwarded-for")
+        forwarded = b",".join(lines) if lines else None
+        return self.resolve(request.getClientAddress().host, forwarded)

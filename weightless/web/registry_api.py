@@ -118,10 +118,7 @@ class RegistryAPI:
     # -- helpers
 
     def ip(self, request: IRequest) -> str:
-        lines = request.requestHeaders.getRawHeaders(b"x-forwarded-for")
-        return self.client_ip.resolve(
-            request.getClientAddress().host, b",".join(lines) if lines else None
-        )
+        return self.client_ip.of_request(request)
 
     def _guard(self, d: Deferred[T]) -> Deferred[T]:
         """The store's answer, or a TimeoutError (a 503) when none comes in time. Cancelling a
