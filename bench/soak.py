@@ -268,6 +268,8 @@ def udp_reply(data: bytes, txn: int, action: int) -> str | None:
 
 
 def good_client(cfg: dict[str, Any], out: Any, stop: Any) -> None:
+    if cfg["nice"]:
+        os.nice(cfg["nice"])
     port, t0 = cfg["port"], cfg["t0"]
     small = cfg["small"]  # [{"v2", "v1", "name", "files"}]
     records: list[tuple[str, float, float, str | None]] = []  # kind, t, ms, failure
@@ -367,6 +369,7 @@ def good_client(cfg: dict[str, Any], out: Any, stop: Any) -> None:
             ),
         )
 
+    waited_before = run_queue_wait([os.getpid()])
     socks = []
     for j in range(8):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -458,6 +461,7 @@ def good_client(cfg: dict[str, Any], out: Any, stop: Any) -> None:
         out.put(("good", list(records)))
     out.put(("good-totals", {"sent": totals, "acked": acked}))
     out.put(("cpu-good", round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 1)))
+    out.put(("wait-good", round(run_queue_wait([os.getpid()]) - waited_before, 1)))
 
 
 # -- abuse over TCP (one asyncio process)
@@ -481,9 +485,13 @@ class Holds:
     def snapshot(self) -> dict[str, Any]:
         now = time.monotonic()
         self.longest = max([self.longest] + [now - t for t in self.since.values()])
+        # open for over 2 s: a connection the tracker closes at once is not held
+        held = sum(1 for t in self.since.values() if now - t > 2.0)
+        self.peak_held = max(getattr(self, "peak_held", 0), held)
         return {
             "open": self.open,
             "peak": self.peak,
+            "peak_held": self.peak_held,
             "opened": self.opened,
             "closed_by_server": self.closed_by_server,
             "connect_failed": self.failed,
@@ -530,6 +538,7 @@ async def hold(
         stats.open -= 1
         if closed.done():
             stats.closed_by_server += 1
+            closed.exception()  # a reset is a close too; retrieved so asyncio does not log it
         else:
             closed.cancel()
         writer.transport.abort()
@@ -1114,6 +1123,8 @@ class Tracker:
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             # the tracker starts from the limit a service manager would give it, not ours
             resource.setrlimit(resource.RLIMIT_NOFILE, soft)
+            if a.nice:
+                os.nice(a.nice)
 
         self.cmd = cmd
         self.proc = subprocess.Popen(
@@ -1210,6 +1221,13 @@ def main() -> int:
     ap.add_argument("--database", default="sqlite", help="sqlite, or a postgresql:// URL")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--tracker-args", default="", help="extra twistd weightless options")
+    ap.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="run the tracker and the well-behaved client at this nice value (e.g. -5 as root, "
+        "to stand out from other work on a shared machine)",
+    )
     ap.add_argument("--large-files", type=int, default=100_000, help="files in the large torrent")
     ap.add_argument("--udp-sources", type=int, default=1_000_000, help="most UDP sources")
     ap.add_argument("--udp-rate", type=float, default=5600, help="new UDP sources per second")
@@ -1276,7 +1294,7 @@ def main() -> int:
     port = free_port()
     print(
         f"# soak: {a.duration:.0f} s, {backend}, --workers {a.workers}, port {port}, "
-        f"RLIMIT_NOFILE bench {hard} / tracker {soft}; work dir {workdir}",
+        f"RLIMIT_NOFILE bench {hard} / tracker {soft}, nice {a.nice}; work dir {workdir}",
         flush=True,
     )
     print(
@@ -1354,6 +1372,7 @@ def soak(
         "udp_sources": a.udp_sources,
         "udp_rate": a.udp_rate,
         "counters": a.counters,
+        "nice": a.nice,
         "smuggling": a.smuggling,
     }
     ctx = mp.get_context("fork")
@@ -1510,11 +1529,15 @@ def report(
     sent = pipes.get("sent", {})
     per = max(sent.values(), default=0) / MIB
     if a.pipelines:
+        # with backpressure a pipeline stalls once the socket buffers on both sides are full
+        # (a few MB on loopback) and takes nothing more for the rest of the run
+        last = max(pipes.get("last_progress", {}).values(), default=0.0)
+        ok = per < 64 and last < 0.7 * a.duration
         lines.append(
-            f"[{flag(per < 8, 'item 2: no backpressure on unread pipelines')}] unread pipelines: "
+            f"[{flag(ok, 'item 2: no backpressure on unread pipelines')}] unread pipelines: "
             f"{len(sent)} connections took {sum(sent.values()) / MIB:.1f} MB of requests (at most "
-            f"{per:.1f} MB on one) without their answers being read; contract: no more reading "
-            "once 64 KiB of answers wait"
+            f"{per:.1f} MB on one, the last at t={last:.0f} s) without their answers being read;"
+            " contract: no more reading once 64 KiB of answers wait"
         )
     holds = (
         ("one_address", a.hold_one, f"{a.hold_one} connections from one address", 128),
@@ -1527,11 +1550,12 @@ def report(
         if not n:
             continue
         h = tcp.get(key, {})
-        ok = h.get("peak", 0) <= cap and h.get("longest_s", 0) <= 15
+        ok = h.get("peak_held", 0) <= cap and h.get("longest_s", 0) <= 15
         lines.append(
-            f"[{flag(ok, f'item 3: {label} held')}] {label}: up to {h.get('peak', 0)} open at "
-            f"once, held up to {h.get('longest_s', 0):.0f} s, {h.get('closed_by_server', 0)} closed"
-            f" by the tracker, {h.get('connect_failed', 0)} connects failed "
+            f"[{flag(ok, f'item 3: {label} held')}] {label}: up to {h.get('peak_held', 0)} open "
+            f"for over 2 s at once, held up to {h.get('longest_s', 0):.0f} s, "
+            f"{h.get('closed_by_server', 0)} closed by the tracker, "
+            f"{h.get('connect_failed', 0)} connects failed "
             f"{h.get('errors', {}) or ''}; contract: 128 per address, a head within 10 s"
         )
     meta = tcp.get("meta", {})
@@ -1643,8 +1667,9 @@ def report(
     queue_wait = r["tracker_run_queue_wait_s"]
     load = r["load_average"]
     lines.append(
-        f"the tracker waited {queue_wait} s for a CPU (runnable, not running; schedstat); load "
-        f"average {load[0]:.1f} before, {load[1]:.1f} after, on {os.cpu_count()} CPUs"
+        f"waiting for a CPU (runnable, not running; schedstat): the tracker {queue_wait} s, the "
+        f"well-behaved client {cpu.get('wait-good', '?')} s; load average {load[0]:.1f} before, "
+        f"{load[1]:.1f} after, on {os.cpu_count()} CPUs"
     )
     if queue_wait > 0.1 * a.duration:
         lines.append(
@@ -1662,6 +1687,13 @@ def report(
         f"tracker log: {r['log_problem_lines']} lines with errors or tracebacks"
         + "".join(f"\n  {x[:160]}" for x in r["log_examples"][:5])
     )
+    udp_failed = sum(1 for kind, _, _, f in good if f and kind.startswith("udp"))
+    if udp_failed and r["udp_rcvbuf_drops"]:
+        defended.append(
+            f"UDP flood: the kernel dropped {r['udp_rcvbuf_drops']:,} datagrams at full receive "
+            f"buffers, {udp_failed} well-behaved UDP requests among them (the tracker reads UDP "
+            "slower than the flood comes, or has too small an SO_RCVBUF)"
+        )
     stored = r["stored"]
     written_ok = True
     if totals:
