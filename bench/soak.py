@@ -578,7 +578,11 @@ async def pipeline(st: dict[str, Any], src: str, cfg: dict[str, Any], stop: asyn
                 st["last_progress"][src] = time.time() - cfg["t0"]
         except asyncio.TimeoutError:
             # the server takes no more: wait, keeping the connection (and its unread answers)
-            while not stop.is_set() and not writer.transport.is_closing():
+            while (
+                not stop.is_set()
+                and not writer.transport.is_closing()
+                and st["sent"].get(src, 0) < cap
+            ):
                 try:
                     await asyncio.wait_for(writer.drain(), 1.0)
                     st["sent"][src] = st["sent"].get(src, 0) + len(reqs)
@@ -947,6 +951,8 @@ def abuse_udp(cfg: dict[str, Any], out: Any, stop: Any) -> None:
     st: Counter[str] = Counter()
     connecting: dict[int, float] = {}
     announcing: dict[int, float] = {}
+    cids: dict[int, bytes] = {}
+    keep_every = max(1, round(1 / cfg["udp_keep"])) if cfg["udp_keep"] else 1 << 40
     i, last_report = 0, 0.0
 
     def send(data: bytes, n: int) -> bool:
@@ -998,10 +1004,22 @@ def abuse_udp(cfg: dict[str, Any], out: Any, stop: Any) -> None:
                 )  # fmt: skip
                 if send(packet, txn):
                     announcing[txn] = now
+                    cids[txn] = data[8:16]
             elif action == 1 and txn in announcing:
                 del announcing[txn]
+                cid = cids.pop(txn)
                 st["announced"] += 1
+                if txn % keep_every:  # most clients come and go: they stop at once
+                    packet = udp_announce_packet(
+                        cid, txn | 0x40000000, hashes[txn % len(hashes)], b"-SK0008-%012d" % txn,
+                        0, 1000, 0, 3, 6881 + txn % 1000, urls[txn % len(urls)], numwant=0,
+                    )  # fmt: skip
+                    if send(packet, txn):
+                        st["stop_sent"] += 1
+            elif action == 1 and txn & 0x40000000:
+                st["stopped"] += 1
             elif action == 3:
+                cids.pop(txn, None)
                 announcing.pop(txn, None)
                 connecting.pop(txn, None)
                 st["error: " + data[8:60].decode("utf-8", "replace")] += 1
@@ -1013,6 +1031,7 @@ def abuse_udp(cfg: dict[str, Any], out: Any, stop: Any) -> None:
                 old = [n for n, sent in pending.items() if now - sent > 5.0]
                 for n in old:
                     del pending[n]
+                    cids.pop(n, None)
                 st[what] += len(old)
             out.put(("udp", dict(st)))
         if not got:
@@ -1231,6 +1250,12 @@ def main() -> int:
     ap.add_argument("--large-files", type=int, default=100_000, help="files in the large torrent")
     ap.add_argument("--udp-sources", type=int, default=1_000_000, help="most UDP sources")
     ap.add_argument("--udp-rate", type=float, default=5600, help="new UDP sources per second")
+    ap.add_argument(
+        "--udp-keep",
+        type=float,
+        default=0.1,
+        help="share of UDP sources that stay as peers; the others announce `stopped` at once",
+    )
     ap.add_argument("--pipelines", type=int, default=4)
     ap.add_argument("--pipeline-max-mb", type=int, default=256, help="stop a pipeline there")
     ap.add_argument("--trickle", type=int, default=200, help="trickling connections")
@@ -1371,6 +1396,7 @@ def soak(
         "meta_concurrency": a.meta_concurrency,
         "udp_sources": a.udp_sources,
         "udp_rate": a.udp_rate,
+        "udp_keep": a.udp_keep,
         "counters": a.counters,
         "nice": a.nice,
         "smuggling": a.smuggling,
@@ -1576,7 +1602,8 @@ def report(
         lines.append(
             f"[info] UDP: {udp.get('sources', 0):,} distinct source addresses (IP_PKTINFO on one "
             f"socket, 127.16.0.0 up): {conn_rate:.1%} connected, {ann_rate:.1%} of those "
-            f"announced, connects lost {udp.get('connect_lost', 0):,}, announces lost "
+            f"announced ({udp.get('stopped', 0):,} then stopped, as {1 - a.udp_keep:.0%} do), "
+            f"connects lost {udp.get('connect_lost', 0):,}, announces lost "
             f"{udp.get('announce_lost', 0):,}, errors {errors or 0}; made-up connection ids: "
             f"{udp.get('bogus_sent', 0):,} sent, {udp.get('bogus_error', 0):,} BEP 15 errors, "
             f"{udp.get('bogus_answered', 0):,} served"
