@@ -51,6 +51,7 @@ import multiprocessing as mp
 import os
 import queue
 import random
+import re
 import resource
 import shlex
 import signal
@@ -794,17 +795,9 @@ def smuggling_variants(port: int, small: list[dict[str, Any]]) -> list[tuple[str
 
 
 def _smuggle_outcome(raw: bytes, closed: bool) -> tuple[str, bool]:
-    """What came back, and whether the tracker served any request (a 200)."""
-    statuses = []
-    pos = 0
-    while True:
-        at = raw.find(b"HTTP/1.", pos)
-        if at < 0:
-            break
-        status = raw[at + 9 : at + 12]
-        if status.isdigit() and (at == 0 or raw[at - 1 : at] == b"\n"):
-            statuses.append(int(status))
-        pos = at + 1
+    """What came back, and whether the tracker served any request (a 200). Answers follow
+    each other directly (a bencoded body has no newline), so every status line counts."""
+    statuses = [int(m) for m in re.findall(rb"HTTP/1\.[01] (\d{3}) ", raw)]
     if not statuses:
         return ("closed, no answer" if closed else "no answer in 3 s"), False
     served = [s for s in statuses if s == 200]
@@ -1545,12 +1538,18 @@ def report(
     lines: list[str] = []
     defended: list[str] = []  # abuse the tracker did not hold off, with its issue 8 item
 
-    def flag(ok: bool, what: str) -> str:
+    def flag(ok: bool | None, what: str) -> str:
+        """ok, NOT (recorded as a likely cause), or ? (no answer to judge by)."""
+        if ok is None:
+            return " ? "
         if not ok:
             defended.append(what)
         return "ok " if ok else "NOT"
 
-    lines.append("\n== abuse: what was sent, and what the tracker did (contract: interfaces.md)")
+    lines.append(
+        "\n== abuse: what was sent, and what the tracker did (contract: interfaces.md;"
+        " ? = no answer to judge by)"
+    )
     pipes = tcp.get("pipelines", {})
     sent = pipes.get("sent", {})
     per = max(sent.values(), default=0) / MIB
@@ -1619,15 +1618,19 @@ def report(
         # no answer in time is the busy reactor, shown elsewhere; only a wrong answer counts
         bad = {k: v for k, v in seen.items() if not k.endswith((want, "rate limited") + UNANSWERED)}
         answered = sum(v for k, v in seen.items() if not k.endswith(UNANSWERED))
-        mark = flag(answered > 0 and not bad, f"item 1: counters {variant}")
+        mark = flag(None if not answered else not bad, f"item 1: counters {variant}")
         lines.append(f"  [{mark}] {variant:34} [{want}] {seen}")
     if a.smuggling:
         lines.append("malformed heads (contract in brackets: 400 = refused, nothing served):")
-    for variant, v in tcp.get("smuggling", {}).items():
-        # a wrong answer, or never the right one (no answer alone may be a busy reactor)
-        answered = [k for k in v["seen"] if not k.startswith(("no answer", "connect failed"))]
-        ok = v["as_contract"] > 0 and v["as_contract"] == sum(v["seen"][k] for k in answered)
-        mark = flag(ok, f"item 4: {variant}")
+    silent = ("no answer", "connect failed")  # alone, these may be a busy reactor
+    heads = tcp.get("smuggling", {})
+    any_answer = any(not k.startswith(silent) for v in heads.values() for k in v["seen"])
+    for variant, v in heads.items():
+        answered = [k for k in v["seen"] if not k.startswith(silent)]
+        judged: bool | None = v["as_contract"] == sum(v["seen"][k] for k in answered)
+        if not answered:  # a variant that should be served was not, while others were
+            judged = False if v["contract"] == "ok" and any_answer else None
+        mark = flag(judged, f"item 4: {variant}")
         lines.append(
             f"  [{mark}] {variant:28} [{v['contract']}] {v['as_contract']}/{v['sent']} as "
             f"contract; seen {v['seen']}"
@@ -1731,8 +1734,9 @@ def report(
                 value is not None and acked <= value <= sent_total
             )
             written_ok &= ok
+            mark = "n/a" if sent_total == 0 else ("ok " if ok else "NOT")
             lines.append(
-                f"[{'ok ' if ok else 'NOT'}] {user} uploaded in the database after the stop: "
+                f"[{mark}] {user} uploaded in the database after the stop: "
                 f"{value} ({kind}); the client reported {acked:,} (answered) to {sent_total:,}"
             )
     else:
