@@ -1557,9 +1557,13 @@ def report(
         # with backpressure a pipeline stalls once the socket buffers on both sides are full
         # (a few MB on loopback) and takes nothing more for the rest of the run
         last = max(pipes.get("last_progress", {}).values(), default=0.0)
-        ok = per < 64 and last < 0.7 * a.duration
+        judged: bool | None = per < 64 and last < 0.7 * a.duration
+        # a stalled pipeline proves backpressure only while the tracker answers others
+        later = sum(1 for k, t, _, f in good if t > last + 5 and not f and not k.startswith("udp"))
+        if judged and not later:
+            judged = None
         lines.append(
-            f"[{flag(ok, 'item 2: no backpressure on unread pipelines')}] unread pipelines: "
+            f"[{flag(judged, 'item 2: no backpressure on unread pipelines')}] unread pipelines: "
             f"{len(sent)} connections took {sum(sent.values()) / MIB:.1f} MB of requests (at most "
             f"{per:.1f} MB on one, the last at t={last:.0f} s) without their answers being read;"
             " contract: no more reading once 64 KiB of answers wait"
