@@ -22,6 +22,7 @@ from weightless.registry.postgres import PostgresStore
 from weightless.registry.sqlite import SQLiteStore
 from weightless.registry.store import IStore
 from weightless.web.bodylimit import LimitedRequest
+from weightless.web.pages import Pages
 from weightless.web.registry_api import RegistryAPI
 
 T = TypeVar("T")
@@ -47,6 +48,19 @@ def make_torrent(root: Path, name: str, version: str = "hybrid", size: int = 400
     if not path.exists():
         path.write_bytes(name.encode() * (size // len(name) + 1))
     ct = lt.create_torrent(lt.list_files(str(path)), 16384, FLAGS[version])
+    lt.set_piece_hashes(ct, str(root))
+    return bytes(lt.bencode(ct.generate()))
+
+
+def make_folder_torrent(root: Path, name: str, files: dict[str, int]) -> bytes:
+    """A hybrid .torrent of a folder ``root/name`` holding ``files`` (relative path: size in
+    bytes, each with distinct content), by libtorrent."""
+    for rel, size in files.items():
+        path = root / name / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        seed = f"{name}/{rel}".encode()
+        path.write_bytes((seed * (size // len(seed) + 1))[:size])
+    ct = lt.create_torrent(lt.list_files(str(root / name)), 16384)
     lt.set_piece_hashes(ct, str(root))
     return bytes(lt.bencode(ct.generate()))
 
@@ -103,6 +117,9 @@ class Server:
             timeout,
         )
         stack.web.api = api.resource()
+        stack.web.pages = Pages(
+            api, stack.limiter, stack.client_ip, reactor, passkeys=secret is not None
+        ).resource()
         stack.site.requestFactory = LimitedRequest
         server = cls(store, stack, api)
         server.port = reactor.listenTCP(0, stack.front, interface="127.0.0.1")

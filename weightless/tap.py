@@ -39,6 +39,7 @@ from weightless.web.app import WebApp
 from weightless.web.bodylimit import LimitedRequest
 from weightless.web.clientip import ClientIP
 from weightless.web.front import FrontFactory
+from weightless.web.pages import Pages
 from weightless.web.registry_api import RegistryAPI
 from weightless.web.tracker_http import TrackerHTTP
 from weightless.wire.connid import ConnectionIdValidator
@@ -202,6 +203,7 @@ def tracker_service(config: Config, reactor: Any, seat: Seat | None) -> service.
         reactor,
         api.resource(),
         refresh_metrics=refresh_metrics,
+        pages=Pages(api, limiter, client_ip, reactor, passkeys is not None).resource(),
     )
     site = Site(web.app.resource())
     site.requestFactory = LimitedRequest

@@ -36,9 +36,11 @@ class WebApp:
         reactor: IReactorTime,
         api: IResource | None = None,
         refresh_metrics: Callable[[], Deferred[None]] | None = None,
+        pages: IResource | None = None,
     ) -> None:
         self.http = http
         self.api = api  # /api/*: the registry API (weightless.web.registry_api)
+        self.pages = pages  # /, /torrents/*, /static/*: the HTML pages (weightless.web.pages)
         self.store = store
         self.metrics = metrics
         self.refresh_metrics = refresh_metrics  # several workers: gather their counters first
@@ -86,6 +88,15 @@ class WebApp:
             request.setHeader(b"content-type", b"application/json")
             return b'{"error": "not found"}'
         return self.api
+
+    @app.route("/", branch=True, methods=["GET", "HEAD"])
+    def pages_branch(self, request: IRequest) -> IResource | bytes:
+        """Every path no other route takes: the registry's pages, and their 404s."""
+        if self.pages is None:
+            request.setResponseCode(404)
+            request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+            return b"Not found"
+        return self.pages
 
     @app.route("/health", methods=["GET", "HEAD"])
     def health(self, request: IRequest) -> Deferred[bytes]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Callable, Iterable
+from importlib import resources
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -34,7 +35,7 @@ from weightless.registry.entries import (
     parse_upload,
 )
 from weightless.registry.live import LiveRegistry
-from weightless.registry.search import parse_search
+from weightless.registry.search import Search, parse_search
 from weightless.registry.store import Blocked, Conflict, IStore, StoreUnavailable
 from weightless.registry.torrentfile import TorrentError, parse_torrent
 from weightless.tracker.accounting import PendingWrites
@@ -45,6 +46,8 @@ from weightless.web.clientip import ClientIP
 from weightless.web.status import set_status
 
 T = TypeVar("T")
+# the contract of every /api endpoint for frontend developers (OpenAPI 3.1), written by hand
+OPENAPI = resources.files("weightless.web").joinpath("openapi.json").read_bytes()
 STORE_TIMEOUT = 5.0  # seconds before a database that does not answer is a 503
 JSON = b"application/json"
 ALLOWED_METHODS = b"GET, POST, DELETE, OPTIONS"
@@ -154,6 +157,32 @@ class RegistryAPI:
         seeders, leechers = self.live.counts(entry.info_hash)
         return entry_json(entry, seeders, leechers)
 
+    # -- reads, shared with the HTML pages (weightless.web.pages): one query path
+
+    async def lookup(self, info_hash: str) -> dict[str, Any] | None:
+        """The RegistryEntry JSON object of the entry with this hash (v2 or v1), live counts
+        included, or None."""
+        entry = await self._guard(self.store.entry(info_hash))
+        return None if entry is None else self._view(entry)
+
+    async def find(self, query: Search) -> tuple[list[dict[str, Any]], int]:
+        """One page of RegistryEntry objects and how many match in all (X-Total-Count)."""
+        entries, total = await self._guard(self.store.search(query))
+        return [self._view(e) for e in entries], total
+
+    async def metadata(self, info_hash: str) -> dict[str, Any] | None:
+        """The /meta object of the stored .torrent (name, piece_length, piece_count,
+        total_size, files), or None when no file is stored."""
+        found = await self._guard(self.store.torrent(info_hash))
+        if found is None:
+            return None
+        try:
+            info = parse_torrent(found[1])
+        except TorrentError as e:
+            raise ApiError(500, f"the stored torrent cannot be read: {e}") from None
+        meta: dict[str, Any] = info.meta()
+        return meta
+
     async def _register(self, submission: Submission) -> Entry:
         entry = submission.entry
         self._check_writable(entry)
@@ -165,17 +194,16 @@ class RegistryAPI:
 
     @app.route("/registry", methods=["GET"])
     async def get_entry(self, request: IRequest) -> bytes:
-        entry = await self._guard(self.store.entry(self._hash_param(request)))
+        entry = await self.lookup(self._hash_param(request))
         if entry is None:
             raise ApiError(404, "info_hash not found")
-        return json_body(request, 200, self._view(entry))
+        return json_body(request, 200, entry)
 
     @app.route("/registry/search", methods=["GET"])
     async def search(self, request: IRequest) -> bytes:
-        query = parse_search(params(request))
-        entries, total = await self._guard(self.store.search(query))
+        entries, total = await self.find(parse_search(params(request)))
         request.setHeader(b"x-total-count", str(total).encode())
-        return json_body(request, 200, [self._view(e) for e in entries])
+        return json_body(request, 200, entries)
 
     @app.route("/registry", methods=["POST"])
     async def post_entry(self, request: IRequest) -> bytes:
@@ -213,14 +241,15 @@ class RegistryAPI:
 
     @app.route("/registry/meta", methods=["GET"])
     async def meta(self, request: IRequest) -> bytes:
-        found = await self._guard(self.store.torrent(self._hash_param(request)))
-        if found is None:
+        meta = await self.metadata(self._hash_param(request))
+        if meta is None:
             raise ApiError(404, "no torrent file stored for this info_hash")
-        try:
-            info = parse_torrent(found[1])
-        except TorrentError as e:
-            raise ApiError(500, f"the stored torrent cannot be read: {e}") from None
-        return json_body(request, 200, info.meta())
+        return json_body(request, 200, meta)
+
+    @app.route("/openapi.json", methods=["GET"])
+    def openapi(self, request: IRequest) -> bytes:
+        request.setHeader(b"content-type", JSON)
+        return OPENAPI
 
     @app.route("/users/<user_id>", methods=["GET"])
     async def user(self, request: IRequest, user_id: str) -> bytes:

@@ -1,0 +1,117 @@
+"""What the pages compute for people: sizes with units, file trees, magnet links (the spec's
+hybrid one and the v1-only one for rtorrent), the `weightless get` command."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from weightless.web.present import (
+    base_url,
+    file_tree,
+    get_command,
+    human_size,
+    magnet,
+    tag_list,
+    v1_magnet,
+)
+
+V2 = "ab" * 32
+V1 = "cd" * 20
+ANNOUNCE = "http://tracker.example:8080/announce"
+
+
+@pytest.mark.parametrize(
+    ("size", "shown"),
+    [
+        (None, ""),
+        (0, "0 B"),
+        (1023, "1023 B"),
+        (1024, "1.0 KiB"),
+        (1536, "1.5 KiB"),
+        (236936515, "226.0 MiB"),
+        (70 * 1024**3, "70.0 GiB"),
+        (2**63 - 1, "8.0 EiB"),
+    ],
+)
+def test_human_size(size: int | None, shown: str) -> None:
+    assert human_size(size) == shown
+
+
+def test_file_tree_sums_sizes_and_counts_per_folder() -> None:
+    tree = file_tree(
+        [
+            {"path": "train/shard-1.bin", "length": 100},
+            {"path": "train/deep/shard-2.bin", "length": 50},
+            {"path": "README.md", "length": 7},
+            {"path": "Train2/a", "length": 1},
+        ]
+    )
+    assert (tree.size, tree.count) == (158, 4)
+    assert [f.name for f in tree.sorted_folders()] == ["train", "Train2"]
+    train = tree.folders["train"]
+    assert (train.size, train.count, train.files) == (150, 2, [("shard-1.bin", 100)])
+    assert train.folders["deep"].files == [("shard-2.bin", 50)]
+    assert tree.sorted_files() == [("README.md", 7)]
+
+
+def test_single_file_torrent_is_one_file_at_the_top() -> None:
+    tree = file_tree([{"path": "weights.safetensors", "length": 5}])
+    assert (tree.folders, tree.files) == ({}, [("weights.safetensors", 5)])
+
+
+def _xts(link: str) -> list[str]:
+    return parse_qs(urlsplit(link).query)["xt"]
+
+
+def test_hybrid_magnet_is_the_spec_s() -> None:
+    entry = {"info_hash": V2, "v1_info_hash": V1, "name": "Llama weights & co/v4"}
+    link = magnet(entry, ANNOUNCE)
+    assert link.startswith(f"magnet:?xt=urn:btih:{V1}&xt=urn:btmh:1220{V2}&dn=")
+    query = parse_qs(urlsplit(link).query)
+    assert query["dn"] == ["Llama weights & co/v4"]
+    assert query["tr"] == [ANNOUNCE]
+    # the v1-only link, for clients that refuse urn:btmh (rtorrent)
+    old = v1_magnet(entry, ANNOUNCE)
+    assert old is not None and "btmh" not in old
+    assert _xts(old) == [f"urn:btih:{V1}"]
+    assert parse_qs(urlsplit(old).query)["tr"] == [ANNOUNCE]
+
+
+def test_v2_only_and_v1_only_entries() -> None:
+    v2_only = {"info_hash": V2, "name": "x"}
+    assert _xts(magnet(v2_only, ANNOUNCE)) == [f"urn:btmh:1220{V2}"]
+    assert v1_magnet(v2_only, ANNOUNCE) is None
+    v1_only = {"info_hash": V1, "name": "x"}
+    assert _xts(magnet(v1_only, ANNOUNCE)) == [f"urn:btih:{V1}"]
+    assert v1_magnet(v1_only, ANNOUNCE) is None  # the magnet is already v1-only
+
+
+def test_get_command_names_the_tracker_unless_it_is_the_default() -> None:
+    assert get_command({"info_hash": V2}, "http://localhost:8080") == f"weightless get {V2}"
+    assert (
+        get_command({"info_hash": V2}, "https://t.example")
+        == f"weightless get {V2} --tracker https://t.example"
+    )
+
+
+@pytest.mark.parametrize(
+    ("host", "secure", "url"),
+    [
+        ("tracker.example:8080", False, "http://tracker.example:8080"),
+        ("tracker.example", True, "https://tracker.example"),
+        ("[2001:db8::1]:8080", False, "http://[2001:db8::1]:8080"),
+        (None, False, "http://127.0.0.1:80"),
+        ("evil.example/path?x=<script>", False, "http://127.0.0.1:80"),
+        ("a b", False, "http://127.0.0.1:80"),
+        ("", False, "http://127.0.0.1:80"),
+    ],
+)
+def test_base_url_takes_only_a_plain_host(host: str | None, secure: bool, url: str) -> None:
+    assert base_url(host, secure, "127.0.0.1:80") == url
+
+
+def test_tag_list() -> None:
+    assert tag_list("llm, weights,,fp16,llm ") == ["llm", "weights", "fp16"]
+    assert tag_list(None) == []

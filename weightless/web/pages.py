@@ -1,0 +1,299 @@
+"""The registry in a browser: ``/`` (search, filters, sorting, pages) and ``/torrents/{hash}``
+(one entry), server-rendered with Jinja2 templates, plus their static files.
+
+Thin: entries, counts and file lists come from the registry API's own reads
+(``RegistryAPI.lookup``, ``.find``, ``.metadata``), so a page shows what ``/api`` answers.
+Pages count against the per-IP rate limit like ``/api``; static files do not. Every page works
+without JavaScript; ``live.js`` only refreshes the live counts and adds copy buttons."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, fields
+from importlib import resources
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from klein import Klein
+from twisted.internet import defer
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from weightless.registry.entries import Invalid, parse_hash
+from weightless.registry.search import SORTS, Search, parse_search
+from weightless.registry.store import StoreUnavailable
+from weightless.tracker.ratelimit import Limiter
+from weightless.web import present
+from weightless.web.clientip import ClientIP
+from weightless.web.registry_api import ApiError, RegistryAPI, params
+from weightless.web.status import set_status
+
+PAGE_SIZE = 20
+MAX_PAGE = 10**9
+REFRESH_SECONDS = 5  # how often live.js re-reads an entry's counts while the page is visible
+CSP = (
+    b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    b"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+STATIC_TYPES = {
+    ".css": b"text/css; charset=utf-8",
+    ".js": b"text/javascript; charset=utf-8",
+    ".svg": b"image/svg+xml",
+}
+SORT_LABELS = {"created_at": "Newest", "completions": "Most downloaded", "seeders": "Most seeders"}
+# search?verified=true comes with signing; the filter is offered once the search knows it
+HAS_VERIFIED_FILTER = "verified" in {f.name for f in fields(Search)}
+
+
+class PageError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class StaticFile:
+    body: bytes
+    content_type: bytes
+    version: str  # a hash of the content: ``?v=`` in the pages' links, and the ETag
+
+    @property
+    def etag(self) -> bytes:
+        return f'"{self.version}"'.encode()
+
+
+def load_static() -> dict[str, StaticFile]:
+    """Every file of ``weightless/web/static``, read once (the package ships them)."""
+    files = {}
+    for item in resources.files("weightless.web").joinpath("static").iterdir():
+        suffix = "." + item.name.rpartition(".")[2]
+        if item.is_file() and suffix in STATIC_TYPES:
+            body = item.read_bytes()
+            version = hashlib.sha256(body).hexdigest()[:16]
+            files[item.name] = StaticFile(body, STATIC_TYPES[suffix], version)
+    return files
+
+
+class Pages:
+    app = Klein()
+    log = Logger()
+
+    def __init__(
+        self,
+        api: RegistryAPI,
+        limiter: Limiter,
+        client_ip: ClientIP,
+        reactor: IReactorTime,
+        passkeys: bool = False,
+    ) -> None:
+        self.api = api
+        self.limiter = limiter
+        self.client_ip = client_ip
+        self.reactor = reactor
+        self.passkeys = passkeys  # plain /announce is refused: magnets need the user's passkey
+        self.static = load_static()
+        self.env = Environment(
+            loader=PackageLoader("weightless.web", "templates"),
+            autoescape=select_autoescape(default=True),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.globals.update(
+            static=self._static_url,
+            human_size=present.human_size,
+            tag_list=present.tag_list,
+        )
+
+    def resource(self) -> IResource:
+        return self.app.resource()
+
+    # -- helpers
+
+    def _static_url(self, name: str) -> str:
+        return f"/static/{name}?v={self.static[name].version}"
+
+    def _limit(self, request: IRequest) -> None:
+        ip = self.client_ip.of_request(request)
+        if not self.limiter.allow(ip, self.reactor.seconds()):
+            request.setHeader(b"retry-after", str(self.limiter.retry_after(ip)).encode())
+            raise PageError(429, "Rate limit exceeded. Please slow down.")
+
+    def _render(self, request: IRequest, code: int, template: str, **values: Any) -> bytes:
+        set_status(request, code)
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        request.setHeader(b"content-security-policy", CSP)
+        request.setHeader(b"x-content-type-options", b"nosniff")
+        request.setHeader(b"referrer-policy", b"same-origin")
+        request.setHeader(b"x-frame-options", b"DENY")
+        request.setHeader(b"cache-control", b"no-cache")
+        return self.env.get_template(template).render(**values).encode("utf-8")
+
+    def _base_url(self, request: IRequest) -> str:
+        """This tracker's URL as the browser sees it (behind a --trusted-proxy: as the proxy
+        says with X-Forwarded-Host and X-Forwarded-Proto)."""
+        host = request.getHeader(b"host")
+        secure = request.isSecure()
+        if self.client_ip.trusts(request.getClientAddress().host):
+            forwarded_host = request.getHeader(b"x-forwarded-host")
+            if forwarded_host:
+                host = forwarded_host.split(b",")[0].strip()
+            proto = request.getHeader(b"x-forwarded-proto")
+            if proto:
+                secure = proto.split(b",")[0].strip().lower() == b"https"
+        address = request.getHost()
+        fallback = f"{address.host}:{address.port}"
+        if ":" in address.host:
+            fallback = f"[{address.host}]:{address.port}"
+        return present.base_url(host.decode("latin-1") if host else None, secure, fallback)
+
+    # -- routes
+
+    @app.route("/", methods=["GET"])
+    async def index(self, request: IRequest) -> bytes:
+        self._limit(request)
+        given = params(request)
+        page = _page_number(given.get("page"))
+        wanted: dict[str, str] = {
+            k: given[k] for k in ("q", "category", "publisher", "tags", "sort") if k in given
+        }
+        if HAS_VERIFIED_FILTER and given.get("verified") == "true":
+            wanted["verified"] = "true"
+        search = parse_search(
+            {**wanted, "limit": str(PAGE_SIZE), "offset": str((page - 1) * PAGE_SIZE)}
+        )
+        entries, total = await self.api.find(search)
+        pages = max(1, math.ceil(total / PAGE_SIZE))
+        state = {k: v for k, v in wanted.items() if v and not (k == "sort" and v == SORTS[0])}
+
+        def link(**changes: str | int | None) -> str:
+            """``/?…`` with the current filters, some changed (None drops one); any change
+            but the page number goes back to page 1."""
+            merged: dict[str, Any] = dict(state)
+            if "page" not in changes:
+                merged.pop("page", None)
+            for key, value in changes.items():
+                if value is None or value == "" or (key == "page" and value == 1):
+                    merged.pop(key, None)
+                elif not (key == "sort" and value == SORTS[0]):
+                    merged[key] = value
+                else:
+                    merged.pop(key, None)
+            return "/?" + urlencode(merged) if merged else "/"
+
+        return self._render(
+            request,
+            200,
+            "index.html",
+            entries=entries,
+            total=total,
+            page=page,
+            pages=pages,
+            page_links=_page_window(page, pages),
+            first=(page - 1) * PAGE_SIZE + 1,
+            search=search,
+            state=state,
+            link=link,
+            sorts=SORT_LABELS,
+            has_verified_filter=HAS_VERIFIED_FILTER,
+        )
+
+    @app.route("/torrents/<info_hash>", methods=["GET"])
+    async def entry(self, request: IRequest, info_hash: str) -> bytes:
+        self._limit(request)
+        try:
+            key = parse_hash(info_hash)
+        except Invalid as e:
+            raise PageError(400, f"Not an info hash: {e}.") from None
+        entry = await self.api.lookup(key)
+        if entry is None:
+            raise PageError(404, "No entry has this info hash.")
+        meta = await self.api.metadata(key)
+        base = self._base_url(request)
+        announce = base + "/announce"
+        return self._render(
+            request,
+            200,
+            "entry.html",
+            entry=entry,
+            meta=meta,
+            tree=present.file_tree(meta["files"]) if meta else None,
+            magnet=present.magnet(entry, announce),
+            v1_magnet=present.v1_magnet(entry, announce),
+            get_command=present.get_command(entry, base),
+            announce=announce,
+            passkeys=self.passkeys,
+            refresh=REFRESH_SECONDS,
+            signed=bool(entry.get("signature")),
+        )
+
+    @app.route("/static/<name>", methods=["GET"])
+    def static_file(self, request: IRequest, name: str) -> bytes:
+        found = self.static.get(name)
+        if found is None:
+            self._limit(request)
+            raise PageError(404, "No such file.")
+        request.setHeader(b"content-type", found.content_type)
+        request.setHeader(b"x-content-type-options", b"nosniff")
+        request.setHeader(b"etag", found.etag)
+        # links carry ?v=<content hash>, so a versioned URL never changes content
+        if params(request).get("v") == found.version:
+            request.setHeader(b"cache-control", b"public, max-age=31536000, immutable")
+        else:
+            request.setHeader(b"cache-control", b"public, max-age=300")
+        if found.etag in (request.getHeader(b"if-none-match") or b"").split(b", "):
+            set_status(request, 304)
+            return b""
+        return found.body
+
+    @app.route("/<path:rest>", methods=["GET"])
+    def other(self, request: IRequest, rest: str) -> bytes:
+        self._limit(request)
+        raise PageError(404, "There is no page here.")
+
+    @app.handle_errors
+    def failed(self, request: IRequest, failure: Failure) -> bytes:  # type: ignore[misc]
+        error = failure.value
+        status, message = 500, "Something went wrong on our side."
+        if isinstance(error, PageError | ApiError):
+            status, message = error.status, str(error)
+        elif isinstance(error, Invalid):
+            status, message = 400, f"{error}."
+        elif isinstance(error, StoreUnavailable | defer.TimeoutError):
+            self.log.warn("page: database unavailable: {e}", e=str(error))
+            status, message = 503, "The registry's database is unavailable; try again later."
+        elif isinstance(error, HTTPException):
+            status, message = error.code or 500, error.description or error.name
+            if isinstance(error, MethodNotAllowed) and error.valid_methods:
+                request.setHeader(b"allow", ", ".join(error.valid_methods).encode())
+        else:
+            self.log.failure("page failed", failure)
+        if status >= 500:
+            message = message if status == 503 else "Something went wrong on our side."
+        return self._render(request, status, "error.html", status=status, message=message)
+
+
+def _page_number(text: str | None) -> int:
+    if text is None or text == "":
+        return 1
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
+        raise PageError(400, "page must be a whole number from 1.")
+    return min(int(text), MAX_PAGE)
+
+
+def _page_window(page: int, pages: int) -> list[int | None]:
+    """Page numbers to link: the first, the last and two either side of this one; None where
+    numbers are left out."""
+    shown = sorted({1, pages, *range(max(1, page - 2), min(pages, page + 2) + 1)})
+    out: list[int | None] = []
+    for n in shown:
+        last = out[-1] if out else None
+        if last is not None and n - last > 1:
+            out.append(None)
+        out.append(n)
+    return out

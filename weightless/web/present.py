@@ -1,0 +1,127 @@
+"""What the HTML pages show, computed from registry entries: sizes in units, the file tree of a
+torrent, magnet links and the `weightless get` command. Pure: text and numbers in, text out."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+DEFAULT_TRACKER = "http://localhost:8080"  # the `weightless` command's default --tracker
+_HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,253})|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?")
+
+
+def human_size(size: int | None) -> str:
+    """Bytes as people read them: ``512 B``, ``1.5 KiB``, ``226.0 MiB`` (binary units, as
+    BitTorrent clients show them); an empty string for an unknown size."""
+    if size is None:
+        return ""
+    if size < 1024:
+        return f"{size} B"
+    value = float(size)
+    for unit in UNITS:
+        value /= 1024
+        if value < 1024 or unit == UNITS[-1]:
+            return f"{value:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class Folder:
+    """A folder of a torrent's file tree: its size is the sum of everything under it."""
+
+    name: str
+    size: int = 0
+    count: int = 0  # files under it, at any depth
+    folders: dict[str, Folder] = field(default_factory=dict)
+    files: list[tuple[str, int]] = field(default_factory=list)  # (name, length)
+
+    def sorted_folders(self) -> list[Folder]:
+        return sorted(self.folders.values(), key=lambda f: f.name.casefold())
+
+    def sorted_files(self) -> list[tuple[str, int]]:
+        return sorted(self.files, key=lambda f: f[0].casefold())
+
+
+def file_tree(files: Iterable[Mapping[str, Any]]) -> Folder:
+    """The ``files`` of a /meta object (``path`` joined with ``/``, ``length`` in bytes) as
+    nested folders, each with its total size and file count."""
+    root = Folder("")
+    for item in files:
+        parts = [p for p in str(item["path"]).split("/") if p]
+        length = int(item["length"])
+        if not parts:
+            continue
+        node = root
+        node.size += length
+        node.count += 1
+        for part in parts[:-1]:
+            node = node.folders.setdefault(part, Folder(part))
+            node.size += length
+            node.count += 1
+        node.files.append((parts[-1], length))
+    return root
+
+
+def _xt(entry: Mapping[str, Any], v1: bool, v2: bool) -> list[str]:
+    info_hash: str = entry["info_hash"]
+    v1_hash = entry.get("v1_info_hash") or (info_hash if len(info_hash) == 40 else None)
+    out = []
+    if v1 and v1_hash:
+        out.append(f"urn:btih:{v1_hash}")
+    if v2 and len(info_hash) == 64:
+        out.append(f"urn:btmh:1220{info_hash}")
+    return out
+
+
+def _magnet(xts: list[str], name: str, announce: str) -> str:
+    parts = [f"xt={xt}" for xt in xts]
+    parts.append("dn=" + quote(name, safe=""))
+    parts.append("tr=" + quote(announce, safe=""))
+    return "magnet:?" + "&".join(parts)
+
+
+def magnet(entry: Mapping[str, Any], announce: str) -> str:
+    """The spec's magnet link: ``xt=urn:btih:{v1}`` (when the entry has a v1 hash), then
+    ``xt=urn:btmh:1220{v2}`` (when it has a v2 one), ``dn`` and ``tr``."""
+    return _magnet(_xt(entry, v1=True, v2=True), entry["name"], announce)
+
+
+def v1_magnet(entry: Mapping[str, Any], announce: str) -> str | None:
+    """The magnet link with the v1 hash alone, for clients that refuse ``urn:btmh``
+    (rtorrent); None for an entry with no v1 hash, or when it would equal :func:`magnet`."""
+    xts = _xt(entry, v1=True, v2=False)
+    if not xts or len(entry["info_hash"]) == 40:
+        return None
+    return _magnet(xts, entry["name"], announce)
+
+
+def get_command(entry: Mapping[str, Any], base_url: str) -> str:
+    """The `weightless get` command that fetches this entry from this tracker."""
+    command = f"weightless get {entry['info_hash']}"
+    if base_url != DEFAULT_TRACKER:
+        command += f" --tracker {base_url}"
+    return command
+
+
+def base_url(host: str | None, secure: bool, fallback: str) -> str:
+    """``scheme://host[:port]`` of this tracker as the browser reached it: ``host`` is the
+    Host header (or a trusted proxy's X-Forwarded-Host); ``fallback`` when it is missing or
+    is not a plain host name or address with an optional port."""
+    scheme = "https" if secure else "http"
+    if host is None or not _HOST.fullmatch(host):
+        host = fallback
+    return f"{scheme}://{host}"
+
+
+def tag_list(tags: str | None) -> list[str]:
+    """The tags of a comma-separated ``tags`` field, trimmed, empty ones and repeats dropped."""
+    seen: list[str] = []
+    for tag in (tags or "").split(","):
+        tag = tag.strip()
+        if tag and tag not in seen:
+            seen.append(tag)
+    return seen
