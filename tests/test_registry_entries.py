@@ -180,3 +180,15 @@ def test_counts_publisher_counts_in_slices_of_reactor_turns() -> None:
     assert not done.called and store.saved == []  # the first slice only, then the reactor
     clock.advance(0)
     assert done.called and len(store.saved[0][0]) == COUNTS_SLICE + 10
+
+
+def test_whole_numbers_written_with_a_fraction_are_sizes() -> None:
+    """JSON has one number type: a client (or JSON Schema) that writes 1048576.0 or 1e6 means
+    a whole number of bytes."""
+    body = '{"info_hash": "%s", "name": "n", "size": %s}'
+    for text, size in (("1048576.0", 1048576), ("1e6", 1000000), ("0.0", 0)):
+        entry = parse_json_body((body % ("ab" * 32, text)).encode()).entry
+        assert entry.size == size and type(entry.size) is int
+    for text in ("1.5", "-1.0", "1e19", "9.3e18"):
+        with pytest.raises(Invalid):
+            parse_json_body((body % ("ab" * 32, text)).encode())

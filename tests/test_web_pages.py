@@ -444,7 +444,7 @@ async def test_static_files_are_cached_and_revalidated(server: Server) -> None:
 
 @pytest_twisted.ensureDeferred
 async def test_pages_count_against_the_rate_limit_static_files_do_not(start: Start) -> None:
-    server = await start(rate_limit=5.0)
+    server = await start(rate_limit=0.001)  # burst 10, and no refill within the test
     page = html(await server.get("/"))
     css = page.select_one("link[rel=stylesheet]")["href"]
     for _ in range(20):

@@ -71,6 +71,8 @@ def check_text(value: object, field: str) -> str:
 
 
 def check_size(value: object, field: str = "size") -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON has one number type: 1e9 and 1000000000.0 are whole numbers
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SIZE:
         raise Invalid(f"{field} must be a whole number of bytes from 0 to {MAX_SIZE}")
     return value

@@ -12,8 +12,10 @@ from prometheus_client.registry import CollectorRegistry
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
+from werkzeug.exceptions import NotFound
 
 from weightless.registry.store import IStore
 from weightless.web.clientip import ClientIP
@@ -91,12 +93,24 @@ class WebApp:
 
     @app.route("/", branch=True, methods=["GET", "HEAD"])
     def pages_branch(self, request: IRequest) -> IResource | bytes:
-        """Every path no other route takes: the registry's pages, and their 404s."""
-        if self.pages is None:
-            request.setResponseCode(404)
-            request.setHeader(b"content-type", b"text/plain; charset=utf-8")
-            return b"Not found"
+        """Every path no other route takes: the registry's pages, and their 404s (but under
+        /api, whose answers are JSON, even for a path that its routes cannot match)."""
+        if self.pages is None or _under_api(request):
+            return self._not_found(request)
         return self.pages
+
+    @app.handle_errors(NotFound)
+    def no_route(self, request: IRequest, failure: Failure) -> bytes:  # type: ignore[misc]
+        """A path no route's pattern matches at all (a newline in it, say)."""
+        return self._not_found(request)
+
+    def _not_found(self, request: IRequest) -> bytes:
+        set_status(request, 404)
+        if _under_api(request):
+            request.setHeader(b"content-type", b"application/json")
+            return b'{"error": "not found"}'
+        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+        return b"Not found"
 
     @app.route("/health", methods=["GET", "HEAD"])
     def health(self, request: IRequest) -> Deferred[bytes]:
@@ -124,6 +138,11 @@ class WebApp:
     def _metrics_text(self) -> bytes:
         page: bytes = generate_latest(self.metrics)
         return page
+
+
+def _under_api(request: IRequest) -> bool:
+    path: bytes = request.path
+    return path == b"/api" or path.startswith(b"/api/")
 
 
 def _query(request: IRequest) -> bytes:

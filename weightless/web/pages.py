@@ -254,6 +254,10 @@ class Pages:
     @app.route("/<path:rest>", methods=["GET"])
     def other(self, request: IRequest, rest: str) -> bytes:
         self._limit(request)
+        folder, _, name = rest.partition("/")
+        if folder == "torrents" and name and "/" not in name:
+            # what the route's converter refused (a newline, say) is no hash either
+            raise PageError(400, "Not an info hash.")
         raise PageError(404, "There is no page here.")
 
     @app.handle_errors

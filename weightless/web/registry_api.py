@@ -50,7 +50,6 @@ T = TypeVar("T")
 OPENAPI = resources.files("weightless.web").joinpath("openapi.json").read_bytes()
 STORE_TIMEOUT = 5.0  # seconds before a database that does not answer is a 503
 JSON = b"application/json"
-ALLOWED_METHODS = b"GET, POST, DELETE, OPTIONS"
 ALLOWED_HEADERS = b"Content-Type, X-Weightless-Key"
 EXPOSED_HEADERS = b"X-Total-Count, Retry-After"
 
@@ -311,10 +310,13 @@ class ApiGate(Resource):
             request.setHeader(b"vary", b"Origin")
         if request.method == b"OPTIONS":
             # preflights are not rate limited: a refused one only shows as a CORS error
+            methods = self.allowed_methods(request)
+            if not methods:
+                return json_body(request, 404, {"error": "not found"})
             request.setResponseCode(204)
-            request.setHeader(b"allow", ALLOWED_METHODS)
+            request.setHeader(b"allow", methods)
             if allowed:
-                request.setHeader(b"access-control-allow-methods", ALLOWED_METHODS)
+                request.setHeader(b"access-control-allow-methods", methods)
                 request.setHeader(b"access-control-allow-headers", ALLOWED_HEADERS)
                 request.setHeader(b"access-control-max-age", b"600")
             return b""
@@ -324,3 +326,15 @@ class ApiGate(Resource):
             return json_body(request, 429, {"error": "Rate limit exceeded. Please slow down."})
         render: Callable[[IRequest], Any] = self.routes.render
         return render(request)
+
+    def allowed_methods(self, request: IRequest) -> bytes:
+        """The methods the route at this path answers (``Allow``), OPTIONS included; empty
+        for a path with no route."""
+        path = "/" + "/".join(segment.decode("utf-8", "replace") for segment in request.postpath)
+        try:
+            methods = self.api.app.url_map.bind("").allowed_methods(path)
+        except HTTPException:
+            methods = []
+        if not methods:
+            return b""
+        return ", ".join(sorted({*methods, "OPTIONS"})).encode()

@@ -1,0 +1,85 @@
+"""Schemathesis against a real ``twistd weightless`` (SQLite, free ports): every operation of
+the OpenAPI document, with generated valid and invalid requests; no 5xx, and every answer
+(status, headers, JSON body) conforms to the document. 25 examples per operation keep it near
+half a minute; WEIGHTLESS_SCHEMATHESIS_EXAMPLES=500 looks harder."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+from integration.process import Tracker
+
+pytestmark = pytest.mark.integration
+
+# Part of the contract, built in parallel and not served on main yet (the document marks them
+# with x-weightless-issue): left out here until they land, then this list shrinks.
+NOT_SERVED_YET = [
+    ("POST", "/api/registry/verify"),  # issue 10: signed torrents and verified publishers
+    ("GET", "/api/publishers/{publisher}"),  # issue 10
+    ("PUT", "/api/publishers/{publisher}"),  # issue 10
+]
+schemathesis.serializer.alias("application/x-bittorrent", "application/octet-stream")
+
+
+def _without_unserved_fields(document: dict[str, Any]) -> dict[str, Any]:
+    """Issue 10's fields and parameters (publisher_key, signature, search?verified=) left out:
+    a tracker without signing ignores them, so a request that breaks their patterns would be
+    "accepted". Remove this once signing is on main."""
+    schemas = document["components"]["schemas"]
+    for name in ("Registration", "RegistryEntry"):
+        for field in ("publisher_key", "signature"):
+            del schemas[name]["properties"][field]
+    search = document["paths"]["/api/registry/search"]["get"]
+    search["parameters"] = [p for p in search["parameters"] if p.get("name") != "verified"]
+    return document
+
+
+@pytest.fixture(scope="module")
+def tracker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tracker]:
+    workdir: Path = tmp_path_factory.mktemp("schemathesis")
+    started = Tracker(workdir, "--rate-limit", "0", "--swarm-file", "off").start()
+    yield started
+    started.kill()
+
+
+def _schema() -> Any:
+    """The document as the package ships it (tests/test_web_openapi.py checks that the tracker
+    serves exactly this file)."""
+    document = json.loads(resources.files("weightless.web").joinpath("openapi.json").read_text())
+    loaded = schemathesis.openapi.from_dict(_without_unserved_fields(document))
+    for method, path in NOT_SERVED_YET:
+        loaded = loaded.exclude(method=method, path=path)
+    return loaded
+
+
+schema = _schema()
+
+
+@schema.parametrize()
+@settings(
+    max_examples=int(os.environ.get("WEIGHTLESS_SCHEMATHESIS_EXAMPLES", "25")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    database=None,
+)
+def test_every_operation_conforms(case: Any, tracker: Tracker) -> None:
+    excluded = []
+    operation = case.operation.definition.raw.get("operationId")
+    body = case.body if isinstance(case.body, dict) else {}
+    if operation == "uploadTorrent" or body.get("torrent_data") is not None:
+        # no schema can say "a well-formed .torrent": schema-valid bytes are mostly not one,
+        # and their 400 is right (test_registry_api.py uploads real ones)
+        excluded.append(positive_data_acceptance)
+    case.call_and_validate(
+        base_url=f"http://127.0.0.1:{tracker.port}", timeout=10, excluded_checks=excluded
+    )
