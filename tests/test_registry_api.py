@@ -629,6 +629,24 @@ async def test_unknown_paths_and_methods_answer_json(server: Server) -> None:
     error(r, 405)
     assert "POST" in r.headers["allow"]
     error(await server.request("DELETE", "/api/registry/search"), 405)
+    # paths that no route's pattern can match (control characters) are still JSON
+    for path in ("/api/users/a%0Ab%0Dc%C2%85d%0Be", "/api/x%0A"):
+        error(await server.get(path), 404)
+
+
+@pytest_twisted.ensureDeferred
+async def test_options_allow_lists_what_the_path_answers(server: Server) -> None:
+    expected = {
+        "/api/registry": "DELETE, GET, HEAD, OPTIONS, POST",
+        "/api/registry/search": "GET, HEAD, OPTIONS",
+        "/api/registry/torrent": "GET, HEAD, OPTIONS, POST",
+        "/api/users/alice": "GET, HEAD, OPTIONS",
+        "/api/openapi.json": "GET, HEAD, OPTIONS",
+    }
+    for path, allow in expected.items():
+        r = await server.request("OPTIONS", path)
+        assert (r.status, r.headers["allow"]) == (204, allow), path
+    error(await server.request("OPTIONS", "/api/nothing"), 404)
 
 
 @pytest_twisted.ensureDeferred

@@ -1,0 +1,103 @@
+"""/api/openapi.json: a valid OpenAPI 3.1 document, served as the package ships it, naming
+every route of the registry API (schemathesis holds the server to it:
+tests/integration/test_schemathesis.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from importlib import resources
+from typing import Any
+
+import pytest_twisted
+from openapi_spec_validator import validate
+from registry_kit import Server, make_store
+
+from weightless.web.registry_api import RegistryAPI
+
+DOCUMENT = resources.files("weightless.web").joinpath("openapi.json").read_bytes()
+METHODS = ("get", "put", "post", "delete", "patch")
+
+
+def document() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(DOCUMENT)
+    return loaded
+
+
+def operations() -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (method.upper(), path): op
+        for path, item in document()["paths"].items()
+        for method, op in item.items()
+        if method in METHODS
+    }
+
+
+def test_the_document_is_valid_openapi_3_1() -> None:
+    doc = document()
+    assert doc["openapi"].startswith("3.1")
+    validate(doc)
+
+
+def test_every_route_of_the_api_is_documented_and_every_operation_is_served() -> None:
+    served = set()
+    for rule in RegistryAPI.app.url_map.iter_rules():
+        path = "/api" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+        served |= {(m, path) for m in rule.methods or () if m not in ("HEAD", "OPTIONS")}
+    documented = operations()
+    assert served - set(documented) == set()
+    # operations built in parallel are marked with their issue; everything else is served
+    planned = {key for key, op in documented.items() if "x-weightless-issue" in op}
+    assert set(documented) - served == planned
+    assert planned == {
+        ("POST", "/api/registry/verify"),
+        ("GET", "/api/publishers/{publisher}"),
+        ("PUT", "/api/publishers/{publisher}"),
+    }
+
+
+def test_every_status_has_a_body_shape_and_errors_are_the_error_object() -> None:
+    doc = document()
+    shared = doc["components"]["responses"]
+    for (method, path), op in operations().items():
+        responses = op["responses"]
+        assert "429" in responses, (method, path)
+        for status, response in responses.items():
+            response = shared[response["$ref"].rpartition("/")[2]] if "$ref" in response else response
+            assert response.get("content"), (method, path, status)
+            if status.startswith(("4", "5")):
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/Error"}, (method, path, status)
+    search = doc["paths"]["/api/registry/search"]["get"]["responses"]["200"]
+    assert "X-Total-Count" in search["headers"]
+    scheme = doc["components"]["securitySchemes"]["RegistryKey"]
+    assert (scheme["in"], scheme["name"]) == ("header", "X-Weightless-Key")
+    for method, path in (("POST", "/api/registry"), ("DELETE", "/api/registry")):
+        op = operations()[(method, path)]
+        assert {"RegistryKey": []} in op["security"] and "401" in op["responses"]
+    # the signing fields and the 415 answers of the parallel issues are in, and marked
+    entry = doc["components"]["schemas"]["RegistryEntry"]["properties"]
+    assert entry["publisher_key"]["x-weightless-issue"] == 10
+    assert entry["signature"]["x-weightless-issue"] == 10
+    assert "415" in operations()[("POST", "/api/registry")]["responses"]
+    assert "415" in operations()[("POST", "/api/registry/torrent")]["responses"]
+
+
+@pytest_twisted.async_yield_fixture
+async def server(tmp_path: Any) -> AsyncIterator[Server]:
+    store = make_store("sqlite:///" + str(tmp_path / "registry.db"))
+    await store.open()
+    started = await Server.start(store)
+    yield started
+    await started.stop()
+    await store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_served_as_shipped(server: Server) -> None:
+    r = await server.get("/api/openapi.json")
+    assert r.status == 200 and r.headers["content-type"] == "application/json"
+    assert r.body == DOCUMENT
+    page = await server.get("/")
+    assert b'href="/api/openapi.json"' in page.body
