@@ -68,7 +68,7 @@ def html(response: Response, status: int = 200) -> BeautifulSoup:
 
 def rows(page: BeautifulSoup) -> list[str]:
     """The names of the entries listed, in order."""
-    return [row.select_one("td.name a").get_text() for row in page.select("tr.entry")]
+    return [row.select_one("a.entry-link").get_text() for row in page.select("tr.entry")]
 
 
 def link_query(href: str) -> dict[str, list[str]]:
@@ -109,9 +109,13 @@ async def test_index_rows_show_what_a_person_needs(server: Server, store_url: st
     assert cells["Size"].get_text(strip=True) == "226.0 MiB"
     assert cells["Size"]["title"] == "236,936,515 bytes"
     assert cells["License"].get_text(strip=True) == "Apache-2.0"
-    assert cells["Seeders / leechers"].get_text(strip=True) == "1/2"
-    assert link_query(cells["Publisher"].a["href"]) == {"publisher": ["meta"]}
-    assert link_query(cells["Category"].a["href"]) == {"category": ["models"]}
+    assert (row.select_one(".seeders").get_text(), row.select_one(".leechers").get_text()) == (
+        "1",
+        "2",
+    )
+    assert (cells["seeder"].get_text(), cells["leechers"].get_text()) == ("1", "2")
+    assert link_query(cells["by"].a["href"]) == {"publisher": ["meta"]}
+    assert link_query(cells["in"].a["href"]) == {"category": ["models"]}
     tags = row.select("a.tag")
     assert [(t.get_text(), link_query(t["href"])) for t in tags] == [
         ("llm", {"tags": ["llm"]}),
@@ -121,7 +125,7 @@ async def test_index_rows_show_what_a_person_needs(server: Server, store_url: st
         td["data-label"]: td.get_text(strip=True)
         for td in page.select("tr.entry")[0].select("td[data-label]")
     }
-    assert bare["Size"] == "—" and bare["Publisher"] == "—"
+    assert bare["Size"] == "—" and bare["by"] == "—"
     assert page.select_one(".pager") is None
 
 
@@ -369,7 +373,7 @@ async def test_markup_in_entries_shows_as_text(server: Server) -> None:
         assert page.find("img", src="x") is None and page.find("b") is None
         assert b"<script>alert" not in r.body
         assert EVIL in page.get_text()
-    listed = html(await server.get("/")).select_one("tr.entry td.name a")
+    listed = html(await server.get("/")).select_one("tr.entry a.entry-link")
     assert listed.get_text() == EVIL
     page = html(await server.get("/", publisher='"><script>alert(2)</script>'))
     assert rows(page) == [EVIL]
