@@ -67,3 +67,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if pgserver.MISSING:
         line = "WARNING: PostgreSQL tests did not run: " + pgserver.MISSING[0]
         terminalreporter.write_line(line, red=True, bold=True)
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
+        if "browser tests SKIPPED" in reason:
+            line = "WARNING: " + reason.removeprefix("Skipped: ")
+            terminalreporter.write_line(line, red=True, bold=True)
+            break
