@@ -98,9 +98,15 @@ class Server:
         open_tracker: bool = False,
         secret: bytes | None = None,
         timeout: float = 5.0,
+        trusted_proxies: tuple[str, ...] = (),
     ) -> Server:
         stack = build_stack(
-            store, reactor, open_tracker=open_tracker, rate_limit=rate_limit, secret=secret
+            store,
+            reactor,
+            open_tracker=open_tracker,
+            rate_limit=rate_limit,
+            secret=secret,
+            trusted_proxies=trusted_proxies,
         )
         snapshot = await store.snapshot()
         stack.catalog.load(snapshot.entries, snapshot.blocked)

@@ -482,3 +482,50 @@ async def test_links_use_the_host_the_browser_used(start: Start) -> None:
     r = await server.request("GET", f"/torrents/{v2(1)}", headers={"Host": 'x"><script>'})
     magnet = html(r).select_one("#magnet")["value"]
     assert parse_qs(urlsplit(magnet).query)["tr"] == [f"{server.url}/announce"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_links_behind_a_trusted_proxy(start: Start) -> None:
+    server = await start(trusted_proxies=("127.0.0.1/32",))
+    await register(server, 1)
+    forwarded = {"X-Forwarded-Host": "models.example", "X-Forwarded-Proto": "https"}
+    page = html(await server.request("GET", f"/torrents/{v2(1)}", headers=forwarded))
+    tr = parse_qs(urlsplit(page.select_one("#magnet")["value"]).query)["tr"]
+    assert tr == ["https://models.example/announce"]
+    command = page.select_one("#get-command")["value"]
+    assert command.endswith("--tracker https://models.example")
+    # from anyone else the headers are the client's word, and ignored
+    plain = await start()
+    page = html(await plain.request("GET", f"/torrents/{v2(1)}", headers=forwarded))
+    tr = parse_qs(urlsplit(page.select_one("#magnet")["value"]).query)["tr"]
+    assert tr == [f"{plain.url}/announce"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_passkey_trackers_say_so(start: Start) -> None:
+    server = await start(secret=b"s3cret")
+    await register(server, 1)
+    page = html(await server.get(f"/torrents/{v2(1)}"))
+    assert f"{server.url}/announce/YOUR_PASSKEY" in page.get_text()
+    plain = await start()
+    assert "PASSKEY" not in html(await plain.get(f"/torrents/{v2(1)}")).get_text()
+
+
+def test_templates_static_files_and_the_document_ship_in_the_package() -> None:
+    """Every file the pages read is named by pyproject's package-data (else an installed
+    tracker would fail where a checkout works)."""
+    import fnmatch
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    with open(root / "pyproject.toml", "rb") as f:
+        globs = tomllib.load(f)["tool"]["setuptools"]["package-data"]["weightless"]
+    package = root / "weightless"
+    needed = [
+        p.relative_to(package).as_posix()
+        for folder in ("web/templates", "web/static")
+        for p in (package / folder).iterdir()
+    ] + ["web/openapi.json"]
+    assert len(needed) >= 9
+    for name in needed:
+        assert any(fnmatch.fnmatch(name, g) for g in globs), name
