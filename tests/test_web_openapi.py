@@ -64,7 +64,9 @@ def test_every_status_has_a_body_shape_and_errors_are_the_error_object() -> None
         responses = op["responses"]
         assert "429" in responses, (method, path)
         for status, response in responses.items():
-            response = shared[response["$ref"].rpartition("/")[2]] if "$ref" in response else response
+            response = (
+                shared[response["$ref"].rpartition("/")[2]] if "$ref" in response else response
+            )
             assert response.get("content"), (method, path, status)
             if status.startswith(("4", "5")):
                 schema = response["content"]["application/json"]["schema"]

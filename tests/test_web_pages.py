@@ -515,6 +515,7 @@ def test_templates_static_files_and_the_document_ship_in_the_package() -> None:
     """Every file the pages read is named by pyproject's package-data (else an installed
     tracker would fail where a checkout works)."""
     import fnmatch
+
     import tomllib
 
     root = Path(__file__).resolve().parent.parent

@@ -22,14 +22,10 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from helpers import announce_path
+from playwright.sync_api import Error, expect, sync_playwright
 from registry_kit import make_folder_torrent
 
 from integration.process import Tracker
-
-try:
-    from playwright.sync_api import expect
-except ImportError:  # pragma: no cover - the test extra installs it
-    expect = None
 
 pytestmark = pytest.mark.integration
 
@@ -45,6 +41,7 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "screenshots"
 EVIL = '<script>alert("owned")</script><img src=x onerror="alert(1)"> model'
+DASH, LEFT, RIGHT = "\u2013", "\u2039", "\u203a"  # as the pages write "1-20" and the pager
 WAIT_MS = 15_000  # longest wait for something on a page (live counts refresh every 5 s)
 
 
@@ -62,8 +59,6 @@ def _unavailable(reason: str) -> None:
 def browser() -> Iterator[Any]:
     if not os.access(CHROMIUM, os.X_OK):
         _unavailable(f"no Chromium at {CHROMIUM}")
-    from playwright.sync_api import Error, sync_playwright  # noqa: PLC0415
-
     with sync_playwright() as playwright:
         try:
             launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -216,7 +211,7 @@ def wait_until(check: Callable[[], bool], seconds: float = 15.0) -> None:
 def test_search_filter_and_untrusted_names(page: Any, registry: Registry) -> None:
     page.goto("/")
     assert page.title() == "Registry · Weightless"
-    assert page.locator("#count").inner_text() == "1–20 of 26 entries"
+    assert page.locator("#count").inner_text() == f"1{DASH}20 of 26 entries"
     assert len(names(page)) == 20
     # the newest first: the uploaded model, then the entry with markup in its name, as text
     assert names(page)[:2] == ["big-model", EVIL]
@@ -253,12 +248,12 @@ def test_search_filter_and_untrusted_names(page: Any, registry: Registry) -> Non
 
 def test_pages_and_sort(page: Any, tracker: Tracker, registry: Registry) -> None:
     page.goto("/")
-    page.get_by_role("link", name="Next ›").click()
+    page.get_by_role("link", name=f"Next {RIGHT}").click()
     page.wait_for_url("**/?page=2")
-    assert page.locator("#count").inner_text() == "21–26 of 26 entries"
+    assert page.locator("#count").inner_text() == f"21{DASH}26 of 26 entries"
     assert names(page) == [f"Model {n:02d}" for n in range(5, -1, -1)]
     assert page.locator("nav.pager strong").inner_text() == "2"
-    page.get_by_role("link", name="‹ Previous").click()
+    page.get_by_role("link", name=f"{LEFT} Previous").click()
     page.wait_for_url("**/")
     assert len(names(page)) == 20
 

@@ -100,7 +100,7 @@ class WebApp:
         return self.pages
 
     @app.handle_errors(NotFound)
-    def no_route(self, request: IRequest, failure: Failure) -> bytes:  # type: ignore[misc]
+    def no_route(self, request: IRequest, failure: Failure) -> bytes:
         """A path no route's pattern matches at all (a newline in it, say)."""
         return self._not_found(request)
 
