@@ -289,6 +289,8 @@ async def test_entry_page_shows_every_field_files_and_links(server: Server, tmp_
         "shards/": f"{shards / 1024:.1f} KiB · 12 files",
         "tokenizer/": "2.0 KiB · 1 file",
     }
+    # few files: every folder open (a big torrent's are closed: see test_browser.py)
+    assert all(d.has_attr("open") for d in tree.select("details"))
     listed = [li.select_one(".fname").get_text() for li in tree.select("li.file")]
     assert sorted(listed) == sorted(p.rpartition("/")[2] for p in files)
     top_files = [li.select_one(".fname").get_text() for li in tree.select(":scope > ul > li.file")]
