@@ -49,7 +49,7 @@ def test_every_route_of_the_api_is_documented_and_every_operation_is_served() ->
     assert served - set(documented) == set()
     # operations built in parallel are marked with their issue; everything else is served
     planned = {key for key, op in documented.items() if "x-weightless-issue" in op}
-    assert set(documented) - served == planned
+    assert set(documented) - served <= planned
     assert planned == {
         ("POST", "/api/registry/verify"),
         ("GET", "/api/publishers/{publisher}"),

@@ -532,3 +532,24 @@ def test_templates_static_files_and_the_document_ship_in_the_package() -> None:
     assert len(needed) >= 9
     for name in needed:
         assert any(fnmatch.fnmatch(name, g) for g in globs), name
+
+
+@pytest_twisted.ensureDeferred
+async def test_verified_only_link_once_the_search_knows_it(server: Server, store_url: str) -> None:
+    """search?verified=true comes with signing (issue 10): the page offers the filter exactly
+    when the search takes it."""
+    from weightless.web.pages import HAS_VERIFIED_FILTER
+
+    await register(server, "plain")
+    await register(server, "marked")
+    raw_sql(store_url, "UPDATE registry SET verified = ? WHERE info_hash = ?", (True, v2("marked")))
+    page = html(await server.get("/"))
+    links = [a for a in page.select(".filters a") if a.get_text() == "verified only"]
+    if not HAS_VERIFIED_FILTER:
+        assert links == []
+        return
+    [link] = links
+    assert link_query(link["href"]) == {"verified": ["true"]}
+    page = html(await server.get(link["href"]))
+    assert rows(page) == ["entry marked"]
+    assert page.select_one("a.chip").get_text(" ", strip=True).startswith("verified only")
