@@ -9,6 +9,7 @@ without JavaScript; ``live.js`` only refreshes the live counts and adds copy but
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from dataclasses import dataclass, fields
 from importlib import resources
@@ -213,7 +214,8 @@ class Pages:
         entry = await self.api.lookup(key)
         if entry is None:
             raise PageError(404, "No entry has this info hash.")
-        meta = await self.api.metadata(key)
+        found = await self.api.metadata(key)
+        meta = None if found is None else json.loads(found)
         base = self._base_url(request)
         announce = base + "/announce"
         return self._render(

@@ -169,9 +169,9 @@ class RegistryAPI:
         entries, total = await self._guard(self.store.search(query))
         return [self._view(e) for e in entries], total
 
-    async def metadata(self, info_hash: str) -> dict[str, Any] | None:
-        """The /meta object of the stored .torrent (name, piece_length, piece_count,
-        total_size, files), or None when no file is stored."""
+    async def metadata(self, info_hash: str) -> bytes | None:
+        """The /meta JSON body (UTF-8) of the stored .torrent: name, piece_length,
+        piece_count, total_size, files; None when no file is stored."""
         found = await self._guard(self.store.torrent(info_hash))
         if found is None:
             return None
@@ -179,8 +179,7 @@ class RegistryAPI:
             info = parse_torrent(found[1])
         except TorrentError as e:
             raise ApiError(500, f"the stored torrent cannot be read: {e}") from None
-        meta: dict[str, Any] = info.meta()
-        return meta
+        return json.dumps(info.meta(), ensure_ascii=False).encode("utf-8")
 
     async def _register(self, submission: Submission) -> Entry:
         entry = submission.entry
@@ -243,7 +242,9 @@ class RegistryAPI:
         meta = await self.metadata(self._hash_param(request))
         if meta is None:
             raise ApiError(404, "no torrent file stored for this info_hash")
-        return json_body(request, 200, meta)
+        set_status(request, 200)
+        request.setHeader(b"content-type", JSON)
+        return meta
 
     @app.route("/openapi.json", methods=["GET"])
     def openapi(self, request: IRequest) -> bytes:
