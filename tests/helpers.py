@@ -70,15 +70,31 @@ def announce_query(info_hash: bytes, port: int = 6881, **params: bytes | str | i
     return query(**{k: v for k, v in base.items() if v is not None})
 
 
+def tracker_path(action: str, passkey: str | None = None, passkey_first: bool = False) -> bytes:
+    """``/announce``, ``/announce/{passkey}`` or (``passkey_first``) ``/{passkey}/announce``;
+    the same for ``scrape``."""
+    if passkey is None:
+        return b"/" + action.encode()
+    if passkey_first:
+        return b"/" + passkey.encode() + b"/" + action.encode()
+    return b"/" + action.encode() + b"/" + passkey.encode()
+
+
 def announce_path(
-    info_hash: bytes, port: int = 6881, passkey: str | None = None, **params: bytes | str | int
+    info_hash: bytes,
+    port: int = 6881,
+    passkey: str | None = None,
+    passkey_first: bool = False,
+    **params: bytes | str | int,
 ) -> bytes:
-    path = b"/announce" if passkey is None else b"/announce/" + passkey.encode()
+    path = tracker_path("announce", passkey, passkey_first)
     return path + b"?" + announce_query(info_hash, port, **params)
 
 
-def scrape_path(*info_hashes: bytes, passkey: str | None = None) -> bytes:
-    path = b"/scrape" if passkey is None else b"/scrape/" + passkey.encode()
+def scrape_path(
+    *info_hashes: bytes, passkey: str | None = None, passkey_first: bool = False
+) -> bytes:
+    path = tracker_path("scrape", passkey, passkey_first)
     return path + b"?" + b"&".join(query(info_hash=h) for h in info_hashes)
 
 

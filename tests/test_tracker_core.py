@@ -89,14 +89,32 @@ def test_a_restarted_client_does_not_double() -> None:
     assert reply[b"incomplete"] == 1
 
 
-def test_seeder_gets_leechers_only() -> None:
+def test_seeder_gets_leechers_first_then_seeders_to_fill_the_reply() -> None:
+    t = make()
+    for peer in range(1, 6):
+        announce(t, H, peer, left=0)
+    for peer in range(6, 9):
+        announce(t, H, peer)
+    # every leecher, then seeders up to numwant, never itself
+    for _ in range(20):
+        got = ports(announce(t, H, 1, left=0, numwant=5))
+        assert len(got) == 5 and {6006, 6007, 6008} < got and 6001 not in got
+    reply = announce(t, H, 1, left=0)
+    assert ports(reply) == {6002, 6003, 6004, 6005, 6006, 6007, 6008}
+    assert (reply[b"complete"], reply[b"incomplete"]) == (5, 3)
+    # fewer wanted than there are leechers: leechers only
+    for _ in range(20):
+        assert ports(announce(t, H, 1, left=0, numwant=2)) < {6006, 6007, 6008}
+
+
+def test_a_seeder_fetching_metadata_among_seeders_gets_them() -> None:
+    """aria2 announces left=0 while it fetches a magnet's metadata."""
     t = make()
     announce(t, H, 1, left=0)
-    announce(t, H, 2, left=0)
-    announce(t, H, 3)
-    reply = announce(t, H, 1, left=0)
-    assert ports(reply) == {6003}
-    assert (reply[b"complete"], reply[b"incomplete"]) == (2, 1)
+    announce(t, H, 2, left=0, ip="2001:db8::2")
+    reply = announce(t, H, 3, left=0)
+    assert ports(reply) == {6001}
+    assert len(reply[b"peers6"]) == 18 and reply[b"peers6"][-2:] == (6002).to_bytes(2, "big")
 
 
 def test_stopped_removes_the_peer_and_returns_no_peers() -> None:
@@ -143,15 +161,55 @@ def registered(t: Tracker, completions: int = 0) -> CatalogEntry:
     return entry
 
 
-def test_hybrid_v1_and_truncated_v2_meet_in_one_swarm() -> None:
+def test_hybrid_peer_lists_follow_the_announced_hash_counts_are_merged() -> None:
     t = make(open_=False)
     registered(t)
     v1, v2 = bytes.fromhex(V1), bytes.fromhex(V2)
+    announce(t, v1, 1)  # a v1-only client (rtorrent, Transmission)
+    reply = announce(t, v2[:20], 2)  # libtorrent: both hashes
+    assert ports(reply) == set() and reply[b"incomplete"] == 2
+    reply = announce(t, v1, 2)
+    assert ports(reply) == {6001} and reply[b"incomplete"] == 2  # peer 2 is counted once
+    # a client that sends the full 32-byte v2 hash is on the truncated hash's list
+    reply = announce(t, v2, 3)
+    assert ports(reply) == {6002} and reply[b"incomplete"] == 3
+    reply = announce(t, v1, 4, left=0)
+    assert ports(reply) == {6001, 6002}
+    assert (reply[b"complete"], reply[b"incomplete"]) == (1, 3)
+    reply = announce(t, v2[:20], 5, left=0)
+    assert ports(reply) == {6002, 6003}
+    assert (reply[b"complete"], reply[b"incomplete"]) == (2, 3)
+    # non-compact replies follow the hash too
+    listed = announce(t, v1, 6, compact=0)[b"peers"]
+    assert {p[b"port"] for p in listed} == {6001, 6002, 6004}
+
+
+def test_hybrid_peer_on_both_hashes_counted_once_as_it_changes_and_leaves() -> None:
+    t = make(open_=False)
+    registered(t)
+    v1, v2 = bytes.fromhex(V1), bytes.fromhex(V2)[:20]
     announce(t, v1, 1)
-    reply = announce(t, v2[:20], 2)
-    assert ports(reply) == {6001} and reply[b"incomplete"] == 2
-    # a client that sends the full 32-byte v2 hash lands there too
-    assert ports(announce(t, v2, 3)) == {6001, 6002}
+    announce(t, v2, 1)
+    announce(t, v2, 2)
+    scrape = scraped(t, v1, v2)
+    assert scrape[v1] == scrape[v2] == {b"complete": 0, b"downloaded": 0, b"incomplete": 2}
+    announce(t, v1, 1, left=0)  # finished (announced under v1 first): a seeder under both
+    reply = announce(t, v2, 2)
+    assert (reply[b"complete"], reply[b"incomplete"]) == (1, 1) and ports(reply) == {6001}
+    announce(t, v1, 1, event="stopped", left=0)  # gone from the v1 list only
+    reply = announce(t, v2, 2)
+    assert (reply[b"complete"], reply[b"incomplete"]) == (1, 1) and ports(reply) == {6001}
+    announce(t, v2, 1, event="stopped", left=0)
+    reply = announce(t, v2, 2)
+    assert (reply[b"complete"], reply[b"incomplete"]) == (0, 1) and ports(reply) == set()
+    assert t.swarms.peer_count == 1
+    assert t.catalog.entries[V2].completions == 1
+
+
+def scraped(t: Tracker, *hashes: bytes) -> dict[bytes, Any]:
+    query = b"&".join(b"info_hash=" + quote_from_bytes(h).encode() for h in hashes)
+    files: dict[bytes, Any] = bencodepy.decode(t.http_scrape(query, None))[b"files"]
+    return files
 
 
 def test_completions_count_once_per_peer_across_aliases() -> None:
@@ -159,6 +217,7 @@ def test_completions_count_once_per_peer_across_aliases() -> None:
     entry = registered(t, completions=7)
     v1, v2 = bytes.fromhex(V1), bytes.fromhex(V2)[:20]
     announce(t, v1, 1)
+    announce(t, v2, 1)
     reply = announce(t, v1, 1, event="completed", left=0)
     assert reply[b"downloaded"] == 8
     # libtorrent announces completion under both hashes of a hybrid torrent
@@ -166,6 +225,75 @@ def test_completions_count_once_per_peer_across_aliases() -> None:
     assert reply[b"downloaded"] == 8 and reply[b"complete"] == 1
     assert entry.completions == 8
     assert t.pending.completions == {V2: 1}
+
+
+LEECHING = {"left": 100}
+
+
+@pytest.mark.parametrize(
+    ("steps", "counted"),
+    [
+        # a known leecher reaches left=0: with the event, without it, in a stopped announce
+        ([LEECHING, {"left": 0, "event": "completed"}], 1),
+        ([LEECHING, {"left": 0}], 1),
+        ([LEECHING, {"left": 0, "event": "stopped"}], 1),
+        ([{"left": 100, "event": "started"}, LEECHING, {"left": 0, "event": "stopped"}], 1),
+        # once per peer per download: a late completed does not count again
+        ([LEECHING, {"left": 0}, {"left": 0, "event": "completed"}], 1),
+        ([LEECHING, {"left": 0}, {"left": 0}, {"left": 0, "event": "stopped"}], 1),
+        ([LEECHING, {"left": 0, "event": "completed"}, {"left": 0, "event": "completed"}], 1),
+        # a seeder from its first announce never counts
+        ([{"left": 0, "event": "started"}, {"left": 0, "event": "completed"}], 0),
+        ([{"left": 0}, {"left": 0, "event": "stopped"}], 0),
+        ([{"left": 0, "event": "completed"}], 0),
+        ([{"left": 0, "event": "stopped"}], 0),
+        # not finished: a stop, or a completed event with bytes left
+        ([LEECHING, {"left": 100, "event": "stopped"}], 0),
+        ([LEECHING, {"left": 5, "event": "completed"}], 0),
+        # a stopped leecher is forgotten: coming back as a seeder is not a download seen here
+        ([LEECHING, {"left": 100, "event": "stopped"}, {"left": 0}], 0),
+        # a seeder that lost its data and downloads again: a second download
+        ([{"left": 0}, LEECHING, {"left": 0}], 1),
+    ],
+)
+@pytest.mark.parametrize("registry", [True, False], ids=["registered", "open"])
+def test_completions_without_the_event_never_twice_never_for_a_seeder(
+    steps: list[dict[str, Any]], counted: int, registry: bool
+) -> None:
+    t = make(open_=not registry)
+    h = bytes.fromhex(V1)
+    entry = registered(t, completions=3) if registry else None
+    announce(t, h, 9)  # another leecher keeps an open swarm alive
+    reply: dict[bytes, Any] = {}
+    for n, fields in enumerate(steps):
+        reply = announce(t, h, 1, now=1000.0 + n, **fields)
+    assert reply[b"downloaded"] == counted + (3 if registry else 0)
+    assert scraped(t, h)[h][b"downloaded"] == counted + (3 if registry else 0)
+    if entry is not None:
+        assert entry.completions == 3 + counted
+        assert t.pending.completions == ({V2: counted} if counted else {})
+
+
+@pytest.mark.parametrize(
+    "finish",
+    [
+        [("v1", {"left": 0}), ("v2", {"left": 0, "event": "completed"})],
+        [("v2", {"left": 0, "event": "completed"}), ("v1", {"left": 0, "event": "completed"})],
+        [("v1", {"left": 0, "event": "stopped"}), ("v2", {"left": 0, "event": "stopped"})],
+        [("v2", {"left": 0}), ("v1", {"left": 0, "event": "stopped"}), ("v2", {"left": 0})],
+    ],
+)
+def test_a_hybrid_download_counts_once_whichever_hash_reports_it(
+    finish: list[tuple[str, dict[str, Any]]],
+) -> None:
+    t = make(open_=False)
+    entry = registered(t)
+    hashes = {"v1": bytes.fromhex(V1), "v2": bytes.fromhex(V2)}
+    announce(t, hashes["v1"], 1)
+    announce(t, hashes["v2"], 1)
+    for name, fields in finish:
+        announce(t, hashes[name], 1, **fields)
+    assert entry.completions == 1
 
 
 def test_listed_mode_refuses_unregistered_hashes() -> None:
@@ -190,18 +318,15 @@ def test_blocked_hash_is_refused_even_in_open_mode_and_skipped_by_scrape() -> No
 def test_scrape_reports_per_requested_hash() -> None:
     t = make(open_=False)
     registered(t, completions=3)
-    v1, v2 = bytes.fromhex(V1), bytes.fromhex(V2)[:20]
+    v1, v2 = bytes.fromhex(V1), bytes.fromhex(V2)
     announce(t, v1, 1, left=0)
     announce(t, v2, 2)
-    query = (
-        b"info_hash="
-        + quote_from_bytes(v1).encode()
-        + b"&info_hash="
-        + quote_from_bytes(v2).encode()
-    )
-    files = bencodepy.decode(t.http_scrape(query, None))[b"files"]
-    expected = {b"complete": 1, b"downloaded": 3, b"incomplete": 1}
-    assert files == {v1: expected, v2: expected}
+    announce(t, v1, 3)
+    announce(t, v2, 3)
+    expected = {b"complete": 1, b"downloaded": 3, b"incomplete": 2}
+    assert scraped(t, v1, v2[:20]) == {v1: expected, v2[:20]: expected}
+    # the full 32-byte hash: answered under the hash as sent
+    assert scraped(t, v2) == {v2: expected}
 
 
 @pytest.mark.parametrize(

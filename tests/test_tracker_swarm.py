@@ -124,11 +124,14 @@ def test_pick_leaves_out_the_announcer_and_gives_seeders_leechers() -> None:
         got = {peers[i : i + 6] for i in range(0, len(peers), 6)}
         assert total == 5 and len(got) == 5
         assert v4(3) not in got
-    # a seeder gets only leechers
-    swarm, _, _, _ = store.put(KEY, v4(0), pid(0), True, 101)
-    plan, total = swarm.pick(False, True, 50)
+    # a seeder gets leechers first, then the other seeders, never itself
+    swarm, _, pos, _ = store.put(KEY, v4(0), pid(0), True, 101)
+    plan, total = swarm.pick(False, True, 50, pos)
     peers = b"".join(g.packed(n, rng.random(), skip) for g, n, skip in plan)
-    assert {peers[i : i + 6] for i in range(0, len(peers), 6)} == {v4(3), v4(4), v4(5)}
+    got = [peers[i : i + 6] for i in range(0, len(peers), 6)]
+    assert set(got[:3]) == {v4(3), v4(4), v4(5)} and set(got[3:]) == {v4(1), v4(2)}
+    plan, total = swarm.pick(False, True, 2, pos)
+    assert total == 2 and [n for _, n, _ in plan] == [2] and plan[0][0] is swarm.groups[0]
 
 
 def test_pick_honours_numwant_and_own_family_first() -> None:
@@ -209,3 +212,87 @@ def test_expiry_survives_changes_between_slices() -> None:
     group = store.swarms[KEY].groups[0]
     assert group is not None
     check_group(group)
+
+
+def hybrid_model_check(store: SwarmStore, live: list[dict[bytes, bool]]) -> None:
+    """The store agrees with a model of the two lists ({addr: seeding} per hash)."""
+    swarm = store.swarms.get(KEY)
+    lists = [swarm, swarm.other if swarm is not None else None]
+    for peers, model in zip(lists, live, strict=True):
+        found: dict[bytes, bool] = {}
+        if peers is not None:
+            for slot, group in enumerate(peers.groups):
+                if group is not None:
+                    check_group(group)
+                    found.update((addr, slot & 1 == 1) for addr in group.index)
+        assert found == model
+    merged = {**live[0], **live[1]}
+    for addr in merged:  # a peer in both lists is in the same state in both
+        if addr in live[0] and addr in live[1]:
+            assert live[0][addr] == live[1][addr]
+    seeders = sum(merged.values())
+    assert (swarm.counts() if swarm is not None else (0, 0)) == (seeders, len(merged) - seeders)
+    assert (len(swarm) if swarm is not None else 0) == len(merged)
+    assert store.peer_count == len(merged)
+
+
+def test_hybrid_lists_stay_consistent_under_random_churn() -> None:
+    rng = random.Random(13)
+    store = SwarmStore(rng.random)
+    live: list[dict[bytes, bool]] = [{}, {}]
+    for step in range(4000):
+        i = rng.randrange(60)
+        addr = v6(i) if i % 4 == 0 else v4(i)
+        other = rng.random() < 0.5
+        here, there = live[other], live[not other]
+        roll = rng.random()
+        if roll < 0.25:
+            finished = rng.random() < 0.5
+            _, before = store.remove(KEY, addr, other, finished)
+            expected = NEW
+            if addr in here:
+                expected = WAS_SEEDER if here.pop(addr) else WAS_LEECHER
+            elif addr in there:
+                expected = WAS_SEEDER if there[addr] else WAS_LEECHER
+            assert before == expected
+            if finished and addr in there:
+                there[addr] = True
+        else:
+            seeding = rng.random() < 0.4
+            _, _, _, before = store.put(KEY, addr, pid(i), seeding, step, other)
+            was = here.get(addr, there.get(addr))
+            assert before == (NEW if was is None else WAS_SEEDER if was else WAS_LEECHER)
+            here[addr] = seeding
+            if addr in there:
+                there[addr] = seeding
+        hybrid_model_check(store, live)
+
+
+def test_hybrid_expiry_counts_each_peer_once() -> None:
+    store = SwarmStore(random.Random(4).random)
+    live: list[dict[bytes, bool]] = [{}, {}]
+    for i in range(3000):
+        seeding, fresh = i % 5 == 0, i % 3 == 0
+        store.put(KEY, v4(i), pid(i), seeding, 50 if fresh else 10)
+        if i % 2:  # on the v1 list too, where it is stale
+            store.put(KEY, v4(i), pid(i), seeding, 10, other=True)
+        if fresh:
+            live[0][v4(i)] = seeding
+    assert store.peer_count == 3000
+    slices = 1
+    while not store.expire(cutoff=20, budget=700):
+        slices += 1
+    assert slices > 4
+    hybrid_model_check(store, live)
+    assert store.swarms[KEY].other is None  # an emptied list is freed
+
+
+def test_v1_list_alone_keeps_the_swarm() -> None:
+    store = SwarmStore(random.Random(1).random)
+    store.put(KEY, v4(1), pid(1), False, 1, other=True)
+    store.put(KEY, v4(2), pid(2), True, 1)
+    store.remove(KEY, v4(2))
+    swarm = store.swarms[KEY]
+    assert swarm.counts() == (0, 1) and len(swarm) == 1 and store.peer_count == 1
+    store.remove(KEY, v4(1), other=True)
+    assert KEY not in store.swarms and store.peer_count == 0

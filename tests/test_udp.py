@@ -5,6 +5,7 @@ import hmac
 import random
 from typing import Any
 
+import bencodepy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -147,6 +148,7 @@ def test_unknown_or_expired_connection_id_gets_an_error_not_a_reply() -> None:
 
 def test_scrape_in_request_order_and_blocked_reads_empty() -> None:
     h = Harness()
+    h.announce(("10.0.0.1", 6881))
     h.announce(("10.0.0.1", 6881), left=0, event=1)
     h.tracker.catalog.block([(b"\x01" * 20).hex()])
     addr = ("10.0.0.5", 5)
@@ -241,3 +243,76 @@ def test_a_connection_id_is_good_for_every_port_of_its_ip() -> None:
     h = Harness()
     cid = h.connect(("10.0.0.1", 6881))
     assert isinstance(h.announce(("10.0.0.1", 7000), cid=cid), udp.AnnounceResponse)
+
+
+def test_bep41_passkey_first_url_data() -> None:
+    h = Harness(secret=SECRET)
+    addr = ("10.0.0.1", 6881)
+    key = passkey("bob")
+    h.announce(addr, url_data=b"/" + key + b"/announce")
+    h.announce(addr, url_data=b"/" + key + b"/announce", uploaded=500, downloaded=700)
+    assert h.tracker.pending.traffic == {"bob": [500, 700]}
+    reply = h.announce(addr, url_data=b"/bob." + b"0" * 64 + b"/announce")
+    assert isinstance(reply, udp.ErrorResponse) and reply.message == "invalid passkey"
+    reply = h.announce(addr, url_data=b"/" + key + b"/scrape")
+    assert isinstance(reply, udp.ErrorResponse) and "announce" in reply.message
+
+
+HYBRID_V2 = hashlib.sha256(b"udp hybrid").hexdigest()
+HYBRID_V1 = hashlib.sha1(b"udp hybrid").hexdigest()
+
+
+def test_hybrid_peer_lists_follow_the_hash_over_udp_and_http() -> None:
+    h = Harness(open_=False)
+    entry = CatalogEntry(HYBRID_V2, HYBRID_V1, 0)
+    h.tracker.catalog.add(entry)
+    v1, v2 = bytes.fromhex(HYBRID_V1), bytes.fromhex(HYBRID_V2)[:20]
+    h.announce(("10.0.0.1", 6881), v1)  # a v1-only client
+    h.announce(("10.0.0.2", 6882), v2)  # libtorrent, under both hashes
+    reply = h.announce(("10.0.0.2", 6882), v1)
+    assert udp.decode_peers(reply.peers) == [("10.0.0.1", 6881)]
+    assert (reply.seeders, reply.leechers) == (0, 2)
+    reply = h.announce(("10.0.0.3", 6883), v2, left=0)
+    assert udp.decode_peers(reply.peers) == [("10.0.0.2", 6882)]
+    assert (reply.seeders, reply.leechers) == (1, 2)
+    # the same lists over HTTP (the full 32-byte v2 hash included)
+    body = h.tracker.http_announce(
+        b"info_hash="
+        + b"".join(b"%%%02x" % c for c in bytes.fromhex(HYBRID_V2))
+        + b"&peer_id=-XX0001-000000000004&port=6884&left=5",
+        None,
+        "10.0.0.4",
+        h.now,
+    )
+    peers = bencodepy.decode(body)[b"peers"]
+    assert sorted(udp.decode_peers(peers)) == [("10.0.0.2", 6882), ("10.0.0.3", 6883)]
+    scraped = h.send(
+        udp.encode_scrape_request(h.connect(("10.0.0.9", 1)), 7, [v1, v2]), ("10.0.0.9", 1)
+    )
+    assert scraped.stats == [(1, 0, 3), (1, 0, 3)]
+
+
+def test_udp_seeder_gets_seeders_when_there_are_no_leechers() -> None:
+    h = Harness()
+    h.announce(("10.0.0.1", 6881), left=0)
+    reply = h.announce(("10.0.0.2", 6882), left=0)
+    assert udp.decode_peers(reply.peers) == [("10.0.0.1", 6881)]
+    h.announce(("10.0.0.3", 6883))
+    reply = h.announce(("10.0.0.2", 6882), left=0, num_want=1)
+    assert udp.decode_peers(reply.peers) == [("10.0.0.3", 6883)]
+
+
+def test_udp_completions_without_the_event_once_never_for_a_seeder() -> None:
+    h = Harness()
+    leecher, seeder = ("10.0.0.1", 6881), ("10.0.0.2", 6882)
+    h.announce(seeder, left=0, event=udp.EVENT_STARTED)
+    h.announce(seeder, left=0, event=udp.EVENT_COMPLETED)  # a seeder from the start
+    h.announce(leecher, event=udp.EVENT_STARTED)
+    h.announce(leecher, left=0)  # finished, without the event
+    h.announce(leecher, left=0, event=udp.EVENT_COMPLETED)  # late: not again
+    h.announce(leecher, left=0, event=udp.EVENT_STOPPED)
+    assert h.tracker.scrape_one(H) == (1, 1, 0)
+    other = ("10.0.0.3", 6883)
+    h.announce(other)
+    h.announce(other, left=0, event=udp.EVENT_STOPPED)  # finished in its stopped announce
+    assert h.tracker.scrape_one(H) == (1, 2, 0)

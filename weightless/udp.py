@@ -15,10 +15,10 @@ from twisted.logger import Logger
 from weightless.metrics import Stats
 from weightless.tracker.core import Refused, Tracker, normalize_ip, pack_ip
 from weightless.tracker.ratelimit import Limiter
-from weightless.web.front import route
 from weightless.wire import udp
 from weightless.wire.bencode import RATE_LIMITED
 from weightless.wire.connid import ConnectionIdValidator
+from weightless.wire.route import ANNOUNCE, route
 
 if TYPE_CHECKING:
     from weightless.cluster.router import Router
@@ -152,8 +152,8 @@ class UDPTracker(DatagramProtocol):
         passkey = None
         if r.url_data:
             routed = route(r.url_data)
-            if routed is None or routed[0] != b"announce":
-                raise Refused("announce URL data must be /announce or /announce/{passkey}")
+            if routed is None or routed[0] != ANNOUNCE:
+                raise Refused("URL data must be /announce, /announce/{key} or /{key}/announce")
             passkey = routed[1]
         user = tracker.user(passkey)
         if r.port == 0:

@@ -13,10 +13,9 @@ from socket import AF_INET6, inet_aton, inet_pton
 from weightless.tracker.accounting import Accounting, PendingWrites
 from weightless.tracker.catalog import Catalog, CatalogEntry
 from weightless.tracker.passkey import Passkeys
-from weightless.tracker.swarm import WAS_SEEDER, PeerGroup, Swarm, SwarmStore
+from weightless.tracker.swarm import WAS_LEECHER, PeerGroup, Swarm, SwarmStore
 from weightless.wire import bencode
 from weightless.wire.query import (
-    EVENT_COMPLETED,
     EVENT_STARTED,
     EVENT_STOPPED,
     QueryError,
@@ -121,8 +120,16 @@ class Tracker:
     ) -> tuple[int, int, int, list[tuple[PeerGroup, int, int]]]:
         """Apply one announce (HTTP or UDP) to its swarm and choose the peers to send back.
         ``numwant`` None means the default; it is capped by --max-peers and by ``cap`` (what
-        fits the reply). Returns seeders, leechers, completions and [(group, count, skip)]."""
+        fits the reply). Returns seeders, leechers, completions and [(group, count, skip)].
+
+        The peers come from the list of the announced hash only; the counts are the whole
+        swarm's, each peer once (interfaces.md, "Info hashes"). A completion is counted when
+        a leecher of the swarm announces left=0, with or without event=completed, in a
+        stopped announce too; a peer that seeded from its first announce never counts
+        (interfaces.md, "What real clients need")."""
         key, entry = self.swarm_of(info_hash)
+        # a hybrid entry's other hash (its v1 hash) has a peer list of its own in the swarm
+        other = key is not info_hash and key != info_hash
         if self.accounting is not None and user is not None:
             self.accounting.announce(
                 user,
@@ -134,25 +141,34 @@ class Tracker:
                 event == EVENT_STOPPED,
                 now,
             )
+        seeding = left == 0
         if event == EVENT_STOPPED:  # gone: no peers for it
-            gone = self.swarms.remove(key, addr)
+            gone, before = self.swarms.remove(key, addr, other, seeding)
+            if seeding and before == WAS_LEECHER:  # finished, and says so only now
+                self.completed(gone, entry)
             seeders, leechers = gone.counts() if gone is not None else (0, 0)
             return seeders, leechers, self.downloaded(gone, entry), []
-        seeding = left == 0
-        swarm, _, pos, before = self.swarms.put(key, addr, peer_id, seeding, int(now))
-        if event == EVENT_COMPLETED and before != WAS_SEEDER:
-            if entry is not None:
-                entry.completions += 1
-                self.pending.complete(entry.info_hash)
-            else:
-                swarm.completions += 1
+        swarm, _, pos, before = self.swarms.put(key, addr, peer_id, seeding, int(now), other)
+        if seeding and before == WAS_LEECHER:
+            # with or without event=completed: not every client sends it (aria2, rtorrent)
+            self.completed(swarm, entry)
         most = self.policy.max_peers
         wanted = most if numwant is None or numwant > most else numwant
         if cap is not None and wanted > cap:
             wanted = cap
-        plan, _ = swarm.pick(len(addr) == 18, seeding, wanted, pos, both_families)
+        peers = swarm.other if other else swarm
+        assert peers is not None
+        plan, _ = peers.pick(len(addr) == 18, seeding, wanted, pos, both_families)
         seeders, leechers = swarm.counts()
         return seeders, leechers, self.downloaded(swarm, entry), plan
+
+    def completed(self, swarm: Swarm | None, entry: CatalogEntry | None) -> None:
+        """A leecher of the swarm became a seeder: one completed download."""
+        if entry is not None:
+            entry.completions += 1
+            self.pending.complete(entry.info_hash)
+        elif swarm is not None:
+            swarm.completions += 1
 
     @staticmethod
     def downloaded(swarm: Swarm | None, entry: CatalogEntry | None) -> int:

@@ -9,10 +9,13 @@ import struct
 from array import array
 from collections.abc import Callable, Iterator
 
-from weightless.tracker.swarm import ID_LEN, PeerGroup, Swarm, SwarmStore
+from weightless.tracker.swarm import ID_LEN, OtherHash, PeerGroup, Swarm, SwarmStore
 
-MAGIC = b"WLSWARM1"
-_SWARM = struct.Struct("<20sQ")  # swarm key, completions of an unregistered hash
+MAGIC = b"WLSWARM2"
+OLD_MAGIC = b"WLSWARM1"  # before hybrid swarms had a peer list per hash: one list each
+# swarm key, completions of an unregistered hash, peer lists (2: a hybrid's other hash too)
+_SWARM = struct.Struct("<20sQB")
+_SWARM1 = struct.Struct("<20sQ")
 _COUNT = struct.Struct("<I")
 
 
@@ -24,8 +27,9 @@ def dump(store: SwarmStore) -> Iterator[bytes]:
     """The snapshot as chunks (write them in order)."""
     yield MAGIC
     for key, swarm in store.swarms.items():
-        yield _SWARM.pack(key, swarm.completions)
-        for group in swarm.groups:
+        lists = [swarm] if swarm.other is None else [swarm, swarm.other]
+        yield _SWARM.pack(key, swarm.completions, len(lists))
+        for group in (g for peers in lists for g in peers.groups):
             if group is None or not len(group):
                 yield _COUNT.pack(0)
                 continue
@@ -39,7 +43,7 @@ def merge(parts: list[bytes]) -> bytes:
     """One snapshot from several (each worker writes its own swarms)."""
     for part in parts:
         if not part.startswith(MAGIC):
-            raise SnapshotError("not a Weightless swarm snapshot")
+            raise SnapshotError("not a current Weightless swarm snapshot")
     return MAGIC + b"".join(part[len(MAGIC) :] for part in parts)
 
 
@@ -48,21 +52,29 @@ def load(
 ) -> int:
     """Add the peers of a snapshot seen at or after ``cutoff`` to ``store``, for the swarms
     ``keep`` accepts (a worker keeps the swarms it owns). Returns how many peers came back."""
-    if not data.startswith(MAGIC):
+    old = data.startswith(OLD_MAGIC)
+    if not old and not data.startswith(MAGIC):
         raise SnapshotError("not a Weightless swarm snapshot")
     view = memoryview(data)
     pos = len(MAGIC)
     restored = 0
     try:
         while pos < len(data):
-            key, completions = _SWARM.unpack_from(data, pos)
-            pos += _SWARM.size
+            if old:
+                key, completions = _SWARM1.unpack_from(data, pos)
+                lists = 1
+                pos += _SWARM1.size
+            else:
+                key, completions, lists = _SWARM.unpack_from(data, pos)
+                pos += _SWARM.size
+                if lists not in (1, 2):
+                    raise SnapshotError("snapshot is damaged")
             wanted = keep(key)  # decided first: a worker skips the swarms it does not own
             groups: list[PeerGroup | None] = []
-            for slot in range(4):
+            for slot in range(4 * lists):
                 (count,) = _COUNT.unpack_from(data, pos)
                 pos += _COUNT.size
-                width = 18 if slot >= 2 else 6
+                width = 18 if slot & 3 >= 2 else 6
                 if not count:
                     groups.append(None)
                     continue
@@ -107,26 +119,31 @@ def _fresh(
 
 
 def _merge(store: SwarmStore, key: bytes, completions: int, groups: list[PeerGroup | None]) -> int:
-    """Put restored groups into the store; peers already there (announced since the start) win."""
+    """Put restored groups (four per peer list) into the store; peers already there
+    (announced since the start) win."""
     swarm = store.swarms.get(key)
-    restored = 0
     if swarm is None:
         if not any(groups):
             return 0
         swarm = store.swarms[key] = Swarm()
         swarm.completions = completions
-        swarm.groups = groups
+        swarm.groups = groups[:4]
+        if any(groups[4:]):
+            swarm.other = OtherHash()
+            swarm.other.groups = groups[4:]
+            swarm.other.recount(swarm)
         restored = len(swarm)
-    else:
-        for slot, group in enumerate(groups):
-            if group is None:
+        store.peer_count += restored
+        return restored
+    before = store.peer_count
+    for slot, group in enumerate(groups):
+        if group is None:
+            continue
+        peers = swarm if slot < 4 else swarm.other
+        for addr, pos in group.index.items():
+            if peers is not None and any(g is not None and addr in g.index for g in peers.groups):
                 continue
-            for addr, pos in group.index.items():
-                if any(g is not None and addr in g.index for g in swarm.groups):
-                    continue
-                peer_id = bytes(group.ids[pos * ID_LEN : (pos + 1) * ID_LEN])
-                target = swarm.group(slot)
-                target.add(addr, peer_id, group.seen[pos], int(store.rand() * (len(target) + 1)))
-                restored += 1
-    store.peer_count += restored
-    return restored
+            peer_id = bytes(group.ids[pos * ID_LEN : (pos + 1) * ID_LEN])
+            store.put(key, addr, peer_id, slot & 1 == 1, group.seen[pos], slot >= 4)
+            peers = swarm if slot < 4 else swarm.other
+    return store.peer_count - before

@@ -103,14 +103,18 @@ class PeerGroup:
         del self.ids[last * ID_LEN :]
         self.seen.pop()
 
-    def expire(self, cutoff: int, lo: int, hi: int) -> int:
-        """Drop the peers in positions lo..hi last seen before ``cutoff``; returns how many."""
+    def expire(self, cutoff: int, lo: int, hi: int) -> list[bytes]:
+        """Drop the peers in positions lo..hi last seen before ``cutoff``; returns their
+        packed addresses."""
         stale = [i for i, t in enumerate(self.seen[lo:hi], lo) if t < cutoff]
         keys = self.keys
+        gone = []
         for pos in reversed(stale):
-            del self.index[keys[pos]]
+            addr = keys[pos]
+            gone.append(addr)
+            del self.index[addr]
             self._fill(pos)
-        return len(stale)
+        return gone
 
     def spans(self, count: int, start: float, skip: int = -1) -> list[tuple[int, int]]:
         """Position ranges of up to ``count`` peers from a random start, leaving out ``skip``."""
@@ -170,15 +174,21 @@ class PeerGroup:
 
 
 class Swarm:
-    """All peers of one torrent: a registry entry's v1 and v2 announcers meet here."""
+    """All peers of one torrent: the unit that is counted (a registry entry's seeders,
+    leechers and completions).
 
-    __slots__ = ("completions", "groups")
+    Peer lists follow the announced hash: ``groups`` hold the peers that announced the swarm
+    key itself; ``other`` (a hybrid entry only) the peers that announced the entry's other
+    hash (its v1 hash). A peer in both lists is counted once."""
+
+    __slots__ = ("completions", "groups", "other")
 
     def __init__(self) -> None:
         self.groups: list[PeerGroup | None] = [None, None, None, None]
-        # completed events of a hash without a registry entry (open mode); kept while the
+        # completed downloads of a hash without a registry entry (open mode); kept while the
         # swarm has peers, as opentracker does. Registered entries count in the catalog.
         self.completions = 0
+        self.other: OtherHash | None = None
 
     def group(self, slot: int) -> PeerGroup:
         group = self.groups[slot]
@@ -187,30 +197,47 @@ class Swarm:
         return group
 
     def counts(self) -> tuple[int, int]:
-        """(seeders, leechers)."""
+        """(seeders, leechers), each peer once whichever of the swarm's hashes it announced."""
         # len(group.seen), not len(group): this runs on every announce
         l4, s4, l6, s6 = self.groups
-        return (
-            (len(s4.seen) if s4 is not None else 0) + (len(s6.seen) if s6 is not None else 0),
-            (len(l4.seen) if l4 is not None else 0) + (len(l6.seen) if l6 is not None else 0),
-        )
+        seeders = (len(s4.seen) if s4 is not None else 0) + (len(s6.seen) if s6 is not None else 0)
+        leechers = (len(l4.seen) if l4 is not None else 0) + (len(l6.seen) if l6 is not None else 0)
+        other = self.other
+        if other is not None:
+            more_seeders, more_leechers = other.counts()
+            seeders += more_seeders - other.both_seeding
+            leechers += more_leechers - other.both_leeching
+        return seeders, leechers
+
+    def own_len(self) -> int:
+        """Peers in this list alone."""
+        return sum(len(g) for g in self.groups if g is not None)
 
     def __len__(self) -> int:
-        return sum(len(g) for g in self.groups if g is not None)
+        """Peers of the swarm, each once."""
+        other = self.other
+        if other is None:
+            return self.own_len()
+        return self.own_len() + other.own_len() - other.both_seeding - other.both_leeching
 
     def pick(
         self, v6: bool, seeding: bool, numwant: int, me: int = -1, both_families: bool = True
     ) -> tuple[list[tuple[PeerGroup, int, int]], int]:
-        """Which groups to take peers from, in order: a seeder gets leechers only; a leecher
-        gets seeders first. The announcer's own family comes first, the other one only with
-        ``both_families`` (a UDP reply holds one family). ``me`` is the announcer's position in
-        its own group, left out. Returns [(group, count, skip)] and the total."""
+        """Which groups of this list to take peers from, in order: a leecher gets seeders
+        first, then leechers; a seeder gets leechers first, then seeders to fill the reply (a
+        client fetching a magnet's metadata announces left=0 and needs peers of any kind).
+        The announcer's own family comes first, the other one only with ``both_families`` (a
+        UDP reply holds one family). ``me`` is the announcer's position in its own group, left
+        out. Returns [(group, count, skip)] and the total."""
         own = LEECHERS6 if v6 else LEECHERS4
         other = LEECHERS4 if v6 else LEECHERS6
-        if not both_families:
-            order: tuple[int, ...] = (own,) if seeding else (own + 1, own)
+        if seeding:
+            order: tuple[int, ...] = (
+                (own, other, own + 1, other + 1) if both_families else (own, own + 1)
+            )
         else:
-            order = (own, other) if seeding else (own + 1, own, other + 1, other)
+            order = (own + 1, own, other + 1, other) if both_families else (own + 1, own)
+        mine = own + seeding  # the announcer's own group
         plan = []
         total = 0
         for slot in order:
@@ -219,7 +246,7 @@ class Swarm:
             group = self.groups[slot]
             if group is None:
                 continue
-            skip = me if slot == own and not seeding else -1
+            skip = me if slot == mine else -1
             available = len(group.seen) - (skip >= 0)
             take = min(available, numwant - total)
             if take > 0:
@@ -228,31 +255,86 @@ class Swarm:
         return plan, total
 
 
+class OtherHash(Swarm):
+    """The peer list of a hybrid entry's second hash, beside the swarm's own. Keeps how many
+    of its peers are also in the swarm's own list, by state, so that each is counted once.
+    A peer in both lists has the same state in both (its last announce sets both)."""
+
+    __slots__ = ("both_leeching", "both_seeding")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.both_seeding = 0
+        self.both_leeching = 0
+
+    def recount(self, swarm: Swarm) -> None:
+        """Count the peers in both lists from scratch (after a snapshot is loaded)."""
+        self.both_seeding = self.both_leeching = 0
+        for slot, group in enumerate(self.groups):
+            if group is None:
+                continue
+            for addr in group.index:
+                state = _state(swarm.groups, addr)
+                if state != NEW:
+                    self._pair(slot & 1 == 1, state == WAS_SEEDER, 1)
+
+    def _pair(self, here_seeding: bool, there_seeding: bool, change: int) -> None:
+        """A peer in both lists joins (+1) or leaves (-1) the count of doubles: as a seeder
+        if it seeds in either list."""
+        if here_seeding or there_seeding:
+            self.both_seeding += change
+        else:
+            self.both_leeching += change
+
+
+def _state(groups: list[PeerGroup | None], addr: bytes) -> int:
+    """NEW (not there), WAS_LEECHER or WAS_SEEDER: where ``addr`` is among ``groups``."""
+    base = 2 if len(addr) == WIDTH_V6 else 0
+    group = groups[base]
+    if group is not None and addr in group.index:
+        return WAS_LEECHER
+    group = groups[base + 1]
+    if group is not None and addr in group.index:
+        return WAS_SEEDER
+    return NEW
+
+
 class SwarmStore:
-    """Every swarm, keyed by its 20-byte swarm hash, with the peer count kept current."""
+    """Every swarm, keyed by its 20-byte swarm key, with the peer count kept current (each
+    peer once per swarm)."""
 
     def __init__(self, rand: Callable[[], float]) -> None:
         self.swarms: dict[bytes, Swarm] = {}
         self.peer_count = 0
         self.rand = rand
         self._sweep: list[bytes] | None = None
-        self._sweep_at = (0, 0, -1)  # swarm, group slot, upper bound of the part left to scan
+        # swarm, group slot (4-7: the other hash's list), upper bound of the part left to scan
+        self._sweep_at = (0, 0, -1)
 
     def get(self, key: bytes) -> Swarm | None:
         return self.swarms.get(key)
 
     def put(
-        self, key: bytes, addr: bytes, peer_id: bytes, seeding: bool, now: int
+        self, key: bytes, addr: bytes, peer_id: bytes, seeding: bool, now: int, other: bool = False
     ) -> tuple[Swarm, PeerGroup, int, int]:
-        """Add or refresh a peer. Returns its swarm, group, position and what it was before."""
+        """Add or refresh a peer in the list of the swarm's own hash, or with ``other`` in the
+        list of its other hash (a hybrid entry's v1 hash). Returns the swarm, the peer's group
+        and position, and what the peer was in the swarm before (NEW, WAS_LEECHER or
+        WAS_SEEDER, whichever list it was in)."""
         swarm = self.swarms.get(key)
         if swarm is None:
             swarm = self.swarms[key] = Swarm()
+        if other:
+            peers: Swarm | None = swarm.other
+            if peers is None:
+                peers = swarm.other = OtherHash()
+        else:
+            peers = swarm
         slot = (2 if len(addr) == WIDTH_V6 else 0) + seeding
-        groups = swarm.groups
+        groups = peers.groups
         group = groups[slot]
         if group is None:
-            group = swarm.group(slot)
+            group = peers.group(slot)
         else:
             pos = group.index.get(addr)
             if pos is not None:
@@ -263,26 +345,90 @@ class SwarmStore:
         if twin is not None and addr in twin.index:
             twin.remove(addr)
             before = WAS_LEECHER if seeding else WAS_SEEDER
+        if swarm.other is None:
+            if before == NEW:
+                self.peer_count += 1
         else:
-            self.peer_count += 1
+            before = self._moved(swarm, other, addr, before, seeding)
         pos = int(self.rand() * (len(group.seen) + 1))
         group.add(addr, peer_id, now, pos)
         return swarm, group, pos, before
 
-    def remove(self, key: bytes, addr: bytes) -> Swarm | None:
-        """Drop a peer (a stopped event). Returns its swarm, if there is one."""
+    def _moved(self, swarm: Swarm, other: bool, addr: bytes, before: int, seeding: bool) -> int:
+        """Bookkeeping of a hybrid swarm when a peer joins one list or changes state there:
+        the same peer in the other list takes the same state, and is counted once. Returns
+        what the peer was in the swarm before."""
+        doubles = swarm.other
+        assert doubles is not None
+        there = (swarm if other else doubles).groups
+        state = _state(there, addr)
+        if state == NEW:
+            if before == NEW:
+                self.peer_count += 1
+            return before
+        was_seeding = state == WAS_SEEDER
+        if before != NEW:
+            doubles._pair(before == WAS_SEEDER, was_seeding, -1)
+        if was_seeding != seeding:  # it finished (or started over) under the other hash too
+            base = 2 if len(addr) == WIDTH_V6 else 0
+            source = there[base + was_seeding]
+            assert source is not None
+            at = source.index[addr]
+            peer_id = bytes(source.ids[at * ID_LEN : (at + 1) * ID_LEN])
+            last = source.seen[at]
+            source.remove(addr)
+            target = there[base + seeding]
+            if target is None:
+                target = (swarm if other else doubles).group(base + seeding)
+            target.add(addr, peer_id, last, int(self.rand() * (len(target.seen) + 1)))
+        doubles._pair(seeding, seeding, 1)
+        return before if before != NEW else state
+
+    def _left(self, swarm: Swarm, other: bool, addr: bytes, was_seeding: bool) -> None:
+        """Bookkeeping when a peer left one list of a hybrid swarm."""
+        doubles = swarm.other
+        assert doubles is not None
+        state = _state((swarm if other else doubles).groups, addr)
+        if state == NEW:
+            self.peer_count -= 1
+        else:
+            doubles._pair(was_seeding, state == WAS_SEEDER, -1)
+
+    def remove(
+        self, key: bytes, addr: bytes, other: bool = False, finished: bool = False
+    ) -> tuple[Swarm | None, int]:
+        """Drop a peer from one list (a stopped event). With ``finished`` (it stopped with
+        left=0) the peer is a seeder first: in the other list, if it is there. Returns its
+        swarm, if there is one, and what the peer was in the swarm before."""
         swarm = self.swarms.get(key)
         if swarm is None:
-            return None
+            return None, NEW
+        peers = swarm.other if other else swarm
         base = 2 if len(addr) == WIDTH_V6 else 0
-        for slot in (base, base + 1):
-            group = swarm.groups[slot]
-            if group is not None and group.remove(addr):
-                self.peer_count -= 1
-                break
+        before = NEW
+        if peers is not None:
+            for slot in (base, base + 1):
+                group = peers.groups[slot]
+                if group is not None and group.remove(addr):
+                    before = WAS_SEEDER if slot & 1 else WAS_LEECHER
+                    if swarm.other is None:
+                        self.peer_count -= 1
+                    else:
+                        self._left(swarm, other, addr, slot == base + 1)
+                    break
+        if swarm.other is not None:
+            there = (swarm if other else swarm.other).groups
+            state = _state(there, addr)
+            if before == NEW:
+                before = state
+            if finished and state == WAS_LEECHER:
+                # what a finished download looks like from the other hash: a seeder
+                self.put(key, addr, _peer_id(there, addr), True, _seen(there, addr), not other)
+            if not swarm.other.own_len():
+                swarm.other = None
         if not len(swarm):
             del self.swarms[key]
-        return swarm
+        return swarm, before
 
     def drop(self, key: bytes) -> int:
         """Remove a whole swarm (its entry was deleted); returns how many peers it had."""
@@ -303,13 +449,19 @@ class SwarmStore:
         at, slot, hi = self._sweep_at
         while at < len(keys):
             swarm = self.swarms.get(keys[at])
-            while swarm is not None and slot < 4:
-                group = swarm.groups[slot]
+            while swarm is not None and slot < 8:
+                peers = swarm if slot < 4 else swarm.other
+                group = peers.groups[slot & 3] if peers is not None else None
                 n = len(group) if group is not None else 0
                 top = n if hi < 0 else min(hi, n)
                 lo = max(0, top - budget)
                 if group is not None and top > lo:
-                    self.peer_count -= group.expire(cutoff, lo, top)
+                    gone = group.expire(cutoff, lo, top)
+                    if swarm.other is None:
+                        self.peer_count -= len(gone)
+                    else:
+                        for addr in gone:
+                            self._left(swarm, slot >= 4, addr, slot & 1 == 1)
                     budget -= top - lo
                 if lo > 0:
                     self._sweep_at = (at, slot, lo)
@@ -318,8 +470,26 @@ class SwarmStore:
                 if budget <= 0:
                     self._sweep_at = (at, slot, -1)
                     return False
-            if swarm is not None and not len(swarm):
-                del self.swarms[keys[at]]
+            if swarm is not None:
+                if swarm.other is not None and not swarm.other.own_len():
+                    swarm.other = None
+                if not len(swarm):
+                    del self.swarms[keys[at]]
             at, slot = at + 1, 0
         self._sweep = None
         return True
+
+
+def _peer_id(groups: list[PeerGroup | None], addr: bytes) -> bytes:
+    for group in groups:
+        if group is not None and addr in group.index:
+            at = group.index[addr] * ID_LEN
+            return bytes(group.ids[at : at + ID_LEN])
+    raise KeyError(addr)
+
+
+def _seen(groups: list[PeerGroup | None], addr: bytes) -> int:
+    for group in groups:
+        if group is not None and addr in group.index:
+            return group.seen[group.index[addr]]
+    raise KeyError(addr)

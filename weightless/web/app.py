@@ -58,6 +58,7 @@ class WebApp:
         return self._announce(request, None)
 
     @app.route("/announce/<passkey>", methods=["GET", "HEAD"])
+    @app.route("/<passkey>/announce", methods=["GET", "HEAD"])
     def announce_passkey(self, request: IRequest, passkey: str) -> Body:
         return self._announce(request, passkey.encode("utf-8", "surrogateescape"))
 
@@ -71,6 +72,7 @@ class WebApp:
         return self._scrape(request, None)
 
     @app.route("/scrape/<passkey>", methods=["GET", "HEAD"])
+    @app.route("/<passkey>/scrape", methods=["GET", "HEAD"])
     def scrape_passkey(self, request: IRequest, passkey: str) -> Body:
         return self._scrape(request, passkey.encode("utf-8", "surrogateescape"))
 

@@ -8,8 +8,6 @@ twisted.web channel for the rest of its life, with the bytes it already sent."""
 
 from __future__ import annotations
 
-from urllib.parse import unquote_to_bytes
-
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IAddress
 from twisted.internet.protocol import Factory, Protocol
@@ -21,6 +19,7 @@ from weightless.tracker.core import normalize_ip
 from weightless.web.clientip import ClientIP
 from weightless.web.tracker_http import TrackerHTTP
 from weightless.wire import bencode
+from weightless.wire.route import route
 
 MAX_HEAD = 8192
 IDLE_TIMEOUT = 60.0
@@ -34,25 +33,6 @@ _TOO_MANY = (
     b"Content-Length: %d\r\n%s\r\n"
 )
 _OVERSIZED = bencode.failure("request too long")
-
-
-def route(target: bytes) -> tuple[bytes, bytes | None, bytes] | None:
-    """(action, passkey, query) of a tracker URL, or None for any other URL."""
-    path, _, query = target.partition(b"?")
-    if path.startswith(b"/announce"):
-        action, rest = b"announce", path[9:]
-    elif path.startswith(b"/scrape"):
-        action, rest = b"scrape", path[7:]
-    else:
-        return None
-    if not rest or rest == b"/":
-        return action, None, query
-    if rest[0:1] != b"/" or b"/" in rest[1:]:
-        return None
-    passkey = rest[1:]
-    if b"%" in passkey:
-        passkey = unquote_to_bytes(passkey)
-    return action, passkey, query
 
 
 def _forwarded_for(headers: bytes) -> bytes | None:
