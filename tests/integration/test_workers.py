@@ -18,6 +18,7 @@ import pytest
 from helpers import announce_path, bdecode, compact_peers
 
 from integration.process import V1, V2, Tracker, seed
+from weightless.cluster.owner import owner_of
 from weightless.wire import udp
 
 pytestmark = pytest.mark.integration
@@ -66,7 +67,9 @@ def http_announce(tracker: Tracker, info_hash: bytes, n: int, **params: Any) -> 
     return reply
 
 
-def udp_announce(tracker: Tracker, info_hash: bytes, n: int) -> udp.AnnounceResponse:
+def udp_announce(
+    tracker: Tracker, info_hash: bytes, n: int, left: int = 100, event: int = udp.EVENT_STARTED
+) -> udp.AnnounceResponse:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(5)
         s.bind((f"127.1.{n // 200}.{n % 200 + 2}", 0))
@@ -81,9 +84,9 @@ def udp_announce(tracker: Tracker, info_hash: bytes, n: int) -> udp.AnnounceResp
                 info_hash,
                 b"-UD0001-%012d" % n,
                 0,
-                100,
+                left,
                 0,
-                2,
+                event,
                 port=20000 + n,
                 num_want=200,
             ),
@@ -148,11 +151,11 @@ def test_registry_across_workers(tmp_path: Path, trackers: list[Tracker]) -> Non
     seed(tracker, [(V2, V1, "hybrid")])
     tracker.start()
     v1, v2 = bytes.fromhex(V1), bytes.fromhex(V2)[:20]
-    for n in range(6):  # hybrid aliases meet, from any worker
+    for n in range(6):  # one swarm for counting, from any worker
         reply = http_announce(tracker, v1 if n % 2 else v2, n)
         assert reply.get(b"incomplete") == n + 1, reply
-    http_announce(tracker, v1, 0, event="completed", left=0)
-    http_announce(tracker, v2, 0, event="completed", left=0)  # libtorrent sends both
+    http_announce(tracker, v1, 0, left=0)  # finished: no event (aria2, rtorrent)
+    http_announce(tracker, v2, 0, event="completed", left=0)  # not counted again
 
     def entry() -> dict[str, Any]:
         status, body = get_from(tracker, f"/api/registry?info_hash={V2}".encode())
@@ -168,6 +171,77 @@ def test_registry_across_workers(tmp_path: Path, trackers: list[Tracker]) -> Non
     for n in range(12):  # every worker refuses both hashes at once
         reply = http_announce(tracker, v1 if n % 2 else v2, 100 + n)
         assert b"blocked" in reply[b"failure reason"]
+
+
+# a hybrid whose two wire hashes belong to different workers' routing (first four bytes
+# modulo 3): UDP announces are steered by the kernel to the v1 hash's worker, and forwarded
+SPLIT_V2 = hashlib.sha256(b"split hybrid").hexdigest()
+SPLIT_V1 = hashlib.sha1(b"split hybrid").hexdigest()
+
+
+def test_hybrid_peer_lists_follow_the_hash_across_workers(
+    tmp_path: Path, trackers: list[Tracker]
+) -> None:
+    v1, v2 = bytes.fromhex(SPLIT_V1), bytes.fromhex(SPLIT_V2)
+    assert owner_of(v1, 3) != owner_of(v2[:20], 3)
+    tracker = cluster(tmp_path, trackers)
+    seed(tracker, [(SPLIT_V2, SPLIT_V1, "split hybrid")])
+    tracker.start()
+
+    def http_peer(n: int) -> tuple[str, int]:
+        return f"127.0.{n // 200}.{n % 200 + 2}", 10000 + n
+
+    def udp_peer(n: int) -> tuple[str, int]:
+        return f"127.1.{n // 200}.{n % 200 + 2}", 20000 + n
+
+    http_announce(tracker, v1, 1)  # a v1-only client
+    http_announce(tracker, v2[:20], 2)  # a v2 announce with the truncated hash
+    http_announce(tracker, v1, 3)  # libtorrent: under both hashes
+    http_announce(tracker, v2[:20], 3)
+    udp_announce(tracker, v1, 4)
+    udp_announce(tracker, v2[:20], 5)
+
+    # a seeder on the v1 list: every v1 leecher, none that announced only v2
+    reply = http_announce(tracker, v1, 6, left=0)
+    assert set(compact_peers(reply[b"peers"])) == {http_peer(1), http_peer(3), udp_peer(4)}
+    assert (reply[b"complete"], reply[b"incomplete"]) == (1, 5)  # peer 3 counted once
+    # the full 32-byte v2 hash is the truncated one's list
+    reply = http_announce(tracker, v2, 7)
+    assert set(compact_peers(reply[b"peers"])) == {http_peer(2), http_peer(3), udp_peer(5)}
+    assert (reply[b"complete"], reply[b"incomplete"]) == (1, 6)
+    over_udp = udp_announce(tracker, v2[:20], 8)
+    assert set(udp.decode_peers(over_udp.peers)) == {
+        http_peer(2),
+        http_peer(3),
+        http_peer(7),
+        udp_peer(5),
+    }
+    assert (over_udp.seeders, over_udp.leechers) == (1, 7)
+    over_udp = udp_announce(tracker, v1, 9)
+    assert set(udp.decode_peers(over_udp.peers)) == {
+        http_peer(1),
+        http_peer(3),
+        http_peer(6),
+        udp_peer(4),
+    }
+    files = tracker.scrape(v1, v2[:20])
+    assert {(f[b"complete"], f[b"incomplete"]) for f in files.values()} == {(1, 8)}
+
+    # peer 3 finishes: it says so under v1 without the event, then completed under v2
+    http_announce(tracker, v1, 3, left=0)
+    reply = http_announce(tracker, v2[:20], 3, event="completed", left=0)
+    assert (reply[b"complete"], reply[b"incomplete"], reply[b"downloaded"]) == (2, 7, 1)
+    # a UDP peer finishes in its stopped announce
+    udp_announce(tracker, v1, 4, left=0, event=udp.EVENT_STOPPED)
+
+    def entry() -> dict[str, Any]:
+        status, body = get_from(tracker, f"/api/registry?info_hash={SPLIT_V2}".encode())
+        assert status == 200, body
+        found: dict[str, Any] = json.loads(body)
+        return found
+
+    wait_for(lambda: entry()["completions"] == 2, "two completions")
+    wait_for(lambda: (entry()["seeders"], entry()["leechers"]) == (2, 6), "live counts")
 
 
 def tracker_delete(tracker: Tracker, info_hash: str) -> tuple[int, bytes]:
