@@ -14,6 +14,7 @@ import libtorrent as lt
 import pytest
 from helpers import free_port
 
+from integration import other_clients
 from integration.lt_helpers import (
     PIECE,
     Client,
@@ -161,3 +162,15 @@ def test_rtorrent_seeding_a_hybrid_serves_a_libtorrent_leecher(tmp_path: Path, r
 def rtorrent_log(workdir: Path) -> str:
     path = workdir / "rtorrent.log"
     return path.read_text(errors="replace")[-3000:] if path.exists() else "(no rtorrent log)"
+
+
+def test_a_missing_client_skips_with_how_to_install_it_or_fails_in_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(other_clients.shutil, "which", lambda command: None)
+    monkeypatch.delenv(other_clients.REQUIRE, raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install -y rtorrent"):
+        need("rtorrent", "rtorrent")
+    monkeypatch.setenv(other_clients.REQUIRE, "1")
+    with pytest.raises(pytest.fail.Exception, match="apt-get install -y aria2"):
+        need("aria2c", "aria2")
