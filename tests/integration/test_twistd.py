@@ -115,17 +115,20 @@ def test_listed_mode_serves_only_registered_hashes(listed: Tracker) -> None:
     assert listed.metric("tracker_registered_torrents") == 2
 
 
-def test_hybrid_v1_and_v2_announces_meet(listed: Tracker) -> None:
-    v1, v2_truncated = bytes.fromhex(V1), bytes.fromhex(V2)[:20]
-    listed.announce(announce_path(v1, 6881))
-    body = listed.announce(announce_path(v2_truncated, 6882))
+def test_hybrid_v1_and_v2_announces_are_counted_together_listed_apart(listed: Tracker) -> None:
+    v1, v2 = bytes.fromhex(V1), bytes.fromhex(V2)
+    listed.announce(announce_path(v1, 6881))  # a v1-only client
+    body = listed.announce(announce_path(v2[:20], 6882))
+    assert compact_peers(body[b"peers"]) == [] and body[b"incomplete"] == 2
+    body = listed.announce(announce_path(v1, 6882))  # a hybrid client: both hashes
     assert compact_peers(body[b"peers"]) == [("127.0.0.1", 6881)]
     assert body[b"incomplete"] == 2
-    body = listed.announce(announce_path(v1, 6881))
+    body = listed.announce(announce_path(v2, 6883))  # the full 32-byte v2 hash
     assert compact_peers(body[b"peers"]) == [("127.0.0.1", 6882)]
-    files = listed.scrape(v1, v2_truncated)
-    assert files[v1][b"incomplete"] == files[v2_truncated][b"incomplete"] == 2
+    files = listed.scrape(v1, v2[:20])
+    assert files[v1][b"incomplete"] == files[v2[:20]][b"incomplete"] == 3
     assert listed.metric("tracker_swarms_total") == 1
+    assert listed.metric("tracker_active_peers") == 3
 
 
 def test_blocked_hash_is_refused_and_skipped_by_scrape(listed: Tracker) -> None:
