@@ -86,7 +86,7 @@ class Tracker:
         if self.passkeys is None:
             return None
         if not passkey:
-            raise Refused("this tracker needs a passkey: announce to /announce/{passkey}")
+            raise Refused("this tracker needs a passkey: announce to /{passkey}/announce")
         user = self.passkeys.user(passkey)
         if user is None:
             raise Refused("invalid passkey")
