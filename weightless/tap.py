@@ -8,7 +8,7 @@ import random
 import sys
 from typing import Any
 
-from twisted.application import internet, service, strports
+from twisted.application import service, strports
 from twisted.python import usage
 from twisted.python.failure import Failure
 from twisted.web.server import Site
@@ -35,6 +35,7 @@ from weightless.tracker.passkey import Passkeys
 from weightless.tracker.ratelimit import Limiter, RateLimiter
 from weightless.tracker.swarm import SwarmStore
 from weightless.udp import UDPTracker
+from weightless.udpport import UDPService
 from weightless.web.app import WebApp
 from weightless.web.bodylimit import LimitedRequest
 from weightless.web.clientip import ClientIP
@@ -234,10 +235,8 @@ def tracker_service(config: Config, reactor: Any, seat: Seat | None) -> service.
     )
     if seat is None:
         strports.service(config.http, front, reactor=reactor).setServiceParent(top)
-        if udp_tracker is not None:
-            internet.UDPServer(
-                config.udp, udp_tracker, interface=config.udp_interface, reactor=reactor
-            ).setServiceParent(top)
+        if udp_tracker is not None and config.udp is not None:
+            UDPService(reactor, config.udp, udp_tracker, config.udp_interface).setServiceParent(top)
     else:
         assert router is not None and isinstance(live, ClusterLive)
         udp = (

@@ -52,15 +52,23 @@ class UDPTracker(DatagramProtocol):
             router.udp_answer = self.answer_forwarded
 
     def datagramReceived(self, data: bytes, addr: Address) -> None:
-        try:
-            reply = self.answer(data, addr[0], addr[1], self.clock(), True)
-        except Exception:
-            self.log.failure("unexpected error answering a UDP request from {addr}", addr=addr)
-            return
-        if isinstance(reply, bytes):
+        reply = self.reply(data, addr[0], addr[1], self.clock())
+        if reply is not None:
             self._send(reply, addr)
-        elif reply is not None:
-            self._later(reply, addr)
+
+    def reply(self, data: bytes, host: str, port: int, now: float) -> bytes | None:
+        """The datagram to send back to ``host``:``port`` at once, or None (nothing, or a
+        scrape answered through other workers, sent when it is ready). Never raises: the
+        socket loop of weightless/udpport.py calls this for every datagram."""
+        try:
+            reply = self.answer(data, host, port, now, True)
+        except Exception:
+            self.log.failure("unexpected error answering a UDP request from {host}", host=host)
+            return None
+        if reply is None or isinstance(reply, bytes):
+            return reply
+        self._later(reply, (host, port))
+        return None
 
     def answer_forwarded(self, data: bytes, host: str, port: int, now: float) -> None:
         """A datagram another worker received for a swarm this one owns: answer it from here

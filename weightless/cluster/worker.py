@@ -13,6 +13,7 @@ from twisted.internet.protocol import DatagramProtocol, Factory
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
+from weightless import udpport
 from weightless.cluster.ipc import Mesh
 from weightless.cluster.router import Router
 from weightless.metrics import Stats
@@ -46,7 +47,7 @@ class AdoptedPorts(Service):
         self.ports.append(self.reactor.adoptStreamPort(fd, family, factory))
         if self.udp is not None:
             fd, family, protocol = self.udp
-            self.ports.append(self.reactor.adoptDatagramPort(fd, family, protocol))
+            self.ports.append(udpport.adopt(self.reactor, fd, family, protocol))
 
     def stopService(self) -> Deferred[Any]:
         super().stopService()
