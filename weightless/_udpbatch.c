@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -35,23 +36,82 @@ static PyObject *out_refs[BATCH];
 
 static int busy;
 
-/* host string and port of a source address, as Python's socket module reports them */
-static int address(const struct sockaddr_storage *ss, PyObject **host, PyObject **port) {
+/* Host strings of recent sources, direct-mapped by address: a client sends many datagrams, and
+ * reusing its string object saves formatting it and, in the tracker's dicts, hashing it again. */
+#define HOSTS 1024
+static struct {
+    unsigned char addr[16];
+    int family;
+    PyObject *host;
+} hosts[HOSTS];
+
+/* "a.b.c.d" into `out`; returns the length (glibc's inet_ntop goes through sprintf) */
+static int format_ipv4(const unsigned char *b, char *out) {
+    char *p = out;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = b[i];
+        if (v >= 100) {
+            *p++ = (char)('0' + v / 100);
+            v %= 100;
+            *p++ = (char)('0' + v / 10);
+        } else if (v >= 10) {
+            *p++ = (char)('0' + v / 10);
+        }
+        *p++ = (char)('0' + v % 10);
+        if (i < 3) *p++ = '.';
+    }
+    return (int)(p - out);
+}
+
+static PyObject *host_of(int family, const unsigned char *addr) {
+    size_t size = family == AF_INET ? 4 : 16;
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < size; i++) h = (h ^ addr[i]) * 16777619u;
+    unsigned slot = (h ^ (h >> 16)) % HOSTS;
+    if (hosts[slot].host && hosts[slot].family == family && !memcmp(hosts[slot].addr, addr, size)) {
+        Py_INCREF(hosts[slot].host);
+        return hosts[slot].host;
+    }
     char text[INET6_ADDRSTRLEN];
+    int len;
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (family == AF_INET) {
+        len = format_ipv4(addr, text);
+    } else if (!memcmp(addr, mapped, 12)) { /* as inet_ntop writes it: ::ffff:a.b.c.d */
+        memcpy(text, "::ffff:", 7);
+        len = 7 + format_ipv4(addr + 12, text + 7);
+    } else {
+        if (!inet_ntop(AF_INET6, addr, text, sizeof text)) return NULL;
+        len = (int)strlen(text);
+    }
+    PyObject *host = PyUnicode_DecodeASCII(text, len, NULL);
+    if (!host) return NULL;
+    Py_XSETREF(hosts[slot].host, host);
+    Py_INCREF(host);
+    memcpy(hosts[slot].addr, addr, size);
+    hosts[slot].family = family;
+    return host;
+}
+
+/* host string and port of a source address, as Python's socket module reports them;
+ * -1: not an IP address, -2: out of memory (a Python exception is set) */
+static int address(const struct sockaddr_storage *ss, PyObject **host, PyObject **port) {
     unsigned short p;
     if (ss->ss_family == AF_INET) {
         const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-        if (!inet_ntop(AF_INET, &a->sin_addr, text, sizeof text)) return -1;
+        *host = host_of(AF_INET, (const unsigned char *)&a->sin_addr);
         p = ntohs(a->sin_port);
     } else if (ss->ss_family == AF_INET6) {
         const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-        if (!inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof text)) return -1;
+        *host = host_of(AF_INET6, a->sin6_addr.s6_addr);
         p = ntohs(a->sin6_port);
     } else {
         return -1;
     }
-    *host = PyUnicode_FromString(text);
-    if (!*host) return -2;
+    if (!*host) {
+        if (PyErr_Occurred()) return -2;
+        return -1;
+    }
     *port = PyLong_FromLong(p);
     if (!*port) {
         Py_DECREF(*host);
