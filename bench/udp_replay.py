@@ -297,7 +297,7 @@ def main() -> None:
     )
     ap.add_argument(
         "--loops",
-        default="plain,batched",
+        default="plain,python,batched",
         help="plain (Twisted's udp.Port), "
         "python (weightless.udpport without the C extension), batched",
     )

@@ -67,7 +67,10 @@ def serve_plain(
         received += 1
         if len(data) > MAX_DATAGRAM:
             continue
-        reply = handler(data, addr[0], addr[1], now)
+        host = addr[0]
+        if "%" in host:  # a link-local source's scope ("fe80::1%eth0"): the C loop has none
+            host = host.partition("%")[0]
+        reply = handler(data, host, addr[1], now)
         if reply is None:
             continue
         try:
