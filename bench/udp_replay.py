@@ -39,6 +39,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 HASHES, PEERS, SOURCES = 10_000, 100_000, ("127.0.0.1", "127.0.0.2")
+# the server's address: the kit's 127.0.0.1, or "::" (the tracker's default: a dual-stack socket)
+INTERFACE = os.environ.get("UDP_REPLAY_INTERFACE", "127.0.0.1")
 _ANNOUNCE = struct.Struct(">QII20s20sqqqiIIiH")
 
 
@@ -118,12 +120,12 @@ def build(loop: str):
         if loop == "plain":
             from twisted.internet import udp
 
-            port = udp.Port(0, proto, "127.0.0.1", reactor=reactor)
+            port = udp.Port(0, proto, INTERFACE, reactor=reactor)
             port.startListening()
             return port
         from weightless import udpport
 
-        return udpport.listen(reactor, 0, proto, "127.0.0.1", batched=loop == "batched")
+        return udpport.listen(reactor, 0, proto, INTERFACE, batched=loop == "batched")
 
     return proto, stats, listen
 
@@ -190,7 +192,7 @@ def drive(port: int, count: int, burst: int, seed: int) -> tuple[int, int]:
     return answered, lost
 
 
-def measure(loop: str, count: int, burst: int, prefill: int, strace: bool) -> dict:
+def measure(loop: str, count: int, burst: int, prefill: int, strace: bool, interface: str) -> dict:
     """Run the server under callgrind (instrumented only while the client drives it)."""
     out = tempfile.mkdtemp(prefix="udp_replay-")
     log = os.path.join(out, "callgrind.out")
@@ -203,6 +205,7 @@ def measure(loop: str, count: int, burst: int, prefill: int, strace: bool) -> di
     if strace:
         tool = ["strace", "-f", "-c", "-o", os.path.join(out, "strace")]
     cmd = [*tool, sys.executable, __file__, "--serve", loop, "--prefill", str(prefill)]
+    os.environ["UDP_REPLAY_INTERFACE"] = interface
     server = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         port, pid = map(int, server.stdout.readline().split())
@@ -302,6 +305,9 @@ def main() -> None:
         "python (weightless.udpport without the C extension), batched",
     )
     ap.add_argument("--count", type=int, default=20_000)
+    ap.add_argument(
+        "--interface", default="127.0.0.1", help='the server binds this; "::" is dual-stack'
+    )
     ap.add_argument("--burst", type=int, default=64)
     ap.add_argument("--prefill", type=int, default=200_000)
     ap.add_argument("--direct", action="store_true")
@@ -316,13 +322,13 @@ def main() -> None:
     if a.direct:
         return direct(a.count, a.prefill)
     for loop in a.loops.split(","):
-        r = measure(loop, a.count, a.burst, a.prefill, strace=False)
+        r = measure(loop, a.count, a.burst, a.prefill, False, a.interface)
         line = (
             f"{loop:8} {r['instructions'] / r['count']:>9,.0f} instructions/announce"
             f"  ({r['answered']} answered, {r['lost']} lost, burst {a.burst})"
         )
         if not a.no_strace and shutil.which("strace"):
-            s = measure(loop, a.count, a.burst, a.prefill, strace=True)
+            s = measure(loop, a.count, a.burst, a.prefill, True, a.interface)
             calls = s["syscalls"]
             io = {k: v for k, v in calls.items() if re.match(r"(recv|send|epoll)", k)}
             per = sum(io.values()) / s["syscall_announces"]
