@@ -186,9 +186,14 @@ class UDPTracker(DatagramProtocol):
             False,  # both families: no, a reply holds the family of the request only
             MAX_REPLY_PEERS_V6 if v6 else MAX_REPLY_PEERS_V4,  # what fits in it
         )
-        if len(plan) == 1:
+        # one group, or seeders then leechers for a leecher: no comprehension (a call in 3.11)
+        count = len(plan)
+        if count == 1:
             g, n, skip = plan[0]
             peers = g.packed(n, tracker.rand(), skip)
+        elif count == 2:
+            (g, n, skip), (g2, n2, skip2) = plan
+            peers = g.packed(n, tracker.rand(), skip) + g2.packed(n2, tracker.rand(), skip2)
         else:
             peers = b"".join([g.packed(n, tracker.rand(), skip) for g, n, skip in plan])
         return udp.encode_announce_response(tid, tracker.policy.interval, leechers, seeders, peers)
