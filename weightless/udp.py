@@ -126,7 +126,7 @@ class UDPTracker(DatagramProtocol):
             return udp.error_reply(e, lambda cid: self.connection_ids.valid(cid, source, now))
         if forward and self.router and self.router.udp_forward(request, data, host, port, now):
             return None
-        if type(request) is AnnounceRequest:  # nine datagrams in ten: checked first
+        if isinstance(request, AnnounceRequest):  # nine datagrams in ten: checked first
             if not self.connection_ids.valid(request[0], source, now):
                 self.stats.count("udp", "announce", "bad_connection_id")
                 return udp.encode_error(request[1], BAD_CONNECTION)
