@@ -9,7 +9,7 @@ $(BIN)/.installed: pyproject.toml weightless/_udpbatch.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# compat mode puts the checkout on sys.path, so twistd finds twisted/plugins/ here
-	$(BIN)/python -m pip install -q -e '.[test]' --config-settings editable_mode=compat
+	$(BIN)/python -m pip install -q -e '.[test,client]' --config-settings editable_mode=compat
 	touch $@
 
 install: $(BIN)/.installed

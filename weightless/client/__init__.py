@@ -1,0 +1,46 @@
+"""``weightless.client``: publish and fetch models and datasets through a Weightless tracker.
+
+The same operations as the ``weightless`` command::
+
+    from weightless import client
+    path = client.get("org/model-name", tracker="http://tracker.example:8080")
+
+`create`, `publish`, `get` (`fetch` for the details), `seed`, `search`, `passkey`; every
+failure a user can cause raises `ClientError`. The tracker never imports this package; it
+needs the ``client`` extra (``pip install weightless[client]``: libtorrent, click, rich, httpx).
+"""
+
+from weightless.client.api import (
+    Created,
+    Fetched,
+    Published,
+    create,
+    fetch,
+    get,
+    passkey,
+    publish,
+    search,
+    seed,
+)
+from weightless.client.errors import ClientError
+from weightless.client.registry import SearchPage
+from weightless.client.trackers import Tracker
+from weightless.client.transfer import Settings, Status
+
+__all__ = [
+    "ClientError",
+    "Created",
+    "Fetched",
+    "Published",
+    "SearchPage",
+    "Settings",
+    "Status",
+    "Tracker",
+    "create",
+    "fetch",
+    "get",
+    "passkey",
+    "publish",
+    "search",
+    "seed",
+]

@@ -1,0 +1,406 @@
+"""The operations of the ``weightless`` command as Python calls: `create`, `publish`, `get`,
+`seed`, `search`, `passkey`. Every failure a user can cause (unknown name, unreachable tracker,
+bad key, disk full, bad torrent file, timeout) raises `ClientError` with a one-line reason;
+Ctrl-C raises KeyboardInterrupt after the transfer has stopped cleanly and saved its resume
+data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import libtorrent as lt
+
+from weightless.client.errors import ClientError
+from weightless.client.registry import Entry, Registry, SearchPage
+from weightless.client.resolve import Target, resolve
+from weightless.client.torrents import Hashed, Made, create_torrent, load_torrent, read_torrent
+from weightless.client.trackers import DEFAULT_TRACKER, Tracker, make_passkey
+from weightless.client.transfer import OnStatus, Settings, Status, Transfer
+
+TrackerLike = Tracker | str
+# Signature seams (issue 10): a signer returns the .torrent bytes with a signature added outside
+# ``info`` (the hashes do not change); a check sees what `get` is about to fetch and raises
+# ClientError to refuse it.
+Signer = Callable[[bytes], bytes]
+Check = Callable[[bytes | None, Entry | None], None]
+
+REGISTRY_FIELDS = ("name", "description", "publisher", "license", "category", "tags")
+
+
+def _tracker(tracker: TrackerLike | None) -> Tracker:
+    if isinstance(tracker, Tracker):
+        return tracker
+    return Tracker(tracker or os.environ.get("WL_TRACKER") or DEFAULT_TRACKER)
+
+
+@dataclass(frozen=True)
+class Created:
+    """A .torrent written by `create`: its path, hashes (hex) and the spec's magnet link."""
+
+    torrent: Path
+    info_hash: str | None  # v2, 64 hex; None for a v1-only torrent
+    v1_info_hash: str | None  # 40 hex; None for a v2-only torrent
+    magnet: str
+    made: Made
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "torrent": str(self.torrent),
+            "info_hash": self.info_hash,
+            "v1_info_hash": self.v1_info_hash,
+            "magnet": self.magnet,
+        }
+
+
+def create(
+    path: str | os.PathLike[str],
+    *,
+    tracker: TrackerLike | None = None,
+    output: str | os.PathLike[str] | None = None,
+    passkey: str | None = None,
+    piece_length: int = 0,
+    v1_only: bool = False,
+    v2_only: bool = False,
+    name: str | None = None,
+    web_seeds: tuple[str, ...] | list[str] = (),
+    private: bool = False,
+    comment: str | None = None,
+    source: str | None = None,
+    on_hashed: Hashed | None = None,
+) -> Created:
+    """Hash a file or folder into a hybrid v1+v2 .torrent (BEP 52 with BEP 47 pad files)
+    announcing to ``tracker``'s HTTP and UDP URLs (with ``passkey`` in them if given), and
+    write it to ``output`` (default ``NAME.torrent`` in the current folder).
+
+    ``piece_length`` is in bytes (0: chosen from the size by libtorrent's rule);
+    ``on_hashed(done_bytes, total_bytes)`` reports progress. Raises `ClientError`.
+    """
+    where = _tracker(tracker)
+    made = create_torrent(
+        Path(path),
+        trackers=where.announce_urls(passkey),
+        piece_length=piece_length,
+        v1_only=v1_only,
+        v2_only=v2_only,
+        name=name,
+        web_seeds=tuple(web_seeds),
+        private=private,
+        comment=comment,
+        source=source,
+        on_hashed=on_hashed,
+    )
+    target = Path(output) if output is not None else Path(f"{made.info.name}.torrent")
+    _write(target, made.data)
+    return Created(target, made.info_hash, made.v1_info_hash, made.magnet(where.public_announce), made)
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        tmp = path.with_name(path.name + ".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError as e:
+        raise ClientError(f"cannot write {path}: {e.strerror or e}") from None
+
+
+@dataclass(frozen=True)
+class Published:
+    """What `publish` registered: the .torrent (a path when one was written), its hashes, the
+    magnet link and the registry entry as ``GET /api/registry`` returns it."""
+
+    created: Created
+    entry: Entry
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.created.as_json(), "entry": self.entry}
+
+    def get_command(self, tracker: Tracker) -> str:
+        """The command that fetches it."""
+        flag = "" if tracker.url == DEFAULT_TRACKER else f" --tracker {tracker.url}"
+        return f"weightless get {self.entry['info_hash']}{flag}"
+
+
+def publish(
+    path_or_torrent: str | os.PathLike[str],
+    *,
+    tracker: TrackerLike | None = None,
+    api_key: str | None = None,
+    fields: dict[str, str] | None = None,
+    sign: Signer | None = None,
+    **create_options: Any,
+) -> Published:
+    """Register a torrent in the registry with ``POST /api/registry/torrent`` (the exact bytes).
+
+    Given a .torrent file, that file is uploaded as it is; given data, `create` makes one
+    first (``create_options`` are its keyword arguments). ``fields`` are the entry's
+    ``name``, ``description``, ``publisher``, ``license``, ``category``, ``tags``. ``api_key``
+    defaults to ``WL_API_KEY``, then ``REGISTRY_KEY``. ``sign`` adds a signature before the
+    upload. Raises `ClientError` (401 for a bad key, 409 for a blocked hash, ...).
+    """
+    where = _tracker(tracker)
+    source = Path(path_or_torrent)
+    unknown = set(fields or {}) - set(REGISTRY_FIELDS)
+    if unknown:
+        raise ClientError(f"unknown registry fields: {', '.join(sorted(unknown))}")
+    if source.is_file() and source.suffix == ".torrent":
+        made = load_torrent(source)
+        created = Created(
+            source, made.info_hash, made.v1_info_hash, made.magnet(where.public_announce), made
+        )
+    else:
+        created = create(source, tracker=where, **create_options)
+    data = created.made.data
+    if sign is not None:
+        data = sign(data)
+        made = read_torrent(data, "the signed torrent")
+        if made.registry_hash != created.made.registry_hash:
+            raise ClientError("signing changed the info hash")
+        if created.torrent != source:
+            _write(created.torrent, data)
+        created = Created(created.torrent, made.info_hash, made.v1_info_hash, created.magnet, made)
+    key = api_key or os.environ.get("WL_API_KEY") or os.environ.get("REGISTRY_KEY")
+    with Registry(where, key) as registry:
+        answer = registry.upload(data, dict(fields or {}))
+        entry = registry.entry(str(answer.get("info_hash") or created.made.registry_hash))
+    if entry is None:
+        raise ClientError("the registry accepted the torrent but does not show it")
+    return Published(created, entry)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A completed download: where the data is, its hashes, its size in bytes, and the
+    payload bytes received in this run (less than ``bytes`` after a resume)."""
+
+    path: Path
+    info_hash: str | None
+    v1_info_hash: str | None
+    bytes: int
+    downloaded: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "info_hash": self.info_hash,
+            "v1_info_hash": self.v1_info_hash,
+            "bytes": self.bytes,
+        }
+
+
+def _hashes(v2: str | None, v1: str | None) -> Any:
+    if v2 and v1:
+        return lt.info_hash_t(lt.sha1_hash(bytes.fromhex(v1)), lt.sha256_hash(bytes.fromhex(v2)))
+    if v2:
+        return lt.info_hash_t(lt.sha256_hash(bytes.fromhex(v2)))
+    return lt.info_hash_t(lt.sha1_hash(bytes.fromhex(v1 or "")))
+
+
+def _fetch_torrent(registry: Registry, target: Target) -> bytes | None:
+    """The registry's .torrent for the target, checked against the hashes asked for."""
+    if target.entry is None:
+        return None
+    data = registry.torrent(target.key)
+    if data is None:
+        return None
+    made = read_torrent(data, f"the registry's .torrent of {target.key}")
+    if (target.info_hash and made.info_hash != target.info_hash) or (
+        target.v1_info_hash and made.v1_info_hash != target.v1_info_hash
+    ):
+        raise ClientError(f"the registry's .torrent of {target.key} has other info hashes")
+    return data
+
+
+def _room(folder: Path, need: int) -> None:
+    """Refuse at once when the folder's file system cannot hold ``need`` more bytes."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if free < need:
+        raise ClientError(f"not enough space in {folder}: {need} bytes needed, {free} free")
+
+
+def _on_disk(folder: Path) -> int:
+    if not folder.exists():
+        return 0
+    files = [folder] if folder.is_file() else [p for p in folder.rglob("*") if p.is_file()]
+    return sum(p.stat().st_blocks * 512 for p in files)
+
+
+def fetch(
+    what: str,
+    *,
+    tracker: TrackerLike | None = None,
+    output: str | os.PathLike[str] = ".",
+    passkey: str | None = None,
+    settings: Settings | None = None,
+    timeout: float | None = None,
+    on_status: OnStatus | None = None,
+    check: Check | None = None,
+    seed: bool = False,
+    on_done: Callable[[Fetched], None] | None = None,
+) -> Fetched:
+    """`get`, returning a `Fetched` (path, hashes, sizes) rather than the path alone."""
+    where = _tracker(tracker)
+    settings = settings or Settings()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with Registry(where) as registry:
+        target = resolve(registry, what)
+        torrent = _fetch_torrent(registry, target)
+    if check is not None:
+        check(torrent, target.entry)
+    folder = Path(output)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ClientError(f"cannot make {folder}: {e.strerror or e}") from None
+    params = lt.add_torrent_params()
+    params.save_path = str(folder.resolve())
+    if torrent is not None:
+        params.ti = lt.torrent_info(torrent)
+    else:  # BEP 9: the info dictionary from peers, checked by libtorrent against the hashes
+        params.info_hashes = _hashes(target.info_hash, target.v1_info_hash)
+        if target.name:
+            params.name = target.name
+    with Transfer(params, where.announce_urls(passkey), settings) as transfer:
+        transfer.wait_metadata(deadline, on_status)
+        ti = transfer.torrent_info
+        data_path = folder / ti.name()
+        _room(folder, ti.total_size() - _on_disk(data_path))
+        status: Status = transfer.wait_complete(deadline, on_status)
+        hashes = ti.info_hashes()
+        fetched = Fetched(
+            path=data_path,
+            info_hash=hashes.v2.to_bytes().hex() if hashes.has_v2() else None,
+            v1_info_hash=hashes.v1.to_bytes().hex() if hashes.has_v1() else None,
+            bytes=status.total,
+            downloaded=status.downloaded,
+        )
+        if on_done is not None:
+            on_done(fetched)
+        if seed:
+            transfer.seed_forever(on_status)
+    return fetched
+
+
+def get(what: str, **options: Any) -> Path:
+    """Fetch a registry entry's data and return its local path.
+
+    ``what`` is a v2 (64 hex) or v1 (40 hex) info hash, a magnet link, or an entry's exact
+    name. The .torrent comes from ``GET /api/registry/torrent`` (from peers, BEP 9, when the
+    registry has none). The data goes under ``output`` (default the current folder) as the
+    torrent's name; a partial download there is resumed. Returns only once every piece is
+    verified (SHA-1 and SHA-256 merkle checks by libtorrent).
+
+    Options: ``tracker`` (URL or `Tracker`, default ``WL_TRACKER`` or
+    ``http://localhost:8080``), ``output``, ``passkey``, ``settings`` (`Settings`: listen
+    address, DHT, rate limits in bytes/s), ``timeout`` (seconds for the whole download),
+    ``on_status`` (called with a `Status` 4 times a second), ``check`` (a signature check),
+    ``seed`` (go on seeding until interrupted; ``on_done(Fetched)`` is called once the data
+    is complete, before that). Raises `ClientError` (no such entry, several
+    entries of that name, unreachable tracker, bad torrent, disk full, timeout).
+    """
+    return fetch(what, **options).path
+
+
+def _data_folder(data: Path, name: str) -> Path:
+    """The save path of a torrent named ``name``: ``data`` holds it, or is it."""
+    if (data / name).exists():
+        return data
+    if data.name == name and data.exists():
+        return data.parent
+    raise ClientError(f"{data} holds no {name!r} (give the folder that holds it, or the data itself)")
+
+
+def seed(
+    torrent_or_hash: str | os.PathLike[str],
+    data: str | os.PathLike[str],
+    *,
+    tracker: TrackerLike | None = None,
+    passkey: str | None = None,
+    settings: Settings | None = None,
+    on_status: OnStatus | None = None,
+    trust: bool = False,
+    ready: Callable[[Transfer], None] | None = None,
+) -> None:
+    """Seed until interrupted (KeyboardInterrupt).
+
+    ``torrent_or_hash`` is a .torrent file or anything `get` takes; ``data`` is the folder
+    that holds the torrent's data, or the data itself. The data is checked first (`ClientError`
+    if it does not match), unless ``trust`` (it was just hashed: libtorrent's seed mode checks
+    each piece when first sent). ``ready`` is called once seeding starts.
+    """
+    where = _tracker(tracker)
+    source = Path(torrent_or_hash)
+    if source.is_file():
+        made = load_torrent(source)
+    else:
+        with Registry(where) as registry:
+            target = resolve(registry, str(torrent_or_hash))
+            raw = _fetch_torrent(registry, target)
+        if raw is None:
+            raise ClientError(f"the registry has no .torrent file of {target.key}")
+        made = read_torrent(raw, "the registry's .torrent")
+    params = lt.add_torrent_params()
+    params.ti = lt.torrent_info(made.data)
+    params.save_path = str(_data_folder(Path(data), made.info.name).resolve())
+    if trust:
+        params.flags |= lt.torrent_flags.seed_mode
+    with Transfer(params, where.announce_urls(passkey), settings or Settings()) as transfer:
+        while True:
+            status = transfer.status()
+            if transfer.failure:
+                raise ClientError(transfer.failure)
+            if status.state not in ("checking", "metadata"):
+                break
+            if on_status is not None:
+                on_status(status)
+            time.sleep(0.1)
+        if status.state != "seeding":
+            share = f"{100 * status.done / status.total:.0f}%" if status.total else "none"
+            raise ClientError(
+                f"the data in {params.save_path} does not match {made.info.name!r}: "
+                f"{share} of it verifies"
+            )
+        if ready is not None:
+            ready(transfer)
+        transfer.seed_forever(on_status)
+
+
+def search(
+    query: str | None = None,
+    *,
+    tracker: TrackerLike | None = None,
+    category: str | None = None,
+    publisher: str | None = None,
+    tags: str | None = None,
+    sort: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> SearchPage:
+    """``GET /api/registry/search``: ``query`` matches names by substring (any case);
+    ``category`` and ``publisher`` exactly; ``tags`` by substring; ``sort`` is
+    ``created_at``, ``completions`` or ``seeders``; ``limit`` 1-100. Returns a `SearchPage`
+    (``total``: every match; ``entries``: this page). Raises `ClientError`."""
+    with Registry(_tracker(tracker)) as registry:
+        return registry.search(
+            query,
+            category=category,
+            publisher=publisher,
+            tags=tags,
+            sort=sort,
+            limit=limit,
+            offset=offset,
+        )
+
+
+def passkey(user_id: str, secret: str | None = None) -> str:
+    """The passkey of ``user_id``: ``USER_ID.hex(HMAC-SHA256(secret, USER_ID))``, the secret
+    defaulting to ``TRACKER_SECRET``. Raises `ClientError` without a secret or for a bad id."""
+    return make_passkey(user_id, secret)

@@ -1,0 +1,29 @@
+"""The ``weightless`` command: a thin layer over `weightless.client`. Each subcommand lives in
+its own module and is registered below."""
+
+from __future__ import annotations
+
+import click
+
+from weightless.client.cli import create, get, passkey, publish, search, seed
+
+COMMANDS = (create, publish, get, seed, search, passkey)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="weightless", prog_name="weightless")
+def main() -> None:
+    """Publish and fetch AI models and datasets through a Weightless tracker and registry.
+
+    \b
+      weightless publish ./my-model --publisher me --category models --seed
+      weightless search llama
+      weightless get org/model-name -o ./models
+    \b
+    Every subcommand takes --tracker URL (env WL_TRACKER, default http://localhost:8080) and
+    --json. Errors are one line on stderr and a non-zero exit status.
+    """
+
+
+for module in COMMANDS:
+    main.add_command(module.command)

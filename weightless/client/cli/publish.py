@@ -1,0 +1,127 @@
+"""``weightless publish PATH_OR_TORRENT``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from weightless.client import api
+from weightless.client.cli import common
+from weightless.client.cli.create import hashed, torrent_options
+from weightless.client.cli.seed import seed_with_status
+
+
+def show(published: api.Published, tracker: Any) -> None:
+    entry = published.entry
+    click.echo(f"registered {entry.get('name')!r} at {tracker.url}")
+    for key, value in entry.items():
+        click.echo(f"  {key}: {value}")
+    click.echo(f"magnet: {published.created.magnet}")
+    click.echo(f"fetch it with: {published.get_command(tracker)}")
+
+
+@click.command("publish")
+@click.argument("path_or_torrent", metavar="PATH_OR_TORRENT", type=click.Path(exists=True))
+@click.option("--name", help="The entry's display name. [default: the torrent's name]")
+@click.option("--description", help="What it is.")
+@click.option("--publisher", help="Who publishes it (a person or an organisation).")
+@click.option("--license", "license_", metavar="LICENSE", help="A license id such as MIT.")
+@click.option("--category", help="models, datasets, tools...")
+@click.option("--tags", help="Comma-separated tags.")
+@click.option(
+    "--api-key",
+    envvar=["WL_API_KEY", "REGISTRY_KEY"],
+    metavar="KEY",
+    help="The registry key, if the tracker has REGISTRY_KEY (env WL_API_KEY, then REGISTRY_KEY).",
+)
+@click.option("-o", "--output", metavar="FILE", help="Where to write a new .torrent. [default: NAME.torrent]")
+@click.option("--seed", "keep_seeding", is_flag=True, help="Go on seeding until interrupted.")
+@click.option(
+    "--data",
+    metavar="DIR",
+    type=click.Path(exists=True),
+    help="With a .torrent and --seed: the folder holding its data.",
+)
+@torrent_options
+@common.transfer_options
+@common.passkey_options
+@common.tracker_options
+def command(
+    path_or_torrent: str,
+    name: str | None,
+    description: str | None,
+    publisher: str | None,
+    license_: str | None,
+    category: str | None,
+    tags: str | None,
+    api_key: str | None,
+    output: str | None,
+    keep_seeding: bool,
+    data: str | None,
+    tracker: str,
+    udp_port: str | None,
+    announce_via: str,
+    as_json: bool,
+    passkey: str | None,
+    user_id: str | None,
+    secret: str | None,
+    listen: str | None,
+    dht: bool,
+    download_limit: str | None,
+    upload_limit: str | None,
+    **torrent: Any,
+) -> None:
+    """Register a torrent in the registry; make it first when given data.
+
+    Given a file or folder, makes a hybrid .torrent of it as `create` does; given a .torrent,
+    uploads that file as it is (POST /api/registry/torrent: the server computes the hashes).
+    Prints the registry entry, the magnet link and the command that fetches it.
+    """
+    where = common.run(lambda: common.make_tracker(tracker, udp_port, announce_via))
+    key = common.run(lambda: common.the_passkey(passkey, user_id, secret))
+    settings = common.make_settings(listen, dht, download_limit, upload_limit)
+    fields = {
+        "name": name,
+        "description": description,
+        "publisher": publisher,
+        "license": license_,
+        "category": category,
+        "tags": tags,
+    }
+    is_torrent = Path(path_or_torrent).is_file() and path_or_torrent.endswith(".torrent")
+    if is_torrent:
+        published = common.run(
+            lambda: api.publish(
+                path_or_torrent,
+                tracker=where,
+                api_key=api_key,
+                fields={k: v for k, v in fields.items() if v},
+            )
+        )
+    else:
+        torrent["piece_length"] = torrent["piece_length"] or 0
+        created = hashed(path_or_torrent, as_json, dict(tracker=where, output=output, passkey=key, **torrent))
+        published = common.run(
+            lambda: api.publish(
+                created.torrent,
+                tracker=where,
+                api_key=api_key,
+                fields={k: v for k, v in fields.items() if v},
+            )
+        )
+    common.emit(as_json, published.as_json(), lambda: show(published, where))
+    if keep_seeding:
+        if is_torrent and not data:
+            raise common.fail("--seed with a .torrent needs --data DIR (the folder of its data)")
+        folder = data or os.path.dirname(os.path.abspath(path_or_torrent))
+        seed_with_status(
+            str(published.created.torrent),
+            folder,
+            tracker=where,
+            passkey=key,
+            settings=settings,
+            trust=not is_torrent,
+        )

@@ -1,0 +1,164 @@
+"""The registry API of ``shared/spec/weightless-api.txt`` (and interfaces.md's raw upload), as
+blocking calls. Every failure is a `ClientError` with one line a person can act on."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from weightless.client.errors import ClientError
+from weightless.client.trackers import Tracker
+
+Entry = dict[str, Any]  # a RegistryEntry as the API returns it
+TIMEOUT = 30.0  # seconds for one request (connect, each read)
+RETRIES = 5  # on 429, waiting Retry-After (at most MAX_WAIT seconds) each time
+MAX_WAIT = 10.0
+PAGE = 100  # the API's largest page
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of ``GET /api/registry/search``: the entries and ``X-Total-Count``."""
+
+    total: int
+    entries: list[Entry]
+
+
+class Registry:
+    """Calls to one tracker's ``/api``. ``api_key`` goes in ``X-Weightless-Key`` on writes."""
+
+    def __init__(self, tracker: Tracker, api_key: str | None = None) -> None:
+        self.tracker = tracker
+        self.api_key = api_key
+        self._http = httpx.Client(
+            timeout=TIMEOUT,
+            headers={"User-Agent": "weightless-client"},
+            follow_redirects=True,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        url = self.tracker.api(path)
+        for attempt in range(RETRIES + 1):
+            try:
+                response = self._http.request(method, url, **kwargs)
+            except httpx.TimeoutException:
+                raise ClientError(f"the tracker at {self.tracker.url} did not answer in time") from None
+            except httpx.HTTPError as e:
+                reason = str(e) or type(e).__name__
+                raise ClientError(f"cannot reach the tracker at {self.tracker.url}: {reason}") from None
+            if response.status_code != 429 or attempt == RETRIES:
+                return response
+            try:
+                wait = float(response.headers.get("Retry-After", "1"))
+            except ValueError:
+                wait = 1.0
+            time.sleep(min(max(wait, 0.2), MAX_WAIT))
+        raise AssertionError("unreachable")
+
+    def _fail(self, response: httpx.Response, what: str) -> ClientError:
+        try:
+            reason = response.json()["error"]
+        except (ValueError, KeyError, TypeError):
+            reason = response.reason_phrase or "no reason given"
+        if response.status_code == 401:
+            reason += " (give the registry key with --api-key or WL_API_KEY)"
+        return ClientError(f"{what}: {reason} (HTTP {response.status_code})")
+
+    def _json(self, response: httpx.Response, what: str) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            raise ClientError(f"{what}: {self.tracker.url} did not answer JSON; is it a Weightless tracker?") from None
+
+    def entry(self, info_hash: str) -> Entry | None:
+        """``GET /api/registry``: the entry of a v2 (64 hex) or v1 (40 hex) hash, or None."""
+        response = self._request("GET", "/api/registry", params={"info_hash": info_hash})
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise self._fail(response, f"looking up {info_hash}")
+        entry: Entry = self._json(response, f"looking up {info_hash}")
+        return entry
+
+    def search(
+        self,
+        q: str | None = None,
+        *,
+        category: str | None = None,
+        publisher: str | None = None,
+        tags: str | None = None,
+        sort: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> SearchPage:
+        """``GET /api/registry/search`` (the spec's parameters); limit is 1 to 100."""
+        params = {
+            k: v
+            for k, v in {
+                "q": q,
+                "category": category,
+                "publisher": publisher,
+                "tags": tags,
+                "sort": sort,
+                "limit": limit,
+                "offset": offset,
+            }.items()
+            if v is not None and v != ""
+        }
+        response = self._request("GET", "/api/registry/search", params=params)
+        if response.status_code != 200:
+            raise self._fail(response, "searching the registry")
+        entries = self._json(response, "searching the registry")
+        if not isinstance(entries, list):
+            raise ClientError("searching the registry: the answer is not a list of entries")
+        try:
+            total = int(response.headers.get("X-Total-Count", len(entries)))
+        except ValueError:
+            total = len(entries)
+        return SearchPage(total, entries)
+
+    def named(self, name: str) -> list[Entry]:
+        """Every entry whose name is exactly ``name`` (a ``q`` search, then exact match)."""
+        found, offset = [], 0
+        while True:
+            page = self.search(name, limit=PAGE, offset=offset)
+            found.extend(e for e in page.entries if e.get("name") == name)
+            offset += len(page.entries)
+            if not page.entries or offset >= page.total:
+                return found
+
+    def torrent(self, info_hash: str) -> bytes | None:
+        """``GET /api/registry/torrent``: the stored .torrent bytes, or None if none is stored."""
+        response = self._request("GET", "/api/registry/torrent", params={"info_hash": info_hash})
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise self._fail(response, f"fetching the .torrent of {info_hash}")
+        return response.content
+
+    def upload(self, torrent: bytes, fields: dict[str, str]) -> Entry:
+        """``POST /api/registry/torrent`` with the exact bytes; returns the answer
+        (``status``, ``info_hash``, ``v1_info_hash``)."""
+        headers = {"Content-Type": "application/x-bittorrent"}
+        if self.api_key:
+            headers["X-Weightless-Key"] = self.api_key
+        params = {k: v for k, v in fields.items() if v}
+        response = self._request(
+            "POST", "/api/registry/torrent", params=params, content=torrent, headers=headers
+        )
+        if response.status_code != 201:
+            raise self._fail(response, "registering the torrent")
+        answer: Entry = self._json(response, "registering the torrent")
+        return answer

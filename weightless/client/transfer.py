@@ -1,0 +1,311 @@
+"""One libtorrent session holding one torrent: download it, seed it, resume it, stop it
+cleanly. Peers come only from the given trackers unless DHT is asked for (then DHT, local
+service discovery, peer exchange, UPnP and NAT-PMP are on, as in any desktop client)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import libtorrent as lt
+
+from weightless.client.errors import ClientError
+
+POLL = 0.25  # seconds between status reports
+STOP_WAIT = 3.0  # seconds to wait for the stopped announces when closing
+RESUME_DIR = ".weightless"  # under the download folder, like huggingface's local_dir/.cache
+DEFAULT_LISTEN = "0.0.0.0:6881,[::]:6881"
+
+
+@dataclass(frozen=True)
+class Status:
+    """A snapshot of a transfer. Sizes in bytes, rates in bytes per second."""
+
+    name: str
+    state: str  # "metadata", "checking", "downloading", "seeding", "paused"
+    total: int  # bytes wanted (the torrent's files, without pad files)
+    done: int  # verified bytes on disk
+    download_rate: float
+    upload_rate: float
+    peers: int  # connected peers, seeds included
+    seeds: int
+    downloaded: int  # payload bytes received in this run
+    uploaded: int  # payload bytes sent in this run
+    tracker_error: str | None  # the last tracker error, until an announce succeeds
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the current rate, None when unknown."""
+        if self.download_rate <= 0:
+            return None
+        return max(0, self.total - self.done) / self.download_rate
+
+
+OnStatus = Callable[[Status], None]
+
+
+@dataclass
+class Settings:
+    """How the session runs: ``listen`` is libtorrent's ``listen_interfaces`` (default all
+    addresses, port 6881, another one if taken); ``dht`` lets peers come from the DHT, LSD and
+    peer exchange too; rate limits in bytes per second (0 = none)."""
+
+    listen: str | None = None
+    dht: bool = False
+    download_limit: int = 0
+    upload_limit: int = 0
+
+
+def _state(status: Any) -> str:
+    states = lt.torrent_status.states
+    if status.state == states.downloading_metadata:
+        return "metadata"
+    if status.state in (states.checking_files, states.checking_resume_data):
+        return "checking"
+    if status.is_seeding:
+        return "seeding"
+    if status.flags & lt.torrent_flags.paused:
+        return "paused"
+    return "downloading"
+
+
+class Transfer:
+    """A session with one torrent in it. Use as a context manager: leaving it pauses the
+    torrent (the trackers get ``event=stopped``), saves resume data and ends the session."""
+
+    def __init__(
+        self,
+        params: Any,  # lt.add_torrent_params, with ti or info_hashes, and save_path
+        trackers: list[str],
+        settings: Settings,
+    ) -> None:
+        pack: dict[str, Any] = {
+            "listen_interfaces": settings.listen or DEFAULT_LISTEN,
+            "enable_dht": settings.dht,
+            "enable_lsd": settings.dht,
+            "enable_upnp": settings.dht,
+            "enable_natpmp": settings.dht,
+            "download_rate_limit": settings.download_limit,
+            "upload_rate_limit": settings.upload_limit,
+            # several peers behind one address (NAT, or one machine) are still several peers
+            "allow_multiple_connections_per_ip": True,
+            "stop_tracker_timeout": int(STOP_WAIT),
+            "user_agent": f"weightless/{_version()} libtorrent/{lt.__version__}",
+            "alert_mask": lt.alert_category.error
+            | lt.alert_category.tracker
+            | lt.alert_category.status
+            | lt.alert_category.storage,
+        }
+        self.session = lt.session(pack, 0)  # no default plugins: they are chosen below
+        self.session.add_extension("ut_metadata")  # BEP 9: metadata from peers
+        self.session.add_extension("smart_ban")
+        if settings.dht:
+            self.session.add_extension("ut_pex")
+        params.trackers = trackers
+        params.tracker_tiers = [0] * len(trackers)
+        flags = params.flags | lt.torrent_flags.override_trackers
+        flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.paused)
+        if not settings.dht:
+            flags |= lt.torrent_flags.disable_dht | lt.torrent_flags.disable_lsd
+            flags |= lt.torrent_flags.disable_pex
+        params.flags = flags
+        self.save_path = Path(params.save_path)
+        self.info_hashes = params.ti.info_hashes() if params.ti is not None else params.info_hashes
+        self.resume_file = resume_path(self.save_path, self.info_hashes)
+        _load_resume(params, self.resume_file)
+        try:
+            self.handle = self.session.add_torrent(params)
+        except RuntimeError as e:
+            raise ClientError(f"libtorrent refused the torrent: {e}") from None
+        self.tracker_error: str | None = None
+        self.failure: str | None = None
+        self.stops = self.announces = self.replies = 0
+        self.started = time.monotonic()
+
+    def __enter__(self) -> Transfer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- alerts and status
+
+    def _pump(self) -> None:
+        for alert in self.session.pop_alerts():
+            if isinstance(alert, lt.tracker_announce_alert):
+                self.announces += 1
+                self.stops += alert.event == lt.event_t.stopped
+            elif isinstance(alert, lt.tracker_reply_alert):
+                self.replies += 1
+                self.tracker_error = None
+            elif isinstance(alert, lt.tracker_error_alert):
+                self.replies += 1
+                self.tracker_error = f"{alert.tracker_url()}: {alert.error_message() or alert.message()}"
+            elif isinstance(alert, lt.file_error_alert):
+                self.failure = f"{alert.filename()}: {alert.error.message()}"
+            elif isinstance(alert, lt.torrent_error_alert):
+                self.failure = alert.error.message()
+            elif isinstance(alert, lt.metadata_failed_alert):
+                self.failure = "the metadata peers sent does not match the info hash"
+
+    def status(self) -> Status:
+        self._pump()
+        s = self.handle.status()
+        if s.errc.value() and not self.failure:
+            where = f" ({s.error_file})" if s.error_file >= 0 else ""
+            self.failure = f"{s.errc.message()}{where}"
+        return Status(
+            name=s.name,
+            state=_state(s),
+            total=s.total_wanted,
+            done=s.total_wanted_done,
+            download_rate=float(s.download_payload_rate),
+            upload_rate=float(s.upload_payload_rate),
+            peers=s.num_peers,
+            seeds=s.num_seeds,
+            downloaded=s.total_payload_download,
+            uploaded=s.total_payload_upload,
+            tracker_error=self.tracker_error,
+        )
+
+    def _check(self) -> Status:
+        status = self.status()
+        if self.failure:
+            raise ClientError(self.failure)
+        return status
+
+    @property
+    def torrent_info(self) -> Any:
+        return self.handle.torrent_file()
+
+    def wait_metadata(self, deadline: float | None, on_status: OnStatus | None) -> None:
+        """Until the torrent's metadata is there (BEP 9 from peers, for a magnet)."""
+        while not self.handle.status().has_metadata:
+            self._tick(deadline, on_status, "the metadata (BEP 9) from peers")
+
+    def wait_complete(self, deadline: float | None, on_status: OnStatus | None) -> Status:
+        """Until every piece is downloaded and verified; `ClientError` on a disk or torrent
+        error or at ``deadline`` (monotonic seconds)."""
+        while True:
+            status = self._check()
+            if self._complete(status):
+                if on_status is not None:
+                    on_status(status)
+                return status
+            self._tick(deadline, on_status, "the download")
+
+    def _complete(self, status: Status) -> bool:
+        s = self.handle.status()
+        ti = self.handle.torrent_file()
+        return bool(
+            ti is not None
+            and s.state == lt.torrent_status.states.seeding
+            and s.num_pieces == ti.num_pieces()
+            and status.done == status.total
+        )
+
+    def _tick(self, deadline: float | None, on_status: OnStatus | None, what: str) -> None:
+        status = self._check()
+        if on_status is not None:
+            on_status(status)
+        if deadline is not None and time.monotonic() > deadline:
+            raise ClientError(
+                f"timed out waiting for {what}: {_percent(status)} of "
+                f"{status.total} bytes after {time.monotonic() - self.started:.0f} s, "
+                f"{status.peers} peers" + (f"; tracker: {status.tracker_error}" if status.tracker_error else "")
+            )
+        time.sleep(POLL)
+
+    def seed_forever(self, on_status: OnStatus | None) -> None:
+        """Seed until interrupted (KeyboardInterrupt)."""
+        while True:
+            self._tick(None, on_status, "nothing")
+
+    def announce(self) -> None:
+        """Announce now, whatever interval the tracker asked for."""
+        self.handle.force_reannounce(0, -1, lt.reannounce_flags_t.ignore_min_interval)
+
+    # -- stopping
+
+    def save_resume(self) -> None:
+        """Write libtorrent's resume data (which pieces are verified) beside the data."""
+        if not self.handle.status().has_metadata:
+            return
+        self.handle.save_resume_data(lt.torrent_handle.save_info_dict)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            for alert in self.session.pop_alerts():
+                if isinstance(alert, lt.save_resume_data_alert):
+                    data = bytes(lt.write_resume_data_buf(alert.params))
+                    try:
+                        self.resume_file.parent.mkdir(parents=True, exist_ok=True)
+                        tmp = self.resume_file.with_suffix(".tmp")
+                        tmp.write_bytes(data)
+                        tmp.replace(self.resume_file)
+                    except OSError:
+                        pass  # resume data is an optimisation: a re-check finds the pieces
+                    return
+                if isinstance(alert, lt.save_resume_data_failed_alert):
+                    return
+            time.sleep(0.02)
+
+    def close(self) -> None:
+        """Pause (event=stopped to each tracker, awaited up to STOP_WAIT s), save resume
+        data, end the session. Safe to call twice."""
+        if self.session is None:
+            return
+        try:
+            self._pump()
+            self.handle.pause()
+            deadline = time.monotonic() + STOP_WAIT
+            while time.monotonic() < deadline and not (
+                self.stops >= 1 and self.replies >= self.announces
+            ):
+                time.sleep(0.05)
+                self._pump()
+            self.save_resume()
+        finally:
+            self.session = None
+
+
+def resume_path(save_path: Path, info_hashes: Any) -> Path:
+    """``SAVE_PATH/.weightless/HASH.resume`` (v2 hash, else v1)."""
+    digest = info_hashes.v2 if info_hashes.has_v2() else info_hashes.v1
+    return save_path / RESUME_DIR / f"{digest.to_bytes().hex()}.resume"
+
+
+def _load_resume(params: Any, path: Path) -> None:
+    """Take the verified pieces from a resume file of the same torrent, if any; libtorrent
+    checks it against the files on disk and re-checks them when they do not match."""
+    try:
+        data = path.read_bytes()
+        resumed = lt.read_resume_data(data)
+    except (OSError, RuntimeError):
+        return
+    if resumed.info_hashes != params.info_hashes and (
+        params.ti is None or resumed.info_hashes != params.ti.info_hashes()
+    ):
+        return
+    params.have_pieces = resumed.have_pieces
+    params.verified_pieces = resumed.verified_pieces
+    params.merkle_trees = resumed.merkle_trees
+    params.merkle_tree_mask = resumed.merkle_tree_mask
+    params.verified_leaf_hashes = resumed.verified_leaf_hashes
+    params.unfinished_pieces = resumed.unfinished_pieces
+    params.file_priorities = resumed.file_priorities
+
+
+def _percent(status: Status) -> str:
+    return f"{100 * status.done / status.total:.0f}%" if status.total else "0%"
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("weightless")
+    except Exception:
+        return "0"
