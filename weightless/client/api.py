@@ -97,7 +97,9 @@ def create(
     )
     target = Path(output) if output is not None else Path(f"{made.info.name}.torrent")
     _write(target, made.data)
-    return Created(target, made.info_hash, made.v1_info_hash, made.magnet(where.public_announce), made)
+    return Created(
+        target, made.info_hash, made.v1_info_hash, made.magnet(where.public_announce), made
+    )
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -271,7 +273,7 @@ def fetch(
     with Transfer(params, where.announce_urls(passkey), settings) as transfer:
         transfer.wait_metadata(deadline, on_status)
         ti = transfer.torrent_info
-        data_path = folder / ti.name()
+        data_path = folder.resolve() / ti.name()
         _room(folder, ti.total_size() - _on_disk(data_path))
         status: Status = transfer.wait_complete(deadline, on_status)
         hashes = ti.info_hashes()
@@ -315,7 +317,9 @@ def _data_folder(data: Path, name: str) -> Path:
         return data
     if data.name == name and data.exists():
         return data.parent
-    raise ClientError(f"{data} holds no {name!r} (give the folder that holds it, or the data itself)")
+    raise ClientError(
+        f"{data} holds no {name!r} (give the folder that holds it, or the data itself)"
+    )
 
 
 def seed(

@@ -54,10 +54,14 @@ class Registry:
             try:
                 response = self._http.request(method, url, **kwargs)
             except httpx.TimeoutException:
-                raise ClientError(f"the tracker at {self.tracker.url} did not answer in time") from None
+                raise ClientError(
+                    f"the tracker at {self.tracker.url} did not answer in time"
+                ) from None
             except httpx.HTTPError as e:
                 reason = str(e) or type(e).__name__
-                raise ClientError(f"cannot reach the tracker at {self.tracker.url}: {reason}") from None
+                raise ClientError(
+                    f"cannot reach the tracker at {self.tracker.url}: {reason}"
+                ) from None
             if response.status_code != 429 or attempt == RETRIES:
                 return response
             try:
@@ -80,7 +84,9 @@ class Registry:
         try:
             return response.json()
         except ValueError:
-            raise ClientError(f"{what}: {self.tracker.url} did not answer JSON; is it a Weightless tracker?") from None
+            raise ClientError(
+                f"{what}: {self.tracker.url} did not answer JSON; is it a Weightless tracker?"
+            ) from None
 
     def entry(self, info_hash: str) -> Entry | None:
         """``GET /api/registry``: the entry of a v2 (64 hex) or v1 (40 hex) hash, or None."""
@@ -131,7 +137,8 @@ class Registry:
 
     def named(self, name: str) -> list[Entry]:
         """Every entry whose name is exactly ``name`` (a ``q`` search, then exact match)."""
-        found, offset = [], 0
+        found: list[Entry] = []
+        offset = 0
         while True:
             page = self.search(name, limit=PAGE, offset=offset)
             found.extend(e for e in page.entries if e.get("name") == name)

@@ -46,7 +46,9 @@ def resolve(registry: Registry, what: str) -> Target:
     if _HEX.fullmatch(what):
         entry = registry.entry(what.lower())
         if entry is None:
-            raise ClientError(f"no registry entry at {registry.tracker.url} has the info hash {what}")
+            raise ClientError(
+                f"no registry entry at {registry.tracker.url} has the info hash {what}"
+            )
         return _from_entry(entry)
     if what.startswith("magnet:"):
         return _magnet(registry, what)
@@ -62,7 +64,10 @@ def resolve(registry: Registry, what: str) -> Target:
             for e in found[:5]
         )
         more = f" and {len(found) - 5} more" if len(found) > 5 else ""
-        raise ClientError(f"{len(found)} registry entries are named {what!r}; give one's info hash: {listed}{more}")
+        raise ClientError(
+            f"{len(found)} registry entries are named {what!r}; "
+            f"give one's info hash: {listed}{more}"
+        )
     return _from_entry(found[0])
 
 

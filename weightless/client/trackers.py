@@ -37,7 +37,9 @@ class Tracker:
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ClientError(f"tracker URL must be http://HOST[:PORT] or https://..., not {self.url!r}")
+            raise ClientError(
+                f"tracker URL must be http://HOST[:PORT] or https://..., not {self.url!r}"
+            )
         if parts.query or parts.fragment:
             raise ClientError(f"tracker URL {self.url!r} must not have a query or a fragment")
         try:
@@ -81,7 +83,9 @@ class Tracker:
             http = self.url + (f"/{quote(passkey, safe='')}/announce" if passkey else "/announce")
         port = self.http_port if self.udp_port is None else self.udp_port
         if "udp" in self.protocols and port:
-            udp = f"udp://{self.host}:{port}/announce" + (f"/{quote(passkey, safe='')}" if passkey else "")
+            udp = f"udp://{self.host}:{port}/announce" + (
+                f"/{quote(passkey, safe='')}" if passkey else ""
+            )
         ordered = [http, udp] if passkey else [udp, http]
         return [url for url in ordered if url]
 
@@ -92,7 +96,9 @@ def make_passkey(user_id: str, secret: str | None = None) -> str:
     a user id that is not 1-64 of ``[A-Za-z0-9_-]``."""
     secret = secret if secret is not None else os.environ.get("TRACKER_SECRET")
     if not secret:
-        raise ClientError("a passkey needs the tracker's secret: set TRACKER_SECRET or give --secret")
+        raise ClientError(
+            "a passkey needs the tracker's secret: set TRACKER_SECRET or give --secret"
+        )
     if not valid_user_id(user_id):
         raise ClientError(f"user id {user_id!r} must be 1-64 characters of A-Z a-z 0-9 _ -")
     return Passkeys(secret.encode()).sign(user_id)

@@ -90,6 +90,8 @@ class Transfer:
             "enable_natpmp": settings.dht,
             "download_rate_limit": settings.download_limit,
             "upload_rate_limit": settings.upload_limit,
+            # a limit the user asked for holds for peers on the LAN (and loopback) too
+            "ignore_limits_on_local_network": False,
             # several peers behind one address (NAT, or one machine) are still several peers
             "allow_multiple_connections_per_ip": True,
             "stop_tracker_timeout": int(STOP_WAIT),
@@ -99,11 +101,22 @@ class Transfer:
             | lt.alert_category.status
             | lt.alert_category.storage,
         }
-        self.session = lt.session(pack, 0)  # no default plugins: they are chosen below
+        # no default plugins: they are chosen below
+        self.session = lt.session(pack, 0)  # type: ignore[call-overload]
         self.session.add_extension("ut_metadata")  # BEP 9: metadata from peers
         self.session.add_extension("smart_ban")
         if settings.dht:
             self.session.add_extension("ut_pex")
+        self.save_path = Path(params.save_path)
+        self.info_hashes = params.ti.info_hashes() if params.ti is not None else params.info_hashes
+        self.resume_file = resume_path(self.save_path, self.info_hashes)
+        resumed = _read_resume(self.resume_file, self.info_hashes)
+        if resumed is not None:
+            if params.ti is not None:
+                resumed.ti = params.ti
+            resumed.save_path = params.save_path
+            resumed.flags = params.flags
+            params = resumed
         params.trackers = trackers
         params.tracker_tiers = [0] * len(trackers)
         flags = params.flags | lt.torrent_flags.override_trackers
@@ -112,10 +125,6 @@ class Transfer:
             flags |= lt.torrent_flags.disable_dht | lt.torrent_flags.disable_lsd
             flags |= lt.torrent_flags.disable_pex
         params.flags = flags
-        self.save_path = Path(params.save_path)
-        self.info_hashes = params.ti.info_hashes() if params.ti is not None else params.info_hashes
-        self.resume_file = resume_path(self.save_path, self.info_hashes)
-        _load_resume(params, self.resume_file)
         try:
             self.handle = self.session.add_torrent(params)
         except RuntimeError as e:
@@ -143,11 +152,13 @@ class Transfer:
                 self.tracker_error = None
             elif isinstance(alert, lt.tracker_error_alert):
                 self.replies += 1
-                self.tracker_error = f"{alert.tracker_url()}: {alert.error_message() or alert.message()}"
+                self.tracker_error = (
+                    f"{alert.tracker_url()}: {alert.error_message() or alert.message()}"
+                )
             elif isinstance(alert, lt.file_error_alert):
-                self.failure = f"{alert.filename()}: {alert.error.message()}"
+                self.failure = f"cannot write the data: {alert.message()}"
             elif isinstance(alert, lt.torrent_error_alert):
-                self.failure = alert.error.message()
+                self.failure = alert.message()
             elif isinstance(alert, lt.metadata_failed_alert):
                 self.failure = "the metadata peers sent does not match the info hash"
 
@@ -155,8 +166,7 @@ class Transfer:
         self._pump()
         s = self.handle.status()
         if s.errc.value() and not self.failure:
-            where = f" ({s.error_file})" if s.error_file >= 0 else ""
-            self.failure = f"{s.errc.message()}{where}"
+            self.failure = f"{s.errc.message()}{self._file(s.error_file)}"
         return Status(
             name=s.name,
             state=_state(s),
@@ -170,6 +180,12 @@ class Transfer:
             uploaded=s.total_payload_upload,
             tracker_error=self.tracker_error,
         )
+
+    def _file(self, index: int) -> str:
+        ti = self.handle.torrent_file()
+        if index < 0 or ti is None:
+            return ""
+        return f": {Path(self.save_path, ti.files().file_path(index))}"
 
     def _check(self) -> Status:
         status = self.status()
@@ -215,7 +231,8 @@ class Transfer:
             raise ClientError(
                 f"timed out waiting for {what}: {_percent(status)} of "
                 f"{status.total} bytes after {time.monotonic() - self.started:.0f} s, "
-                f"{status.peers} peers" + (f"; tracker: {status.tracker_error}" if status.tracker_error else "")
+                f"{status.peers} peers"
+                + (f"; tracker: {status.tracker_error}" if status.tracker_error else "")
             )
         time.sleep(POLL)
 
@@ -277,25 +294,14 @@ def resume_path(save_path: Path, info_hashes: Any) -> Path:
     return save_path / RESUME_DIR / f"{digest.to_bytes().hex()}.resume"
 
 
-def _load_resume(params: Any, path: Path) -> None:
-    """Take the verified pieces from a resume file of the same torrent, if any; libtorrent
-    checks it against the files on disk and re-checks them when they do not match."""
+def _read_resume(path: Path, hashes: Any) -> Any:
+    """The add_torrent_params of a resume file of the same torrent, or None. libtorrent checks
+    them against the files on disk and re-checks the files when they do not match."""
     try:
-        data = path.read_bytes()
-        resumed = lt.read_resume_data(data)
+        resumed = lt.read_resume_data(path.read_bytes())
     except (OSError, RuntimeError):
-        return
-    if resumed.info_hashes != params.info_hashes and (
-        params.ti is None or resumed.info_hashes != params.ti.info_hashes()
-    ):
-        return
-    params.have_pieces = resumed.have_pieces
-    params.verified_pieces = resumed.verified_pieces
-    params.merkle_trees = resumed.merkle_trees
-    params.merkle_tree_mask = resumed.merkle_tree_mask
-    params.verified_leaf_hashes = resumed.verified_leaf_hashes
-    params.unfinished_pieces = resumed.unfinished_pieces
-    params.file_priorities = resumed.file_priorities
+        return None
+    return resumed if resumed.info_hashes == hashes else None
 
 
 def _percent(status: Status) -> str:

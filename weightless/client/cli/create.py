@@ -32,7 +32,9 @@ def torrent_options(f: Any) -> Any:
             ),
             click.option("--private", is_flag=True, help="Set the private flag (no DHT, no PEX)."),
             click.option("--comment", help="A comment in the .torrent."),
-            click.option("--source", help="A 'source' in the info dictionary (changes the hashes)."),
+            click.option(
+                "--source", help="A 'source' in the info dictionary (changes the hashes)."
+            ),
         ]
     ):
         f = option(f)

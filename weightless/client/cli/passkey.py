@@ -18,7 +18,12 @@ from weightless.client.cli import common
 )
 @common.tracker_options
 def command(
-    user_id: str, secret: str | None, tracker: str, udp_port: str | None, announce_via: str, as_json: bool
+    user_id: str,
+    secret: str | None,
+    tracker: str,
+    udp_port: str | None,
+    announce_via: str,
+    as_json: bool,
 ) -> None:
     """Print the passkey of USER_ID: USER_ID.hex(HMAC-SHA256(TRACKER_SECRET, USER_ID)).
 

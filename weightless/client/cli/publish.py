@@ -37,7 +37,9 @@ def show(published: api.Published, tracker: Any) -> None:
     metavar="KEY",
     help="The registry key, if the tracker has REGISTRY_KEY (env WL_API_KEY, then REGISTRY_KEY).",
 )
-@click.option("-o", "--output", metavar="FILE", help="Where to write a new .torrent. [default: NAME.torrent]")
+@click.option(
+    "-o", "--output", metavar="FILE", help="Where to write a new .torrent. [default: NAME.torrent]"
+)
 @click.option("--seed", "keep_seeding", is_flag=True, help="Go on seeding until interrupted.")
 @click.option(
     "--data",
@@ -103,7 +105,9 @@ def command(
         )
     else:
         torrent["piece_length"] = torrent["piece_length"] or 0
-        created = hashed(path_or_torrent, as_json, dict(tracker=where, output=output, passkey=key, **torrent))
+        created = hashed(
+            path_or_torrent, as_json, dict(tracker=where, output=output, passkey=key, **torrent)
+        )
         published = common.run(
             lambda: api.publish(
                 created.torrent,

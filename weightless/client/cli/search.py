@@ -50,13 +50,19 @@ def command(
             offset=offset,
         )
     )
-    common.emit(as_json, {"total": page.total, "entries": page.entries}, lambda: table(page, offset))
+    common.emit(
+        as_json, {"total": page.total, "entries": page.entries}, lambda: table(page, offset)
+    )
 
 
 def table(page: api.SearchPage, offset: int) -> None:
     out = Console(highlight=False, soft_wrap=False)
+    if not out.is_terminal:  # piped: whole hashes and names, for grep and cut
+        out = Console(highlight=False, soft_wrap=False, width=250)
     if not page.entries:
-        out.print("no entries match" if page.total == 0 else f"no entries past {offset} of {page.total}")
+        out.print(
+            "no entries match" if page.total == 0 else f"no entries past {offset} of {page.total}"
+        )
         return
     grid = Table(box=None, header_style="bold", pad_edge=False)
     for column, justify in (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import click
@@ -12,14 +13,14 @@ from weightless.client.cli import common
 
 def seed_with_status(torrent: str, data: str, **options: Any) -> None:
     """Seed with a status line on stderr until Ctrl-C, then stop cleanly."""
-    def ready(transfer: Any) -> None:
-        common.stderr.print(f"seeding {transfer.status().name} from {transfer.save_path} (Ctrl-C stops)")
 
-    with common.transfer_bar("seeding") as on_status:
-        try:
-            common.run(lambda: api.seed(torrent, data, on_status=on_status, ready=ready, **options))
-        except KeyboardInterrupt:
-            pass
+    def ready(transfer: Any) -> None:
+        common.stderr.print(
+            f"seeding {transfer.status().name} from {transfer.save_path} (Ctrl-C stops)"
+        )
+
+    with common.transfer_bar("seeding") as on_status, contextlib.suppress(KeyboardInterrupt):
+        common.run(lambda: api.seed(torrent, data, on_status=on_status, ready=ready, **options))
     common.stderr.print("stopped seeding")
 
 

@@ -1,0 +1,167 @@
+"""The ``weightless`` command as its users run it: a real console script in a subprocess,
+against a real tracker, with content whose names have spaces, non-ASCII and an empty file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from helpers import free_port
+
+from integration.lt_helpers import free_udp_port
+from integration.process import Tracker
+
+WEIGHTLESS = Path(sys.executable).with_name("weightless")
+KEY = "client test registry key"
+RUN_TIMEOUT = 60.0
+# the client's own settings that whoever runs the tests may have set
+CLIENT_ENV = (
+    "WL_TRACKER",
+    "WL_API_KEY",
+    "WL_PASSKEY",
+    "WL_LISTEN",
+    "WL_UDP_PORT",
+    "WL_ANNOUNCE_VIA",
+)
+
+
+def make_folder(root: Path, name: str = "mödel weights v1") -> Path:
+    """Several files: one empty, names with spaces and non-ASCII, one in a sub folder."""
+    folder = root / name
+    (folder / "sub dir").mkdir(parents=True)
+    (folder / "weights part 1.bin").write_bytes(os.urandom(1_500_000))
+    (folder / "tökenizer.json").write_text(json.dumps({"vocab": os.urandom(8).hex()}))
+    (folder / "empty file.txt").write_bytes(b"")
+    (folder / "sub dir" / "ñ 2.bin").write_bytes(os.urandom(300_001))
+    return folder
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (the resume folder excluded) with its bytes."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and ".weightless" not in p.parts
+    }
+
+
+class Client:
+    """Runs ``weightless`` with a tracker's URL and ports in its environment."""
+
+    def __init__(self, tracker: Tracker, workdir: Path, udp_port: int | None = None) -> None:
+        self.tracker = tracker
+        self.workdir = workdir
+        self.env = {k: v for k, v in os.environ.items() if k not in CLIENT_ENV}
+        self.env.pop("TRACKER_SECRET", None)
+        self.env.pop("REGISTRY_KEY", None)
+        self.env.update(
+            WL_TRACKER=f"http://127.0.0.1:{tracker.port}",
+            WL_LISTEN="127.0.0.1:0",
+            WL_UDP_PORT=str(udp_port) if udp_port else "off",
+        )
+        self.background: list[tuple[subprocess.Popen[bytes], Path]] = []
+
+    def run(self, *args: str, env: dict[str, str] | None = None, ok: bool = True) -> Any:
+        result = subprocess.run(
+            [str(WEIGHTLESS), *args],
+            cwd=self.workdir,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            timeout=RUN_TIMEOUT,
+        )
+        if ok:
+            assert result.returncode == 0, result.stderr.decode(errors="replace")
+        return result
+
+    def json(self, *args: str, env: dict[str, str] | None = None) -> Any:
+        return json.loads(self.run(*args, "--json", env=env).stdout)
+
+    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """A long-running command (seed, get --seed); its stderr goes to a file."""
+        log = self.workdir / f"bg-{len(self.background)}.err"
+        with open(log, "wb") as err:
+            proc = subprocess.Popen(
+                [str(WEIGHTLESS), *args],
+                cwd=self.workdir,
+                env={**self.env, **(env or {})},
+                stdout=subprocess.PIPE,
+                stderr=err,
+            )
+        self.background.append((proc, log))
+        return proc
+
+    def wait_seeding(self, proc: subprocess.Popen[bytes], deadline: float) -> None:
+        log = next(log for p, log in self.background if p is proc)
+        while b"seeding " not in log.read_bytes():
+            assert proc.poll() is None, log.read_text(errors="replace")
+            assert time.monotonic() < deadline, log.read_text(errors="replace")
+            time.sleep(0.05)
+
+    def interrupt(self, proc: subprocess.Popen[bytes]) -> int:
+        """Ctrl-C, as a person stops it; returns the exit status."""
+        proc.send_signal(signal.SIGINT)
+        try:
+            return proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+
+    def stderr_of(self, proc: subprocess.Popen[bytes]) -> str:
+        return next(log for p, log in self.background if p is proc).read_text(errors="replace")
+
+    def close(self) -> None:
+        for proc, _ in self.background:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def start_tracker(
+    workdir: Path, *, udp: bool = True, env: dict[str, str] | None = None
+) -> tuple[Tracker, int | None]:
+    """A tracker on free ports (UDP on 127.0.0.1 when asked), registry key KEY."""
+    udp_port = free_udp_port() if udp else None
+    args = ["--rate-limit", "0"]
+    if udp_port:
+        args += ["--udp", str(udp_port), "--udp-interface", "127.0.0.1"]
+    tracker = Tracker(workdir, *args, env={"REGISTRY_KEY": KEY, **(env or {})})
+    tracker.start()
+    return tracker, udp_port
+
+
+def web_server(root: Path, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """``twistd web`` serving ``root`` (it answers Range requests, as web seeds need)."""
+    port = free_port()
+    twistd = Path(sys.executable).with_name("twistd")
+    log = open(workdir / f"web-{port}.log", "wb")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        [
+            str(twistd),
+            "-n",
+            "--pidfile=",
+            "web",
+            "--path",
+            str(root),
+            "--listen",
+            f"tcp:{port}:interface=127.0.0.1",
+        ],
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 20
+    import socket
+
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, port
+        except OSError:
+            assert proc.poll() is None and time.monotonic() < deadline, "twistd web did not start"
+            time.sleep(0.05)
