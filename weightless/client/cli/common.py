@@ -164,7 +164,17 @@ def emit(as_json: bool, obj: dict[str, Any] | str, human: Callable[[], None]) ->
 
 
 def size(n: int | None) -> str:
+    """A size in decimal units (kB, MB, GB), as disks and downloads are counted."""
     return "" if n is None else decimal(int(n))
+
+
+def binary(n: int) -> str:
+    """A power-of-two size such as a piece length: 256 KiB, 4 MiB."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or n % 1024:
+            return f"{n} {unit}"
+        n //= 1024
+    return f"{n} TiB"
 
 
 @contextmanager

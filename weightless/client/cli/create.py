@@ -52,7 +52,7 @@ def show(created: api.Created) -> None:
     info = made.info
     click.echo(
         f"wrote {created.torrent} ({made.kind}, {info.piece_count} pieces of "
-        f"{common.size(info.piece_length)}, {common.size(info.total_size)} in "
+        f"{common.binary(info.piece_length)}, {common.size(info.total_size)} in "
         f"{len(info.files)} file{'s' if len(info.files) != 1 else ''})"
     )
     if created.info_hash:
