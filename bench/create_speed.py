@@ -76,9 +76,8 @@ def main() -> None:
         print(f"{name:<20} {med[name]:>8.2f} {mib / med[name]:>8.0f} {cpu[name]:>8.2f}   {runs}")
     both = med["sha1sum"] + med["sha256sum"]
     slower = max(med["sha1sum"], med["sha256sum"])
-    print(
-        f"create / (sha1sum + sha256sum, one after the other) = {med['weightless create'] / both:.2f}"
-    )
+    ratio = med["weightless create"] / both
+    print(f"create / (sha1sum + sha256sum, one after the other) = {ratio:.2f}")
     print(f"create / slower digest alone = {med['weightless create'] / slower:.2f}")
 
 

@@ -6,7 +6,8 @@ import pytest
 from helpers import make_passkey
 
 from weightless.client.errors import ClientError
-from weightless.client.trackers import Tracker, make_passkey as client_passkey, pick_passkey
+from weightless.client.trackers import Tracker, pick_passkey
+from weightless.client.trackers import make_passkey as client_passkey
 
 KEY = make_passkey("s3cret", "alice")
 

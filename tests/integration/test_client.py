@@ -210,7 +210,8 @@ def test_interrupted_get_resumes_without_downloading_again(tmp_path: Path, setup
     """In-process, to read libtorrent's counters: the first run is stopped a third of the way
     (Ctrl-C in the progress callback), the second fetches only the rest. Then the same with
     the resume file gone (a killed process): the files on disk are re-checked instead."""
-    from weightless.client import ClientError, Settings, Tracker as Where, fetch
+    from weightless.client import ClientError, Settings, fetch
+    from weightless.client import Tracker as Where
 
     deadline = time.monotonic() + TEST_TIMEOUT
     tracker, client = setup.tracker(tmp_path, udp=False)
@@ -280,7 +281,7 @@ def test_interrupted_get_resumes_without_downloading_again(tmp_path: Path, setup
 
 def test_ctrl_c_then_run_again(tmp_path: Path, setup: Setup) -> None:
     deadline = time.monotonic() + TEST_TIMEOUT
-    tracker, client = setup.tracker(tmp_path, udp=False)
+    _, client = setup.tracker(tmp_path, udp=False)
     folder = make_folder(tmp_path / "publisher")
     published = client.json("publish", str(folder), "--api-key", KEY)
     seeder = client.start("seed", published["info_hash"], "--data", str(folder.parent))
