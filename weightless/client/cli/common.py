@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -264,6 +264,6 @@ def run(call: Callable[[], Any]) -> Any:
         raise fail(f"{e.filename + ': ' if e.filename else ''}{e.strerror or e}") from None
 
 
-def interrupted(message: str) -> None:
+def interrupted(message: str) -> NoReturn:
     stderr.print(message)
     sys.exit(130)

@@ -42,9 +42,12 @@ def torrent_options(f: Any) -> Any:
 
 
 def hashed(path: str, json_out: bool, options: dict[str, Any]) -> api.Created:
-    """Run create with a progress bar (none with --json output on a terminal is fine too)."""
-    with common.hashing_bar(path) as on_hashed:
-        return common.run(lambda: api.create(path, on_hashed=on_hashed, **options))
+    """Run create with a progress bar on stderr; Ctrl-C exits 130 and writes nothing."""
+    try:
+        with common.hashing_bar(path) as on_hashed:
+            return common.run(lambda: api.create(path, on_hashed=on_hashed, **options))
+    except KeyboardInterrupt:
+        common.interrupted("interrupted: no torrent written")
 
 
 def show(created: api.Created) -> None:
