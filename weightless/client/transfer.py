@@ -211,6 +211,7 @@ class Transfer:
         while True:
             status = self._check()
             if self._complete(status):
+                status = self.status()
                 if on_status is not None:
                     on_status(status)
                 return status

@@ -208,50 +208,46 @@ def hashing_bar(name: str) -> Iterator[Callable[[int, int], None]]:
 
 @contextmanager
 def transfer_bar(verb: str) -> Iterator[Callable[[Status], None]]:
-    """A progress bar on stderr for a transfer: bytes, rate, peers, ETA (from libtorrent)."""
+    """A progress bar on stderr for a transfer: verified bytes, rate and ETA (rich's estimate
+    over the last 30 s of updates), peers, and the upload while seeding."""
     progress = Progress(
         TextColumn("{task.fields[state]} {task.description}"),
         BarColumn(),
         DownloadColumn(),
-        TextColumn("{task.fields[rate]}"),
+        TransferSpeedColumn(),
         TextColumn("{task.fields[peers]}"),
-        TextColumn("{task.fields[eta]}"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[sent]}"),
         console=stderr,
         auto_refresh=False,
         disable=not stderr.is_terminal,
     )
-    task = progress.add_task("", total=None, state=verb, rate="", peers="", eta="")
+    task = progress.add_task("", total=None, state=verb, peers="", sent="")
+    labels = {"metadata": "fetching metadata of", "checking": "checking"}
 
     def update(s: Status) -> None:
-        eta = s.eta
-        if s.state == "seeding":
-            rate = f"↑ {decimal(int(s.upload_rate))}/s, {decimal(s.uploaded)} sent"
-            left = ""
-        else:
-            rate = f"↓ {decimal(int(s.download_rate))}/s"
-            left = "" if eta is None else f"ETA {_clock(eta)}"
+        state = labels.get(s.state, "downloading" if s.state != "seeding" else "seeding")
+        if s.state == "seeding" and verb != "seeding" and not s.uploaded:
+            state = "verified"
         peers = f"{s.peers} peer{'s' if s.peers != 1 else ''}"
         if s.tracker_error and not s.peers:
             peers += f" (tracker: {s.tracker_error})"
+        sent = (
+            f"↑ {decimal(int(s.upload_rate))}/s, {decimal(s.uploaded)} sent" if s.uploaded else ""
+        )
         progress.update(
             task,
             description=s.name,
             completed=s.done,
             total=s.total or None,
-            state=s.state,
-            rate=rate,
+            state=state,
             peers=peers,
-            eta=left,
+            sent=sent,
         )
         progress.refresh()
 
     with progress:
         yield update
-
-
-def _clock(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
 def run(call: Callable[[], Any]) -> Any:
