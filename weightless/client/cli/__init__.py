@@ -21,8 +21,8 @@ def main() -> None:
     \b
       weightless publish ./my-model --publisher me --category models --seed
       weightless search llama
-      weightless get org/model-name -o ./models
-    \b
+      weightless get my-model -o ./models
+
     Every subcommand takes --tracker URL (env WL_TRACKER, default http://localhost:8080) and
     --json. Errors are one line on stderr and a non-zero exit status.
     """

@@ -23,7 +23,7 @@ from weightless.client.cli import common
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
     metavar="SECONDS",
-    help="Give up after this long. [default: never]",
+    help="Give up after this many seconds in all. [default: never]",
 )
 @common.transfer_options
 @common.passkey_options
