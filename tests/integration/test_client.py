@@ -470,3 +470,32 @@ def test_registry_json_of_torrent_data_matches(tmp_path: Path, setup: Setup) -> 
     assert request(tracker.port, "POST", "/api/registry", body, headers)[0] == 201
     ti = lt.torrent_info(data)
     assert ti.info_hashes().v2.to_bytes().hex() == created["info_hash"]
+
+
+def test_publish_seed_then_get_seed(tmp_path: Path, setup: Setup) -> None:
+    """``publish --seed`` seeds what it just hashed; ``get --seed`` goes on seeding once the
+    data is complete, so a third peer can fetch from either."""
+    deadline = time.monotonic() + TEST_TIMEOUT
+    tracker, client = setup.tracker(tmp_path, udp=False)
+    folder = make_folder(tmp_path / "publisher")
+    publisher = client.start("publish", str(folder), "--api-key", KEY, "--seed", "--json")
+    client.wait_seeding(publisher, deadline)
+    assert publisher.stdout is not None
+    published = json.loads(publisher.stdout.readline())
+    v2 = published["info_hash"]
+    counts(tracker, v2, deadline, (1, 0, 0))
+
+    second = client.start("get", v2, "-o", str(tmp_path / "second"), "--seed", "--json")
+    client.wait_seeding(second, deadline)
+    assert second.stdout is not None
+    fetched = json.loads(second.stdout.readline())
+    assert fetched["info_hash"] == v2 and fetched["bytes"] == published["entry"]["size"]
+    assert tree(Path(fetched["path"])) == tree(folder)
+    counts(tracker, v2, deadline, (2, 0, 1))
+
+    assert client.interrupt(publisher) == 0
+    counts(tracker, v2, deadline, (1, 0, 1))
+    result = client.run("get", v2, "-o", str(tmp_path / "third"))
+    assert tree(Path(result.stdout.decode().strip())) == tree(folder)
+    assert client.interrupt(second) == 0
+    counts(tracker, v2, deadline, (0, 0, 2))

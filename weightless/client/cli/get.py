@@ -60,6 +60,8 @@ def command(
     def finished(fetched: api.Fetched) -> None:
         done.append(fetched)
         common.emit(as_json, fetched.as_json(), lambda: click.echo(str(fetched.path)))
+        if keep_seeding:
+            common.stderr.print(f"seeding {fetched.path} (Ctrl-C stops)")
 
     with common.transfer_bar("getting") as on_status:
         try:
