@@ -245,10 +245,6 @@ class Transfer:
         while True:
             self._tick(None, on_status, "nothing")
 
-    def announce(self) -> None:
-        """Announce now, whatever interval the tracker asked for."""
-        self.handle.force_reannounce(0, -1, lt.reannounce_flags_t.ignore_min_interval)
-
     # -- stopping
 
     def save_resume(self) -> None:
