@@ -24,7 +24,8 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.testing import MemoryReactorClock
 
 from weightless.tracker.catalog import CatalogEntry
-from weightless.web.front import IDLE_TIMEOUT, MAX_HEAD
+from weightless.web.channel import DEFAULT_HEADER_TIMEOUT, MAX_HEAD
+from weightless.web.front import IDLE_TIMEOUT
 from weightless.web.tracker_http import TrackerHTTP
 
 HASH = bytes(range(20))
@@ -246,20 +247,20 @@ def test_get_with_a_body_is_handed_over(stack: Stack) -> None:
     assert b"peers" in bdecode(reply.body)
 
 
-def test_oversized_head_gets_a_bencoded_failure(stack: Stack) -> None:
+def test_oversized_head_gets_431_and_is_closed(stack: Stack) -> None:
     conn = Conn(stack)
     conn.send(b"GET " + announce_path(HASH) + b" HTTP/1.1\r\nX-Padding: ")
     conn.send(b"a" * (MAX_HEAD + 1))
     [reply] = conn.replies()
-    assert failure_reason(reply) == b"request too long"
+    assert reply.status == 431
     assert conn.closed
     assert stack.swarms.peer_count == 0
 
 
 def test_a_long_head_for_another_path_is_twisted_webs_whatever_the_reads(stack: Stack) -> None:
     conn = Conn(stack)
-    conn.send(b"GET /health HTTP/1.1\r\nCookie: ")
-    conn.send(b"a" * (MAX_HEAD + 1))  # more than MAX_HEAD before the end of the head
+    conn.send(b"GET /health HTTP/1.1\r\nHost: x\r\nCookie: ")
+    conn.send(b"a" * 12000)  # longer than a request line, shorter than a head
     conn.send(b"\r\n\r\n")
     [reply] = conn.replies()
     assert reply.status == 200 and reply.body == b"OK"
@@ -391,8 +392,21 @@ def test_bad_scrape_gets_a_failure(stack: Stack, target: bytes) -> None:
     assert b"files" in bdecode(good.body)
 
 
-def test_idle_connection_is_closed(stack: Stack, clock: MemoryReactorClock) -> None:
+def test_a_connection_that_sends_nothing_is_closed_after_the_header_timeout(
+    stack: Stack, clock: MemoryReactorClock
+) -> None:
     conn = Conn(stack)
+    clock.advance(DEFAULT_HEADER_TIMEOUT - 0.5)
+    assert not conn.closed
+    clock.advance(0.5)
+    assert conn.closed
+
+
+def test_idle_keep_alive_connection_is_closed_after_60_s(
+    stack: Stack, clock: MemoryReactorClock
+) -> None:
+    conn = Conn(stack)
+    conn.get(announce_path(HASH))
     clock.advance(IDLE_TIMEOUT - 1)
     assert not conn.closed
     clock.advance(1)
@@ -401,12 +415,63 @@ def test_idle_connection_is_closed(stack: Stack, clock: MemoryReactorClock) -> N
 
 def test_activity_keeps_a_connection_open(stack: Stack, clock: MemoryReactorClock) -> None:
     conn = Conn(stack)
+    conn.get(announce_path(HASH))
     clock.advance(IDLE_TIMEOUT - 1)
     conn.get(announce_path(HASH))
     clock.advance(IDLE_TIMEOUT - 1)
     assert not conn.closed
     clock.advance(1)
     assert conn.closed
+
+
+@pytest.mark.parametrize("step", [0.5, 1.0, 3.0, 9.0])
+def test_a_trickled_head_is_cut_at_the_header_timeout_however_slow(
+    stack: Stack, clock: MemoryReactorClock, step: float
+) -> None:
+    """One byte every ``step`` seconds: the deadline counts from the head's first byte, not
+    from the last byte (which would let one byte every 59 s hold the connection forever)."""
+    conn = Conn(stack)
+    conn.get(announce_path(HASH))  # after a first request on the connection
+    clock.advance(30)
+    request = get_request(announce_path(HASH, 6882))
+    sent = 0
+    while not conn.closed and sent < len(request):
+        conn.send(request[sent : sent + 1])
+        sent += 1
+        clock.advance(step)
+    assert conn.closed
+    assert sent * step <= DEFAULT_HEADER_TIMEOUT + step
+    assert stack.swarms.peer_count == 1  # the trickled announce was never served
+
+
+def test_a_trickled_head_handed_over_keeps_its_deadline(
+    stack: Stack, clock: MemoryReactorClock
+) -> None:
+    """A head for twisted.web (here /health) is cut at the same deadline after the hand-over,
+    though twisted.web's own timer restarts on every byte."""
+    conn = Conn(stack)
+    conn.send(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+    clock.advance(4)
+    conn.send(b"X-Padding: " + b"a" * 9000)  # longer than a request line: handed over
+    assert conn.protocol._web is not None
+    for _ in range(5):
+        clock.advance(1)
+        conn.send(b"a")
+    assert not conn.closed  # 9 s after the head's first byte
+    clock.advance(1)
+    assert conn.closed
+    assert conn.transport.value() == b""
+
+
+def test_a_head_may_take_almost_the_whole_timeout(stack: Stack, clock: MemoryReactorClock) -> None:
+    conn = Conn(stack)
+    request = get_request(announce_path(HASH))
+    conn.send(request[:10])
+    clock.advance(DEFAULT_HEADER_TIMEOUT - 0.5)
+    conn.send(request[10:])
+    [reply] = conn.replies()
+    assert b"peers" in announce_reply(reply)
+    assert not conn.closed
 
 
 class RemoteWorker:

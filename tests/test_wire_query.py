@@ -1,6 +1,9 @@
-from urllib.parse import quote_from_bytes
+import re
+from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from weightless.wire.query import (
     EVENT_COMPLETED,
@@ -11,6 +14,7 @@ from weightless.wire.query import (
     MAX_QUERY,
     MAX_SCRAPE_HASHES,
     QueryError,
+    _unquote,
     parse_announce,
     parse_scrape,
 )
@@ -119,24 +123,113 @@ def test_scrape_refuses_bad_and_missing_hashes() -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [b"%ff%FE%0a", b"abc%2", b"%zz1", b"a%3Db=c", b"x+y%20", b"trailing%20%20", b"%09tab", b"ab"],
+    [b"%ff%FE%0a", b"a%3Db=c", b"x+y%20", b"trailing%20%20", b"%09tab", b"ab", b"%25%2B+", b";%3B", b"=%41"],
 )
 def test_unquote_matches_the_standard_library(raw: bytes) -> None:
-    from urllib.parse import unquote_to_bytes
-
-    from weightless.wire.query import _unquote
-
     assert _unquote(raw) == unquote_to_bytes(raw.replace(b"+", b" "))
 
 
-def test_every_byte_round_trips() -> None:
-    from weightless.wire.query import _unquote
+MALFORMED = [
+    b"%",
+    b"abc%",
+    b"abc%2",
+    b"%zz1",
+    b"%2g",
+    b"%g2",
+    b"% 2",
+    b"%%41",
+    b"%4",
+    b"x%\n",
+    b"x%\r\n",
+    b"%0",
+    b"%-1",
+    b"%+1",
+    b"%41%",
+    b"%41%4",
+    b"%41%x1",
+    b"%=41",
+    b"%\xff\xff",
+]
 
+
+@pytest.mark.parametrize("raw", MALFORMED)
+def test_malformed_percent_escapes_are_refused(raw: bytes) -> None:
+    with pytest.raises(QueryError, match="percent-encoding"):
+        _unquote(raw)
+
+
+@pytest.mark.parametrize("tail", [b"%", b"%4", b"%zz", b"%4G"])
+def test_a_hash_with_a_malformed_escape_is_not_an_info_hash(tail: bytes) -> None:
+    """20 good bytes then a stray %: never a 20-byte hash with the % dropped or kept."""
+    raw = query(info_hash=None) + b"&info_hash=" + quote_from_bytes(HASH).encode() + tail
+    with pytest.raises(QueryError, match="percent-encoding"):
+        parse_announce(raw)
+    with pytest.raises(QueryError, match="percent-encoding"):
+        parse_scrape(b"info_hash=" + quote_from_bytes(HASH).encode() + tail)
+
+
+def test_every_byte_round_trips() -> None:
     every = bytes(range(256))
     assert _unquote(quote_from_bytes(every).encode()) == every
-    assert _unquote(quote_from_bytes(every).lower().encode()) != b""  # lower hex is fine too
+    upper = "".join(f"%{b:02X}" for b in every).encode()
     lower = "".join(f"%{b:02x}" for b in every).encode()
+    assert _unquote(upper) == every
     assert _unquote(lower) == every
+
+
+@given(st.binary(max_size=60))
+def test_unquote_is_strict_percent_decoding(raw: bytes) -> None:
+    """The fast decoder agrees with the definition on any bytes: a malformed escape is an
+    error, anything else decodes as unquote_to_bytes does (with + as a space)."""
+    if re.search(rb"%(?![0-9A-Fa-f]{2})", raw):
+        with pytest.raises(QueryError):
+            _unquote(raw)
+    else:
+        assert _unquote(raw) == unquote_to_bytes(raw.replace(b"+", b" "))
+
+
+@given(st.lists(st.sampled_from([b"%", b"=", b"4", b"1", b"f", b"g", b"\n", b"\r", b" ", b"+"])))
+def test_unquote_is_strict_on_escape_like_bytes(parts: list[bytes]) -> None:
+    raw = b"".join(parts)
+    if re.search(rb"%(?![0-9A-Fa-f]{2})", raw):
+        with pytest.raises(QueryError):
+            _unquote(raw)
+    else:
+        assert _unquote(raw) == unquote_to_bytes(raw.replace(b"+", b" "))
+
+
+def test_semicolon_is_an_ordinary_character() -> None:
+    """Fields split on & only: a ; is part of the value (WHATWG URL), never a separator."""
+    with pytest.raises(QueryError, match="invalid port"):
+        parse_announce(query().replace(b"port=6881", b"port=6881;numwant=5"))
+    with pytest.raises(QueryError, match="invalid numwant"):
+        parse_announce(query() + b"&numwant=5;port=1")
+    assert parse_announce(query() + b"&x=1;numwant=5").numwant is None
+    with_semicolon = b"a;b=c;" + b"x" * 14  # a raw 20-byte hash holding ; and =
+    assert len(with_semicolon) == 20
+    raw = query(info_hash=None) + b"&info_hash=" + quote_from_bytes(with_semicolon).encode()
+    assert parse_announce(raw).info_hash == with_semicolon
+    assert parse_scrape(b"info_hash=" + with_semicolon.replace(b"=", b"%3D")) == [with_semicolon]
+
+
+@pytest.mark.parametrize("count", [58, 60, 63, 64])
+@pytest.mark.parametrize("size", [20, 32])
+def test_scrape_of_many_hashes_written_fully_as_percent_escapes(count: int, size: int) -> None:
+    """Clients (libtorrent among them) may escape every byte: 64 such hashes are a legitimate
+    scrape, not a request too long."""
+    hashes = [bytes([i]) * size for i in range(count)]
+    raw = b"&".join(b"info_hash=" + "".join(f"%{b:02X}" for b in h).encode() for h in hashes)
+    assert len(raw) > 4096
+    assert parse_scrape(raw) == hashes
+
+
+def test_scrape_of_65_distinct_hashes_is_refused_but_repeats_do_not_count() -> None:
+    hashes = [bytes([i]) * 20 for i in range(65)]
+    with pytest.raises(QueryError, match="too many"):
+        parse_scrape(b"&".join(b"info_hash=" + quote_from_bytes(h).encode() for h in hashes))
+    repeated = hashes[:64] + hashes[:10]
+    raw = b"&".join(b"info_hash=" + quote_from_bytes(h).encode() for h in repeated)
+    assert parse_scrape(raw) == hashes[:64]
 
 
 def test_announce_hash_finds_the_first_info_hash_only() -> None:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network, ip_address
 
-from weightless.web.clientip import parse_networks
+from weightless.netaddr import parse_networks
 
 
 class ConfigError(ValueError):

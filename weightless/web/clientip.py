@@ -1,21 +1,26 @@
-"""Which address a request comes from: the socket's peer, or what a trusted proxy says."""
+"""Which address a request comes from: the socket's peer, or what a trusted proxy says.
+
+The parsing lives in ``weightless.netaddr``; this is the thin web adapter."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
+from ipaddress import ip_address
 
 from twisted.web.iweb import IRequest
 
-from weightless.tracker.core import normalize_ip
-
-
-def parse_networks(cidrs: Iterable[str]) -> tuple[IPv4Network | IPv6Network, ...]:
-    return tuple(ip_network(c, strict=False) for c in cidrs)
+from weightless.netaddr import (
+    Network,
+    canonical,
+    forwarded_for_hops,
+    forwarded_hops,
+)
 
 
 class ClientIP:
-    def __init__(self, trusted: Iterable[IPv4Network | IPv6Network] = ()) -> None:
+    """``trusted``: the networks of the proxies allowed to say who the client is."""
+
+    def __init__(self, trusted: Iterable[Network] = ()) -> None:
         self.trusted = tuple(trusted)
 
     def trusts(self, ip: str) -> bool:
@@ -27,25 +32,45 @@ class ClientIP:
             return False
         return any(address in net for net in self.trusted)
 
-    def resolve(self, peer: str, forwarded_for: bytes | None) -> str:
-        """The client's IP: with a trusted proxy as the peer, the rightmost address of
-        X-Forwarded-For that is not itself a trusted proxy (the left part is client-made)."""
-        peer = normalize_ip(peer)
-        if not forwarded_for or not self.trusts(peer):
+    def resolve(
+        self, peer: str, forwarded_for: bytes | None, forwarded: bytes | None = None
+    ) -> str:
+        """The client's IP. With a trusted proxy as the peer: the rightmost hop that is not
+        itself a trusted proxy, from ``X-Forwarded-For`` (entries may carry a port) or RFC 7239
+        ``Forwarded`` (``for=``); the left part of either is client-made. A hop that is not an
+        address (``unknown``, an obfuscated ``_id``) where the client would be means the proxy
+        does not say: the peer is used. When a request carries both headers and they name
+        different clients, one of them was forged by the client and nothing tells which: the
+        peer is used."""
+        peer = canonical(peer) or peer
+        if not (forwarded_for or forwarded) or not self.trusts(peer):
             return peer
-        for hop in reversed(forwarded_for.split(b",")):
-            text = hop.strip().decode("latin-1")
-            try:
-                candidate = normalize_ip(str(ip_address(text)))
-            except ValueError:
-                return peer
-            if not self.trusts(candidate):
-                return candidate
-        return peer
+        found = []
+        if forwarded_for:
+            found.append(self._rightmost(forwarded_for_hops(forwarded_for.decode("latin-1"))))
+        if forwarded:
+            found.append(self._rightmost(forwarded_hops(forwarded.decode("latin-1"))))
+        client = found[0]
+        if client is None or any(other != client for other in found[1:]):
+            return peer
+        return client
+
+    def _rightmost(self, hops: list[str | None] | None) -> str | None:
+        for hop in reversed(hops or ()):
+            if hop is None:
+                return None
+            if not self.trusts(hop):
+                return hop
+        return None
 
     def of_request(self, request: IRequest) -> str:
-        """The client's IP of a twisted.web request, from every X-Forwarded-For line in order
-        (as the front protocol reads them)."""
-        lines = request.requestHeaders.getRawHeaders(b"x-forwarded-for")
-        forwarded = b",".join(lines) if lines else None
-        return self.resolve(request.getClientAddress().host, forwarded)
+        """The client's IP of a twisted.web request, from every X-Forwarded-For and Forwarded
+        line in order (as the front protocol reads them)."""
+        headers = request.requestHeaders
+        xff = headers.getRawHeaders(b"x-forwarded-for")
+        fwd = headers.getRawHeaders(b"forwarded")
+        return self.resolve(
+            request.getClientAddress().host,
+            b",".join(xff) if xff else None,
+            b",".join(fwd) if fwd else None,
+        )

@@ -3,26 +3,47 @@ twisted.web site (the Klein resource tree).
 
 Announces are the hot path, and twisted.web's generic request machinery costs more than the
 announce itself; a request line and a few headers are all an announce needs. A connection that
-sends anything else (another path, another method, a body) is handed over to a regular
-twisted.web channel for the rest of its life, with the bytes it already sent."""
+sends anything else (another path, another method, a body, a head that is not plain RFC 9112)
+is handed over to a ``weightless.web.channel.StrictChannel`` for the rest of its life, with the
+bytes it already sent: this protocol serves only heads that channel would serve the same way,
+and leaves every refusal (400, 414, 431) to it.
+
+Every connection of the listener passes through here, so the limits of the whole listener are
+kept here too: connections per address and in all (``ConnectionLimits``), the deadline of a
+request head (``header_timeout``) and of an idle keep-alive connection (``IDLE_TIMEOUT``), and
+backpressure: while more than the transport's buffer (64 KiB) of answers waits to be sent, no
+more requests are read."""
 
 from __future__ import annotations
 
+import re
+
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IAddress
+from twisted.internet.interfaces import IAddress, IDelayedCall
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.server import Site
 
 from weightless.tracker.core import normalize_ip
+from weightless.web.channel import (
+    DEFAULT_HEADER_TIMEOUT,
+    MAX_HEAD,
+    MAX_REQUEST_LINE,
+    StrictChannel,
+    origin_form,
+)
 from weightless.web.clientip import ClientIP
+from weightless.web.connlimit import ConnectionLimits
 from weightless.web.tracker_http import TrackerHTTP
 from weightless.wire import bencode
 from weightless.wire.route import route
 
-MAX_HEAD = 8192
 IDLE_TIMEOUT = 60.0
+_VISIBLE = bytes(range(0x21, 0x7F))
+# the header lines of a head, from the end of its request line to the end of its last field:
+# each a token, a colon right after it, and a value of visible characters, spaces and tabs
+_FIELDS = re.compile(rb"(?:\r?\n[-!#$%&'*+.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*)*")
 
 _OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n%s\r\n"
 _CLOSE = b"Connection: close\r\n"
@@ -32,19 +53,18 @@ _TOO_MANY = (
     b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain\r\nRetry-After: %d\r\n"
     b"Content-Length: %d\r\n%s\r\n"
 )
-_OVERSIZED = bencode.failure("request too long")
 
 
-def _forwarded_for(headers: bytes) -> bytes | None:
-    """Every X-Forwarded-For line of a (lowercased) head, joined in order: a proxy that appends
-    its own line (HAProxy) leaves the client's forged one first, so the first line alone would
-    let a client pick its address."""
+def _joined(headers: bytes, name: bytes) -> bytes | None:
+    """Every line of a header in a (lowercased) head, joined with commas in order: a proxy that
+    appends its own line (HAProxy) leaves the client's forged one first, so the first line
+    alone would let a client pick its address. ``name`` is ``b"\\nname:"``."""
     hops = []
-    at = headers.find(b"\nx-forwarded-for:")
+    at = headers.find(name)
     while at >= 0:
-        stop = headers.find(b"\r", at + 1)
-        hops.append(headers[at + 17 : stop if stop >= 0 else None].strip())
-        at = headers.find(b"\nx-forwarded-for:", at + 17)
+        stop = headers.find(b"\n", at + 1)
+        hops.append(headers[at + len(name) : stop if stop >= 0 else None].strip())
+        at = headers.find(name, at + len(name))
     return b",".join(hops) if hops else None
 
 
@@ -53,11 +73,13 @@ def _header(headers: bytes, name: bytes) -> bytes | None:
     at = headers.find(name)
     if at < 0:
         return None
-    stop = headers.find(b"\r", at + 1)
+    stop = headers.find(b"\n", at + 1)
     return headers[at + len(name) : stop if stop >= 0 else None].strip()
 
 
 class FrontProtocol(Protocol):
+    """One connection: serves plain announce and scrape GETs, hands anything else over."""
+
     log = Logger()
 
     def __init__(self, factory: FrontFactory, addr: IAddress) -> None:
@@ -68,67 +90,197 @@ class FrontProtocol(Protocol):
         # normalized once: an IPv4 client on a dual-stack socket is the same client over UDP
         self._peer = normalize_ip(getattr(addr, "host", ""))
         self._trusted = factory.client_ip.trusts(self._peer)
-        self._idle = None
+        self._key: str | None = None  # what the connection is counted under per address
+        self._admitted = False  # counted in the total (released when the connection ends)
+        self._known = not factory.proxied  # the client's address is known (and counted)
         self._waiting: Deferred[bytes] | None = None
+        self._paused = False  # the transport's write buffer is full
         self._closed = False
+        # one timer per connection, re-armed lazily: a head must be complete header_timeout
+        # after it began (_head_since), an idle connection closes IDLE_TIMEOUT after its last
+        # answer (_idle_since)
+        self._timer: IDelayedCall | None = None
+        self._head_since: float | None = None
+        self._idle_since = 0.0
+
+    # -- the connection ----------------------------------------------------------------------
 
     def connectionMade(self) -> None:
-        self._idle = self.factory.reactor.callLater(IDLE_TIMEOUT, self._timeout)
+        factory = self.factory
+        now = factory.reactor.seconds()
+        self._head_since = now  # a new connection is there to send a request
+        self._timer = factory.reactor.callLater(factory.header_timeout, self._tick)
+        if not factory.limits.admit_any():
+            self._refuse()
+            return
+        self._admitted = True
+        if not factory.proxied and not self._count(self._peer):
+            return
+        self.transport.registerProducer(self, True)  # type: ignore[union-attr]
 
-    def _timeout(self) -> None:
-        self._idle = None
-        if self.transport is not None:
-            self.transport.abortConnection()  # type: ignore[attr-defined]
+    def _count(self, peer: str) -> bool:
+        """Count the connection under its address; False (and closed) when that is full.
+        Trusted proxies carry many clients: they count only towards the total."""
+        if self._trusted:
+            return True
+        key = self.factory.limits.admit(peer)
+        if key is None:
+            self._refuse()
+            return False
+        self._key = key
+        return True
+
+    def _refuse(self) -> None:
+        self._closed = True
+        self._stop_timer()
+        self.transport.abortConnection()  # type: ignore[union-attr]
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self._closed = True
-        if self._idle is not None and self._idle.active():
-            self._idle.cancel()
-        self._idle = None
+        self._stop_timer()
+        if self._admitted:
+            self._admitted = False
+            self.factory.limits.release(self._key)
+            self._key = None
         if self._web is not None:
             self._web.connectionLost(reason or Failure(ConnectionError("connection lost")))
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    def _tick(self) -> None:
+        """The timer: close the connection whose deadline passed, or look again later."""
+        self._timer = None
+        if self._closed or self._web is not None:
+            return
+        now = self.factory.reactor.seconds()
+        if self._waiting is not None:
+            deadline = now + IDLE_TIMEOUT  # another worker answers; its link has a timeout
+        elif self._head_since is not None:
+            deadline = self._head_since + self.factory.header_timeout
+        else:
+            deadline = self._idle_since + IDLE_TIMEOUT
+        if now >= deadline:
+            self._closed = True
+            self.transport.abortConnection()  # type: ignore[union-attr]
+            return
+        # never sleep past a head's deadline: a head may begin while this one waits
+        wait = min(deadline - now, self.factory.header_timeout)
+        self._timer = self.factory.reactor.callLater(wait, self._tick)
+
+    def _head_began(self, now: float) -> None:
+        self._head_since = now
+        timer = self._timer
+        due = now + self.factory.header_timeout
+        if timer is None:
+            self._timer = self.factory.reactor.callLater(self.factory.header_timeout, self._tick)
+        elif timer.getTime() > due:
+            timer.reset(self.factory.header_timeout)
+
+    # -- backpressure (IPushProducer, registered with the transport) -------------------------
+
+    def pauseProducing(self) -> None:
+        """More than 64 KiB of answers wait to be sent: stop reading requests."""
+        if not self._paused:
+            self._paused = True
+            self._head_since = None
+            self._idle_since = self.factory.reactor.seconds()  # no progress from here on
+            if self._waiting is None:
+                self.transport.pauseProducing()  # type: ignore[union-attr]
+
+    def resumeProducing(self) -> None:
+        if self._paused:
+            self._paused = False
+            if self._waiting is None and not self._closed:
+                self.transport.resumeProducing()  # type: ignore[union-attr]
+                self._serve()
+
+    def stopProducing(self) -> None:
+        self._closed = True
+
+    # -- requests ----------------------------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:
         if self._web is not None:
             self._web.dataReceived(data)
             return
-        if self._idle is not None:
-            self._idle.reset(IDLE_TIMEOUT)
+        if self._closed:
+            return
+        if not self._known and not self._admit_proxied():
+            return
         self._buf = self._buf + data if self._buf else data
-        if self._waiting is None:
+        if self._waiting is None and not self._paused:
             self._serve()
+
+    def _admit_proxied(self) -> bool:
+        """With the PROXY protocol the client is known once its header is read, at the first
+        bytes of the stream: count the connection under it then."""
+        self._known = True
+        peer = self.transport.getPeer()  # type: ignore[union-attr]
+        self._peer = normalize_ip(getattr(peer, "host", ""))
+        self._trusted = self.factory.client_ip.trusts(self._peer)
+        if not self._count(self._peer):
+            return False
+        self.transport.registerProducer(self, True)  # type: ignore[union-attr]
+        return True
 
     def _serve(self) -> None:
         """Answer every complete request in the buffer, in order."""
         buf = self._buf
         http = self.factory.http
         write = self.transport.write  # type: ignore[union-attr]
+        served = False
         while buf:
             end = buf.find(b"\r\n\r\n")
             if end < 0:
-                if len(buf) > MAX_HEAD:
-                    # a tracker GET this long is refused; anything else is twisted.web's
-                    line = buf[: buf.find(b"\r\n")] if b"\r\n" in buf else buf
-                    method, _, rest = line.partition(b" ")
-                    if method == b"GET" and route(rest.rpartition(b" ")[0] or rest):
-                        self._finish(_OVERSIZED)
-                    else:
-                        self._hand_over(buf)
+                if len(buf) > MAX_REQUEST_LINE or b"\n\n" in buf or b"\n\r\n" in buf:
+                    # a head too long for an announce, or one ended by bare LFs: the channel
+                    # reads it (or refuses it) the way RFC 9112 says
+                    self._hand_over(buf)
                     return
                 self._buf = buf
+                now = self.factory.reactor.seconds()
+                if served or self._head_since is None:
+                    self._head_began(now)
                 return
-            line_end = buf.find(b"\r\n")
-            method, _, rest = buf[:line_end].partition(b" ")
-            target, _, version = rest.rpartition(b" ")
-            routed = route(target) if method == b"GET" and target else None
-            if routed is None or end > MAX_HEAD:
+            line_end = buf.find(b"\n")
+            fields = line_end - 1 if buf[line_end - 1] == 13 else line_end  # CRLF or bare LF
+            parts = buf[:fields].split(b" ")
+            if (
+                len(parts) != 3
+                or parts[0] != b"GET"
+                or end > MAX_HEAD
+                or line_end > MAX_REQUEST_LINE
+                or parts[1].translate(None, _VISIBLE)
+            ):
+                self._hand_over(buf)
+                return
+            target = parts[1]
+            version = parts[2]
+            if target[0] != 47:  # not "/": absolute-form
+                target = origin_form(target)
+            routed = route(target)
+            if (
+                routed is None
+                or (version != b"HTTP/1.1" and version != b"HTTP/1.0")
+                or _FIELDS.fullmatch(buf, fields, end) is None
+            ):
                 self._hand_over(buf)
                 return
             headers = buf[line_end:end].lower()
-            if b"\ncontent-length:" in headers or b"\ntransfer-encoding:" in headers:
+            hosts = headers.count(b"\nhost:")
+            if (
+                b"\ncontent-length:" in headers
+                or b"\ntransfer-encoding:" in headers
+                or hosts > 1
+                or (hosts == 0 and version == b"HTTP/1.1")
+            ):
                 self._hand_over(buf)
                 return
             buf = buf[end + 4 :]
+            served = True
             connection = _header(headers, b"\nconnection:")
             if version == b"HTTP/1.1":
                 keep = connection is None or b"close" not in connection
@@ -138,7 +290,9 @@ class FrontProtocol(Protocol):
                 tail = _KEEP_10 if keep else _CLOSE
             ip = self._peer
             if self._trusted:
-                ip = self.factory.client_ip.resolve(ip, _forwarded_for(headers))
+                ip = self.factory.client_ip.resolve(
+                    ip, _joined(headers, b"\nx-forwarded-for:"), _joined(headers, b"\nforwarded:")
+                )
             action, passkey, query = routed
             if action == b"announce":
                 status, body = 200, http.announce(passkey, query, ip)
@@ -148,7 +302,8 @@ class FrontProtocol(Protocol):
                 # another worker answers: hold the rest of the pipeline until it does
                 self._buf = buf
                 self._waiting = body
-                self.transport.pauseProducing()  # type: ignore[union-attr]
+                if not self._paused:
+                    self.transport.pauseProducing()  # type: ignore[union-attr]
                 body.addCallback(self._answered, status, keep, tail, ip)
                 body.addErrback(self._failed)
                 return
@@ -160,7 +315,12 @@ class FrontProtocol(Protocol):
                 self._buf = b""
                 self.transport.loseConnection()  # type: ignore[union-attr]
                 return
+            if self._paused:  # the client is not reading its answers: wait until it does
+                self._buf = buf
+                return
         self._buf = b""
+        self._head_since = None
+        self._idle_since = self.factory.reactor.seconds()
 
     def _respond(self, status: int, body: bytes, tail: bytes, ip: str) -> None:
         if status == 200:
@@ -178,6 +338,8 @@ class FrontProtocol(Protocol):
             self._buf = b""
             self.transport.loseConnection()
             return
+        if self._paused:
+            return  # resumeProducing serves the rest
         self.transport.resumeProducing()  # type: ignore[attr-defined]
         self._serve()
 
@@ -185,32 +347,53 @@ class FrontProtocol(Protocol):
         self.log.failure("answering a forwarded request failed", failure)
         self._waiting = None
         if self.transport is not None and not self._closed:
-            self._finish(bencode.failure("internal error"))
-
-    def _finish(self, body: bytes) -> None:
-        self._buf = b""
-        self.transport.write(_OK % (len(body), _CLOSE) + body)  # type: ignore[union-attr]
-        self.transport.loseConnection()  # type: ignore[union-attr]
+            self._buf = b""
+            body = bencode.failure("internal error")
+            self.transport.write(_OK % (len(body), _CLOSE) + body)
+            self.transport.loseConnection()
 
     def _hand_over(self, buf: bytes) -> None:
-        """From here on this connection is an ordinary twisted.web connection."""
+        """From here on this connection is a StrictChannel's (twisted.web), which gets what
+        is left of the current head's deadline."""
         self._buf = b""
-        if self._idle is not None and self._idle.active():
-            self._idle.cancel()
-        self._idle = None
+        now = self.factory.reactor.seconds()
+        since = self._head_since if self._head_since is not None else now
+        self._stop_timer()
+        transport = self.transport
+        assert transport is not None
+        transport.unregisterProducer()  # type: ignore[attr-defined]
         web = self.factory.site.buildProtocol(self.addr)
-        assert web is not None
+        assert isinstance(web, StrictChannel)
+        web.header_timeout = self.factory.header_timeout
         self._web = web
-        web.makeConnection(self.transport)
+        web.makeConnection(transport)
+        web.start_deadline(since + self.factory.header_timeout - now)
         web.dataReceived(buf)
 
 
 class FrontFactory(Factory):
-    def __init__(self, site: Site, http: TrackerHTTP, client_ip: ClientIP, reactor: object):
+    """The HTTP listener's factory. ``site`` answers whatever the front does not (its channel
+    becomes a StrictChannel); ``proxied``: connections start with a PROXY protocol header
+    (``--http haproxy:...``), so the client's address is known at their first bytes."""
+
+    def __init__(
+        self,
+        site: Site,
+        http: TrackerHTTP,
+        client_ip: ClientIP,
+        reactor: object,
+        limits: ConnectionLimits | None = None,
+        header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+        proxied: bool = False,
+    ):
         self.site = site
+        site.protocol = StrictChannel  # type: ignore[method-assign,assignment]
         self.http = http
         self.client_ip = client_ip
         self.reactor = reactor
+        self.limits = limits if limits is not None else ConnectionLimits()
+        self.header_timeout = header_timeout
+        self.proxied = proxied
 
     def buildProtocol(self, addr: IAddress | None) -> FrontProtocol:
         assert addr is not None

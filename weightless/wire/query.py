@@ -1,17 +1,23 @@
 """Announce and scrape query strings, parsed from the raw bytes of the URL.
 
 info_hash and peer_id are binary, so the query is never decoded as text: ``%ff`` is a byte,
-not an error. ``+`` means a space, as in any form-encoded query.
+not an error. ``+`` means a space, as in any form-encoded query. A ``%`` not followed by two hex
+digits is an error (never a byte dropped or kept as it was). Fields are split on ``&`` only:
+``;`` is an ordinary character (WHATWG URL, as browsers and BitTorrent clients write them).
 """
 
 from __future__ import annotations
 
+import re
 from binascii import a2b_qp
 from typing import NamedTuple
 from urllib.parse import unquote_to_bytes
 
-MAX_QUERY = 4096
+MAX_QUERY = 4096  # an announce: every field a client sends, fully %-encoded, fits in 1 KiB
 MAX_SCRAPE_HASHES = 64
+# a scrape of MAX_SCRAPE_HASHES full 32-byte v2 hashes written fully as %XX is 64 * 107 bytes;
+# the HTTP request line (8 KiB) bounds it anyway
+MAX_SCRAPE_QUERY = 8192
 
 EVENT_NONE = 0
 EVENT_COMPLETED = 1
@@ -46,15 +52,24 @@ class Announce(NamedTuple):
     no_peer_id: bool
 
 
+_BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+
+
 def _unquote(value: bytes) -> bytes:
+    """Percent-decode a query value (``+`` is a space); QueryError for a ``%`` that is not
+    followed by two hex digits."""
     if b"%" not in value:
         return value.replace(b"+", b" ") if b"+" in value else value
-    if b"=" not in value and b"+" not in value:
-        # %XX escapes are quoted-printable's =XX: binascii decodes them in C, 10x faster.
-        # A "=" left in the result is a malformed escape (or %3D): decode those the slow way.
+    if b"=" not in value and b"+" not in value and b"\n" not in value and b"\r" not in value:
+        # %XX escapes are quoted-printable's =XX: binascii decodes them in C, 10x faster. Each
+        # well-formed escape shrinks the value by exactly 2 bytes; a2b_qp keeps a malformed one
+        # as it is or (a trailing "=", a soft line break) drops it, so any other length means
+        # a malformed escape, which the slow path names.
         decoded = a2b_qp(value.replace(b"%", b"="))
-        if b"=" not in decoded:
+        if len(decoded) == len(value) - 2 * value.count(b"%"):
             return decoded
+    if _BAD_ESCAPE.search(value) is not None:
+        raise QueryError("malformed percent-encoding: a % must be followed by two hex digits")
     return unquote_to_bytes(value.replace(b"+", b" "))
 
 
@@ -145,9 +160,10 @@ def announce_hash(raw: bytes) -> bytes | None:
 
 
 def parse_scrape(raw: bytes) -> list[bytes]:
-    """The info hashes of a scrape, as sent (20 bytes each), in order and without repeats."""
-    if len(raw) > MAX_QUERY:
-        raise QueryError(f"query string too long (over {MAX_QUERY} bytes)")
+    """The info hashes of a scrape, as sent (20 or 32 bytes each), in order and without
+    repeats; at most MAX_SCRAPE_HASHES of them."""
+    if len(raw) > MAX_SCRAPE_QUERY:
+        raise QueryError(f"query string too long (over {MAX_SCRAPE_QUERY} bytes)")
     hashes: list[bytes] = []
     for part in raw.split(b"&"):
         key, _, value = part.partition(b"=")
@@ -156,9 +172,9 @@ def parse_scrape(raw: bytes) -> list[bytes]:
             if len(value) not in (20, 32):
                 raise QueryError("invalid info_hash: expected 20 bytes (or a 32-byte v2 hash)")
             if value not in hashes:
+                if len(hashes) == MAX_SCRAPE_HASHES:
+                    raise QueryError(f"too many info_hash values (at most {MAX_SCRAPE_HASHES})")
                 hashes.append(value)
     if not hashes:
         raise QueryError("scrape needs at least one info_hash")
-    if len(hashes) > MAX_SCRAPE_HASHES:
-        raise QueryError(f"too many info_hash values (at most {MAX_SCRAPE_HASHES})")
     return hashes
