@@ -39,6 +39,15 @@ class Config:
     rate_burst: float = 10.0
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
     cors_origins: tuple[str, ...] = field(default=())
+    header_timeout: float = 10.0  # seconds for a whole request head
+    max_connections: int | None = None  # None: the open-file limit, less a reserve
+    max_connections_per_ip: int = 128  # 0: no limit
+    ipv6_prefix: int = 64  # per-address state keys an IPv6 client by this prefix
+
+    @property
+    def proxy_protocol(self) -> bool:
+        """Connections start with a PROXY protocol header (``--http haproxy:tcp:...``)."""
+        return self.http.lower().startswith("haproxy:")
 
     @property
     def sqlite_path(self) -> str | None:
@@ -55,12 +64,12 @@ FALSE = {"0", "false", "no", "off", ""}
 def endpoint_port(description: str) -> int:
     """The port of a tcp:/ssl: endpoint description; ConfigError when there is none or it is
     out of range."""
-    parts = _fields(description)
+    parts = _fields(_without_proxy(description))
     kind = parts[0].lower()
     if kind not in ("tcp", "tcp6", "ssl") or len(parts) < 2:
         raise ConfigError(
             f"--http {description!r}: expected an endpoint like tcp:8080 or "
-            "tcp:8080:interface=127.0.0.1"
+            "tcp:8080:interface=127.0.0.1 (haproxy:tcp:8080 behind a PROXY protocol sender)"
         )
     port = None
     for i, part in enumerate(parts[1:]):
@@ -77,12 +86,20 @@ def endpoint_port(description: str) -> int:
 def http_address(description: str) -> tuple[str, int]:
     """(interface, port) of a tcp: endpoint description, for binding it by hand."""
     port = endpoint_port(description)
+    description = _without_proxy(description)
     interface = "::" if description.lower().startswith("tcp6") else "0.0.0.0"
     for part in _fields(description)[1:]:
         key, eq, value = part.partition("=")
         if eq and key == "interface":
             interface = value
     return interface, port
+
+
+def _without_proxy(description: str) -> str:
+    """The endpoint inside ``haproxy:`` (Twisted's PROXY protocol wrapper), or as given."""
+    if description.lower().startswith("haproxy:"):
+        return description[len("haproxy:") :]
+    return description
 
 
 def _fields(description: str) -> list[str]:
@@ -164,7 +181,7 @@ def build(options: Mapping[str, object], env: Mapping[str, str], cpu_count: int)
         workers = cpu_count
     else:
         workers = _int("--workers", workers_raw, 1)
-    if workers > 1 and not http.lower().startswith("tcp"):
+    if workers > 1 and not _without_proxy(http).lower().startswith("tcp"):
         raise ConfigError(f"--http {http!r}: --workers above 1 needs a tcp: endpoint")
 
     open_tracker = bool(options.get("open")) or _bool(
@@ -196,6 +213,14 @@ def build(options: Mapping[str, object], env: Mapping[str, str], cpu_count: int)
 
     swarm_file = pick("swarm_file", "WEIGHTLESS_SWARM_FILE") or "weightless.swarms"
 
+    header_timeout = _float("--header-timeout", pick("header_timeout") or "10", 0)
+    if header_timeout <= 0:
+        raise ConfigError(f"--header-timeout {header_timeout:g}: must be above 0")
+    max_connections_raw = pick("max_connections")
+    max_connections = (
+        None if max_connections_raw is None else _int("--max-connections", max_connections_raw, 1)
+    )
+
     return Config(
         http=http,
         udp=udp,
@@ -218,6 +243,12 @@ def build(options: Mapping[str, object], env: Mapping[str, str], cpu_count: int)
         rate_burst=burst,
         trusted_proxies=trusted,
         cors_origins=tuple(str(o) for o in options.get("cors_origin") or []),  # type: ignore[attr-defined]
+        header_timeout=header_timeout,
+        max_connections=max_connections,
+        max_connections_per_ip=_int(
+            "--max-connections-per-ip", pick("max_connections_per_ip") or "128", 0
+        ),
+        ipv6_prefix=_int("--ipv6-prefix", pick("ipv6_prefix") or "64", 1, 128),
     )
 
 

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from twisted.application import service, strports
+from twisted.protocols.haproxy._wrapper import HAProxyWrappingFactory
 from twisted.python import usage
 from twisted.python.failure import Failure
 from twisted.web.server import Site
@@ -16,6 +17,7 @@ from twisted.web.server import Site
 from weightless.cluster.ipc import Mesh
 from weightless.cluster.router import Router
 from weightless.cluster.seat import Seat, die_with_supervisor
+from weightless.cluster.sharedcount import SharedCounts
 from weightless.cluster.sharedlimit import SharedRateLimiter
 from weightless.cluster.supervisor import Supervisor
 from weightless.cluster.worker import AdoptedPorts, ClusterLive, ClusterMetrics, Sharing
@@ -39,6 +41,13 @@ from weightless.udpport import UDPService
 from weightless.web.app import WebApp
 from weightless.web.bodylimit import LimitedRequest
 from weightless.web.clientip import ClientIP
+from weightless.web.connlimit import (
+    ConnectionLimits,
+    Counts,
+    LocalCounts,
+    default_max_connections,
+    raise_open_file_limit,
+)
 from weightless.web.front import FrontFactory
 from weightless.web.pages import Pages
 from weightless.web.registry_api import RegistryAPI
@@ -92,6 +101,32 @@ class Options(usage.Options):
         ["peer-ttl", None, None, "drop a peer not heard from for this long, seconds [3600]"],
         ["rate-limit", None, None, "requests per second per client IP, 0 = off [5]"],
         ["rate-burst", None, None, "token bucket burst per client IP [10]"],
+        [
+            "header-timeout",
+            None,
+            None,
+            "seconds a request head may take to arrive, however slowly it trickles [10]",
+        ],
+        [
+            "max-connections",
+            None,
+            None,
+            "open HTTP connections in all (per worker process) [the open-file limit, raised "
+            "to its hard limit, less a reserve]",
+        ],
+        [
+            "max-connections-per-ip",
+            None,
+            None,
+            "open HTTP connections from one address (IPv6: one --ipv6-prefix network), "
+            "0 = no limit [128]",
+        ],
+        [
+            "ipv6-prefix",
+            None,
+            None,
+            "per-address limits (rate, connections) key an IPv6 client by this prefix [64]",
+        ],
     ]
 
     def __init__(self) -> None:
@@ -164,8 +199,10 @@ def tracker_service(config: Config, reactor: Any, seat: Seat | None) -> service.
     client_ip = ClientIP(config.trusted_proxies)
     limiter: Limiter
     router = None
+    counts: Counts
     if seat is None:
-        limiter = RateLimiter(config.rate_limit, config.rate_burst)
+        limiter = RateLimiter(config.rate_limit, config.rate_burst, ipv6_prefix=config.ipv6_prefix)
+        counts = LocalCounts()
         live = LiveRegistry(catalog, swarms)
         collected = TrackerCollector(
             stats,
@@ -178,7 +215,14 @@ def tracker_service(config: Config, reactor: Any, seat: Seat | None) -> service.
     else:
         with open(seat.limiter_path, "r+b") as table:
             limiter = SharedRateLimiter(
-                mmap.mmap(table.fileno(), 0), config.rate_limit, config.rate_burst
+                mmap.mmap(table.fileno(), 0),
+                config.rate_limit,
+                config.rate_burst,
+                ipv6_prefix=config.ipv6_prefix,
+            )
+        with open(seat.connections_path, "r+b") as table:
+            counts = SharedCounts(
+                mmap.mmap(table.fileno(), 0), seat.index, seat.workers, bytes.fromhex(seat.secret)
             )
         mesh = Mesh(seat.index, seat.workers, seat.directory, reactor)
         router = Router(mesh, tracker)
@@ -209,7 +253,21 @@ def tracker_service(config: Config, reactor: Any, seat: Seat | None) -> service.
     site = Site(web.app.resource())
     site.requestFactory = LimitedRequest
     site.displayTracebacks = False
-    front = FrontFactory(site, http, client_ip, reactor)
+    limits = ConnectionLimits(
+        config.max_connections_per_ip,
+        config.max_connections or default_max_connections(raise_open_file_limit()),
+        config.ipv6_prefix,
+        counts,
+    )
+    front = FrontFactory(
+        site,
+        http,
+        client_ip,
+        reactor,
+        limits,
+        header_timeout=config.header_timeout,
+        proxied=config.proxy_protocol,
+    )
     udp_tracker = None
     if config.udp is not None:
         connection_ids = ConnectionIdValidator(secret, max_age=config.udp_connection_ttl)
@@ -244,8 +302,10 @@ def tracker_service(config: Config, reactor: Any, seat: Seat | None) -> service.
             if udp_tracker is None or seat.udp_fd is None
             else (seat.udp_fd, seat.udp_family, udp_tracker)
         )
+        # the supervisor bound a plain TCP socket: the PROXY protocol is wrapped on here
+        listener: Any = HAProxyWrappingFactory(front) if config.proxy_protocol else front
         AdoptedPorts(
-            reactor, router.mesh, (seat.http_fd, seat.http_family, front), udp
+            reactor, router.mesh, (seat.http_fd, seat.http_family, listener), udp
         ).setServiceParent(top)
         Sharing(live, reactor).setServiceParent(top)
     owned = live.owned if isinstance(live, ClusterLive) else None

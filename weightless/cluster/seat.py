@@ -37,6 +37,11 @@ class Seat:
     def limiter_path(self) -> str:
         return os.path.join(self.directory, "ratelimit")
 
+    @property
+    def connections_path(self) -> str:
+        """The table of open connections per address, one row per worker."""
+        return os.path.join(self.directory, "connections")
+
 
 def die_with_supervisor(supervisor: int) -> None:
     """Ask the kernel to SIGTERM this process when the supervisor dies (even by SIGKILL), and

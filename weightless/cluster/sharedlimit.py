@@ -12,6 +12,7 @@ import mmap
 import struct
 from hashlib import blake2b
 
+from weightless.netaddr import DEFAULT_IPV6_PREFIX, address_key
 from weightless.tracker.ratelimit import refill, retry_seconds
 
 _SLOT = struct.Struct("=Qdd")  # ip tag, tokens, last refill time
@@ -23,13 +24,22 @@ def table_size(slots: int = DEFAULT_SLOTS) -> int:
 
 
 class SharedRateLimiter:
-    def __init__(self, memory: mmap.mmap, rate: float, burst: float) -> None:
+    def __init__(
+        self,
+        memory: mmap.mmap,
+        rate: float,
+        burst: float,
+        ipv6_prefix: int = DEFAULT_IPV6_PREFIX,
+    ) -> None:
         self.memory = memory
+        self.ipv6_prefix = ipv6_prefix
         self.rate = rate
         self.burst = burst
         self.slots = len(memory) // _SLOT.size
 
     def _slot(self, ip: str) -> tuple[int, int]:
+        """The slot of ``ip``'s bucket (an IPv6 address: its /ipv6_prefix network's)."""
+        ip = address_key(ip, self.ipv6_prefix)
         digest = blake2b(ip.encode(), digest_size=8).digest()
         tag = int.from_bytes(digest, "little") | 1  # never 0: 0 marks an empty slot
         return (tag % self.slots) * _SLOT.size, tag

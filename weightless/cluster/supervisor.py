@@ -22,6 +22,7 @@ from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from weightless.cluster import sharedcount
 from weightless.cluster.owner import attach_steering
 from weightless.cluster.seat import ENV, Seat
 from weightless.cluster.sharedlimit import table_size
@@ -99,6 +100,8 @@ class Supervisor(Service):
             attach_steering(self.udp[0], n)
         with open(os.path.join(self.directory, "ratelimit"), "wb") as f:
             f.truncate(table_size())
+        with open(os.path.join(self.directory, "connections"), "wb") as f:
+            f.truncate(sharedcount.table_size(n))
         self.secret = load_or_create(self.config.udp_key_file).hex()
         self.log.info(
             "supervisor {pid}: {n} workers on HTTP {http} and UDP {udp}",

@@ -1,12 +1,16 @@
-"""Token buckets per client IP, in bounded memory.
+"""Token buckets per client address, in bounded memory.
 
-Buckets live in an LRU dict: when it is full the least recently seen IP is evicted, one at a
-time (never a wipe of every bucket, which would hand every abuser a fresh burst)."""
+Buckets live in an LRU dict: when it is full the least recently seen address is evicted, one at
+a time (never a wipe of every bucket, which would hand every abuser a fresh burst). An IPv6
+client is keyed by its /64 (``ipv6_prefix``): one host holds a whole /64, and keying by /128
+would give it 2^64 buckets and let it churn everyone else's out."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from typing import Protocol
+
+from weightless.netaddr import DEFAULT_IPV6_PREFIX, address_key
 
 DEFAULT_MAX_BUCKETS = 100_000
 
@@ -30,16 +34,25 @@ def retry_seconds(tokens: float, rate: float) -> int:
 
 
 class RateLimiter:
-    def __init__(self, rate: float, burst: float, max_buckets: int = DEFAULT_MAX_BUCKETS) -> None:
+    def __init__(
+        self,
+        rate: float,
+        burst: float,
+        max_buckets: int = DEFAULT_MAX_BUCKETS,
+        ipv6_prefix: int = DEFAULT_IPV6_PREFIX,
+    ) -> None:
         self.rate = rate
         self.burst = burst
         self.max_buckets = max_buckets
+        self.ipv6_prefix = ipv6_prefix
         self._buckets: OrderedDict[str, list[float]] = OrderedDict()  # ip -> [tokens, time]
 
     def allow(self, ip: str, now: float) -> bool:
         """Take one token for ``ip``; False when its bucket is empty."""
         if self.rate <= 0:
             return True
+        if ":" in ip:
+            ip = address_key(ip, self.ipv6_prefix)
         buckets = self._buckets
         bucket = buckets.get(ip)
         if bucket is None:
@@ -58,7 +71,7 @@ class RateLimiter:
 
     def retry_after(self, ip: str) -> int:
         """Whole seconds until ``ip`` has a token again (for a Retry-After header)."""
-        bucket = self._buckets.get(ip)
+        bucket = self._buckets.get(address_key(ip, self.ipv6_prefix))
         if bucket is None or self.rate <= 0:
             return 0
         return retry_seconds(bucket[0], self.rate)
