@@ -79,7 +79,10 @@ def forwarded_for_hops(value: str) -> list[str | None]:
 
 
 # RFC 7239 section 4: forwarded-pair = token "=" value, value = token / quoted-string
-_PAIR = re.compile(r'\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;,\s"]*)\s*')
+# (an unquoted value may also hold ":" and brackets: proxies write for=192.0.2.43:47011 unquoted)
+_PAIR = re.compile(
+    r'\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)=("(?:[^"\\]|\\.)*"|[!#$%&\'*+.^_`|~0-9A-Za-z:\[\]-]*)\s*'
+)
 
 
 def forwarded_hops(value: str) -> list[str | None] | None:

@@ -64,6 +64,8 @@ class WebApp:
 
     def _announce(self, request: IRequest, passkey: bytes | None) -> Body:
         request.setHeader(b"content-type", b"text/plain")
+        if request.method == b"HEAD":
+            return b""  # HEAD changes nothing: no peer added, no counter, no token taken
         return self.http.announce(passkey, _query(request), self.ip(request))
 
     @app.route("/scrape", methods=["GET", "HEAD"])
@@ -77,6 +79,9 @@ class WebApp:
         return self._scrape(request, passkey.encode("utf-8", "surrogateescape"))
 
     def _scrape(self, request: IRequest, passkey: bytes | None) -> Body:
+        if request.method == b"HEAD":
+            request.setHeader(b"content-type", b"text/plain")
+            return b""
         ip = self.ip(request)
         status, body = self.http.scrape(passkey, _query(request), ip)
         set_status(request, status)
