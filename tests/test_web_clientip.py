@@ -48,9 +48,7 @@ def test_forwarded_from_a_trusted_proxy(forwarded: bytes, client: str) -> None:
 
 
 def test_both_headers_that_agree_are_believed() -> None:
-    assert (
-        PROXIES.resolve("10.0.0.1", b"203.0.113.10:5", b'for="203.0.113.10:6"') == "203.0.113.10"
-    )
+    assert PROXIES.resolve("10.0.0.1", b"203.0.113.10:5", b'for="203.0.113.10:6"') == "203.0.113.10"
 
 
 def test_both_headers_that_disagree_name_nobody() -> None:

@@ -18,10 +18,12 @@ from helpers import (
     build_stack,
     compact_peers,
     get_request,
+    parse_replies,
     scrape_path,
 )
+from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.testing import MemoryReactorClock
+from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from weightless.tracker.catalog import CatalogEntry
 from weightless.web.channel import DEFAULT_HEADER_TIMEOUT, MAX_HEAD
@@ -540,4 +542,68 @@ def test_failed_answer_from_another_worker(stack: Stack, remote: RemoteWorker) -
     remote.asked[0][1].errback(ConnectionError("worker 2 went away"))
     [reply] = conn.replies()
     assert failure_reason(reply) == b"internal error"
+    assert conn.closed
+
+
+# -- backpressure ----------------------------------------------------------------------------
+
+
+class PausingTransport(StringTransport):
+    """A transport whose write buffer is "full" after ``room`` bytes, as a TCP transport's is
+    after 64 KiB a client does not read: it pauses its producer, as Twisted's do."""
+
+    def __init__(self, room: int, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.room = room
+
+    def write(self, data: bytes) -> None:
+        super().write(data)
+        if len(self.value()) > self.room and self.producer is not None:
+            self.producer.pauseProducing()
+
+
+def test_the_front_is_its_transports_producer(stack: Stack) -> None:
+    conn = Conn(stack)
+    assert conn.transport.producer is conn.protocol
+    assert conn.transport.streaming
+
+
+def test_while_writes_are_paused_nothing_is_read_or_answered(stack: Stack) -> None:
+    conn = Conn(stack)
+    conn.protocol.pauseProducing()  # the transport's buffer passed 64 KiB
+    assert conn.transport.producerState == "paused"  # the socket is not read
+    conn.send(get_request(announce_path(HASH, 6881)) + get_request(announce_path(HASH, 6882)))
+    assert conn.transport.value() == b""
+    assert stack.swarms.peer_count == 0
+    conn.protocol.resumeProducing()  # drained
+    assert conn.transport.producerState == "producing"
+    assert [b"peers" in announce_reply(r) for r in conn.replies()] == [True, True]
+
+
+def test_a_pipeline_stops_where_the_buffer_fills(stack: Stack) -> None:
+    addr = IPv4Address("TCP", "203.0.113.7", 50000)
+    protocol = stack.front.buildProtocol(addr)
+    transport = PausingTransport(room=1, peerAddress=addr)
+    protocol.makeConnection(transport)
+    pipeline = b"".join(get_request(announce_path(HASH, 7000 + i)) for i in range(50))
+    protocol.dataReceived(pipeline)
+    assert len(parse_replies(transport.value())) == 1  # one answer, then it waits
+    assert transport.producerState == "paused"
+    assert stack.swarms.peer_count == 1
+    transport.room = 1 << 30
+    transport.clear()
+    protocol.resumeProducing()
+    assert len(parse_replies(transport.value())) == 49
+    assert stack.swarms.peer_count == 50
+
+
+def test_a_client_that_never_reads_is_dropped_after_the_idle_timeout(
+    stack: Stack, clock: MemoryReactorClock
+) -> None:
+    conn = Conn(stack)
+    conn.get(announce_path(HASH))
+    conn.protocol.pauseProducing()
+    clock.advance(IDLE_TIMEOUT - 1)
+    assert not conn.closed
+    clock.advance(1)
     assert conn.closed

@@ -123,7 +123,17 @@ def test_scrape_refuses_bad_and_missing_hashes() -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [b"%ff%FE%0a", b"a%3Db=c", b"x+y%20", b"trailing%20%20", b"%09tab", b"ab", b"%25%2B+", b";%3B", b"=%41"],
+    [
+        b"%ff%FE%0a",
+        b"a%3Db=c",
+        b"x+y%20",
+        b"trailing%20%20",
+        b"%09tab",
+        b"ab",
+        b"%25%2B+",
+        b";%3B",
+        b"=%41",
+    ],
 )
 def test_unquote_matches_the_standard_library(raw: bytes) -> None:
     assert _unquote(raw) == unquote_to_bytes(raw.replace(b"+", b" "))

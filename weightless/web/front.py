@@ -133,6 +133,10 @@ class FrontProtocol(Protocol):
     def _refuse(self) -> None:
         self._closed = True
         self._stop_timer()
+        if self._admitted:  # at once, not when the transport reports the close
+            self._admitted = False
+            self.factory.limits.release(self._key)
+            self._key = None
         self.transport.abortConnection()  # type: ignore[union-attr]
 
     def connectionLost(self, reason: Failure | None = None) -> None:
