@@ -89,6 +89,9 @@ BAD_HEADS = {
     "made-up version": b"GET {t} WTF/1.1\r\nHost: x\r\n\r\n",
     "no version": b"GET {t}\r\nHost: x\r\n\r\n",
     "two spaces": b"GET  {t} HTTP/1.1\r\nHost: x\r\n\r\n",
+    # found by the differential test: three parts, the target empty (it crashed the fast path)
+    "two spaces and a tab": b"GET  {t}\tHTTP/1.1\r\nHost: x\r\n\r\n",
+    "empty target": b"GET  HTTP/1.1\r\nHost: x\r\n\r\n",
     "trailing space": b"GET {t} HTTP/1.1 \r\nHost: x\r\n\r\n",
     "tab separator": b"GET\t{t} HTTP/1.1\r\nHost: x\r\n\r\n",
     "NUL in a value": b"GET {t} HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n",

@@ -257,6 +257,7 @@ class FrontProtocol(Protocol):
                 or parts[0] != b"GET"
                 or end > MAX_HEAD
                 or line_end > MAX_REQUEST_LINE
+                or not parts[1]
                 or parts[1].translate(None, _VISIBLE)
             ):
                 self._hand_over(buf)
