@@ -133,3 +133,52 @@ def test_udp_interface_must_be_an_address() -> None:
     assert config(["--udp-interface", "127.0.0.1"]).udp_interface == "127.0.0.1"
     with pytest.raises(ConfigError, match="udp-interface"):
         config(["--udp-interface", "localhost:1"])
+
+
+def test_connection_limits_and_timeouts() -> None:
+    c = config()
+    assert (c.header_timeout, c.max_connections, c.max_connections_per_ip) == (10.0, None, 128)
+    assert c.ipv6_prefix == 64 and not c.proxy_protocol
+    c = config(
+        [
+            "--header-timeout",
+            "2.5",
+            "--max-connections",
+            "5000",
+            "--max-connections-per-ip",
+            "0",
+            "--ipv6-prefix",
+            "56",
+        ]
+    )
+    assert (c.header_timeout, c.max_connections, c.max_connections_per_ip) == (2.5, 5000, 0)
+    assert c.ipv6_prefix == 56
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--header-timeout", "0"], "--header-timeout"),
+        (["--header-timeout", "-1"], "--header-timeout"),
+        (["--header-timeout", "nan"], "--header-timeout"),
+        (["--header-timeout", "soon"], "--header-timeout"),
+        (["--max-connections", "0"], "--max-connections"),
+        (["--max-connections", "many"], "--max-connections"),
+        (["--max-connections-per-ip", "-1"], "--max-connections-per-ip"),
+        (["--ipv6-prefix", "0"], "--ipv6-prefix"),
+        (["--ipv6-prefix", "129"], "--ipv6-prefix"),
+        (["--ipv6-prefix", "/64"], "--ipv6-prefix"),
+    ],
+)
+def test_bad_limits_are_one_line_errors(args: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config(args)
+
+
+def test_proxy_protocol_endpoint() -> None:
+    c = config(["--http", "haproxy:tcp:8081:interface=127.0.0.1"])
+    assert c.proxy_protocol and c.udp == 8081
+    assert http_address(c.http) == ("127.0.0.1", 8081)
+    assert config(["--http", "haproxy:tcp:8081", "--workers", "3"]).workers == 3
+    with pytest.raises(ConfigError, match="--http"):
+        config(["--http", "haproxy:unix:/tmp/x"])

@@ -33,3 +33,25 @@ def test_memory_is_bounded_and_eviction_is_one_by_one() -> None:
     limiter.allow("one-more", 0.0)
     assert len(limiter) == 100
     assert not limiter.allow("busy", 0.0)  # the least recently used IP went, not everybody
+
+
+def test_an_ipv6_64_is_one_bucket_in_both_limiters() -> None:
+    import mmap
+
+    from weightless.cluster.sharedlimit import SharedRateLimiter, table_size
+
+    for limiter in (
+        RateLimiter(1, 2),
+        SharedRateLimiter(mmap.mmap(-1, table_size(1024)), 1, 2),
+    ):
+        hosts = [f"2001:db8:1:2::{i:x}" for i in range(1, 5)]
+        assert [limiter.allow(h, 0.0) for h in hosts] == [True, True, False, False]
+        assert limiter.allow("2001:db8:1:3::1", 0.0)  # the next /64
+        assert limiter.retry_after("2001:db8:1:2::ffff") >= 1
+
+
+def test_ipv6_prefix_is_configurable() -> None:
+    limiter = RateLimiter(1, 1, ipv6_prefix=48)
+    assert limiter.allow("2001:db8:1:2::1", 0.0)
+    assert not limiter.allow("2001:db8:1:ffff::1", 0.0)  # same /48
+    assert limiter.allow("2001:db8:2::1", 0.0)

@@ -4,6 +4,7 @@ clock, talking raw HTTP as a BitTorrent client (or a browser) would."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from ipaddress import ip_address
 from typing import Any
 
 import pytest
@@ -607,3 +608,75 @@ def test_a_client_that_never_reads_is_dropped_after_the_idle_timeout(
     assert not conn.closed
     clock.advance(1)
     assert conn.closed
+
+
+# -- proxies: the forms in which they pass the client address -------------------------------
+
+
+def peers6(data: bytes) -> list[tuple[str, int]]:
+    return [
+        (str(ip_address(data[i : i + 16])), int.from_bytes(data[i + 16 : i + 18], "big"))
+        for i in range(0, len(data), 18)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("headers", "client"),
+    [
+        ([b"X-Forwarded-For: 203.0.113.10:51008"], "203.0.113.10"),
+        ([b"X-Forwarded-For: 6.6.6.6, 203.0.113.10:51008"], "203.0.113.10"),
+        ([b"X-Forwarded-For: 203.0.113.10:51008, 10.2.3.4:443"], "203.0.113.10"),
+        ([b"X-Forwarded-For: [2001:db8::10]:51009"], "2001:db8::10"),
+        ([b"X-Forwarded-For: 2001:db8::10"], "2001:db8::10"),
+        ([b"Forwarded: for=203.0.113.10"], "203.0.113.10"),
+        ([b'Forwarded: for="203.0.113.10:51008";proto=http'], "203.0.113.10"),
+        ([b'Forwarded: for="[2001:db8::10]:51009"'], "2001:db8::10"),
+        ([b"Forwarded: for=6.6.6.6", b"Forwarded: for=203.0.113.10;by=10.0.0.1"], "203.0.113.10"),
+        ([b"Forwarded: for=_hidden"], "10.0.0.1"),
+        ([b"X-Forwarded-For: 203.0.113.10", b'Forwarded: for="203.0.113.10:1"'], "203.0.113.10"),
+        ([b"X-Forwarded-For: 192.0.2.66", b"Forwarded: for=203.0.113.10"], "10.0.0.1"),
+    ],
+)
+@pytest.mark.parametrize("handed_over", [False, True])
+def test_client_address_from_a_trusted_proxy(
+    clock: MemoryReactorClock, headers: list[bytes], client: str, handed_over: bool
+) -> None:
+    stack = build_stack(ok_store(), clock, trusted_proxies=("10.0.0.0/8",))
+    proxy = Conn(stack, "10.0.0.1")
+    if handed_over:  # the same headers read by twisted.web (the Klein announce route)
+        proxy.get(b"/health")
+    proxy.get(announce_path(HASH, 6881), *headers)
+    v4 = announce_reply(Conn(stack, "198.51.100.2").get(announce_path(HASH, 6882)))
+    v6 = announce_reply(Conn(stack, "2001:db8::99").get(announce_path(HASH, 6883)))
+    found = compact_peers(v4[b"peers"]) + peers6(v6.get(b"peers6", b""))  # type: ignore[arg-type]
+    assert (client, 6881) in found, found
+
+
+def test_clients_behind_one_proxy_have_their_own_rate_limit(clock: MemoryReactorClock) -> None:
+    stack = build_stack(
+        ok_store(), clock, trusted_proxies=("10.0.0.0/8",), rate_limit=1, rate_burst=2
+    )
+    proxy = Conn(stack, "10.0.0.1")
+    for port in (6881, 6882):
+        proxy.get(announce_path(HASH, port), b"X-Forwarded-For: 203.0.113.10:51008")
+    limited = proxy.get(announce_path(HASH, 6883), b"X-Forwarded-For: 203.0.113.10:51009")
+    assert failure_reason(limited) == RATE_LIMITED
+    other = proxy.get(announce_path(HASH, 6884), b"X-Forwarded-For: [2001:db8::10]:51009")
+    assert b"peers" in announce_reply(other)
+
+
+def test_an_ipv6_64_shares_one_rate_limit_bucket(clock: MemoryReactorClock) -> None:
+    stack = build_stack(ok_store(), clock, rate_limit=1, rate_burst=3)
+    replies = [
+        Conn(stack, f"2001:db8:7:8::{i:x}").get(announce_path(HASH, 7000 + i)) for i in range(1, 6)
+    ]
+    assert [b"failure reason" in bdecode(r.body) for r in replies] == [False] * 3 + [True] * 2
+    assert b"peers" in announce_reply(Conn(stack, "2001:db8:7:9::1").get(announce_path(HASH)))
+
+
+def test_ipv4_mapped_and_plain_ipv4_share_a_bucket(clock: MemoryReactorClock) -> None:
+    stack = build_stack(ok_store(), clock, rate_limit=1, rate_burst=2)
+    Conn(stack, "::ffff:198.51.100.1").get(announce_path(HASH, 7001))
+    Conn(stack, "198.51.100.1").get(announce_path(HASH, 7002))
+    reply = Conn(stack, "::ffff:198.51.100.1").get(announce_path(HASH, 7003))
+    assert failure_reason(reply) == RATE_LIMITED
