@@ -114,7 +114,9 @@ class FrontProtocol(Protocol):
             self._refuse()
             return
         self._admitted = True
-        if not factory.proxied and not self._count(self._peer):
+        if factory.proxied:
+            return  # counted and registered at its first bytes, once the PROXY header is read
+        if not self._count(self._peer):
             return
         self.transport.registerProducer(self, True)  # type: ignore[union-attr]
 
