@@ -5,6 +5,7 @@ head either is served the same way by both, or refused with the same status and 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from helpers import (
@@ -95,11 +96,26 @@ BAD_HEADS = {
     "trailing space": b"GET {t} HTTP/1.1 \r\nHost: x\r\n\r\n",
     "tab separator": b"GET\t{t} HTTP/1.1\r\nHost: x\r\n\r\n",
     "NUL in a value": b"GET {t} HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n",
+    "record separator in a value": b"GET {t} HTTP/1.1\r\nHost: x\r\nX-A: a\x1eb\r\n\r\n",
+    "escape in a value": b"GET {t} HTTP/1.1\r\nHost: x\r\nX-A: a\x1bb\r\n\r\n",
+    "DEL in a value": b"GET {t} HTTP/1.1\r\nHost: x\r\nX-A: a\x7fb\r\n\r\n",
+    "vertical tab in a value": b"GET {t} HTTP/1.1\r\nHost: x\r\nX-A: a\x0bb\r\n\r\n",
     "bad name character": b"GET {t} HTTP/1.1\r\nHost: x\r\nX(A): b\r\n\r\n",
     "empty name": b"GET {t} HTTP/1.1\r\nHost: x\r\n: b\r\n\r\n",
     "no colon": b"GET {t} HTTP/1.1\r\nHost: x\r\nX-A b\r\n\r\n",
     "a byte above 0x7f in the target": b"GET {t}\xff HTTP/1.1\r\nHost: x\r\n\r\n",
     "DEL in the target": b"GET {t}\x7f HTTP/1.1\r\nHost: x\r\n\r\n",
+    # a Host that is not a host (the fuzzer's first find: a 500 from the Klein router)
+    "Host with a space": b"GET {t} HTTP/1.1\r\nHost: a b\r\n\r\n",
+    "Host with an empty label": b"GET {t} HTTP/1.1\r\nHost: a..b\r\n\r\n",
+    "Host of a dot": b"GET {t} HTTP/1.1\r\nHost: .\r\n\r\n",
+    "Host with a 64-character label": b"GET {t} HTTP/1.1\r\nHost: " + b"a" * 64 + b"\r\n\r\n",
+    "Host not UTF-8": b"GET {t} HTTP/1.1\r\nHost: \xf7x\r\n\r\n",
+    "Host with a bad port": b"GET {t} HTTP/1.1\r\nHost: x:y\r\n\r\n",
+    "Host with two ports": b"GET {t} HTTP/1.1\r\nHost: x:1:2\r\n\r\n",
+    "Host with an open bracket": b"GET {t} HTTP/1.1\r\nHost: [::1\r\n\r\n",
+    "Host with a path": b"GET {t} HTTP/1.1\r\nHost: x/y\r\n\r\n",
+    "Host with a userinfo": b"GET {t} HTTP/1.1\r\nHost: u@x\r\n\r\n",
 }
 
 
@@ -147,6 +163,28 @@ def test_a_valid_body_on_an_announce_is_read_as_a_body(stack: Stack, framing: by
 
 
 # -- served the same on the fast path and by twisted.web ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "host",
+    [b"", b"x", b"tracker.example:8080", b"[::1]:8080", b"[2001:db8::1]", b"a.", b"127.0.0.1:"]
+    + [b"a" * 63 + b".example", b"xn--nxasmq6b.example", b"a-b_c~d%41!$&'()*+,;=x"],
+)
+@pytest.mark.parametrize("target", [ANNOUNCE, b"/health"])
+def test_valid_hosts_are_served(stack: Stack, host: bytes, target: bytes) -> None:
+    conn = Conn(stack)
+    conn.send(b"GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (target, host))
+    [reply] = conn.replies()
+    assert reply.status == 200
+    assert not conn.closed
+
+
+def test_a_host_is_checked_on_every_request_of_a_connection(stack: Stack) -> None:
+    conn = Conn(stack)
+    conn.send(get_request(ANNOUNCE) + get_request(SECOND).replace(b"tracker.example", b"a..b"))
+    assert [r.status for r in conn.replies()] == [200, 400]
+    assert stack.swarms.peer_count == 1
+
 
 ENDINGS = [
     b"GET {t} HTTP/1.1\nHost: x\n\n",
@@ -283,3 +321,28 @@ def test_head_on_a_tracker_path_changes_nothing(stack: Stack, target: bytes) -> 
     assert stack.stats.requests == {} or all(
         kind != "announce" for _, kind, _ in stack.stats.requests
     )
+
+
+# -- what the fuzzers found (tests/fuzz), kept ------------------------------------------------
+
+FUZZ_FINDS = sorted((Path(__file__).parent / "fuzz" / "corpus" / "front").glob("regression-*"))
+
+
+@pytest.mark.parametrize("path", FUZZ_FINDS, ids=lambda p: p.name)
+def test_fuzzer_finds_get_no_500(stack: Stack, path: Path) -> None:
+    data = path.read_bytes()
+    conn = Conn(stack)
+    conn.send(data)
+    out = conn.transport.value()
+    assert b" 500 " not in out
+    assert not out or out.startswith((b"HTTP/1.1 ", b"HTTP/1.0 "))
+
+
+def test_the_first_fuzzer_find_is_a_400(stack: Stack) -> None:
+    """A Host the Klein router could not encode (a 500 before)."""
+    data = (
+        Path(__file__).parent / "fuzz" / "corpus" / "front" / "regression-host-500"
+    ).read_bytes()
+    conn = Conn(stack)
+    conn.send(data)
+    assert conn.replies()[0].status == 400

@@ -25,6 +25,10 @@ class LimitedRequest(Request):
     request line there and hands it to the request only once the body is in)."""
 
     limit_for = staticmethod(limit_for)
+    # nothing reads form fields from a body (the API takes JSON and raw .torrent files): never
+    # parse one, on the reactor, with the email package (a control character in its
+    # Content-Type made that raise out of the channel)
+    _parsePOSTFormSubmission = False
     _limit = JSON_LIMIT
     _received = 0
     _refused = False

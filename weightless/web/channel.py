@@ -9,9 +9,10 @@ reads HTTP one way (``weightless.web.front`` serves only heads this channel woul
 - the request target is visible ASCII; an absolute-form target (``GET http://host/path``) is
   served as its path;
 - obs-fold (a header line starting with a space or tab), whitespace between a field name and
-  its colon, a Transfer-Encoding other than ``chunked``, Content-Length together with
+  its colon, a control character in a field value (RFC 9110 section 5.5), a Transfer-Encoding other than ``chunked``, Content-Length together with
   Transfer-Encoding, conflicting or repeated Content-Lengths, a missing or repeated Host on
-  HTTP/1.1, and any version but HTTP/1.0 and HTTP/1.1 are a 400;
+  HTTP/1.1, a Host that is not a host (RFC 3986 ``host [":" port]``, DNS labels of 1-63
+  characters), and any version but HTTP/1.0 and HTTP/1.1 are a 400;
 - a head must be complete ``header_timeout`` seconds after its first byte, however slowly it
   trickles in (twisted.web's own timer restarts on every byte); otherwise the connection is
   dropped.
@@ -22,6 +23,7 @@ request would start.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from twisted.internet.protocol import connectionDone
@@ -39,6 +41,27 @@ _REASONS = {
     431: b"Request Header Fields Too Large",
 }
 _VISIBLE = bytes(range(0x21, 0x7F))
+_FIELD_VALUE = b"\t" + bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100))
+
+
+# RFC 3986: an IP-literal, or a reg-name / IPv4 address (unreserved, pct-encoded, sub-delims),
+# then an optional port
+_HOST = re.compile(rb"(\[[0-9A-Fa-f:.]+\]|[-A-Za-z0-9._~%!$&'()*+,;=]*)(?::[0-9]*)?")
+
+
+def valid_host(value: bytes) -> bool:
+    """Whether a Host header value is ``host [":" port]`` (RFC 9112 section 3.2 wants a 400
+    otherwise), with DNS labels of 1 to 63 characters (what IDNA, and so the Klein router,
+    accepts; a longer or empty label made it fail with a 500)."""
+    m = _HOST.fullmatch(value)
+    if m is None:
+        return False
+    name = m.group(1)
+    if not name or name[0] == 0x5B:  # empty, or "[...]"
+        return True
+    if name[-1] == 0x2E:  # one trailing dot: a fully qualified name
+        name = name[:-1]
+    return all(0 < len(label) <= 63 for label in name.split(b"."))
 
 
 def origin_form(target: bytes) -> bytes:
@@ -80,6 +103,7 @@ class StrictChannel(HTTPChannel):
     _refused = False
     _head_bytes = 0
     _hosts = 0
+    _host = b""
     _length_fields = 0
     _chunked = False
     _http11 = True
@@ -150,9 +174,13 @@ class StrictChannel(HTTPChannel):
             self._refuse(400, "obs-fold (a header line starting with whitespace)")
             return
         name, _, value = line.partition(b":")
+        if value.translate(None, _FIELD_VALUE):
+            self._refuse(400, "control character in a header value")
+            return
         name = name.lower()
         if name == b"host":
             self._hosts += 1
+            self._host = value.strip(b" \t")
         elif name == b"content-length":
             self._length_fields += 1
         elif name == b"transfer-encoding":
@@ -181,6 +209,9 @@ class StrictChannel(HTTPChannel):
     def _end_of_head(self) -> None:
         if (self._http11 and self._hosts != 1) or self._hosts > 1:
             self._refuse(400, "HTTP/1.1 needs exactly one Host header")
+            return
+        if self._hosts and not valid_host(self._host):
+            self._refuse(400, "malformed Host header")
             return
         if self._length_fields > 1:
             self._refuse(400, "more than one Content-Length")

@@ -32,6 +32,7 @@ from weightless.web.channel import (
     MAX_REQUEST_LINE,
     StrictChannel,
     origin_form,
+    valid_host,
 )
 from weightless.web.clientip import ClientIP
 from weightless.web.connlimit import ConnectionLimits
@@ -96,6 +97,7 @@ class FrontProtocol(Protocol):
         self._waiting: Deferred[bytes] | None = None
         self._paused = False  # the transport's write buffer is full
         self._closed = False
+        self._host_ok: bytes | None = None  # the last Host value found valid
         # one timer per connection, re-armed lazily: a head must be complete header_timeout
         # after it began (_head_since), an idle connection closes IDLE_TIMEOUT after its last
         # answer (_idle_since)
@@ -286,6 +288,13 @@ class FrontProtocol(Protocol):
             ):
                 self._hand_over(buf)
                 return
+            if hosts:
+                host = _header(headers, b"\nhost:")
+                if host != self._host_ok:  # a connection sends the same Host every time
+                    if host is None or not valid_host(host):
+                        self._hand_over(buf)
+                        return
+                    self._host_ok = host
             buf = buf[end + 4 :]
             served = True
             connection = _header(headers, b"\nconnection:")
