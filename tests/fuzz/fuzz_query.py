@@ -6,6 +6,7 @@ urllib's unquote_to_bytes does, + being a space)."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 from urllib.parse import unquote_to_bytes
@@ -20,10 +21,8 @@ _BAD = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 
 def TestOneInput(data: bytes) -> None:
     for parse in (query.parse_announce, query.parse_scrape):
-        try:
+        with contextlib.suppress(query.QueryError):
             parse(data)
-        except query.QueryError:
-            pass
     query.announce_hash(data)
     try:
         decoded = query._unquote(data)

@@ -9,10 +9,11 @@ reads HTTP one way (``weightless.web.front`` serves only heads this channel woul
 - the request target is visible ASCII; an absolute-form target (``GET http://host/path``) is
   served as its path;
 - obs-fold (a header line starting with a space or tab), whitespace between a field name and
-  its colon, a control character in a field value (RFC 9110 section 5.5), a Transfer-Encoding other than ``chunked``, Content-Length together with
-  Transfer-Encoding, conflicting or repeated Content-Lengths, a missing or repeated Host on
-  HTTP/1.1, a Host that is not a host (RFC 3986 ``host [":" port]``, DNS labels of 1-63
-  characters), and any version but HTTP/1.0 and HTTP/1.1 are a 400;
+  its colon, a control character in a field value (RFC 9110 section 5.5), a Transfer-Encoding
+  other than ``chunked``, Content-Length together with Transfer-Encoding, conflicting or
+  repeated Content-Lengths, a missing or repeated Host on HTTP/1.1, a Host that is not a host
+  (RFC 3986 ``host [":" port]``, DNS labels of 1-63 characters), and any version but HTTP/1.0
+  and HTTP/1.1 are a 400;
 - a head must be complete ``header_timeout`` seconds after its first byte, however slowly it
   trickles in (twisted.web's own timer restarts on every byte); otherwise the connection is
   dropped.
