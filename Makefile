@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint
+.PHONY: install run test lint fuzz
 
 $(BIN)/.installed: pyproject.toml weightless/_udpbatch.c
 	$(PYTHON) -m venv $(VENV)
@@ -24,3 +24,8 @@ lint: install
 
 test: lint
 	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+# every fuzz harness (tests/fuzz/fuzz_*.py), FUZZ_SECONDS each (the test command gives them 3)
+FUZZ_SECONDS ?= 300
+fuzz: install
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/pytest -q tests/fuzz/test_fuzz.py

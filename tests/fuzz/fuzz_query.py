@@ -13,7 +13,7 @@ from urllib.parse import unquote_to_bytes
 
 import atheris
 
-with atheris.instrument_imports():
+with atheris.instrument_imports(include=["weightless"]):
     from weightless.wire import query
 
 _BAD = re.compile(rb"%(?![0-9A-Fa-f]{2})")
