@@ -17,12 +17,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # coverage is measured in the tracker's own code only: instrumenting Twisted, Klein and the
 # rest costs minutes at every start
 with atheris.instrument_imports(include=["weightless"]):
-    import weightless.web.channel
-    import weightless.web.front
-    import weightless.wire.query  # noqa: F401
     from helpers import Conn, FakeStore, build_stack
     from twisted.internet.defer import succeed
     from twisted.internet.testing import MemoryReactorClock
+
+    import weightless.web.channel
+    import weightless.web.front
+    import weightless.wire.query  # noqa: F401
 
 STACK = build_stack(FakeStore(lambda: succeed(None)), MemoryReactorClock())
 STACK.front.limits.per_address = 0
