@@ -41,7 +41,8 @@ from weightless.wire import bencode
 from weightless.wire.route import route
 
 IDLE_TIMEOUT = 60.0
-_VISIBLE = bytes(range(0x21, 0x7F))
+# the request line of a GET the fast path may serve: a target of visible ASCII, HTTP/1.0 or 1.1
+_LINE = re.compile(rb"GET ([!-~]+) HTTP/1\.([01])")
 # the header lines of a head, from the end of its request line to the end of its last field:
 # each a token, a colon right after it, and a value of visible characters, spaces and tabs
 _FIELDS = re.compile(rb"(?:\r?\n[-!#$%&'*+.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*)*")
@@ -97,7 +98,13 @@ class FrontProtocol(Protocol):
         self._waiting: Deferred[bytes] | None = None
         self._paused = False  # the transport's write buffer is full
         self._closed = False
-        self._host_ok: bytes | None = None  # the last Host value found valid
+        # the header lines last found valid (with the request's HTTP minor version), and what
+        # they said: keep the connection open, the Connection header to answer, the client
+        self._block: bytes | None = None
+        self._minor = b""
+        self._keep = True
+        self._tail = _KEEP
+        self._ip = self._peer
         # one timer per connection, re-armed lazily: a head must be complete header_timeout
         # after it began (_head_since), an idle connection closes IDLE_TIMEOUT after its last
         # answer (_idle_since)
@@ -255,60 +262,26 @@ class FrontProtocol(Protocol):
                 return
             line_end = buf.find(b"\n")
             fields = line_end - 1 if buf[line_end - 1] == 13 else line_end  # CRLF or bare LF
-            parts = buf[:fields].split(b" ")
-            if (
-                len(parts) != 3
-                or parts[0] != b"GET"
-                or end > MAX_HEAD
-                or line_end > MAX_REQUEST_LINE
-                or not parts[1]
-                or parts[1].translate(None, _VISIBLE)
-            ):
+            line = _LINE.fullmatch(buf, 0, fields)
+            if line is None or end > MAX_HEAD or fields > MAX_REQUEST_LINE:
                 self._hand_over(buf)
                 return
-            target = parts[1]
-            version = parts[2]
+            target, minor = line.groups()
             if target[0] != 47:  # not "/": absolute-form
                 target = origin_form(target)
             routed = route(target)
-            if (
-                routed is None
-                or (version != b"HTTP/1.1" and version != b"HTTP/1.0")
-                or _FIELDS.fullmatch(buf, fields, end) is None
-            ):
+            if routed is None:
                 self._hand_over(buf)
                 return
-            headers = buf[line_end:end].lower()
-            hosts = headers.count(b"\nhost:")
-            if (
-                b"\ncontent-length:" in headers
-                or b"\ntransfer-encoding:" in headers
-                or hosts > 1
-                or (hosts == 0 and version == b"HTTP/1.1")
-            ):
+            # a client sends the same header lines on every request of a connection: they are
+            # checked (and what they say worked out) once
+            block = buf[fields:end]
+            if (block != self._block or minor != self._minor) and not self._fields(block, minor):
                 self._hand_over(buf)
                 return
-            if hosts:
-                host = _header(headers, b"\nhost:")
-                if host != self._host_ok:  # a connection sends the same Host every time
-                    if host is None or not valid_host(host):
-                        self._hand_over(buf)
-                        return
-                    self._host_ok = host
             buf = buf[end + 4 :]
             served = True
-            connection = _header(headers, b"\nconnection:")
-            if version == b"HTTP/1.1":
-                keep = connection is None or b"close" not in connection
-                tail = _KEEP if keep else _CLOSE
-            else:
-                keep = connection is not None and b"keep-alive" in connection
-                tail = _KEEP_10 if keep else _CLOSE
-            ip = self._peer
-            if self._trusted:
-                ip = self.factory.client_ip.resolve(
-                    ip, _joined(headers, b"\nx-forwarded-for:"), _joined(headers, b"\nforwarded:")
-                )
+            keep, tail, ip = self._keep, self._tail, self._ip
             action, passkey, query = routed
             if action == b"announce":
                 status, body = 200, http.announce(passkey, query, ip)
@@ -337,6 +310,40 @@ class FrontProtocol(Protocol):
         self._buf = b""
         self._head_since = None
         self._idle_since = self.factory.reactor.seconds()
+
+    def _fields(self, block: bytes, minor: bytes) -> bool:
+        """Check the header lines of a head (from the end of its request line to the end of
+        its last field) and work out what they say; False when the channel must judge it."""
+        if _FIELDS.fullmatch(block) is None:
+            return False
+        headers = block.lower()
+        hosts = headers.count(b"\nhost:")
+        if (
+            b"\ncontent-length:" in headers
+            or b"\ntransfer-encoding:" in headers
+            or hosts > 1
+            or (hosts == 0 and minor == b"1")
+        ):
+            return False
+        if hosts:
+            host = _header(headers, b"\nhost:")
+            if host is None or not valid_host(host):
+                return False
+        connection = _header(headers, b"\nconnection:")
+        if minor == b"1":
+            self._keep = connection is None or b"close" not in connection
+            self._tail = _KEEP if self._keep else _CLOSE
+        else:
+            self._keep = connection is not None and b"keep-alive" in connection
+            self._tail = _KEEP_10 if self._keep else _CLOSE
+        ip = self._peer
+        if self._trusted:
+            ip = self.factory.client_ip.resolve(
+                ip, _joined(headers, b"\nx-forwarded-for:"), _joined(headers, b"\nforwarded:")
+            )
+        self._ip = ip
+        self._block, self._minor = block, minor
+        return True
 
     def _respond(self, status: int, body: bytes, tail: bytes, ip: str) -> None:
         if status == 200:
