@@ -680,3 +680,24 @@ def test_ipv4_mapped_and_plain_ipv4_share_a_bucket(clock: MemoryReactorClock) ->
     Conn(stack, "198.51.100.1").get(announce_path(HASH, 7002))
     reply = Conn(stack, "::ffff:198.51.100.1").get(announce_path(HASH, 7003))
     assert failure_reason(reply) == RATE_LIMITED
+
+
+@pytest.mark.parametrize(("count", "size"), [(58, 20), (64, 20), (64, 32)])
+def test_a_scrape_of_64_hashes_written_fully_as_escapes_is_answered(
+    stack: Stack, count: int, size: int
+) -> None:
+    hashes = [bytes([i + 1]) * size for i in range(count)]
+    target = b"/scrape?" + b"&".join(
+        b"info_hash=" + "".join(f"%{b:02X}" for b in h).encode() for h in hashes
+    )
+    assert len(target) > 4096
+    reply = Conn(stack).get(target)
+    assert reply.status == 200
+    files = bdecode(reply.body)[b"files"]
+    assert len(files) == count
+
+
+def test_a_stray_percent_after_a_hash_is_refused(stack: Stack) -> None:
+    target = announce_path(HASH, 6881).replace(b"&peer_id", b"%&peer_id", 1)
+    assert b"percent-encoding" in failure_reason(Conn(stack).get(target))
+    assert stack.swarms.peer_count == 0
