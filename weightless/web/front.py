@@ -17,6 +17,8 @@ more requests are read."""
 from __future__ import annotations
 
 import re
+import socket
+from contextlib import suppress
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IAddress, IDelayedCall
@@ -41,6 +43,12 @@ from weightless.wire import bencode
 from weightless.wire.route import route
 
 IDLE_TIMEOUT = 60.0
+# the kernel's send buffer of a connection the fast path answers (Linux doubles the value: 64
+# KiB). Left to autotuning it grows to megabytes, which a client that never reads fills with
+# answers before Twisted's own 64 KiB buffer, the mark for backpressure, starts to fill.
+# A connection handed to twisted.web (registry pages, .torrent files) gets a large one back.
+SEND_BUFFER = 32 << 10
+WEB_SEND_BUFFER = 4 << 20  # capped by net.core.wmem_max
 # the request line of a GET the fast path may serve: a target of visible ASCII, HTTP/1.0 or 1.1
 _LINE = re.compile(rb"GET ([!-~]+) HTTP/1\.([01])")
 # the header lines of a head, from the end of its request line to the end of its last field:
@@ -55,6 +63,15 @@ _TOO_MANY = (
     b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain\r\nRetry-After: %d\r\n"
     b"Content-Length: %d\r\n%s\r\n"
 )
+
+
+def _send_buffer(transport: object, size: int) -> None:
+    """Set the kernel send buffer of a TCP transport's socket (a PROXY wrapper passes the
+    attribute through); nothing for other transports."""
+    sock = getattr(transport, "socket", None)
+    if isinstance(sock, socket.socket):
+        with suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
 
 
 def _joined(headers: bytes, name: bytes) -> bytes | None:
@@ -128,6 +145,7 @@ class FrontProtocol(Protocol):
         if not self._count(self._peer):
             return
         self.transport.registerProducer(self, True)  # type: ignore[union-attr]
+        _send_buffer(self.transport, SEND_BUFFER)
 
     def _count(self, peer: str) -> bool:
         """Count the connection under its address; False (and closed) when that is full.
@@ -239,6 +257,7 @@ class FrontProtocol(Protocol):
         if not self._count(self._peer):
             return False
         self.transport.registerProducer(self, True)  # type: ignore[union-attr]
+        _send_buffer(self.transport, SEND_BUFFER)
         return True
 
     def _serve(self) -> None:
@@ -385,6 +404,7 @@ class FrontProtocol(Protocol):
         transport = self.transport
         assert transport is not None
         transport.unregisterProducer()  # type: ignore[attr-defined]
+        _send_buffer(transport, WEB_SEND_BUFFER)
         web = self.factory.site.buildProtocol(self.addr)
         assert isinstance(web, StrictChannel)
         web.header_timeout = self.factory.header_timeout
