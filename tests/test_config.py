@@ -182,3 +182,13 @@ def test_proxy_protocol_endpoint() -> None:
     assert config(["--http", "haproxy:tcp:8081", "--workers", "3"]).workers == 3
     with pytest.raises(ConfigError, match="--http"):
         config(["--http", "haproxy:unix:/tmp/x"])
+
+
+def test_listen_backlog_is_raised_unless_given() -> None:
+    from weightless.config import with_backlog
+
+    assert with_backlog("tcp:8080") == "tcp:8080:backlog=1024"
+    assert with_backlog("haproxy:tcp:8080:interface=127.0.0.1") == (
+        "haproxy:tcp:8080:interface=127.0.0.1:backlog=1024"
+    )
+    assert with_backlog("tcp:8080:backlog=10") == "tcp:8080:backlog=10"

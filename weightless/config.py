@@ -95,6 +95,19 @@ def http_address(description: str) -> tuple[str, int]:
     return interface, port
 
 
+LISTEN_BACKLOG = 1024  # Twisted's default is 50; the kernel caps it at net.core.somaxconn
+
+
+def with_backlog(description: str) -> str:
+    """The endpoint description with a listen backlog of LISTEN_BACKLOG unless it sets one.
+    With Twisted's 50, a burst of connections overflows the accept queue, and the kernel then
+    leaves clients that sent nothing yet in a half-open state for a minute, past every limit
+    the tracker keeps."""
+    if any(part.startswith("backlog=") for part in _fields(description)):
+        return description
+    return f"{description}:backlog={LISTEN_BACKLOG}"
+
+
 def _without_proxy(description: str) -> str:
     """The endpoint inside ``haproxy:`` (Twisted's PROXY protocol wrapper), or as given."""
     if description.lower().startswith("haproxy:"):

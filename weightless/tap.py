@@ -21,7 +21,7 @@ from weightless.cluster.sharedcount import SharedCounts
 from weightless.cluster.sharedlimit import SharedRateLimiter
 from weightless.cluster.supervisor import Supervisor
 from weightless.cluster.worker import AdoptedPorts, ClusterLive, ClusterMetrics, Sharing
-from weightless.config import Config, ConfigError, from_environ
+from weightless.config import Config, ConfigError, from_environ, with_backlog
 from weightless.keyfile import load_or_create
 from weightless.metrics import Stats, TrackerCollector, make_registry
 from weightless.registry.live import ChangeFeed, CountsPublisher, LiveRegistry
@@ -292,7 +292,7 @@ def tracker_service(config: Config, reactor: Any, seat: Seat | None) -> service.
         store, catalog, maintenance, reactor, _exit_failed, swarm_file, config.pending_file
     )
     if seat is None:
-        strports.service(config.http, front, reactor=reactor).setServiceParent(top)
+        strports.service(with_backlog(config.http), front, reactor=reactor).setServiceParent(top)
         if udp_tracker is not None and config.udp is not None:
             UDPService(reactor, config.udp, udp_tracker, config.udp_interface).setServiceParent(top)
     else:
