@@ -19,7 +19,7 @@ from weightless.wire.udp import (
 u32 = st.integers(0, 2**32 - 1)
 u64 = st.integers(0, 2**64 - 1)
 i32 = st.integers(-(2**31), 2**31 - 1)
-i64 = st.integers(-(2**63), 2**63 - 1)
+counter = st.integers(0, 2**63 - 1)  # negative counters are refused (test_wire_counters.py)
 hash20 = st.binary(min_size=20, max_size=20)
 
 connects = st.builds(ConnectRequest, u32)
@@ -29,9 +29,9 @@ announces = st.builds(
     transaction_id=u32,
     info_hash=hash20,
     peer_id=hash20,
-    downloaded=i64,
-    left=i64,
-    uploaded=i64,
+    downloaded=counter,
+    left=counter,
+    uploaded=counter,
     event=st.integers(0, 3),
     ip=u32,
     key=u32,

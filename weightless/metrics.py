@@ -28,6 +28,7 @@ class Stats:
         self.requests: dict[tuple[str, str, str], int] = {}  # (protocol, action, outcome) -> n
         self.latency_counts = [0] * (len(BUCKETS) + 1)
         self.latency_sum = 0.0
+        self.store_rejected = 0  # rows of flushes the database refused, set aside
 
     def count(self, protocol: str, action: str, outcome: str) -> None:
         key = (protocol, action, outcome)
@@ -43,6 +44,7 @@ class Stats:
             "requests": [[*key, n] for key, n in self.requests.items()],
             "latency_counts": self.latency_counts,
             "latency_sum": self.latency_sum,
+            "store_rejected": self.store_rejected,
         }
 
     def replace_with_sum(self, parts: list[dict[str, Any]]) -> None:
@@ -50,7 +52,9 @@ class Stats:
         self.requests = {}
         self.latency_counts = [0] * (len(BUCKETS) + 1)
         self.latency_sum = 0.0
+        self.store_rejected = 0
         for part in parts:
+            self.store_rejected += part.get("store_rejected", 0)
             for protocol, action, outcome, n in part["requests"]:
                 key = (protocol, action, outcome)
                 self.requests[key] = self.requests.get(key, 0) + n
@@ -97,6 +101,11 @@ class TrackerCollector(Collector):
         )
         yield GaugeMetricFamily(
             "tracker_swarms_total", "Total number of active swarms", self.swarms()
+        )
+        yield CounterMetricFamily(
+            "tracker_store_rejected",
+            "Rows of queued writes (completions, user traffic) the database refused, set aside",
+            value=stats.store_rejected,
         )
         requests = CounterMetricFamily(
             "tracker_requests",

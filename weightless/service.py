@@ -14,7 +14,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from weightless import pendingfile
-from weightless.registry.store import IStore, Snapshot
+from weightless.metrics import Stats
+from weightless.registry.store import IStore, Rejected, Snapshot
 from weightless.swarmfile import SwarmFile
 from weightless.tracker.accounting import Accounting, PendingWrites
 from weightless.tracker.catalog import Catalog
@@ -39,8 +40,10 @@ class Maintenance:
         peer_ttl: int,
         reactor: IReactorTime,
         timer: Callable[[], float] = perf_counter,
+        stats: Stats | None = None,
     ) -> None:
         self.store = store
+        self.stats = stats if stats is not None else Stats()
         self.pending = pending
         self.swarms = swarms
         self.accounting = accounting
@@ -77,11 +80,39 @@ class Maintenance:
         if not self.pending:
             return
         batch = self.pending.take()
+        unwritten = await self._write(batch)
+        if unwritten:
+            self.pending.restore(unwritten)
+
+    async def _write(self, batch: PendingWrites) -> PendingWrites | None:
+        """Write ``batch``; returns what the store could not take for now (to try again).
+        A batch the database refuses is cut in halves until the refused rows are alone: those
+        are set aside (logged, counted), every other row is written in this same flush."""
         try:
             await self.store.flush(batch)
+        except Rejected as e:
+            if len(batch) <= 1:
+                self._set_aside(batch, e)
+                return None
+            first, second = batch.halves()
+            kept = await self._write(first)
+            if kept is not None:  # the database is gone meanwhile: keep the rest too
+                kept.restore(second)
+                return kept
+            return await self._write(second)
         except Exception as e:
-            self.pending.restore(batch)
             self.log.warn("flush to the store failed, kept for the next try: {e}", e=e)
+            return batch
+        return None
+
+    def _set_aside(self, row: PendingWrites, reason: Rejected) -> None:
+        self.stats.store_rejected += 1
+        self.log.error(
+            "the database refused a write, set aside: completions {c}, traffic {t}: {e}",
+            c=row.completions,
+            t=row.traffic,
+            e=reason,
+        )
 
     def sweep(self) -> None:
         """Start an expiry pass, run in slices so the reactor never pauses for long."""

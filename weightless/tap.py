@@ -275,7 +275,9 @@ def tracker_service(config: Config, reactor: Any, seat: Seat | None) -> service.
             tracker, limiter, stats, connection_ids, reactor.seconds, router=router
         )
 
-    maintenance = Maintenance(store, pending, swarms, accounting, config.peer_ttl, reactor)
+    maintenance = Maintenance(
+        store, pending, swarms, accounting, config.peer_ttl, reactor, stats=stats
+    )
     swarm_file = None
     if config.swarm_file is not None:
         swarm_file = SwarmFile(

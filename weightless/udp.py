@@ -176,9 +176,9 @@ class UDPTracker(DatagramProtocol):
             info_hash,
             source + port.to_bytes(2, "big"),
             peer_id,
-            left if left >= 0 else 0,  # the wire's counters are signed
-            uploaded if uploaded >= 0 else 0,
-            downloaded if downloaded >= 0 else 0,
+            left,  # the codec refused negative counters
+            uploaded,
+            downloaded,
             event,
             None if num_want < 0 else num_want,  # -1: the default (BEP 15)
             user,

@@ -35,6 +35,7 @@ from weightless.registry.store import (
     Conflict,
     IRegistryListener,
     IStore,
+    Rejected,
     Snapshot,
     StoreUnavailable,
 )
@@ -286,10 +287,14 @@ class PostgresStore:
         traffic = [(user, up, down) for user, (up, down) in pending.traffic.items()]
         now = self.clock()
 
+        up_sum = sql.saturating_sum("users.uploaded", "excluded.uploaded")
+        down_sum = sql.saturating_sum("users.downloaded", "excluded.downloaded")
+
         async def write(cursor: Cursor) -> None:
             if completions:
                 await cursor.execute(
-                    "UPDATE registry AS r SET completions = r.completions + v.n "
+                    "UPDATE registry AS r SET completions = "
+                    f"{sql.saturating_sum('r.completions', 'v.n')} "
                     "FROM unnest(%s::text[], %s::bigint[]) AS v(h, n) WHERE r.info_hash = v.h",
                     ([h for h, _ in completions], [n for _, n in completions]),
                 )
@@ -298,13 +303,12 @@ class PostgresStore:
                     "INSERT INTO users (user_id, uploaded, downloaded, updated_at) "
                     "SELECT u, up, down, %s FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) "
                     "AS v(u, up, down) ON CONFLICT (user_id) DO UPDATE SET "
-                    "uploaded = users.uploaded + excluded.uploaded, "
-                    "downloaded = users.downloaded + excluded.downloaded, "
+                    f"uploaded = {up_sum}, downloaded = {down_sum}, "
                     "updated_at = excluded.updated_at",
                     (now, *map(list, zip(*traffic, strict=True))),
                 )
 
-        return self._transaction(write)
+        return self._transaction(write).addErrback(_rejected)
 
     def save_counts(self, counts: dict[str, tuple[int, int]], reset: bool) -> Deferred[None]:
         hashes = list(counts)
@@ -456,6 +460,14 @@ class PostgresStore:
                 self._listener.taken_down(list(message["hashes"]))
         except Exception:
             self.log.failure("bad registry notification {p!r}", p=notify.payload)
+
+
+def _rejected(failure: Failure) -> Failure:
+    """A value PostgreSQL refuses (out of range, a NUL in text) as Rejected: retrying the same
+    batch cannot succeed."""
+    if failure.check(psycopg2.DataError, psycopg2.IntegrityError, Conflict, ValueError, TypeError):
+        return Failure(Rejected(failure.getErrorMessage()))
+    return failure
 
 
 def _detach(d: Deferred[T]) -> Deferred[T]:

@@ -38,6 +38,18 @@ ORDER_BY = {
 Contains = Callable[[str, str], tuple[str, list[Any]]]
 
 
+MAX_COUNTER = (1 << 63) - 1
+
+
+def saturating_sum(column: str, added: str) -> str:
+    """``column + added``, but 2^63-1 where that would overflow a 64-bit integer (PostgreSQL
+    refuses the overflow, SQLite turns it into a float). Both sides are non-negative."""
+    return (
+        f"CASE WHEN {column} > {MAX_COUNTER} - {added} THEN {MAX_COUNTER} "
+        f"ELSE {column} + {added} END"
+    )
+
+
 def entry_from_row(row: Sequence[Any]) -> Entry:
     values = dict(zip(ENTRY_COLUMNS, row, strict=True))
     values["verified"] = bool(values["verified"])

@@ -26,6 +26,7 @@ from weightless.registry.store import (
     Conflict,
     IRegistryListener,
     IStore,
+    Rejected,
     Snapshot,
     StoreUnavailable,
 )
@@ -61,6 +62,8 @@ class SQLiteStore:
                 if self._conn is None:
                     self._conn = self._connect()
                 return fn(self._conn)
+            except Rejected:
+                raise
             except sqlite3.IntegrityError as e:
                 raise Conflict(str(e)) from e
             except sqlite3.DatabaseError as e:  # locked, unreadable, disk full, ...
@@ -136,19 +139,24 @@ class SQLiteStore:
         now = self.clock()
 
         def write(conn: sqlite3.Connection) -> None:
-            with _transaction(conn):
-                conn.executemany(
-                    "UPDATE registry SET completions = completions + ? WHERE info_hash = ?",
-                    [(n, info_hash) for info_hash, n in pending.completions.items()],
-                )
-                conn.executemany(
-                    "INSERT INTO users (user_id, uploaded, downloaded, updated_at) "
-                    "VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET "
-                    "uploaded = uploaded + excluded.uploaded, "
-                    "downloaded = downloaded + excluded.downloaded, "
-                    "updated_at = excluded.updated_at",
-                    [(user, up, down, now) for user, (up, down) in pending.traffic.items()],
-                )
+            try:
+                with _transaction(conn):
+                    conn.executemany(
+                        "UPDATE registry SET completions = "
+                        f"{sql.saturating_sum('completions', '?1')} WHERE info_hash = ?2",
+                        [(n, info_hash) for info_hash, n in pending.completions.items()],
+                    )
+                    conn.executemany(
+                        "INSERT INTO users (user_id, uploaded, downloaded, updated_at) "
+                        "VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET "
+                        f"uploaded = {sql.saturating_sum('uploaded', 'excluded.uploaded')}, "
+                        f"downloaded = {sql.saturating_sum('downloaded', 'excluded.downloaded')}, "
+                        "updated_at = excluded.updated_at",
+                        [(user, up, down, now) for user, (up, down) in pending.traffic.items()],
+                    )
+            except (OverflowError, TypeError, ValueError, sqlite3.IntegrityError) as e:
+                # a value the binding or a constraint refuses: the batch can never be written
+                raise Rejected(str(e)) from e
 
         return self._run(write)
 

@@ -21,6 +21,11 @@ class StoreUnavailable(Exception):
     """The database cannot be reached (or did not answer in time)."""
 
 
+class Rejected(Exception):
+    """The database refused a value of a write (out of range, a character it cannot store):
+    trying the same write again cannot succeed."""
+
+
 class Blocked(Exception):
     """A write for a hash on the blocklist."""
 
@@ -64,7 +69,9 @@ class IStore(Interface):
         """Every entry's hashes and completions, and every blocked hash."""
 
     def flush(pending: PendingWrites) -> Deferred[None]:
-        """Add queued completions and user traffic, in one transaction."""
+        """Add queued completions and user traffic, in one transaction; every sum saturates at
+        2^63-1. Fails with Rejected when the database refuses a value of the batch (nothing of
+        it is written), with StoreUnavailable when it cannot be reached."""
 
     def upsert(entry: Entry, torrent_data: bytes | None = None) -> Deferred[int]:
         """Insert or update an entry by info_hash, keeping verified, completions, and the

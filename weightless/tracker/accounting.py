@@ -11,9 +11,13 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
+from weightless.wire.query import MAX_COUNTER
+
 
 class PendingWrites:
-    """Side effects waiting for the next flush. Nothing leaves until the store confirms it."""
+    """Side effects waiting for the next flush. Nothing leaves until the store confirms it.
+
+    Every total saturates at MAX_COUNTER (2^63-1), the largest value a database column holds."""
 
     def __init__(self) -> None:
         self.completions: dict[str, int] = {}  # registry info_hash -> completed events
@@ -22,16 +26,34 @@ class PendingWrites:
     def __bool__(self) -> bool:
         return bool(self.completions or self.traffic)
 
-    def complete(self, info_hash: str) -> None:
-        self.completions[info_hash] = self.completions.get(info_hash, 0) + 1
+    def __len__(self) -> int:
+        """Rows to write: one per entry with completions, one per user with traffic."""
+        return len(self.completions) + len(self.traffic)
+
+    def complete(self, info_hash: str, n: int = 1) -> None:
+        self.completions[info_hash] = min(self.completions.get(info_hash, 0) + n, MAX_COUNTER)
 
     def transfer(self, user_id: str, uploaded: int, downloaded: int) -> None:
         totals = self.traffic.get(user_id)
         if totals is None:
-            self.traffic[user_id] = [uploaded, downloaded]
+            self.traffic[user_id] = [min(uploaded, MAX_COUNTER), min(downloaded, MAX_COUNTER)]
         else:
-            totals[0] += uploaded
-            totals[1] += downloaded
+            totals[0] = min(totals[0] + uploaded, MAX_COUNTER)
+            totals[1] = min(totals[1] + downloaded, MAX_COUNTER)
+
+    def halves(self) -> tuple[PendingWrites, PendingWrites]:
+        """This batch cut in two of about the same number of rows (to find a refused one)."""
+        rows: list[tuple[str, Any]] = [("c", item) for item in self.completions.items()]
+        rows += [("t", item) for item in self.traffic.items()]
+        parts = PendingWrites(), PendingWrites()
+        middle = len(rows) // 2
+        for i, (kind, (key, value)) in enumerate(rows):
+            part = parts[i >= middle]
+            if kind == "c":
+                part.completions[key] = value
+            else:
+                part.traffic[key] = value
+        return parts
 
     def take(self) -> PendingWrites:
         """Hand over everything queued so far, leaving this queue empty."""
@@ -43,7 +65,7 @@ class PendingWrites:
     def restore(self, failed: PendingWrites) -> None:
         """Put back a batch the store did not take, merged with what came in meanwhile."""
         for info_hash, n in failed.completions.items():
-            self.completions[info_hash] = self.completions.get(info_hash, 0) + n
+            self.complete(info_hash, n)
         for user_id, (up, down) in failed.traffic.items():
             self.transfer(user_id, up, down)
 

@@ -18,6 +18,7 @@ MAX_SCRAPE_HASHES = 64
 # a scrape of MAX_SCRAPE_HASHES full 32-byte v2 hashes written fully as %XX is 64 * 107 bytes;
 # the HTTP request line (8 KiB) bounds it anyway
 MAX_SCRAPE_QUERY = 8192
+MAX_COUNTER = (1 << 63) - 1  # counters are non-negative 64-bit; larger totals are taken as this
 
 EVENT_NONE = 0
 EVENT_COMPLETED = 1
@@ -97,11 +98,18 @@ def wire_hash(value: bytes) -> bytes:
 
 
 def _count(name: str, value: bytes) -> int:
+    """A non-negative decimal integer, at most MAX_COUNTER: a larger one (any number of digits)
+    is taken as MAX_COUNTER, never refused; a sign or anything else is a QueryError."""
     if not value.isdigit():
         value = _unquote(value)
-    if not value.isdigit() or len(value) > 20:
-        raise QueryError(f"invalid {name}: expected a non-negative integer")
-    return int(value)
+        if not value.isdigit():  # bytes.isdigit: ASCII digits only, so no sign, space or dot
+            raise QueryError(f"invalid {name}: expected a non-negative integer")
+    if len(value) > 19:
+        value = value.lstrip(b"0") or b"0"
+        if len(value) > 19:
+            return MAX_COUNTER
+    number = int(value)
+    return number if number <= MAX_COUNTER else MAX_COUNTER
 
 
 def parse_announce(raw: bytes) -> Announce:

@@ -84,7 +84,7 @@ class AnnounceRequest(NamedTuple):
     transaction_id: int
     info_hash: bytes  # 20 bytes
     peer_id: bytes  # 20 bytes
-    downloaded: int  # signed int64 as on the wire; the tracker decides what a negative means
+    downloaded: int  # bytes, 0 to 2^63-1 (a negative int64 on the wire is refused)
     left: int
     uploaded: int
     event: int  # EVENT_*; values outside 0-3 are read as EVENT_NONE
@@ -141,6 +141,12 @@ def parse_request(data: bytes) -> Request:
         if size < ANNOUNCE_REQUEST_SIZE:
             raise UdpParseError("announce request too short", transaction_id, connection_id)
         fields = _ANNOUNCE.unpack_from(data)
+        if (fields[5] | fields[6] | fields[7]) < 0:  # one of downloaded, left, uploaded
+            raise UdpParseError(
+                "invalid counter: downloaded, left and uploaded must be non-negative",
+                transaction_id,
+                connection_id,
+            )
         url_data = b""
         if size > ANNOUNCE_REQUEST_SIZE:
             url_data = _url_data(data, size, transaction_id, connection_id)
