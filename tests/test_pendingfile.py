@@ -23,11 +23,12 @@ def test_writes_kept_at_a_stop_are_queued_again_once(tmp_path: Path) -> None:
     assert not again
 
 
-def test_an_unreadable_file_is_left_alone(tmp_path: Path) -> None:
+def test_an_unreadable_file_is_set_aside(tmp_path: Path) -> None:
     (tmp_path / "weightless.pending.1").write_text("{not json")
     queue = PendingWrites()
     pendingfile.restore_pending(queue, str(tmp_path / "weightless.pending"))
     assert not queue
+    assert [p.name for p in tmp_path.iterdir()] == ["weightless.pending.1.corrupt"]
 
 
 def test_accounting_baselines_survive_a_restart(tmp_path: Path) -> None:

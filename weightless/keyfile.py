@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import os
 
+from weightless.statefile import set_aside
+
 KEY_BYTES = 32
 
 
 def load_or_create(path: str) -> bytes:
-    """The key in ``path``, made (readable by the owner only) when there is none yet."""
+    """The key in ``path``, made (readable by the owner only) when there is none yet; a file
+    of the wrong size is set aside as ``NAME.corrupt`` and a new key made. OSError when the
+    file cannot be read or written at all (a directory, no permission)."""
     try:
         with open(path, "rb") as f:
-            key = f.read()
+            key = f.read(KEY_BYTES + 1)
         if len(key) == KEY_BYTES:
             return key
+        set_aside(path, f"{len(key)} bytes where a key has {KEY_BYTES}")
     except FileNotFoundError:
         pass
     key = os.urandom(KEY_BYTES)

@@ -10,12 +10,16 @@ from __future__ import annotations
 import glob
 import json
 import os
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from twisted.logger import Logger
 
+from weightless.statefile import CORRUPT, set_aside
 from weightless.tracker.accounting import Accounting, PendingWrites
+from weightless.wire.query import MAX_COUNTER
+
+T = TypeVar("T")
 
 log = Logger()
 
@@ -31,10 +35,12 @@ def keep(path: str, data: dict[str, Any]) -> str:
     return target
 
 
-def claim(path: str) -> Iterator[dict[str, Any]]:
-    """The data of every file kept next to ``path`` that no other process took first."""
+def claim(path: str, parse: Callable[[Any], T]) -> Iterator[T]:
+    """``parse`` of the data of every file kept next to ``path`` that no other process took
+    first. A file that is not JSON, or that ``parse`` refuses (ValueError, TypeError, ...), is
+    set aside as ``NAME.corrupt`` with the reason logged."""
     for found in sorted(glob.glob(f"{glob.escape(path)}.*")):
-        if found.endswith(".tmp") or ".claimed-" in found:
+        if found.endswith((".tmp", CORRUPT)) or ".claimed-" in found:
             continue
         claimed = f"{found}.claimed-{os.getpid()}"
         try:
@@ -42,15 +48,64 @@ def claim(path: str) -> Iterator[dict[str, Any]]:
         except OSError:
             continue  # another worker took it
         try:
-            with open(claimed) as f:
-                data = json.load(f)
-            if not isinstance(data, dict):
-                raise ValueError("not an object")
-            yield data
-        except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
-            log.warn("ignoring unreadable kept state in {path}: {e}", path=found, e=e)
+            with open(claimed, "rb") as f:
+                parsed = parse(json.loads(f.read()))
+        except Exception as e:  # anything in the file that is not what we wrote
+            set_aside(claimed, f"{type(e).__name__}: {e}", name=found)
             continue
         os.unlink(claimed)
+        yield parsed
+
+
+def _count(value: Any) -> int:
+    """A non-negative integer total from a kept file (a larger one saturates, as a client's)."""
+    if type(value) is not int or value < 0:
+        raise ValueError(f"expected a non-negative integer, found {value!r}")
+    return min(value, MAX_COUNTER)
+
+
+def _object(data: Any, key: str) -> Any:
+    if not isinstance(data, dict):
+        raise ValueError("expected a JSON object")
+    if key not in data:
+        raise ValueError(f"no {key!r}")
+    return data[key]
+
+
+def parse_pending(data: Any) -> PendingWrites:
+    """The kept writes of a file's JSON: ``{"completions": {hash: n}, "traffic": {user:
+    [uploaded, downloaded]}}``; ValueError or TypeError for anything else."""
+    completions = _object(data, "completions")
+    traffic = _object(data, "traffic")
+    if not isinstance(completions, dict) or not isinstance(traffic, dict):
+        raise ValueError("completions and traffic must be objects")
+    batch = PendingWrites()
+    batch.completions = {str(k): _count(v) for k, v in completions.items()}
+    for user, totals in traffic.items():
+        if not isinstance(totals, list) or len(totals) != 2:
+            raise ValueError(f"traffic of {user!r}: expected [uploaded, downloaded]")
+        batch.traffic[str(user)] = [_count(totals[0]), _count(totals[1])]
+    return batch
+
+
+def parse_baselines(data: Any) -> list[list[Any]]:
+    """Accounting baselines: ``{"peers": [[user, swarm hex, address hex, up, down, seen]]}``."""
+    peers = _object(data, "peers")
+    if not isinstance(peers, list):
+        raise ValueError("peers must be a list")
+    checked = []
+    for peer in peers:
+        if not isinstance(peer, list) or len(peer) != 6:
+            raise ValueError(f"expected [user, swarm, address, up, down, seen], found {peer!r}")
+        user, swarm, addr, up, down, seen = peer
+        if not isinstance(user, str) or not isinstance(swarm, str) or not isinstance(addr, str):
+            raise ValueError(f"user, swarm and address must be strings in {peer!r}")
+        if len(bytes.fromhex(swarm)) != 20 or len(bytes.fromhex(addr)) not in (6, 18):
+            raise ValueError(f"bad swarm or address in {peer!r}")
+        if type(seen) not in (int, float):
+            raise ValueError(f"seen must be a number in {peer!r}")
+        checked.append([user, swarm, addr, _count(up), _count(down), float(seen)])
+    return checked
 
 
 def save_pending(pending: PendingWrites, path: str) -> None:
@@ -67,12 +122,9 @@ def save_pending(pending: PendingWrites, path: str) -> None:
 
 
 def restore_pending(pending: PendingWrites, path: str) -> None:
-    for kept in claim(path):
-        batch = PendingWrites()
-        batch.completions = {str(k): int(v) for k, v in kept["completions"].items()}
-        batch.traffic = {str(k): [int(v[0]), int(v[1])] for k, v in kept["traffic"].items()}
+    for batch in claim(path, parse_pending):
         pending.restore(batch)
-        log.info("queued again {n} kept completions and traffic totals", n=len(batch.traffic))
+        log.info("queued again {n} kept completions and traffic totals", n=len(batch))
 
 
 def save_baselines(accounting: Accounting, path: str) -> None:
@@ -81,5 +133,5 @@ def save_baselines(accounting: Accounting, path: str) -> None:
 
 
 def restore_baselines(accounting: Accounting, path: str) -> None:
-    for kept in claim(path):
-        accounting.restore_baselines(kept["peers"])
+    for peers in claim(path, parse_baselines):
+        accounting.restore_baselines(peers)

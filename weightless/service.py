@@ -174,13 +174,13 @@ class TrackerService(MultiService):
         self.ready = Deferred.fromCoroutine(self._boot())
 
     async def _boot(self) -> None:
+        """Serve, or exit non-zero with one line: never hang without listening."""
         try:
             await self.store.open()
             snapshot = await self.store.snapshot()
+            self._serve(snapshot)
         except Exception:
             self._fatal(Failure())
-            return
-        self._serve(snapshot)
 
     def _serve(self, snapshot: Snapshot) -> None:
         self.catalog.load(snapshot.entries, snapshot.blocked)

@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 from twisted.logger import Logger
 
-from weightless.tracker.snapshot import SnapshotError, dump, load
+from weightless.statefile import set_aside
+from weightless.tracker.snapshot import dump, load
 from weightless.tracker.swarm import SwarmStore
 
 
@@ -31,7 +32,8 @@ class SwarmFile:
         self.keep = keep
 
     def restore(self) -> int:
-        """Load the peers of the last clean stop that are not past --peer-ttl yet."""
+        """Load the peers of the last clean stop that are not past --peer-ttl yet. A damaged
+        file is set aside as NAME.corrupt (the swarms it held up to the damage are kept)."""
         try:
             with open(self.path, "rb") as f:
                 data = f.read()
@@ -39,8 +41,8 @@ class SwarmFile:
             return 0
         try:
             restored = load(data, self.swarms, int(self.clock() - self.peer_ttl), self.keep)
-        except SnapshotError as e:
-            self.log.warn("ignoring swarm snapshot {path}: {e}", path=self.path, e=e)
+        except Exception as e:  # SnapshotError, or anything else a damaged file leads to
+            set_aside(self.path, f"{type(e).__name__}: {e}")
             return 0
         self.log.info("restored {n} peers from {path}", n=restored, path=self.path)
         return restored

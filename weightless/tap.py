@@ -173,7 +173,11 @@ def makeService(options: Options) -> service.IService:
     seat = Seat.from_env(os.environ)
     if seat is None and config.workers > 1:
         return Supervisor(config, options.argv, reactor)
-    return tracker_service(config, reactor, seat)
+    try:
+        return tracker_service(config, reactor, seat)
+    except OSError as e:  # a state file that cannot be read or written at all
+        sys.stderr.write(f"weightless: could not start: {e}\n")
+        raise SystemExit(1) from None
 
 
 def tracker_service(config: Config, reactor: Any, seat: Seat | None) -> service.IService:
