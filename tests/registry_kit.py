@@ -172,6 +172,13 @@ class Server:
         merged = {"Content-Type": "application/json", **(headers or {})}
         return await self.request("POST", "/api/registry", body, merged)
 
+    async def upload(
+        self, data: bytes, headers: dict[str, str] | None = None, **params: Any
+    ) -> Response:
+        """POST /api/registry/torrent with the raw file, as `weightless publish` sends it."""
+        merged = {"Content-Type": "application/x-bittorrent", **(headers or {})}
+        return await self.request("POST", "/api/registry/torrent", data, merged, **params)
+
     async def announce(
         self, info_hash: bytes, port: int, refused: bool = False, **params: Any
     ) -> dict[bytes, Any]:

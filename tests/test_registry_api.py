@@ -290,24 +290,22 @@ async def test_upload_raw_torrent(server: Server, tmp_path: Path, version: str) 
     download = await server.get("/api/registry/torrent", info_hash=info.info_hash_hex)
     assert download.body == data
 
-    r = await server.request("POST", "/api/registry/torrent", data, name="Better name")
+    r = await server.upload(data, name="Better name")
     assert r.status == 201
     entry = (await server.get("/api/registry", info_hash=info.info_hash_hex)).json()
     assert entry["name"] == "Better name"
 
 
 @pytest_twisted.ensureDeferred
-async def test_upload_with_curls_default_form_content_type(server: Server, tmp_path: Path) -> None:
-    """``curl --data-binary @x.torrent`` says application/x-www-form-urlencoded: the body is
-    still the file, and only the query string gives parameters."""
+async def test_upload_with_a_form_content_type_is_refused(server: Server, tmp_path: Path) -> None:
+    """A form content type is what a page of another site can POST without asking (and what
+    ``curl --data-binary`` says unless told): 415, so no cross-site write gets through."""
     data = make_torrent(tmp_path, "form.bin")
     form = {"Content-Type": "application/x-www-form-urlencoded"}
     r = await server.request("POST", "/api/registry/torrent", data, form, tags="t")
-    assert r.status == 201, r.body
-    entry = (await server.get("/api/registry", info_hash=r.json()["info_hash"])).json()
-    assert entry["tags"] == "t" and entry["name"] == "form.bin"
+    assert "Content-Type" in error(r, 415)
     r = await server.request("POST", "/api/registry/torrent", b"name=evil&tags=x", form)
-    assert "torrent" in error(r, 400)
+    assert "Content-Type" in error(r, 415)
 
 
 @pytest_twisted.ensureDeferred
@@ -315,15 +313,15 @@ async def test_upload_errors(start: Start, tmp_path: Path) -> None:
     server = await start(registry_key="k")
     key = {"X-Weightless-Key": "k"}
     data = make_torrent(tmp_path, "a.bin")
-    error(await server.request("POST", "/api/registry/torrent", data), 401)
-    error(await server.request("POST", "/api/registry/torrent", b"", key), 400)
-    message = error(await server.request("POST", "/api/registry/torrent", b"d4:infoi1ee", key), 400)
+    error(await server.upload(data), 401)
+    error(await server.upload(b"", key), 400)
+    message = error(await server.upload(b"d4:infoi1ee", key), 400)
     assert "torrent" in message
-    error(await server.request("POST", "/api/registry/torrent", data[:-1], key), 400)
-    error(await server.request("POST", "/api/registry/torrent", data, key, size="-5"), 400)
+    error(await server.upload(data[:-1], key), 400)
+    error(await server.upload(data, key, size="-5"), 400)
     info = parse_torrent(data)
     await server.request("DELETE", "/api/registry", None, key, info_hash=info.v1_info_hash_hex)
-    error(await server.request("POST", "/api/registry/torrent", data, key), 409)
+    error(await server.upload(data, key), 409)
 
 
 # -- DELETE /api/registry
@@ -376,7 +374,7 @@ async def test_delete_errors(start: Start) -> None:
 async def test_download_headers_and_errors(server: Server, tmp_path: Path) -> None:
     data = make_torrent(tmp_path, "x.bin")
     info = parse_torrent(data)
-    await server.request("POST", "/api/registry/torrent", data, name='Ünïcode "set" 1/2')
+    await server.upload(data, name='Ünïcode "set" 1/2')
     r = await server.get("/api/registry/torrent", info_hash=info.info_hash_hex)
     assert r.status == 200 and r.body == data
     assert r.headers["content-type"] == "application/x-bittorrent"
@@ -397,7 +395,7 @@ async def test_meta(server: Server, tmp_path: Path, version: str) -> None:
     (tmp_path / "set" / "test.bin").write_bytes(b"e" * 20000)
     data = make_torrent(tmp_path, "set", version)
     info = parse_torrent(data)
-    await server.request("POST", "/api/registry/torrent", data)
+    await server.upload(data)
     for h in filter(None, (info.info_hash_hex, info.v1_info_hash_hex)):
         meta = (await server.get("/api/registry/meta", info_hash=h)).json()
         assert meta == {
@@ -507,7 +505,7 @@ async def test_search_pages(server: Server) -> None:
     assert (await _names(server, limit=2, offset=1)) == (everything[1:3], 7)
     assert (await _names(server, offset=6)) == (everything[6:], 7)
     assert (await _names(server, offset=7)) == ([], 7)
-    assert (await _names(server, offset=10**30)) == ([], 7)
+    assert (await _names(server, offset=10**18)) == ([], 7)
     assert (await _names(server, limit=1000)) == (everything, 7)
 
 

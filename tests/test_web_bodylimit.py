@@ -98,7 +98,12 @@ async def test_chunked_body_is_refused_once_it_passes_the_limit(server: Server) 
 @pytest_twisted.ensureDeferred
 async def test_bodies_within_the_limits_pass(server: Server) -> None:
     # a torrent upload may be larger than a JSON body: it gets to the parser (a 400 here)
-    r = await server.request("POST", "/api/registry/torrent", b"d" + b"x" * (2 * JSON_LIMIT))
+    r = await server.upload(b"d" + b"x" * (2 * JSON_LIMIT))
     assert r.status == 400
-    r = await server.request("POST", "/api/registry", b"[" + b" " * (JSON_LIMIT - 2) + b"]")
+    r = await server.request(
+        "POST",
+        "/api/registry",
+        b"[" + b" " * (JSON_LIMIT - 2) + b"]",
+        {"Content-Type": "application/json"},
+    )
     assert r.status == 400 and "object" in r.json()["error"]

@@ -78,10 +78,29 @@ def check_size(value: object, field: str = "size") -> int:
     return value
 
 
+INT64_MAX = (1 << 63) - 1
+
+
+def parse_whole(text: str, field: str, low: int = 0, high: int = INT64_MAX) -> int:
+    """A whole number written in ASCII digits, with one optional leading ``-``, from ``low``
+    to ``high``; Invalid (a 400) with the range for anything else: ``--5``, ``+5``, `` 5``,
+    ``1.0``, non-ASCII digits, or 5,000 digits (never converted: no int() of unbounded text)."""
+    digits = text[1:] if text.startswith("-") else text
+    if not digits.isascii() or not digits.isdigit():
+        raise Invalid(f"{field} must be a whole number from {low} to {high}")
+    significant = digits.lstrip("0")
+    if len(significant) > len(str(max(abs(low), abs(high)))):
+        raise Invalid(f"{field} must be a whole number from {low} to {high}")
+    value = int(significant or "0")
+    if text.startswith("-"):
+        value = -value
+    if not low <= value <= high:
+        raise Invalid(f"{field} must be a whole number from {low} to {high}")
+    return value
+
+
 def parse_size(text: str) -> int:
-    if not text.isdigit() or not text.isascii():
-        raise Invalid("size must be a whole number of bytes")
-    return check_size(int(text))
+    return parse_whole(text, "size (bytes)", 0, MAX_SIZE)
 
 
 @dataclass

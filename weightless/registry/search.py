@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from weightless.registry.entries import Invalid, check_text
+from weightless.registry.entries import Invalid, check_text, parse_whole
 
 SORTS = ("created_at", "completions", "seeders")
 DEFAULT_LIMIT = 50
@@ -24,18 +24,9 @@ class Search:
     offset: int = 0
 
 
-def _number(params: Mapping[str, str], name: str) -> int | None:
-    text = params.get(name)
-    if text is None:
-        return None
-    stripped = text.strip()
-    if not stripped.lstrip("-").isdigit() or not stripped.isascii():
-        raise Invalid(f"{name} must be a whole number")
-    return int(stripped)
-
-
 def parse_search(params: Mapping[str, str]) -> Search:
-    """The search from query parameters (first value of each); `Invalid` for bad ones."""
+    """The search from query parameters (first value of each); `Invalid` for bad ones. A
+    ``limit`` above MAX_LIMIT is taken as MAX_LIMIT, an ``offset`` above MAX_OFFSET as that."""
     texts = {}
     for name in ("q", "category", "publisher", "tags"):
         value = params.get(name)
@@ -43,22 +34,16 @@ def parse_search(params: Mapping[str, str]) -> Search:
     sort = params.get("sort") or "created_at"
     if sort not in SORTS:
         raise Invalid(f"sort must be one of {', '.join(SORTS)}")
-    limit = _number(params, "limit")
-    if limit is None:
-        limit = DEFAULT_LIMIT
-    elif limit <= 0:
-        raise Invalid(f"limit must be from 1 to {MAX_LIMIT}")
-    offset = _number(params, "offset") or 0
-    if offset < 0:
-        raise Invalid("offset must not be negative")
+    limit = params.get("limit")
+    offset = params.get("offset")
     return Search(
         q=texts["q"],
         category=texts["category"],
         publisher=texts["publisher"],
         tags=texts["tags"],
         sort=sort,
-        limit=min(limit, MAX_LIMIT),
-        offset=min(offset, MAX_OFFSET),
+        limit=DEFAULT_LIMIT if limit is None else min(parse_whole(limit, "limit", 1), MAX_LIMIT),
+        offset=0 if offset is None else min(parse_whole(offset, "offset"), MAX_OFFSET),
     )
 
 

@@ -4,6 +4,7 @@ the bytes so far) passes the path's limit, never after buffering the whole body.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from twisted.web.server import Request
 
@@ -32,6 +33,12 @@ class LimitedRequest(Request):
     _limit = JSON_LIMIT
     _received = 0
     _refused = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # no form decoding of bodies into request.args: nothing reads them (the API parses its
+        # own query strings), and a malformed multipart body got twisted's bare 400, not a 415
+        kwargs["parsePOSTFormSubmission"] = False
+        super().__init__(*args, **kwargs)
 
     def gotLength(self, length: int | None) -> None:
         self._limit = self.limit_for(getattr(self.channel, "_path", b"/"))

@@ -19,7 +19,6 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.http import parse_qs
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
@@ -43,6 +42,7 @@ from weightless.tracker.catalog import wire_hashes
 from weightless.tracker.passkey import valid_user_id
 from weightless.tracker.ratelimit import Limiter
 from weightless.web.clientip import ClientIP
+from weightless.web.querystring import QueryStringError, query_params
 from weightless.web.status import set_status
 
 T = TypeVar("T")
@@ -52,6 +52,8 @@ STORE_TIMEOUT = 5.0  # seconds before a database that does not answer is a 503
 JSON = b"application/json"
 ALLOWED_HEADERS = b"Content-Type, X-Weightless-Key"
 EXPOSED_HEADERS = b"X-Total-Count, Retry-After"
+# what a page of another site can POST without a CORS preflight (Fetch's safelisted types)
+SIMPLE_TYPES = (b"text/plain", b"application/x-www-form-urlencoded", b"multipart/form-data")
 
 
 class ApiError(Exception):
@@ -67,16 +69,28 @@ def json_body(request: IRequest, status: int, value: Any) -> bytes:
 
 
 def params(request: IRequest) -> dict[str, str]:
-    """The first value of each query-string parameter, as text. Never the body's: twisted.web
-    also reads form-encoded bodies into ``request.args``, and a .torrent posted with curl's
-    default form content type is not a form."""
-    out: dict[str, str] = {}
-    for key, values in parse_qs(request.uri.partition(b"?")[2], keep_blank_values=True).items():
-        try:
-            out[key.decode("utf-8")] = values[0].decode("utf-8")
-        except UnicodeDecodeError:
-            raise ApiError(400, "query parameters must be UTF-8") from None
-    return out
+    """The first value of each query-string parameter, as text (see ``querystring``). Never
+    the body's: twisted.web also reads form-encoded bodies into ``request.args``."""
+    try:
+        return query_params(request)
+    except QueryStringError as e:
+        raise ApiError(400, str(e)) from None
+
+
+def require_content_type(request: IRequest, accepted: tuple[bytes, ...], refused: bool) -> None:
+    """415 unless the media type of Content-Type (parameters such as charset aside) is one of
+    ``accepted`` or, with ``refused``, is anything but those a cross-site HTML form or a
+    no-CORS fetch can send without asking (text/plain, application/x-www-form-urlencoded,
+    multipart/form-data, or none)."""
+    header = request.getHeader(b"content-type") or b""
+    media = header.split(b";", 1)[0].strip().lower()
+    if refused:
+        if media and media not in SIMPLE_TYPES:
+            return
+    elif media in accepted:
+        return
+    wanted = " or ".join(t.decode() for t in accepted)
+    raise ApiError(415, f"Content-Type must be {wanted}")
 
 
 def content_disposition(name: str) -> bytes:
@@ -206,12 +220,14 @@ class RegistryAPI:
     @app.route("/registry", methods=["POST"])
     async def post_entry(self, request: IRequest) -> bytes:
         self._authorize(request)
+        require_content_type(request, (JSON,), refused=False)
         await self._register(parse_json_body(request.content.read()))
         return json_body(request, 201, {"status": "created"})
 
     @app.route("/registry/torrent", methods=["POST"])
     async def upload(self, request: IRequest) -> bytes:
         self._authorize(request)
+        require_content_type(request, (b"application/x-bittorrent",), refused=True)
         entry = await self._register(parse_upload(request.content.read(), params(request)))
         answer = {"status": "created", "info_hash": entry.info_hash}
         if entry.v1_info_hash:
