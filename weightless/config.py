@@ -32,6 +32,7 @@ class Config:
     tracker_secret: bytes | None = None
     registry_key: str | None = None
     max_peers: int = 50
+    max_swarms: int = 1_000_000  # --open: swarms tracked at most, in all
     interval: int = 1800
     min_interval: int = 900
     peer_ttl: int = 3600
@@ -249,6 +250,7 @@ def build(options: Mapping[str, object], env: Mapping[str, str], cpu_count: int)
         tracker_secret=secret.encode("utf-8") if secret else None,
         registry_key=registry_key,
         max_peers=_int("--max-peers", pick("max_peers", "MAX_PEERS") or "50", 1, 1000),
+        max_swarms=_int("--max-swarms", pick("max_swarms") or "1000000", 1),
         interval=interval,
         min_interval=min_interval,
         peer_ttl=_int("--peer-ttl", pick("peer_ttl") or "3600", 1),

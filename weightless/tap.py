@@ -96,6 +96,13 @@ class Options(usage.Options):
             "(WEIGHTLESS_SWARM_FILE) [weightless.swarms]",
         ],
         ["max-peers", None, None, "most peers in one announce reply (MAX_PEERS) [50]"],
+        [
+            "max-swarms",
+            None,
+            None,
+            "with --open, most swarms tracked at once; a new hash beyond it gets 'tracker is "
+            "full' [1000000]",
+        ],
         ["interval", None, None, "announce interval sent to clients, seconds [1800]"],
         ["min-interval", None, None, "minimum announce interval, seconds [900]"],
         ["peer-ttl", None, None, "drop a peer not heard from for this long, seconds [3600]"],
@@ -194,6 +201,8 @@ def tracker_service(config: Config, reactor: Any, seat: Seat | None) -> service.
     policy = Policy(
         open=config.open,
         max_peers=config.max_peers,
+        # each worker owns its share of the swarms (hashes are spread evenly among them)
+        max_swarms=max(1, config.max_swarms // (seat.workers if seat is not None else 1)),
         interval=config.interval,
         min_interval=config.min_interval,
         peer_ttl=config.peer_ttl,

@@ -29,10 +29,14 @@ class Refused(Exception):
     """An announce or scrape the tracker will not serve; the message goes to the client."""
 
 
+FULL = "tracker is full"
+
+
 @dataclass(frozen=True)
 class Policy:
     open: bool = False
     max_peers: int = 50
+    max_swarms: int = 1_000_000  # in open mode, unregistered swarms held at once
     interval: int = 1800
     min_interval: int = 900
     peer_ttl: int = 3600
@@ -128,6 +132,14 @@ class Tracker:
         stopped announce too; a peer that seeded from its first announce never counts
         (interfaces.md, "What real clients need")."""
         key, entry = self.swarm_of(info_hash)
+        swarms = self.swarms.swarms
+        if (
+            entry is None
+            and len(swarms) >= self.policy.max_swarms
+            and key not in swarms
+            and event != EVENT_STOPPED
+        ):
+            raise Refused(FULL)  # --open is bounded by --max-swarms
         # a hybrid entry's other hash (its v1 hash) has a peer list of its own in the swarm
         other = key is not info_hash and key != info_hash
         if self.accounting is not None and user is not None:
