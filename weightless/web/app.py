@@ -4,7 +4,6 @@ protocol does not answer itself: HEAD, odd connections, in-memory tests)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from klein import Klein
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -19,10 +18,11 @@ from werkzeug.exceptions import NotFound
 
 from weightless.registry.store import IStore
 from weightless.web.clientip import ClientIP
+from weightless.web.health import PING_TIMEOUT, Health
 from weightless.web.status import set_status
 from weightless.web.tracker_http import Body, TrackerHTTP
 
-HEALTH_TIMEOUT = 2.0
+HEALTH_TIMEOUT = PING_TIMEOUT
 
 
 class WebApp:
@@ -48,6 +48,7 @@ class WebApp:
         self.refresh_metrics = refresh_metrics  # several workers: gather their counters first
         self.client_ip = client_ip
         self.reactor = reactor
+        self.health_check = Health(store.ping, reactor)
 
     def ip(self, request: IRequest) -> str:
         return self.client_ip.of_request(request)
@@ -122,18 +123,14 @@ class WebApp:
     @app.route("/health", methods=["GET", "HEAD"])
     def health(self, request: IRequest) -> Deferred[bytes]:
         request.setHeader(b"content-type", b"text/plain; charset=utf-8")
-        d = self.store.ping()
-        d.addTimeout(HEALTH_TIMEOUT, self.reactor)
 
-        def ok(_: Any) -> bytes:
-            return b"OK"
-
-        def down(failure: Any) -> bytes:
-            self.log.warn("health check: database unreachable: {f}", f=failure.getErrorMessage())
+        def answer(reason: str | None) -> bytes:
+            if reason is None:
+                return b"OK"
             request.setResponseCode(503)
             return b"Database unreachable"
 
-        return d.addCallbacks(ok, down)
+        return self.health_check.check().addCallback(answer)
 
     @app.route("/metrics", methods=["GET"])
     def metrics_page(self, request: IRequest) -> bytes | Deferred[bytes]:
