@@ -38,7 +38,7 @@ async def test_migrations_apply_once(store: IStore, store_url: str) -> None:
     finally:
         await again.close()
     versions = raw_sql(store_url, "SELECT version FROM schema_migrations ORDER BY version")
-    assert versions == [(1,), (2,)]
+    assert versions == [(1,), (2,), (3,)]
 
 
 @pytest_twisted.ensureDeferred

@@ -109,6 +109,7 @@ class Submission:
 
     entry: Entry
     torrent_data: bytes | None = None
+    meta: str | None = None  # the /api/registry/meta JSON of torrent_data, computed once here
 
 
 def parse_json_body(body: bytes) -> Submission:
@@ -142,7 +143,7 @@ def parse_json_body(body: bytes) -> Submission:
         raise Invalid(f"v1_info_hash does not match torrent_data ({info.v1_info_hash_hex})")
     if info.v2_info_hash is not None:
         entry.v1_info_hash = info.v1_info_hash_hex
-    return Submission(entry, torrent_data)
+    return Submission(entry, torrent_data, meta_json(info))
 
 
 def _optional(entry: Entry, data: Mapping[str, Any]) -> None:
@@ -188,7 +189,17 @@ def parse_upload(torrent_data: bytes, params: Mapping[str, str]) -> Submission:
             setattr(entry, field, check_text(value, field))
     if params.get("size") is not None:
         entry.size = parse_size(params["size"])
-    return Submission(entry, torrent_data)
+    return Submission(entry, torrent_data, meta_json(info))
+
+
+def meta_json(info: TorrentInfo) -> str:
+    """The body of GET /api/registry/meta for a parsed file, as stored with it."""
+    return json.dumps(info.meta(), ensure_ascii=False)
+
+
+def stored_meta(torrent_data: bytes) -> str:
+    """The /meta JSON of a file stored before it was kept with it; TorrentError if unreadable."""
+    return meta_json(parse_torrent(torrent_data))
 
 
 def entry_json(entry: Entry, seeders: int, leechers: int) -> dict[str, Any]:

@@ -335,8 +335,10 @@ class PostgresStore:
 
     # -- the registry's side
 
-    def upsert(self, entry: Entry, torrent_data: bytes | None = None) -> Deferred[int]:
-        params = sql.upsert_params(entry, torrent_data, self.clock())
+    def upsert(
+        self, entry: Entry, torrent_data: bytes | None = None, meta: str | None = None
+    ) -> Deferred[int]:
+        params = sql.upsert_params(entry, torrent_data, meta, self.clock())
 
         async def write(cursor: Cursor) -> int:
             await cursor.execute(sql.upsert_sql("%s"), params)
@@ -400,6 +402,23 @@ class PostgresStore:
             return rows[0][0], bytes(rows[0][1])
 
         return d.addCallback(found)
+
+    def meta(self, info_hash: str) -> Deferred[tuple[str | None, bytes | None] | None]:
+        d = self._query(sql.META_SQL.format(m="%(h)s") + " LIMIT 1", {"h": info_hash})
+
+        def found(rows: list[Any]) -> tuple[str | None, bytes | None] | None:
+            if not rows:
+                return None
+            meta, data = rows[0]
+            return meta, None if data is None else bytes(data)
+
+        return d.addCallback(found)
+
+    def save_meta(self, info_hash: str, meta: str) -> Deferred[None]:
+        query = sql.SAVE_META_SQL.format(meta="%(meta)s", h="%(h)s")
+        values = {"meta": meta, "h": info_hash}
+        d: Deferred[Any] = self._run(lambda c: c.runOperation(query, values))
+        return d.addCallback(lambda _: None)
 
     def search(self, query: Search) -> Deferred[tuple[list[Entry], int]]:
         page, count, params = sql.search_sql(query, "%s", _contains)

@@ -58,10 +58,19 @@ def entry_from_row(row: Sequence[Any]) -> Entry:
 
 def upsert_sql(mark: str) -> str:
     """INSERT ... ON CONFLICT (info_hash) DO UPDATE: the columns of WRITTEN replaced, verified
-    and completions kept, the stored .torrent and v1_info_hash kept when none is given. Nothing
+    and completions kept, the stored .torrent (with its /meta view) and v1_info_hash kept when
+    none is given. Nothing
     is written (no row returned) when a hash of the entry is blocked: the in-memory check before
     it can race a takedown made meanwhile, here or on another machine."""
-    columns = ("info_hash", "v1_info_hash", *WRITTEN, "torrent_data", "created_at", "updated_at")
+    columns = (
+        "info_hash",
+        "v1_info_hash",
+        *WRITTEN,
+        "torrent_data",
+        "meta",
+        "created_at",
+        "updated_at",
+    )
     updates = ", ".join(f"{c} = excluded.{c}" for c in WRITTEN)
     return (
         f"INSERT INTO registry ({', '.join(columns)}) SELECT {', '.join([mark] * len(columns))} "
@@ -69,16 +78,20 @@ def upsert_sql(mark: str) -> str:
         "ON CONFLICT (info_hash) DO UPDATE SET "
         "v1_info_hash = COALESCE(excluded.v1_info_hash, registry.v1_info_hash), "
         "torrent_data = COALESCE(excluded.torrent_data, registry.torrent_data), "
+        # the /meta view goes with the file: replaced with it, kept without one
+        "meta = CASE WHEN excluded.torrent_data IS NULL THEN registry.meta "
+        "ELSE excluded.meta END, "
         f"{updates}, updated_at = excluded.updated_at RETURNING completions"
     )
 
 
-def upsert_params(entry: Entry, torrent_data: Any, now: float) -> list[Any]:
+def upsert_params(entry: Entry, torrent_data: Any, meta: str | None, now: float) -> list[Any]:
     return [
         entry.info_hash,
         entry.v1_info_hash,
         *(getattr(entry, c) for c in WRITTEN),
         torrent_data,
+        meta if torrent_data is not None else None,
         now,
         now,
         # the blocklist check: the hash, its v1 hash, its 40-hex (truncated v2) wire form
@@ -86,6 +99,17 @@ def upsert_params(entry: Entry, torrent_data: Any, now: float) -> list[Any]:
         entry.v1_info_hash,
         entry.info_hash[:40],
     ]
+
+
+# (stored /meta JSON, the file when that is not computed yet) of the entry with a hash
+META_SQL = (
+    "SELECT meta, CASE WHEN meta IS NULL THEN torrent_data END FROM registry "
+    "WHERE torrent_data IS NOT NULL AND (info_hash = {m} OR v1_info_hash = {m})"
+)
+SAVE_META_SQL = (
+    "UPDATE registry SET meta = {meta} WHERE (info_hash = {h} OR v1_info_hash = {h}) "
+    "AND meta IS NULL AND torrent_data IS NOT NULL"
+)
 
 
 def where(query: Search, mark: str, contains: Contains) -> tuple[str, list[Any]]:

@@ -160,8 +160,10 @@ class SQLiteStore:
 
         return self._run(write)
 
-    def upsert(self, entry: Entry, torrent_data: bytes | None = None) -> Deferred[int]:
-        params = sql.upsert_params(entry, torrent_data, self.clock())
+    def upsert(
+        self, entry: Entry, torrent_data: bytes | None = None, meta: str | None = None
+    ) -> Deferred[int]:
+        params = sql.upsert_params(entry, torrent_data, meta, self.clock())
 
         def write(conn: sqlite3.Connection) -> int:
             row = conn.execute(sql.upsert_sql("?"), params).fetchone()
@@ -217,6 +219,21 @@ class SQLiteStore:
             return row[0], bytes(row[1])
 
         return self._run(read)
+
+    def meta(self, info_hash: str) -> Deferred[tuple[str | None, bytes | None] | None]:
+        def read(conn: sqlite3.Connection) -> tuple[str | None, bytes | None] | None:
+            row = conn.execute(sql.META_SQL.format(m="?1"), (info_hash,)).fetchone()
+            if row is None:
+                return None
+            return row[0], None if row[1] is None else bytes(row[1])
+
+        return self._run(read)
+
+    def save_meta(self, info_hash: str, meta: str) -> Deferred[None]:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(sql.SAVE_META_SQL.format(meta="?1", h="?2"), (meta, info_hash))
+
+        return self._run(write)
 
     def search(self, query: Search) -> Deferred[tuple[list[Entry], int]]:
         page, count, params = sql.search_sql(query, "?", _contains)

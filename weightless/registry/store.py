@@ -73,9 +73,19 @@ class IStore(Interface):
         2^63-1. Fails with Rejected when the database refuses a value of the batch (nothing of
         it is written), with StoreUnavailable when it cannot be reached."""
 
-    def upsert(entry: Entry, torrent_data: bytes | None = None) -> Deferred[int]:
+    def upsert(
+        entry: Entry, torrent_data: bytes | None = None, meta: str | None = None
+    ) -> Deferred[int]:
         """Insert or update an entry by info_hash, keeping verified, completions, and the
-        stored .torrent and v1_info_hash when none is given. Fires with the completions."""
+        stored .torrent and v1_info_hash when none is given. ``meta`` is the /meta JSON of
+        ``torrent_data``, stored with it. Fires with the completions."""
+
+    def meta(info_hash: str) -> Deferred[tuple[str | None, bytes | None] | None]:
+        """None when the entry (by either hash) has no file; (the stored /meta JSON, None), or
+        (None, the .torrent bytes) for a file stored before /meta was kept with it."""
+
+    def save_meta(info_hash: str, meta: str) -> Deferred[None]:
+        """Keep the /meta JSON computed for a file stored without one."""
 
     def takedown(info_hash: str, reason: str) -> Deferred[list[str]]:
         """Remove the entry with this info_hash or v1_info_hash, if any, and block all its

@@ -17,6 +17,7 @@ from klein import Klein
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
+from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
@@ -32,11 +33,12 @@ from weightless.registry.entries import (
     parse_hash,
     parse_json_body,
     parse_upload,
+    stored_meta,
 )
 from weightless.registry.live import LiveRegistry
 from weightless.registry.search import Search, parse_search
 from weightless.registry.store import Blocked, Conflict, IStore, StoreUnavailable
-from weightless.registry.torrentfile import TorrentError, parse_torrent
+from weightless.registry.torrentfile import TorrentError
 from weightless.tracker.accounting import PendingWrites
 from weightless.tracker.catalog import wire_hashes
 from weightless.tracker.passkey import valid_user_id
@@ -127,6 +129,12 @@ class RegistryAPI:
         self.registry_key = registry_key.encode("utf-8") if registry_key else None
         self.cors_origins = frozenset(cors_origins)
         self.timeout = timeout
+        self.run_in_thread: Callable[..., Deferred[Any]] = lambda fn, *args: deferToThreadPool(
+            reactor,  # type: ignore[arg-type]
+            reactor.getThreadPool(),  # type: ignore[attr-defined]
+            fn,
+            *args,
+        )
 
     def resource(self) -> IResource:
         return ApiGate(self, self.app.resource())
@@ -135,6 +143,11 @@ class RegistryAPI:
 
     def ip(self, request: IRequest) -> str:
         return self.client_ip.of_request(request)
+
+    def _off_reactor(self, fn: Callable[..., T], *args: Any) -> Deferred[T]:
+        """``fn(*args)`` on the reactor's thread pool: parsing a .torrent (up to 16 MiB, or
+        100,000 files) must never stall the announces."""
+        return self.run_in_thread(fn, *args)
 
     def _guard(self, d: Deferred[T]) -> Deferred[T]:
         """The store's answer, or a TimeoutError (a 503) when none comes in time. Cancelling a
@@ -185,20 +198,28 @@ class RegistryAPI:
 
     async def metadata(self, info_hash: str) -> bytes | None:
         """The /meta JSON body (UTF-8) of the stored .torrent: name, piece_length,
-        piece_count, total_size, files; None when no file is stored."""
-        found = await self._guard(self.store.torrent(info_hash))
+        piece_count, total_size, files; None when no file is stored. A lookup: the view was
+        computed when the file was stored (or, for a file stored before that, at its first
+        /meta, off the reactor, and kept)."""
+        found = await self._guard(self.store.meta(info_hash))
         if found is None:
             return None
-        try:
-            info = parse_torrent(found[1])
-        except TorrentError as e:
-            raise ApiError(500, f"the stored torrent cannot be read: {e}") from None
-        return json.dumps(info.meta(), ensure_ascii=False).encode("utf-8")
+        meta, data = found
+        if meta is None:
+            assert data is not None
+            try:
+                meta = await self._off_reactor(stored_meta, data)
+            except TorrentError as e:
+                raise ApiError(500, f"the stored torrent cannot be read: {e}") from None
+            await self._guard(self.store.save_meta(info_hash, meta))
+        return meta.encode("utf-8")
 
     async def _register(self, submission: Submission) -> Entry:
         entry = submission.entry
         self._check_writable(entry)
-        completions = await self._guard(self.store.upsert(entry, submission.torrent_data))
+        completions = await self._guard(
+            self.store.upsert(entry, submission.torrent_data, submission.meta)
+        )
         self.live.upserted(entry.info_hash, entry.v1_info_hash, completions)
         return entry
 
@@ -221,14 +242,15 @@ class RegistryAPI:
     async def post_entry(self, request: IRequest) -> bytes:
         self._authorize(request)
         require_content_type(request, (JSON,), refused=False)
-        await self._register(parse_json_body(request.content.read()))
+        await self._register(await self._off_reactor(parse_json_body, request.content.read()))
         return json_body(request, 201, {"status": "created"})
 
     @app.route("/registry/torrent", methods=["POST"])
     async def upload(self, request: IRequest) -> bytes:
         self._authorize(request)
         require_content_type(request, (b"application/x-bittorrent",), refused=True)
-        entry = await self._register(parse_upload(request.content.read(), params(request)))
+        body = request.content.read()
+        entry = await self._register(await self._off_reactor(parse_upload, body, params(request)))
         answer = {"status": "created", "info_hash": entry.info_hash}
         if entry.v1_info_hash:
             answer["v1_info_hash"] = entry.v1_info_hash
