@@ -210,7 +210,7 @@ async def test_substring_search_uses_trigram_indexes(postgres_dsn: str) -> None:
             cur.execute("EXPLAIN SELECT * FROM registry WHERE tags ILIKE %s", ("%fp16%",))
             assert "registry_tags_trgm" in "\n".join(row[0] for row in cur.fetchall())
             cur.execute("SELECT version FROM schema_migrations ORDER BY version")
-            assert [row[0] for row in cur.fetchall()] == [1, 2]
+            assert [row[0] for row in cur.fetchall()] == [1, 2, 3]
     finally:
         conn.close()
 

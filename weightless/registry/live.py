@@ -30,7 +30,15 @@ class LiveRegistry:
         self.swarms = swarms
 
     def upserted(self, info_hash: str, v1_info_hash: str | None, completions: int) -> None:
-        self.catalog.add(CatalogEntry(info_hash, v1_info_hash, completions))
+        """An entry written here or elsewhere. Completions never go back: the catalog keeps
+        the larger count, and a swarm tracked before its hash was registered (--open) brings
+        the completions it counted."""
+        entry = CatalogEntry(info_hash, v1_info_hash, completions)
+        if info_hash not in self.catalog.entries:
+            swarm = self.swarms.get(entry.swarm_key)
+            if swarm is not None:
+                entry.completions = max(completions, swarm.completions)
+        self.catalog.add(entry)
 
     def taken_down(self, hashes: list[str]) -> None:
         """Forget the entry, drop the peers of every swarm its hashes name, block them all."""

@@ -346,6 +346,7 @@ class PostgresStore:
             if row is None:
                 raise Blocked(entry.info_hash)
             completions = int(row[0])
+            entry.v1_info_hash = row[1]  # the stored one, when the upsert gave none
             await self._notify(
                 cursor,
                 {

@@ -81,7 +81,7 @@ def upsert_sql(mark: str) -> str:
         # the /meta view goes with the file: replaced with it, kept without one
         "meta = CASE WHEN excluded.torrent_data IS NULL THEN registry.meta "
         "ELSE excluded.meta END, "
-        f"{updates}, updated_at = excluded.updated_at RETURNING completions"
+        f"{updates}, updated_at = excluded.updated_at RETURNING completions, v1_info_hash"
     )
 
 

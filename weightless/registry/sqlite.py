@@ -169,6 +169,7 @@ class SQLiteStore:
             row = conn.execute(sql.upsert_sql("?"), params).fetchone()
             if row is None:
                 raise Blocked(entry.info_hash)
+            entry.v1_info_hash = row[1]  # the stored one, when the upsert gave none
             return int(row[0])
 
         return self._run(write)

@@ -78,7 +78,9 @@ class IStore(Interface):
     ) -> Deferred[int]:
         """Insert or update an entry by info_hash, keeping verified, completions, and the
         stored .torrent and v1_info_hash when none is given. ``meta`` is the /meta JSON of
-        ``torrent_data``, stored with it. Fires with the completions."""
+        ``torrent_data``, stored with it. Fires with the completions, and sets
+        ``entry.v1_info_hash`` to the stored one (kept when the upsert gave none), so that the
+        catalog and other processes never lose the hybrid's v1 swarm."""
 
     def meta(info_hash: str) -> Deferred[tuple[str | None, bytes | None] | None]:
         """None when the entry (by either hash) has no file; (the stored /meta JSON, None), or
