@@ -3,11 +3,15 @@
 import hashlib
 import hmac
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import bencodepy
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
 from weightless.metrics import Stats
 from weightless.tracker.accounting import Accounting, PendingWrites
@@ -209,18 +213,76 @@ def test_malformed_with_valid_connection_id_gets_an_error() -> None:
     assert reply == udp.ErrorResponse(7, "unknown action")
 
 
-@settings(max_examples=500, deadline=None)
-@given(data=st.binary(max_size=300), action=st.integers(0, 4), valid=st.booleans())
-def test_random_datagrams_never_raise_or_amplify(data: bytes, action: int, valid: bool) -> None:
+@contextmanager
+def no_logged_failures() -> Iterator[None]:
+    """Fail on any failure the adapter logs: it catches every exception (one bad datagram
+    must not stop the others), so "did not raise" alone proves nothing."""
+    failures: list[str] = []
+
+    def observe(event: dict[str, Any]) -> None:
+        failure = event.get("log_failure")
+        level = event.get("log_level")
+        if failure is not None:
+            failures.append(failure.getTraceback())
+        elif level is not None and level >= LogLevel.error:
+            failures.append(formatEvent(event))
+
+    globalLogPublisher.addObserver(observe)
+    try:
+        yield
+    finally:
+        globalLogPublisher.removeObserver(observe)
+    assert not failures, "\n".join(failures)
+
+
+def test_no_logged_failures_catches_an_adapter_failure() -> None:
+    """The check above sees what the adapter swallows."""
     h = Harness()
+    h.tracker.announce = None  # type: ignore[assignment,method-assign]
+    with pytest.raises(AssertionError, match="not callable"), no_logged_failures():
+        h.announce(("10.0.0.1", 6881))
+
+
+announce_bodies = st.builds(
+    lambda ih, dl, left, up, ev, num, port, url: udp.encode_announce_request(
+        0, 7, ih, b"-XX0001-000000000001", dl, left, up, ev, 0, 0, num, port, url
+    )[16:],
+    st.binary(min_size=20, max_size=20),
+    st.integers(-(2**63), 2**63 - 1),
+    st.integers(-(2**63), 2**63 - 1),
+    st.integers(-(2**63), 2**63 - 1),
+    st.integers(-(2**31), 2**31 - 1),
+    st.integers(-(2**31), 2**31 - 1),
+    st.integers(0, 65535),
+    st.one_of(
+        st.just(b""),
+        st.binary(max_size=300),
+        st.sampled_from([b"/announce", b"/announce/", b"/scrape", b"/announce/x.y", b"?a=b"]),
+    ),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    data=st.one_of(st.binary(max_size=300), announce_bodies),
+    action=st.integers(0, 4),
+    valid=st.booleans(),
+    secret=st.sampled_from([None, b"s3cret"]),
+    open_=st.booleans(),
+)
+def test_random_datagrams_never_fail_or_amplify(
+    data: bytes, action: int, valid: bool, secret: bytes | None, open_: bool
+) -> None:
+    h = Harness(open_=open_, secret=secret)
     addr = ("10.0.0.1", 6881)
     head = (h.connect(addr) if valid else 12345).to_bytes(8, "big") + action.to_bytes(4, "big")
-    for packet in (data, head + data):
-        h.transport.sent.clear()
-        h.proto.datagramReceived(packet, addr)
-        for reply, _ in h.transport.sent:
-            if not valid:
-                assert len(reply) <= max(len(packet), 16)
+    with no_logged_failures():
+        for packet in (data, head + data):
+            h.transport.sent.clear()
+            h.proto.datagramReceived(packet, addr)
+            for reply, _ in h.transport.sent:
+                if not valid:
+                    assert len(reply) <= max(len(packet), 16)
 
 
 def test_bad_connection_id_error_is_no_bigger_than_the_smallest_request() -> None:

@@ -1,11 +1,14 @@
-"""Stateless BEP 15 connection ids: a timestamp and a keyed MAC of (timestamp, client address).
+"""Stateless BEP 15 connection ids: a timestamp and a keyed MAC of (timestamp, client IP).
 
 A connection id proves the client received a packet at its source address, so announces from
 spoofed addresses are refused without any per-client table. Any process holding the same
 master secret checks any id, whichever worker handed it out. Time is always passed in.
 
 Layout of the 64-bit id: the high 32 bits are the whole seconds of ``now`` (mod 2**32, so it
-wraps in 2106 without harm), the low 32 bits are ``blake2b(ts || addr, key=epoch_key)``. The
+wraps in 2106 without harm), the low 32 bits are ``blake2b(ts || ip, key=epoch_key)``, ``ip``
+the client's packed address (4 or 16 bytes). The port is not part of an id (as BEP 15, aquatic
+and opentracker have it): libtorrent keeps one id per tracker IP and announces from the ports of
+all its sessions with it. The
 epoch key is ``HMAC-SHA256(master, label || epoch)`` with ``epoch = ts // rotate``: the key
 changes every ``rotate`` seconds, and since the epoch is computed from the id's own timestamp an
 id stays checkable across a rotation for as long as it is young enough.
@@ -15,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import socket
 import struct
 
 # A byte no passkey user id contains, so these HMACs never collide with passkey signatures
@@ -60,12 +62,14 @@ class ConnectionIdValidator:
         self._verified: dict[int, bytes] = {}  # connection id -> the address it was made for
 
     def make(self, addr: bytes, now: float) -> int:
-        """A fresh connection id for the packed client address ``addr`` (see pack_address)."""
+        """A fresh connection id for the packed client IP ``addr`` (4 or 16 bytes, as
+        ``tracker.core.pack_ip`` makes it; an IPv4-mapped address packs as the IPv4 one)."""
         ts = int(now) & _MASK32
         return (ts << 32) | int.from_bytes(self._mac(ts, addr), "big")
 
     def valid(self, connection_id: int, addr: bytes, now: float) -> bool:
-        """True if ``connection_id`` was made for ``addr`` at most ``max_age`` seconds ago."""
+        """True if ``connection_id`` was made for the IP ``addr`` at most ``max_age`` seconds
+        ago."""
         if not 0 <= connection_id < 1 << 64:
             return False
         ts = connection_id >> 32
@@ -103,13 +107,3 @@ class ConnectionIdValidator:
             del self._keys[next(iter(self._keys))]  # the oldest inserted epoch
         self._keys[epoch] = keyed
         return keyed
-
-
-def pack_address(host: str, port: int) -> bytes:
-    """The ``addr`` bytes for a (host, port) as Twisted reports it: packed IP then 2-byte port.
-
-    An IPv4 client seen on a dual-stack socket as ``::ffff:a.b.c.d`` packs differently from
-    ``a.b.c.d``; that is fine as long as one socket always reports one form.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.inet_pton(family, host) + port.to_bytes(2, "big")
