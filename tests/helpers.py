@@ -7,30 +7,20 @@ import hashlib
 import hmac
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from ipaddress import ip_network
 from time import perf_counter
 from typing import Any
 from urllib.parse import quote_from_bytes
 
 import bencodepy
-from prometheus_client.registry import CollectorRegistry
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.testing import MemoryReactorClock, StringTransport
-from twisted.web.server import Site
 
-from weightless.metrics import Stats, TrackerCollector, make_registry
-from weightless.tracker.accounting import Accounting, PendingWrites
-from weightless.tracker.catalog import Catalog
-from weightless.tracker.core import Policy, Tracker
-from weightless.tracker.passkey import Passkeys
-from weightless.tracker.ratelimit import RateLimiter
-from weightless.tracker.swarm import SwarmStore
-from weightless.web.app import WebApp
-from weightless.web.bodylimit import LimitedRequest
-from weightless.web.clientip import ClientIP
-from weightless.web.front import FrontFactory, FrontProtocol
-from weightless.web.tracker_http import TrackerHTTP
+from weightless.config import Config
+from weightless.tap import Wiring, wire
+from weightless.web.front import FrontProtocol
+from weightless.web.registry_api import STORE_TIMEOUT
 
 RATE_LIMITED = b"Rate limit exceeded. Please slow down."
 
@@ -171,24 +161,8 @@ class FakeStore:
         return self._ping()
 
 
-@dataclass
-class Stack:
-    """The tracker's objects, connected as ``weightless.tap.makeService`` connects them."""
-
-    reactor: Any
-    catalog: Catalog
-    swarms: SwarmStore
-    pending: PendingWrites
-    tracker: Tracker
-    stats: Stats
-    metrics: CollectorRegistry
-    limiter: RateLimiter
-    client_ip: ClientIP
-    http: TrackerHTTP
-    web: WebApp
-    site: Site
-    front: FrontFactory
-    passkeys: Passkeys | None = field(default=None)
+# The tracker's objects, wired by ``weightless.tap.wire``: the wiring that ships.
+Stack = Wiring
 
 
 def build_stack(
@@ -202,47 +176,32 @@ def build_stack(
     secret: bytes | None = None,
     max_peers: int = 50,
     timer: Callable[[], float] = perf_counter,
+    store_timeout: float = STORE_TIMEOUT,
+    clock: Any = None,
+    **settings: Any,
 ) -> Stack:
-    reactor = reactor if reactor is not None else MemoryReactorClock()
-    catalog = Catalog()
-    swarms = SwarmStore(lambda: 0.5)
-    pending = PendingWrites()
-    passkeys = Passkeys(secret) if secret else None
-    accounting = Accounting(pending, 3600) if passkeys is not None else None
-    policy = Policy(open=open_tracker, max_peers=max_peers)
-    tracker = Tracker(policy, catalog, swarms, pending, passkeys, accounting, lambda: 0.5)
-    stats = Stats()
-    metrics = make_registry(
-        TrackerCollector(
-            stats,
-            active_peers=lambda: swarms.peer_count,
-            swarms=lambda: len(swarms.swarms),
-            registered=lambda: len(catalog.entries),
-        )
+    """One tracker process as ``twistd weightless`` wires it, on ``store`` and ``reactor``
+    (a MemoryReactorClock by default), with a fixed peer order; ``settings`` are other Config
+    fields. No listener, no UDP key file."""
+    config = Config(
+        udp=None,
+        open=open_tracker,
+        rate_limit=rate_limit,
+        rate_burst=rate_burst,
+        trusted_proxies=tuple(ip_network(c, strict=False) for c in trusted_proxies),
+        tracker_secret=secret,
+        max_peers=max_peers,
+        **settings,
     )
-    limiter = RateLimiter(rate_limit, rate_burst)
-    client_ip = ClientIP(ip_network(c, strict=False) for c in trusted_proxies)
-    http = TrackerHTTP(tracker, limiter, stats, reactor.seconds, timer)
-    web = WebApp(http, store, metrics, client_ip, reactor)
-    site = Site(web.app.resource(), reactor=reactor)
-    site.requestFactory = LimitedRequest
-    site.displayTracebacks = False
-    front = FrontFactory(site, http, client_ip, reactor)
-    return Stack(
+    reactor = reactor if reactor is not None else MemoryReactorClock()
+    return wire(
+        config,
         reactor,
-        catalog,
-        swarms,
-        pending,
-        tracker,
-        stats,
-        metrics,
-        limiter,
-        client_ip,
-        http,
-        web,
-        site,
-        front,
-        passkeys,
+        store,
+        rand=lambda: 0.5,
+        timer=timer,
+        store_timeout=store_timeout,
+        clock=clock,
     )
 
 

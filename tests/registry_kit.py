@@ -17,12 +17,9 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IListeningPort
 from twisted.web.client import HTTPConnectionPool
 
-from weightless.registry.live import LiveRegistry
 from weightless.registry.postgres import PostgresStore
 from weightless.registry.sqlite import SQLiteStore
 from weightless.registry.store import IStore
-from weightless.web.bodylimit import LimitedRequest
-from weightless.web.pages import Pages
 from weightless.web.registry_api import RegistryAPI
 
 T = TypeVar("T")
@@ -99,7 +96,9 @@ class Server:
         secret: bytes | None = None,
         timeout: float = 5.0,
         trusted_proxies: tuple[str, ...] = (),
+        clock: Any = None,
     ) -> Server:
+        """``clock``: what times the database's answers (the reactor unless given)."""
         stack = build_stack(
             store,
             reactor,
@@ -107,26 +106,14 @@ class Server:
             rate_limit=rate_limit,
             secret=secret,
             trusted_proxies=trusted_proxies,
+            registry_key=registry_key,
+            cors_origins=cors_origins,
+            store_timeout=timeout,
+            clock=clock,
         )
         snapshot = await store.snapshot()
         stack.catalog.load(snapshot.entries, snapshot.blocked)
-        live = LiveRegistry(stack.catalog, stack.swarms)
-        api = RegistryAPI(
-            store,
-            live,
-            stack.pending,
-            stack.limiter,
-            stack.client_ip,
-            reactor,
-            registry_key,
-            cors_origins,
-            timeout,
-        )
-        stack.web.api = api.resource()
-        stack.web.pages = Pages(
-            api, stack.limiter, stack.client_ip, reactor, passkeys=secret is not None
-        ).resource()
-        stack.site.requestFactory = LimitedRequest
+        api = stack.api
         server = cls(store, stack, api)
         server.port = reactor.listenTCP(0, stack.front, interface="127.0.0.1")
         return server

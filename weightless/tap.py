@@ -6,8 +6,12 @@ import mmap
 import os
 import random
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
+from prometheus_client.registry import CollectorRegistry
 from twisted.application import service, strports
 from twisted.protocols.haproxy._wrapper import HAProxyWrappingFactory
 from twisted.python import usage
@@ -50,7 +54,7 @@ from weightless.web.connlimit import (
 )
 from weightless.web.front import FrontFactory
 from weightless.web.pages import Pages
-from weightless.web.registry_api import RegistryAPI
+from weightless.web.registry_api import STORE_TIMEOUT, RegistryAPI
 from weightless.web.tracker_http import TrackerHTTP
 from weightless.wire.connid import ConnectionIdValidator
 
@@ -191,28 +195,63 @@ def tracker_service(config: Config, reactor: Any, seat: Seat | None) -> service.
     """The tracker: the whole of it, or (with a seat) one worker of several."""
     if seat is not None:
         die_with_supervisor(seat.supervisor)
-    rng = random.Random()
-    store = open_store(config, reactor)
-    catalog = Catalog()
-    swarms = SwarmStore(rng.random)
-    pending = PendingWrites()
+    return services(config, reactor, seat, wire(config, reactor, open_store(config, reactor), seat))
+
+
+@dataclass
+class Wiring:
+    """The tracker's objects, connected: what serves a request. Tests build theirs here too,
+    so the wiring under test is the one that ships."""
+
+    config: Config
+    reactor: Any
+    store: IStore
+    catalog: Catalog
+    swarms: SwarmStore
+    pending: PendingWrites
+    passkeys: Passkeys | None
+    accounting: Accounting | None
+    tracker: Tracker
+    stats: Stats
+    metrics: CollectorRegistry
+    client_ip: ClientIP
+    limiter: Limiter
+    router: Router | None
+    live: LiveRegistry
+    http: TrackerHTTP
+    api: RegistryAPI
+    web: WebApp
+    site: Site
+    front: FrontFactory
+    udp: UDPTracker | None
+    maintenance: Maintenance
+    refresh_metrics: Callable[[], Any] | None = None
+
+
+def wire(
+    config: Config,
+    reactor: Any,
+    store: IStore,
+    seat: Seat | None = None,
+    rand: Callable[[], float] | None = None,
+    timer: Callable[[], float] = perf_counter,
+    store_timeout: float = STORE_TIMEOUT,
+    clock: Any = None,
+) -> Wiring:
+    """Every object of one tracker process on ``store`` (``seat``: one worker of several).
+    ``rand``, ``timer``, ``store_timeout`` and ``clock`` (what times the database's answers)
+    are for tests: a fixed peer order, time that moves only when told."""
+    rand = rand or random.Random().random
+    catalog, swarms, pending = Catalog(), SwarmStore(rand), PendingWrites()
     passkeys = Passkeys(config.tracker_secret) if config.tracker_secret else None
     accounting = Accounting(pending, config.peer_ttl) if passkeys is not None else None
-    policy = Policy(
-        open=config.open,
-        max_peers=config.max_peers,
-        # each worker owns its share of the swarms (hashes are spread evenly among them)
-        max_swarms=max(1, config.max_swarms // (seat.workers if seat is not None else 1)),
-        interval=config.interval,
-        min_interval=config.min_interval,
-        peer_ttl=config.peer_ttl,
-    )
-    tracker = Tracker(policy, catalog, swarms, pending, passkeys, accounting, rng.random)
+    tracker = Tracker(policy(config, seat), catalog, swarms, pending, passkeys, accounting, rand)
     stats = Stats()
     client_ip = ClientIP(config.trusted_proxies)
-    limiter: Limiter
     router = None
     counts: Counts
+    refresh_metrics = None
+    limiter: Limiter
     if seat is None:
         limiter = RateLimiter(config.rate_limit, config.rate_burst, ipv6_prefix=config.ipv6_prefix)
         counts = LocalCounts()
@@ -223,8 +262,6 @@ def tracker_service(config: Config, reactor: Any, seat: Seat | None) -> service.
             swarms=lambda: len(swarms.swarms),
             registered=lambda: len(catalog.entries),
         )
-        refresh_metrics = None
-        secret = load_or_create(config.udp_key_file) if config.udp is not None else b""
     else:
         with open(seat.limiter_path, "r+b") as table:
             limiter = SharedRateLimiter(
@@ -237,8 +274,7 @@ def tracker_service(config: Config, reactor: Any, seat: Seat | None) -> service.
             counts = SharedCounts(
                 mmap.mmap(table.fileno(), 0), seat.index, seat.workers, bytes.fromhex(seat.secret)
             )
-        mesh = Mesh(seat.index, seat.workers, seat.directory, reactor)
-        router = Router(mesh, tracker)
+        router = Router(Mesh(seat.index, seat.workers, seat.directory, reactor), tracker)
         live = ClusterLive(catalog, swarms, router, relay=config.sqlite_path is not None)
         cluster = ClusterMetrics(router, stats, swarms)
         collected = TrackerCollector(
@@ -248,22 +284,32 @@ def tracker_service(config: Config, reactor: Any, seat: Seat | None) -> service.
             registered=lambda: len(catalog.entries),
         )
         refresh_metrics = cluster.refresh
-        secret = bytes.fromhex(seat.secret)
-    http = TrackerHTTP(tracker, limiter, stats, reactor.seconds, router=router)
+    metrics = make_registry(collected)
+    http = TrackerHTTP(tracker, limiter, stats, reactor.seconds, timer, router=router)
     api = RegistryAPI(
-        store, live, pending, limiter, client_ip, reactor, config.registry_key, config.cors_origins
+        store,
+        live,
+        pending,
+        limiter,
+        client_ip,
+        reactor,
+        config.registry_key,
+        config.cors_origins,
+        store_timeout,
+        clock,
     )
     web = WebApp(
         http,
         store,
-        make_registry(collected),
+        metrics,
         client_ip,
         reactor,
         api.resource(),
         refresh_metrics=refresh_metrics,
         pages=Pages(api, limiter, client_ip, reactor, passkeys is not None).resource(),
+        clock=clock,
     )
-    site = Site(web.app.resource())
+    site = Site(web.app.resource(), reactor=reactor)
     site.requestFactory = LimitedRequest
     site.displayTracebacks = False
     limits = ConnectionLimits(
@@ -283,19 +329,42 @@ def tracker_service(config: Config, reactor: Any, seat: Seat | None) -> service.
     )
     udp_tracker = None
     if config.udp is not None:
+        secret = load_or_create(config.udp_key_file) if seat is None else bytes.fromhex(seat.secret)
         connection_ids = ConnectionIdValidator(secret, max_age=config.udp_connection_ttl)
         udp_tracker = UDPTracker(
             tracker, limiter, stats, connection_ids, reactor.seconds, router=router
         )
-
     maintenance = Maintenance(
         store, pending, swarms, accounting, config.peer_ttl, reactor, stats=stats
     )
+    return Wiring(
+        config, reactor, store, catalog, swarms, pending, passkeys, accounting, tracker, stats,
+        metrics, client_ip, limiter, router, live, http, api, web, site, front, udp_tracker,
+        maintenance, refresh_metrics,
+    )  # fmt: skip
+
+
+def policy(config: Config, seat: Seat | None) -> Policy:
+    return Policy(
+        open=config.open,
+        max_peers=config.max_peers,
+        # each worker owns its share of the swarms (hashes are spread evenly among them)
+        max_swarms=max(1, config.max_swarms // (seat.workers if seat is not None else 1)),
+        interval=config.interval,
+        min_interval=config.min_interval,
+        peer_ttl=config.peer_ttl,
+    )
+
+
+def services(config: Config, reactor: Any, seat: Seat | None, w: Wiring) -> service.IService:
+    """The services of a wired tracker: start-up and stop, listeners, background work."""
+    router = w.router
+    catalog = w.catalog
     swarm_file = None
     if config.swarm_file is not None:
         swarm_file = SwarmFile(
             config.swarm_file,
-            swarms,
+            w.swarms,
             config.peer_ttl,
             reactor.seconds,
             keep=lambda key: (
@@ -304,28 +373,26 @@ def tracker_service(config: Config, reactor: Any, seat: Seat | None) -> service.
             write_path=None if seat is None else f"{config.swarm_file}.{seat.index}",
         )
     top = TrackerService(
-        store, catalog, maintenance, reactor, _exit_failed, swarm_file, config.pending_file
+        w.store, catalog, w.maintenance, reactor, _exit_failed, swarm_file, config.pending_file
     )
     if seat is None:
-        strports.service(with_backlog(config.http), front, reactor=reactor).setServiceParent(top)
-        if udp_tracker is not None and config.udp is not None:
-            UDPService(reactor, config.udp, udp_tracker, config.udp_interface).setServiceParent(top)
+        strports.service(with_backlog(config.http), w.front, reactor=reactor).setServiceParent(top)
+        if w.udp is not None and config.udp is not None:
+            UDPService(reactor, config.udp, w.udp, config.udp_interface).setServiceParent(top)
     else:
-        assert router is not None and isinstance(live, ClusterLive)
+        assert router is not None and isinstance(w.live, ClusterLive)
         udp = (
-            None
-            if udp_tracker is None or seat.udp_fd is None
-            else (seat.udp_fd, seat.udp_family, udp_tracker)
+            None if w.udp is None or seat.udp_fd is None else (seat.udp_fd, seat.udp_family, w.udp)
         )
         # the supervisor bound a plain TCP socket: the PROXY protocol is wrapped on here
-        listener: Any = HAProxyWrappingFactory(front) if config.proxy_protocol else front
+        listener: Any = HAProxyWrappingFactory(w.front) if config.proxy_protocol else w.front
         AdoptedPorts(
             reactor, router.mesh, (seat.http_fd, seat.http_family, listener), udp
         ).setServiceParent(top)
-        Sharing(live, reactor).setServiceParent(top)
-    owned = live.owned if isinstance(live, ClusterLive) else None
-    CountsPublisher(live, store, reactor, owned=owned).setServiceParent(top)
-    ChangeFeed(store, live).setServiceParent(top)
+        Sharing(w.live, reactor).setServiceParent(top)
+    owned = w.live.owned if isinstance(w.live, ClusterLive) else None
+    CountsPublisher(w.live, w.store, reactor, owned=owned).setServiceParent(top)
+    ChangeFeed(w.store, w.live).setServiceParent(top)
     return top
 
 

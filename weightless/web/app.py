@@ -39,7 +39,9 @@ class WebApp:
         api: IResource | None = None,
         refresh_metrics: Callable[[], Deferred[None]] | None = None,
         pages: IResource | None = None,
+        clock: IReactorTime | None = None,
     ) -> None:
+        """``clock`` paces and times /health's pings (``reactor`` unless a test gives one)."""
         self.http = http
         self.api = api  # /api/*: the registry API (weightless.web.registry_api)
         self.pages = pages  # /, /torrents/*, /static/*: the HTML pages (weightless.web.pages)
@@ -48,7 +50,7 @@ class WebApp:
         self.refresh_metrics = refresh_metrics  # several workers: gather their counters first
         self.client_ip = client_ip
         self.reactor = reactor
-        self.health_check = Health(store.ping, reactor)
+        self.health_check = Health(store.ping, clock or reactor)
 
     def ip(self, request: IRequest) -> str:
         return self.client_ip.of_request(request)

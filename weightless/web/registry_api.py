@@ -119,7 +119,9 @@ class RegistryAPI:
         registry_key: str | None = None,
         cors_origins: Iterable[str] = (),
         timeout: float = STORE_TIMEOUT,
+        clock: IReactorTime | None = None,
     ) -> None:
+        """``clock`` times the store's answers (``reactor`` unless a test gives its own)."""
         self.store = store
         self.live = live
         self.pending = pending
@@ -129,6 +131,7 @@ class RegistryAPI:
         self.registry_key = registry_key.encode("utf-8") if registry_key else None
         self.cors_origins = frozenset(cors_origins)
         self.timeout = timeout
+        self.clock = clock or reactor
         self.run_in_thread: Callable[..., Deferred[Any]] = lambda fn, *args: deferToThreadPool(
             reactor,  # type: ignore[arg-type]
             reactor.getThreadPool(),  # type: ignore[attr-defined]
@@ -152,7 +155,7 @@ class RegistryAPI:
     def _guard(self, d: Deferred[T]) -> Deferred[T]:
         """The store's answer, or a TimeoutError (a 503) when none comes in time. Cancelling a
         store's Deferred leaves its query to finish on its own (IStore)."""
-        return d.addTimeout(self.timeout, self.reactor)
+        return d.addTimeout(self.timeout, self.clock)
 
     def _authorize(self, request: IRequest) -> None:
         if self.registry_key is None:
