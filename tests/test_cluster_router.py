@@ -10,6 +10,7 @@ from urllib.parse import quote_from_bytes
 
 import bencodepy
 import pytest_twisted
+import udp_client
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 
@@ -132,7 +133,7 @@ async def test_udp_announces_are_answered_by_the_owner(pair: Any) -> None:
     a, b = pair
     seen: Deferred[tuple[bytes, str, int]] = Deferred()
     b.udp_answer = lambda data, host, port, now: seen.callback((data, host, port))
-    request = udp.encode_announce_request(1, 2, hash_owned_by(1), b"p" * 20, 0, 1, 0, 0)
+    request = udp_client.encode_announce_request(1, 2, hash_owned_by(1), b"p" * 20, 0, 1, 0, 0)
     assert a.udp_forward(udp.parse_request(request), request, "10.1.1.1", 999, 1.0)
     assert not b.udp_forward(udp.parse_request(request), request, "10.1.1.1", 999, 1.0)
     assert await seen == (request, "10.1.1.1", 999)

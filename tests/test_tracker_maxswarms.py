@@ -5,6 +5,7 @@ hashes go on being served."""
 from __future__ import annotations
 
 import pytest
+import udp_client
 from test_config import config
 from test_tracker_core import announce, make
 from test_udp import Harness
@@ -12,7 +13,6 @@ from test_udp import Harness
 from weightless.config import ConfigError
 from weightless.tracker.catalog import CatalogEntry
 from weightless.tracker.core import Policy
-from weightless.wire import udp
 
 
 def h(n: int) -> bytes:
@@ -48,11 +48,11 @@ def test_registered_hashes_are_served_whatever_the_cap() -> None:
 def test_a_new_hash_beyond_the_cap_gets_a_bep15_error() -> None:
     harness = Harness()
     harness.tracker.policy = Policy(open=True, max_swarms=2)
-    assert isinstance(harness.announce(("10.0.0.1", 6881), h(1)), udp.AnnounceResponse)
-    assert isinstance(harness.announce(("10.0.0.1", 6881), h(2)), udp.AnnounceResponse)
+    assert isinstance(harness.announce(("10.0.0.1", 6881), h(1)), udp_client.AnnounceResponse)
+    assert isinstance(harness.announce(("10.0.0.1", 6881), h(2)), udp_client.AnnounceResponse)
     reply = harness.announce(("10.0.0.1", 6881), h(3))
-    assert reply == udp.ErrorResponse(42, "tracker is full")
-    assert isinstance(harness.announce(("10.0.0.2", 6882), h(2)), udp.AnnounceResponse)
+    assert reply == udp_client.ErrorResponse(42, "tracker is full")
+    assert isinstance(harness.announce(("10.0.0.2", 6882), h(2)), udp_client.AnnounceResponse)
 
 
 def test_max_swarms_option() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import bencodepy
 import pytest
+import udp_client
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.logger import LogLevel, formatEvent, globalLogPublisher
@@ -68,11 +69,11 @@ class Harness:
             return None
         reply, to = self.transport.sent[0]
         assert to == addr
-        return udp.parse_response(reply)
+        return udp_client.parse_response(reply)
 
     def connect(self, addr: tuple[str, int]) -> int:
-        reply = self.send(udp.encode_connect_request(1), addr)
-        assert isinstance(reply, udp.ConnectResponse)
+        reply = self.send(udp_client.encode_connect_request(1), addr)
+        assert isinstance(reply, udp_client.ConnectResponse)
         return reply.connection_id
 
     def announce(self, addr: tuple[str, int], info_hash: bytes = H, **kw: Any) -> Any:
@@ -85,17 +86,19 @@ class Harness:
             "port": addr[1],
         }
         fields.update(kw)
-        data = udp.encode_announce_request(cid, 42, info_hash, b"-XX0001-%012d" % addr[1], **fields)
+        data = udp_client.encode_announce_request(
+            cid, 42, info_hash, b"-XX0001-%012d" % addr[1], **fields
+        )
         return self.send(data, addr)
 
 
 def test_udp_announce_returns_other_peers() -> None:
     h = Harness()
     first = h.announce(("10.0.0.1", 6881))
-    assert first == udp.AnnounceResponse(42, 1800, 1, 0, b"")
+    assert first == udp_client.AnnounceResponse(42, 1800, 1, 0, b"")
     second = h.announce(("10.0.0.2", 6882), left=0)
     assert (second.leechers, second.seeders) == (1, 1)
-    assert udp.decode_peers(second.peers) == [("10.0.0.1", 6881)]
+    assert udp_client.decode_peers(second.peers) == [("10.0.0.1", 6881)]
     assert h.stats.total("announce") == 2
 
 
@@ -103,10 +106,10 @@ def test_ipv4_mapped_sources_are_ipv4_peers_and_ipv6_gets_18_byte_peers() -> Non
     h = Harness()
     h.announce(("::ffff:10.0.0.1", 6881))
     reply = h.announce(("10.0.0.2", 6882))
-    assert udp.decode_peers(reply.peers) == [("10.0.0.1", 6881)]
+    assert udp_client.decode_peers(reply.peers) == [("10.0.0.1", 6881)]
     h.announce(("2001:db8::1", 7000))
     reply = h.announce(("2001:db8::2", 7001))
-    assert udp.decode_peers(reply.peers, ipv6=True) == [("2001:db8::1", 7000)]
+    assert udp_client.decode_peers(reply.peers, ipv6=True) == [("2001:db8::1", 7000)]
     assert (reply.seeders, reply.leechers) == (0, 4)
 
 
@@ -114,7 +117,7 @@ def test_the_ip_field_of_the_request_is_never_trusted() -> None:
     h = Harness()
     h.announce(("10.0.0.1", 6881), ip=0x01020304)
     reply = h.announce(("10.0.0.2", 6882))
-    assert udp.decode_peers(reply.peers) == [("10.0.0.1", 6881)]
+    assert udp_client.decode_peers(reply.peers) == [("10.0.0.1", 6881)]
 
 
 def test_udp_and_http_share_swarms() -> None:
@@ -143,10 +146,12 @@ def test_unknown_or_expired_connection_id_gets_an_error_not_a_reply() -> None:
     h = Harness()
     addr = ("10.0.0.1", 6881)
     cid = h.connect(addr)
-    assert isinstance(h.announce(addr, cid=cid + 1), udp.ErrorResponse)
-    assert isinstance(h.announce(("10.0.0.2", 6881), cid=cid), udp.ErrorResponse)  # another host
+    assert isinstance(h.announce(addr, cid=cid + 1), udp_client.ErrorResponse)
+    assert isinstance(
+        h.announce(("10.0.0.2", 6881), cid=cid), udp_client.ErrorResponse
+    )  # another host
     h.now += 121
-    assert isinstance(h.announce(addr, cid=cid), udp.ErrorResponse)
+    assert isinstance(h.announce(addr, cid=cid), udp_client.ErrorResponse)
     assert h.tracker.swarms.peer_count == 0
 
 
@@ -156,20 +161,22 @@ def test_scrape_in_request_order_and_blocked_reads_empty() -> None:
     h.announce(("10.0.0.1", 6881), left=0, event=1)
     h.tracker.catalog.block([(b"\x01" * 20).hex()])
     addr = ("10.0.0.5", 5)
-    reply = h.send(udp.encode_scrape_request(h.connect(addr), 3, [b"\x01" * 20, H]), addr)
-    assert reply == udp.ScrapeResponse(3, [(0, 0, 0), (1, 1, 0)])
+    reply = h.send(udp_client.encode_scrape_request(h.connect(addr), 3, [b"\x01" * 20, H]), addr)
+    assert reply == udp_client.ScrapeResponse(3, [(0, 0, 0), (1, 1, 0)])
 
 
 def test_listed_mode_and_blocked_hashes_get_errors() -> None:
     h = Harness(open_=False)
     reply = h.announce(("10.0.0.1", 6881))
-    assert isinstance(reply, udp.ErrorResponse) and "unregistered" in reply.message
+    assert isinstance(reply, udp_client.ErrorResponse) and "unregistered" in reply.message
     v2 = hashlib.sha256(b"t").hexdigest()
     h.tracker.catalog.add(CatalogEntry(v2, None, 0))
-    assert isinstance(h.announce(("10.0.0.1", 6881), bytes.fromhex(v2)[:20]), udp.AnnounceResponse)
+    assert isinstance(
+        h.announce(("10.0.0.1", 6881), bytes.fromhex(v2)[:20]), udp_client.AnnounceResponse
+    )
     h.tracker.catalog.block([v2])
     reply = h.announce(("10.0.0.1", 6881), bytes.fromhex(v2)[:20])
-    assert isinstance(reply, udp.ErrorResponse) and "blocked" in reply.message
+    assert isinstance(reply, udp_client.ErrorResponse) and "blocked" in reply.message
 
 
 def passkey(user: str) -> bytes:
@@ -180,11 +187,11 @@ def test_bep41_passkey_in_url_data() -> None:
     h = Harness(secret=SECRET)
     addr = ("10.0.0.1", 6881)
     reply = h.announce(addr)
-    assert isinstance(reply, udp.ErrorResponse) and "passkey" in reply.message
+    assert isinstance(reply, udp_client.ErrorResponse) and "passkey" in reply.message
     reply = h.announce(addr, url_data=b"/announce/bob." + b"0" * 64)
-    assert isinstance(reply, udp.ErrorResponse) and reply.message == "invalid passkey"
+    assert isinstance(reply, udp_client.ErrorResponse) and reply.message == "invalid passkey"
     key = passkey("bob")
-    assert isinstance(h.announce(addr, url_data=b"/announce/" + key), udp.AnnounceResponse)
+    assert isinstance(h.announce(addr, url_data=b"/announce/" + key), udp_client.AnnounceResponse)
     h.announce(addr, url_data=b"/announce/" + key + b"?x=1", uploaded=500, downloaded=700)
     assert h.tracker.pending.traffic == {"bob": [500, 700]}
 
@@ -194,8 +201,8 @@ def test_rate_limit_applies_to_udp_announces() -> None:
     addr = ("10.0.0.1", 6881)
     cid = h.connect(addr)
     replies = [h.announce(addr, cid=cid) for _ in range(11)]
-    assert all(isinstance(r, udp.AnnounceResponse) for r in replies[:10])
-    assert replies[10] == udp.ErrorResponse(42, "Rate limit exceeded. Please slow down.")
+    assert all(isinstance(r, udp_client.AnnounceResponse) for r in replies[:10])
+    assert replies[10] == udp_client.ErrorResponse(42, "Rate limit exceeded. Please slow down.")
 
 
 def test_malformed_without_valid_connection_id_is_dropped() -> None:
@@ -210,7 +217,7 @@ def test_malformed_with_valid_connection_id_gets_an_error() -> None:
     cid = h.connect(addr)
     data = cid.to_bytes(8, "big") + b"\x00\x00\x00\x09" + b"\x00\x00\x00\x07"
     reply = h.send(data, addr)
-    assert reply == udp.ErrorResponse(7, "unknown action")
+    assert reply == udp_client.ErrorResponse(7, "unknown action")
 
 
 @contextmanager
@@ -244,7 +251,7 @@ def test_no_logged_failures_catches_an_adapter_failure() -> None:
 
 
 announce_bodies = st.builds(
-    lambda ih, dl, left, up, ev, num, port, url: udp.encode_announce_request(
+    lambda ih, dl, left, up, ev, num, port, url: udp_client.encode_announce_request(
         0, 7, ih, b"-XX0001-000000000001", dl, left, up, ev, 0, 0, num, port, url
     )[16:],
     st.binary(min_size=20, max_size=20),
@@ -288,7 +295,7 @@ def test_random_datagrams_never_fail_or_amplify(
 def test_bad_connection_id_error_is_no_bigger_than_the_smallest_request() -> None:
     h = Harness()
     addr = ("10.0.0.1", 6881)
-    scrape = udp.encode_scrape_request(999, 1, [H])
+    scrape = udp_client.encode_scrape_request(999, 1, [H])
     h.send(scrape, addr)
     assert len(h.transport.sent[0][0]) <= len(scrape)
 
@@ -304,7 +311,7 @@ def test_a_connection_id_is_good_for_every_port_of_its_ip() -> None:
     """libtorrent shares one connection id between all its sessions (ports) on an IP."""
     h = Harness()
     cid = h.connect(("10.0.0.1", 6881))
-    assert isinstance(h.announce(("10.0.0.1", 7000), cid=cid), udp.AnnounceResponse)
+    assert isinstance(h.announce(("10.0.0.1", 7000), cid=cid), udp_client.AnnounceResponse)
 
 
 def test_bep41_passkey_first_url_data() -> None:
@@ -315,9 +322,9 @@ def test_bep41_passkey_first_url_data() -> None:
     h.announce(addr, url_data=b"/" + key + b"/announce", uploaded=500, downloaded=700)
     assert h.tracker.pending.traffic == {"bob": [500, 700]}
     reply = h.announce(addr, url_data=b"/bob." + b"0" * 64 + b"/announce")
-    assert isinstance(reply, udp.ErrorResponse) and reply.message == "invalid passkey"
+    assert isinstance(reply, udp_client.ErrorResponse) and reply.message == "invalid passkey"
     reply = h.announce(addr, url_data=b"/" + key + b"/scrape")
-    assert isinstance(reply, udp.ErrorResponse) and "announce" in reply.message
+    assert isinstance(reply, udp_client.ErrorResponse) and "announce" in reply.message
 
 
 HYBRID_V2 = hashlib.sha256(b"udp hybrid").hexdigest()
@@ -332,10 +339,10 @@ def test_hybrid_peer_lists_follow_the_hash_over_udp_and_http() -> None:
     h.announce(("10.0.0.1", 6881), v1)  # a v1-only client
     h.announce(("10.0.0.2", 6882), v2)  # libtorrent, under both hashes
     reply = h.announce(("10.0.0.2", 6882), v1)
-    assert udp.decode_peers(reply.peers) == [("10.0.0.1", 6881)]
+    assert udp_client.decode_peers(reply.peers) == [("10.0.0.1", 6881)]
     assert (reply.seeders, reply.leechers) == (0, 2)
     reply = h.announce(("10.0.0.3", 6883), v2, left=0)
-    assert udp.decode_peers(reply.peers) == [("10.0.0.2", 6882)]
+    assert udp_client.decode_peers(reply.peers) == [("10.0.0.2", 6882)]
     assert (reply.seeders, reply.leechers) == (1, 2)
     # the same lists over HTTP (the full 32-byte v2 hash included)
     body = h.tracker.http_announce(
@@ -347,9 +354,9 @@ def test_hybrid_peer_lists_follow_the_hash_over_udp_and_http() -> None:
         h.now,
     )
     peers = bencodepy.decode(body)[b"peers"]
-    assert sorted(udp.decode_peers(peers)) == [("10.0.0.2", 6882), ("10.0.0.3", 6883)]
+    assert sorted(udp_client.decode_peers(peers)) == [("10.0.0.2", 6882), ("10.0.0.3", 6883)]
     scraped = h.send(
-        udp.encode_scrape_request(h.connect(("10.0.0.9", 1)), 7, [v1, v2]), ("10.0.0.9", 1)
+        udp_client.encode_scrape_request(h.connect(("10.0.0.9", 1)), 7, [v1, v2]), ("10.0.0.9", 1)
     )
     assert scraped.stats == [(1, 0, 3), (1, 0, 3)]
 
@@ -358,10 +365,10 @@ def test_udp_seeder_gets_seeders_when_there_are_no_leechers() -> None:
     h = Harness()
     h.announce(("10.0.0.1", 6881), left=0)
     reply = h.announce(("10.0.0.2", 6882), left=0)
-    assert udp.decode_peers(reply.peers) == [("10.0.0.1", 6881)]
+    assert udp_client.decode_peers(reply.peers) == [("10.0.0.1", 6881)]
     h.announce(("10.0.0.3", 6883))
     reply = h.announce(("10.0.0.2", 6882), left=0, num_want=1)
-    assert udp.decode_peers(reply.peers) == [("10.0.0.3", 6883)]
+    assert udp_client.decode_peers(reply.peers) == [("10.0.0.3", 6883)]
 
 
 def test_udp_completions_without_the_event_once_never_for_a_seeder() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import pytest_twisted
 import treq
+import udp_client
 from test_udp import Harness
 from twisted.internet import reactor as _reactor
 from twisted.internet.protocol import DatagramProtocol
@@ -249,7 +250,7 @@ async def exchange(c: socket.socket, data: bytes, dest: tuple[str, int]) -> Any:
     c.sendto(data, dest)
     for _ in range(500):
         try:
-            return udp.parse_response(c.recv(2048))
+            return udp_client.parse_response(c.recv(2048))
         except BlockingIOError:
             await deferLater(reactor, 0.01, lambda: None)
     raise AssertionError("no reply")
@@ -269,18 +270,18 @@ async def test_the_tracker_answers_ipv4_and_ipv6_peers_through_the_port(
         for host, dest in [("127.0.0.1", "127.0.0.1"), ("::1", "::1"), ("127.0.0.2", "127.0.0.1")]:
             c = client(host, socket.AF_INET6 if ":" in host else socket.AF_INET)
             sockets.append(c)
-            connected = await exchange(c, udp.encode_connect_request(7), (dest, number))
-            assert isinstance(connected, udp.ConnectResponse)
-            request = udp.encode_announce_request(
+            connected = await exchange(c, udp_client.encode_connect_request(7), (dest, number))
+            assert isinstance(connected, udp_client.ConnectResponse)
+            request = udp_client.encode_announce_request(
                 connected.connection_id, 8, b"\xcd" * 20, b"-XX0001-%012d" % len(peers), 0, 5, 0,
                 udp.EVENT_STARTED, port=7000 + len(peers),
             )  # fmt: skip
             reply = await exchange(c, request, (dest, number))
-            assert isinstance(reply, udp.AnnounceResponse)
+            assert isinstance(reply, udp_client.AnnounceResponse)
             peers.append(reply)
         # IPv4 peers get the other IPv4 peer, the IPv6 one sees no IPv4 peers (one family a reply)
-        assert udp.decode_peers(peers[2].peers) == [("127.0.0.1", 7000)]
-        assert udp.decode_peers(peers[1].peers, ipv6=True) == []
+        assert udp_client.decode_peers(peers[2].peers) == [("127.0.0.1", 7000)]
+        assert udp_client.decode_peers(peers[1].peers, ipv6=True) == []
         assert (peers[2].leechers, peers[2].seeders) == (3, 0)  # counts cover both families
     finally:
         await port.stopListening()

@@ -5,6 +5,7 @@ failure reason (HTTP) or a BEP 15 error (UDP)."""
 from __future__ import annotations
 
 import pytest
+import udp_client
 from helpers import announce_query, bdecode, make_passkey
 from test_udp import Harness
 
@@ -94,7 +95,7 @@ def test_http_negative_counter_is_a_failure_reason_and_changes_nothing() -> None
 
 def udp_announce(**counters: int) -> bytes:
     fields = {"downloaded": 0, "left": 0, "uploaded": 0, **counters}
-    return udp.encode_announce_request(
+    return udp_client.encode_announce_request(
         7,
         9,
         H,
@@ -124,7 +125,7 @@ def test_udp_codec_takes_counters_up_to_the_limit(name: str, value: int) -> None
 def test_udp_negative_counter_gets_a_bep15_error(name: str) -> None:
     h = Harness()
     reply = h.announce(("10.0.0.1", 6881), **{name: -1})
-    assert isinstance(reply, udp.ErrorResponse)
+    assert isinstance(reply, udp_client.ErrorResponse)
     assert "non-negative" in reply.message
     assert h.tracker.swarms.peer_count == 0
 
@@ -135,7 +136,9 @@ def test_udp_counter_at_the_limit_then_smaller_stays_an_integer() -> None:
     h = Harness(secret=secret)
     url = b"/announce/" + make_passkey(secret.decode(), "alice").encode()
     addr = ("10.0.0.1", 6881)
-    assert isinstance(h.announce(addr, uploaded=MAX, event=2, url_data=url), udp.AnnounceResponse)
-    assert isinstance(h.announce(addr, uploaded=10, url_data=url), udp.AnnounceResponse)
+    assert isinstance(
+        h.announce(addr, uploaded=MAX, event=2, url_data=url), udp_client.AnnounceResponse
+    )
+    assert isinstance(h.announce(addr, uploaded=10, url_data=url), udp_client.AnnounceResponse)
     assert h.tracker.pending.traffic == {"alice": [MAX, 0]}
     assert type(h.tracker.pending.traffic["alice"][0]) is int

@@ -1,18 +1,16 @@
 import struct
 
 import pytest
+import udp_client
 from hypothesis import example, given
 from hypothesis import strategies as st
+from udp_client import AnnounceResponse, ConnectResponse, ErrorResponse, ScrapeResponse
 
 from weightless.wire import udp
 from weightless.wire.udp import (
     AnnounceRequest,
-    AnnounceResponse,
     ConnectRequest,
-    ConnectResponse,
-    ErrorResponse,
     ScrapeRequest,
-    ScrapeResponse,
     UdpParseError,
 )
 
@@ -61,7 +59,7 @@ def announce(**fields: object) -> bytes:
         event=udp.EVENT_STARTED,
     )
     args.update(fields)
-    return udp.encode_announce_request(**args)
+    return udp_client.encode_announce_request(**args)
 
 
 # --- requests -----------------------------------------------------------------------------------
@@ -69,17 +67,19 @@ def announce(**fields: object) -> bytes:
 
 @given(st.one_of(connects, announces, scrapes))
 def test_requests_round_trip(request: udp.Request) -> None:
-    assert udp.parse_request(udp.encode_request(request)) == request
+    assert udp.parse_request(udp_client.encode_request(request)) == request
 
 
 def test_connect_request_bytes_are_bep15() -> None:
-    data = udp.encode_connect_request(TID)
+    data = udp_client.encode_connect_request(TID)
     assert data == bytes.fromhex("0000041727101980" + "00000000" + "deadbeef")
     assert udp.parse_request(data) == ConnectRequest(TID)
 
 
 def test_connect_tolerates_trailing_bytes() -> None:
-    assert udp.parse_request(udp.encode_connect_request(7) + b"\x00" * 84) == ConnectRequest(7)
+    assert udp.parse_request(udp_client.encode_connect_request(7) + b"\x00" * 84) == ConnectRequest(
+        7
+    )
 
 
 def test_announce_without_url_data_is_98_bytes() -> None:
@@ -102,7 +102,7 @@ def test_unknown_event_reads_as_none(event: int) -> None:
 
 def test_scrape_parses_hashes_in_order() -> None:
     hashes = [bytes([i]) * 20 for i in range(3)]
-    parsed = udp.parse_request(udp.encode_scrape_request(CID, TID, hashes))
+    parsed = udp.parse_request(udp_client.encode_scrape_request(CID, TID, hashes))
     assert parsed == ScrapeRequest(CID, TID, hashes)
 
 
@@ -168,7 +168,7 @@ def test_malformed_options_are_sendable_errors(options: bytes) -> None:
 @pytest.mark.parametrize("size", [0, 1, 8, 15])
 def test_short_packets_are_unsendable(size: int) -> None:
     with pytest.raises(UdpParseError) as info:
-        udp.parse_request(udp.encode_connect_request(1)[:size])
+        udp.parse_request(udp_client.encode_connect_request(1)[:size])
     assert info.value.transaction_id is None
     assert info.value.connection_id is None
 
@@ -212,7 +212,7 @@ def test_bad_scrape(hashes: bytes) -> None:
 
 def test_scrape_of_max_hashes_is_accepted() -> None:
     hashes = [HASH] * udp.MAX_SCRAPE_HASHES
-    parsed = udp.parse_request(udp.encode_scrape_request(CID, TID, hashes))
+    parsed = udp.parse_request(udp_client.encode_scrape_request(CID, TID, hashes))
     assert isinstance(parsed, ScrapeRequest)
     assert len(parsed.info_hashes) == udp.MAX_SCRAPE_HASHES
 
@@ -270,7 +270,7 @@ def test_error_reply_needs_a_transaction_id_and_a_valid_connection() -> None:
     reply = udp.error_reply(truncated.value, connection_ok)
     assert seen == [CID]
     assert reply is not None
-    assert udp.parse_response(reply) == ErrorResponse(TID, truncated.value.message)
+    assert udp_client.parse_response(reply) == ErrorResponse(TID, truncated.value.message)
 
 
 # --- responses ----------------------------------------------------------------------------------
@@ -279,12 +279,14 @@ def test_error_reply_needs_a_transaction_id_and_a_valid_connection() -> None:
 def test_connect_response_bytes() -> None:
     data = udp.encode_connect_response(TID, CID)
     assert data == bytes.fromhex("00000000deadbeef1122334455667788")
-    assert udp.parse_response(data) == ConnectResponse(TID, CID)
+    assert udp_client.parse_response(data) == ConnectResponse(TID, CID)
 
 
 @given(u32, u64)
 def test_connect_response_round_trip(tid: int, cid: int) -> None:
-    assert udp.parse_response(udp.encode_connect_response(tid, cid)) == ConnectResponse(tid, cid)
+    assert udp_client.parse_response(udp.encode_connect_response(tid, cid)) == ConnectResponse(
+        tid, cid
+    )
 
 
 @given(
@@ -302,14 +304,16 @@ def test_announce_response_round_trip(
     packed = b"".join(peers)
     data = udp.encode_announce_response(tid, interval, leechers, seeders, packed)
     assert len(data) == 20 + len(packed)
-    assert udp.parse_response(data) == AnnounceResponse(tid, interval, leechers, seeders, packed)
+    assert udp_client.parse_response(data) == AnnounceResponse(
+        tid, interval, leechers, seeders, packed
+    )
 
 
 @given(u32, st.lists(st.tuples(*[st.integers(0, 2**31 - 1)] * 3), max_size=udp.MAX_SCRAPE_HASHES))
 def test_scrape_response_round_trip(tid: int, stats: list[tuple[int, int, int]]) -> None:
     data = udp.encode_scrape_response(tid, stats)
     assert len(data) == 8 + 12 * len(stats)
-    assert udp.parse_response(data) == ScrapeResponse(tid, stats)
+    assert udp_client.parse_response(data) == ScrapeResponse(tid, stats)
 
 
 def test_scrape_response_layout() -> None:
@@ -321,7 +325,7 @@ def test_scrape_response_layout() -> None:
 def test_error_round_trip(tid: int, message: str) -> None:
     data = udp.encode_error(tid, message)
     assert data[:4] == b"\x00\x00\x00\x03"
-    parsed = udp.parse_response(data)
+    parsed = udp_client.parse_response(data)
     assert isinstance(parsed, ErrorResponse)
     assert parsed.transaction_id == tid
     assert parsed.message == message.encode("utf-8", "replace").decode("utf-8", "replace")
@@ -339,13 +343,13 @@ def test_error_round_trip(tid: int, message: str) -> None:
 )
 def test_bad_responses(data: bytes) -> None:
     with pytest.raises(UdpParseError):
-        udp.parse_response(data)
+        udp_client.parse_response(data)
 
 
 @given(st.binary(max_size=300))
 def test_random_responses_only_raise_parse_errors(data: bytes) -> None:
     try:
-        parsed = udp.parse_response(data)
+        parsed = udp_client.parse_response(data)
     except UdpParseError as error:
         assert error.message
     else:
@@ -356,11 +360,11 @@ def test_random_responses_only_raise_parse_errors(data: bytes) -> None:
 
 def test_decode_peers() -> None:
     v4 = bytes([10, 0, 0, 1]) + (6881).to_bytes(2, "big") + bytes([127, 0, 0, 2]) + b"\x00\x50"
-    assert udp.decode_peers(v4) == [("10.0.0.1", 6881), ("127.0.0.2", 80)]
+    assert udp_client.decode_peers(v4) == [("10.0.0.1", 6881), ("127.0.0.2", 80)]
     v6 = bytes(15) + b"\x01" + (51413).to_bytes(2, "big")
-    assert udp.decode_peers(v6, ipv6=True) == [("::1", 51413)]
+    assert udp_client.decode_peers(v6, ipv6=True) == [("::1", 51413)]
     with pytest.raises(UdpParseError):
-        udp.decode_peers(v4[:-1])
+        udp_client.decode_peers(v4[:-1])
 
 
 def test_peer_caps_keep_replies_in_one_datagram() -> None:
@@ -377,4 +381,4 @@ def test_encoders_refuse_wrong_hash_sizes() -> None:
     with pytest.raises(ValueError):
         announce(info_hash=b"x" * 19)
     with pytest.raises(ValueError):
-        udp.encode_scrape_request(CID, TID, [b"x" * 21])
+        udp_client.encode_scrape_request(CID, TID, [b"x" * 21])

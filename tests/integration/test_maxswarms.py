@@ -9,11 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import udp_client
 from helpers import free_port
 
 from integration.process import Tracker
 from integration.test_workers import cluster, http_announce
-from weightless.wire import udp
 
 pytestmark = pytest.mark.integration
 FULL = b"tracker is full"
@@ -23,14 +23,14 @@ def hashes(n: int) -> list[bytes]:
     return [hashlib.sha1(b"capped %d" % i).digest() for i in range(n)]
 
 
-def udp_try(port: int, info_hash: bytes, n: int) -> udp.Response:
+def udp_try(port: int, info_hash: bytes, n: int) -> udp_client.Response:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(5)
         s.bind((f"127.2.0.{n + 2}", 0))
-        s.sendto(udp.encode_connect_request(1), ("127.0.0.1", port))
-        connected = udp.parse_response(s.recv(2048))
-        assert isinstance(connected, udp.ConnectResponse)
-        packet = udp.encode_announce_request(
+        s.sendto(udp_client.encode_connect_request(1), ("127.0.0.1", port))
+        connected = udp_client.parse_response(s.recv(2048))
+        assert isinstance(connected, udp_client.ConnectResponse)
+        packet = udp_client.encode_announce_request(
             connected.connection_id,
             2,
             info_hash,
@@ -42,7 +42,7 @@ def udp_try(port: int, info_hash: bytes, n: int) -> udp.Response:
             port=20000 + n,
         )
         s.sendto(packet, ("127.0.0.1", port))
-        return udp.parse_response(s.recv(4096))
+        return udp_client.parse_response(s.recv(4096))
 
 
 def test_one_process(new_tracker: Callable[..., Tracker]) -> None:
@@ -63,8 +63,8 @@ def test_one_process(new_tracker: Callable[..., Tracker]) -> None:
         assert b"failure reason" not in http_announce(tracker, info_hash, i)
     for i, info_hash in enumerate(held[3:]):
         assert http_announce(tracker, info_hash, 10 + i)[b"failure reason"] == FULL
-        assert udp_try(udp_port, info_hash, i) == udp.ErrorResponse(2, FULL.decode())
-    assert isinstance(udp_try(udp_port, held[0], 9), udp.AnnounceResponse)
+        assert udp_try(udp_port, info_hash, i) == udp_client.ErrorResponse(2, FULL.decode())
+    assert isinstance(udp_try(udp_port, held[0], 9), udp_client.AnnounceResponse)
     assert tracker.metric("tracker_swarms_total") == 3
     tracker.stop()
 
@@ -82,5 +82,5 @@ def test_three_workers(tmp_path: Path, trackers: list[Tracker]) -> None:
     assert tracker.metric("tracker_swarms_total") <= 6
     full = [h for h in hashes(40) if b"failure reason" in http_announce(tracker, h, 99)]
     answer = udp_try(tracker.port, full[0], 1)
-    assert answer == udp.ErrorResponse(2, FULL.decode())
+    assert answer == udp_client.ErrorResponse(2, FULL.decode())
     tracker.stop()

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import udp_client
 from helpers import announce_path, bdecode, compact_peers
 
 from integration.process import V1, V2, Tracker, seed
@@ -69,16 +70,16 @@ def http_announce(tracker: Tracker, info_hash: bytes, n: int, **params: Any) -> 
 
 def udp_announce(
     tracker: Tracker, info_hash: bytes, n: int, left: int = 100, event: int = udp.EVENT_STARTED
-) -> udp.AnnounceResponse:
+) -> udp_client.AnnounceResponse:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(5)
         s.bind((f"127.1.{n // 200}.{n % 200 + 2}", 0))
         address = ("127.0.0.1", tracker.port)
-        s.sendto(udp.encode_connect_request(1), address)
-        connected = udp.parse_response(s.recv(2048))
-        assert isinstance(connected, udp.ConnectResponse)
+        s.sendto(udp_client.encode_connect_request(1), address)
+        connected = udp_client.parse_response(s.recv(2048))
+        assert isinstance(connected, udp_client.ConnectResponse)
         s.sendto(
-            udp.encode_announce_request(
+            udp_client.encode_announce_request(
                 connected.connection_id,
                 2,
                 info_hash,
@@ -92,8 +93,8 @@ def udp_announce(
             ),
             address,
         )
-        reply = udp.parse_response(s.recv(4096))
-        assert isinstance(reply, udp.AnnounceResponse), reply
+        reply = udp_client.parse_response(s.recv(4096))
+        assert isinstance(reply, udp_client.AnnounceResponse), reply
         return reply
 
 
@@ -210,7 +211,7 @@ def test_hybrid_peer_lists_follow_the_hash_across_workers(
     assert set(compact_peers(reply[b"peers"])) == {http_peer(2), http_peer(3), udp_peer(5)}
     assert (reply[b"complete"], reply[b"incomplete"]) == (1, 6)
     over_udp = udp_announce(tracker, v2[:20], 8)
-    assert set(udp.decode_peers(over_udp.peers)) == {
+    assert set(udp_client.decode_peers(over_udp.peers)) == {
         http_peer(2),
         http_peer(3),
         http_peer(7),
@@ -218,7 +219,7 @@ def test_hybrid_peer_lists_follow_the_hash_across_workers(
     }
     assert (over_udp.seeders, over_udp.leechers) == (1, 7)
     over_udp = udp_announce(tracker, v1, 9)
-    assert set(udp.decode_peers(over_udp.peers)) == {
+    assert set(udp_client.decode_peers(over_udp.peers)) == {
         http_peer(1),
         http_peer(3),
         http_peer(6),

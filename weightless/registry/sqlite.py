@@ -1,7 +1,9 @@
 """The embedded store: SQLite, with every query on one dedicated thread off the reactor.
 
-One process owns the file, so there is no one to notify: writes reach the in-memory catalog
-through the caller at once, and ``watch`` has nothing to do."""
+SQLite has no change feed: ``watch`` has nothing to do. In one process, writes reach the
+in-memory catalog through the caller at once. With ``--workers``, every worker opens the same
+file (WAL mode, a migration lock), and a worker relays its registry writes to the others over
+the mesh (``cluster.worker.ClusterLive``)."""
 
 from __future__ import annotations
 
@@ -271,7 +273,7 @@ class SQLiteStore:
         return self._run(read)
 
     def watch(self, listener: IRegistryListener) -> None:
-        """Nothing to do: no other process writes this file."""
+        """Nothing to do: SQLite tells no one; other workers' writes come over the mesh."""
 
 
 class _transaction:
