@@ -110,3 +110,21 @@ def test_an_unreadable_state_file_exits_with_one_line(tmp_path: Path) -> None:
     assert proc.returncode != 0
     lines = proc.stderr.decode().strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("weightless: could not start:"), proc.stderr
+
+
+def test_damaged_files_with_three_workers(tmp_path: Path, trackers: list[Tracker]) -> None:
+    """Every worker claims kept files at start: a damaged one is set aside once, the good one
+    next to it is taken once, and every worker serves."""
+    from integration.test_workers import cluster
+
+    (tmp_path / "weightless.pending.4242").write_bytes(DAMAGE["wrong shape"])
+    (tmp_path / "weightless.pending.4243").write_bytes(DAMAGE["binary"])
+    (tmp_path / "weightless.swarms").write_bytes(b"WLSWARM1" + b"\xff" * 40)
+    tracker = cluster(tmp_path, trackers, "--open").start()
+    served(tracker)
+    assert sorted(p.name for p in tmp_path.glob("weightless.*.corrupt")) == [
+        "weightless.pending.4242.corrupt",
+        "weightless.pending.4243.corrupt",
+        "weightless.swarms.corrupt",
+    ]
+    tracker.stop()
