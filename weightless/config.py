@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network, ip_address
 
@@ -122,7 +122,8 @@ def _fields(description: str) -> list[str]:
 
 
 def _int(name: str, value: str, low: int, high: int | None = None) -> int:
-    if not re.fullmatch(r"-?\d+", value.strip()):
+    # ASCII digits only, and few of them: int() of 5,000 digits raises, not a one-line error
+    if not re.fullmatch(r"-?[0-9]{1,30}", value.strip()):
         raise ConfigError(f"{name} {value!r}: expected a whole number")
     number = int(value)
     if number < low or (high is not None and number > high):
@@ -150,8 +151,50 @@ def _bool(name: str, value: str) -> bool:
     raise ConfigError(f"{name} {value!r}: expected true or false")
 
 
+Pick = Callable[..., "str | None"]
+
+
 def build(options: Mapping[str, object], env: Mapping[str, str], cpu_count: int) -> Config:
     """A Config from parsed command-line ``options`` (None = not given) and ``env``."""
+    pick = _picker(options, env)
+    http, udp, udp_interface = _listeners(pick, env)
+    interval, min_interval = _intervals(pick)
+    rate, burst = _rate_limit(pick)
+    secret = env.get("TRACKER_SECRET") or None
+    swarm_file = pick("swarm_file", "WEIGHTLESS_SWARM_FILE") or "weightless.swarms"
+    header_timeout, max_connections, max_connections_per_ip, ipv6_prefix = _connections(pick)
+    return Config(
+        http=http,
+        udp=udp,
+        udp_interface=udp_interface,
+        swarm_file=None if swarm_file.strip().lower() == "off" else swarm_file,
+        udp_key_file=pick("udp_key_file", "WEIGHTLESS_UDP_KEY_FILE") or "weightless.udp-key",
+        udp_connection_ttl=_int(
+            "--udp-connection-ttl", pick("udp_connection_ttl") or "300", 120, 86400
+        ),
+        database=_database(pick, env),
+        workers=_workers(pick, http, cpu_count),
+        open=bool(options.get("open")) or _bool("OPEN_TRACKER", env.get("OPEN_TRACKER", "false")),
+        tracker_secret=secret.encode("utf-8") if secret else None,
+        registry_key=env.get("REGISTRY_KEY") or None,
+        max_peers=_int("--max-peers", pick("max_peers", "MAX_PEERS") or "50", 1, 1000),
+        max_swarms=_int("--max-swarms", pick("max_swarms") or "1000000", 1),
+        interval=interval,
+        min_interval=min_interval,
+        peer_ttl=_int("--peer-ttl", pick("peer_ttl") or "3600", 1),
+        rate_limit=rate,
+        rate_burst=burst,
+        trusted_proxies=_trusted_proxies(options),
+        cors_origins=tuple(str(o) for o in options.get("cors_origin") or []),  # type: ignore[attr-defined]
+        header_timeout=header_timeout,
+        max_connections=max_connections,
+        max_connections_per_ip=max_connections_per_ip,
+        ipv6_prefix=ipv6_prefix,
+    )
+
+
+def _picker(options: Mapping[str, object], env: Mapping[str, str]) -> Pick:
+    """``pick(option, *env_names)``: the option's value, else the first env var set."""
 
     def pick(option: str, *names: str) -> str | None:
         given = options.get(option)
@@ -162,12 +205,16 @@ def build(options: Mapping[str, object], env: Mapping[str, str], cpu_count: int)
                 return env[name]
         return None
 
+    return pick
+
+
+def _listeners(pick: Pick, env: Mapping[str, str]) -> tuple[str, int | None, str]:
+    """(HTTP endpoint, UDP port or None, UDP interface)."""
     http = pick("http", "WEIGHTLESS_HTTP")
     if http is None and env.get("PORT"):
         http = f"tcp:{_int('PORT', env['PORT'], 0, 65535)}"
     http = http or "tcp:8080"
     http_port = endpoint_port(http)
-
     udp_raw = pick("udp", "WEIGHTLESS_UDP")
     if udp_raw is None:
         udp: int | None = http_port
@@ -175,7 +222,15 @@ def build(options: Mapping[str, object], env: Mapping[str, str], cpu_count: int)
         udp = None
     else:
         udp = _int("--udp", udp_raw, 0, 65535)
+    udp_interface = pick("udp_interface") or "::"
+    try:
+        ip_address(udp_interface)
+    except ValueError:
+        raise ConfigError(f"--udp-interface {udp_interface!r}: expected an IP address") from None
+    return http, udp, udp_interface
 
+
+def _database(pick: Pick, env: Mapping[str, str]) -> str:
     database = pick("database", "DATABASE_URL")
     if database is None and env.get("DB_PATH"):
         database = "sqlite:///" + env["DB_PATH"]
@@ -189,7 +244,10 @@ def build(options: Mapping[str, object], env: Mapping[str, str], cpu_count: int)
         raise ConfigError(
             f"--database {database!r}: expected sqlite:///path or postgresql://user@host/db"
         )
+    return database
 
+
+def _workers(pick: Pick, http: str, cpu_count: int) -> int:
     workers_raw = pick("workers", "WEIGHTLESS_WORKERS") or "1"
     if workers_raw.strip().lower() == "auto":
         workers = cpu_count
@@ -197,36 +255,36 @@ def build(options: Mapping[str, object], env: Mapping[str, str], cpu_count: int)
         workers = _int("--workers", workers_raw, 1)
     if workers > 1 and not _without_proxy(http).lower().startswith("tcp"):
         raise ConfigError(f"--http {http!r}: --workers above 1 needs a tcp: endpoint")
+    return workers
 
-    open_tracker = bool(options.get("open")) or _bool(
-        "OPEN_TRACKER", env.get("OPEN_TRACKER", "false")
-    )
-    secret = env.get("TRACKER_SECRET") or None
-    registry_key = env.get("REGISTRY_KEY") or None
 
+def _intervals(pick: Pick) -> tuple[int, int]:
     interval = _int("--interval", pick("interval") or "1800", 1)
     min_interval = _int("--min-interval", pick("min_interval") or "900", 1)
     if min_interval > interval:
         raise ConfigError(f"--min-interval {min_interval}: must not exceed --interval {interval}")
+    return interval, min_interval
+
+
+def _rate_limit(pick: Pick) -> tuple[float, float]:
     rate = _float("--rate-limit", pick("rate_limit") or "5", 0)
     burst = _float("--rate-burst", pick("rate_burst") or "10", 0)
     if rate > 0 and burst < 1:
         raise ConfigError(f"--rate-burst {burst:g}: must be at least 1 while rate limiting is on")
+    return rate, burst
 
+
+def _trusted_proxies(options: Mapping[str, object]) -> tuple[IPv4Network | IPv6Network, ...]:
     proxies = options.get("trusted_proxy") or []
     try:
-        trusted = parse_networks(str(p) for p in proxies)  # type: ignore[attr-defined]
+        return parse_networks(str(p) for p in proxies)  # type: ignore[attr-defined]
     except ValueError as e:
         raise ConfigError(f"--trusted-proxy: {e}") from None
 
-    udp_interface = pick("udp_interface") or "::"
-    try:
-        ip_address(udp_interface)
-    except ValueError:
-        raise ConfigError(f"--udp-interface {udp_interface!r}: expected an IP address") from None
 
-    swarm_file = pick("swarm_file", "WEIGHTLESS_SWARM_FILE") or "weightless.swarms"
-
+def _connections(pick: Pick) -> tuple[float, int | None, int, int]:
+    """--header-timeout, --max-connections (None: from the open-file limit),
+    --max-connections-per-ip and --ipv6-prefix."""
     header_timeout = _float("--header-timeout", pick("header_timeout") or "10", 0)
     if header_timeout <= 0:
         raise ConfigError(f"--header-timeout {header_timeout:g}: must be above 0")
@@ -234,37 +292,9 @@ def build(options: Mapping[str, object], env: Mapping[str, str], cpu_count: int)
     max_connections = (
         None if max_connections_raw is None else _int("--max-connections", max_connections_raw, 1)
     )
-
-    return Config(
-        http=http,
-        udp=udp,
-        udp_interface=udp_interface,
-        swarm_file=None if swarm_file.strip().lower() == "off" else swarm_file,
-        udp_key_file=pick("udp_key_file", "WEIGHTLESS_UDP_KEY_FILE") or "weightless.udp-key",
-        udp_connection_ttl=_int(
-            "--udp-connection-ttl", pick("udp_connection_ttl") or "300", 120, 86400
-        ),
-        database=database,
-        workers=workers,
-        open=open_tracker,
-        tracker_secret=secret.encode("utf-8") if secret else None,
-        registry_key=registry_key,
-        max_peers=_int("--max-peers", pick("max_peers", "MAX_PEERS") or "50", 1, 1000),
-        max_swarms=_int("--max-swarms", pick("max_swarms") or "1000000", 1),
-        interval=interval,
-        min_interval=min_interval,
-        peer_ttl=_int("--peer-ttl", pick("peer_ttl") or "3600", 1),
-        rate_limit=rate,
-        rate_burst=burst,
-        trusted_proxies=trusted,
-        cors_origins=tuple(str(o) for o in options.get("cors_origin") or []),  # type: ignore[attr-defined]
-        header_timeout=header_timeout,
-        max_connections=max_connections,
-        max_connections_per_ip=_int(
-            "--max-connections-per-ip", pick("max_connections_per_ip") or "128", 0
-        ),
-        ipv6_prefix=_int("--ipv6-prefix", pick("ipv6_prefix") or "64", 1, 128),
-    )
+    per_ip = _int("--max-connections-per-ip", pick("max_connections_per_ip") or "128", 0)
+    ipv6_prefix = _int("--ipv6-prefix", pick("ipv6_prefix") or "64", 1, 128)
+    return header_timeout, max_connections, per_ip, ipv6_prefix
 
 
 def from_environ(options: Mapping[str, object]) -> Config:
