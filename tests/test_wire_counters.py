@@ -28,6 +28,7 @@ HUGE = [
     (str(1 << 64), MAX),
     ("1" * 300, MAX),
     ("9" * 3000, MAX),  # thousands of digits: no int() of them, no 4300-digit limit
+    ("9" * 5000, MAX),  # the soak's 5,000 digits: the query is not refused for its length
     ("0" * 40 + "12", 12),  # leading zeros are not a big number
     ("0" * 40, 0),
     ("%39" * 25, MAX),  # digits written as %XX

@@ -13,7 +13,9 @@ from binascii import a2b_qp
 from typing import NamedTuple
 from urllib.parse import unquote_to_bytes
 
-MAX_QUERY = 4096  # an announce: every field a client sends, fully %-encoded, fits in 1 KiB
+# the request line's own limit (8 KiB, 414 above): within it, a counter of any length saturates
+# (interfaces.md: never refused), so the query is not refused for its length first
+MAX_QUERY = 8192
 MAX_SCRAPE_HASHES = 64
 # a scrape of MAX_SCRAPE_HASHES full 32-byte v2 hashes written fully as %XX is 64 * 107 bytes;
 # the HTTP request line (8 KiB) bounds it anyway
