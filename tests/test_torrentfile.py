@@ -102,6 +102,8 @@ def test_matches_libtorrent(content: Path, rel: str, version: str) -> None:
         "piece_count": ti.num_pieces(),
         "total_size": size,
         "files": [{"path": p, "length": n} for p, n in files],
+        "signed": False,
+        "public_keys": [],
     }
 
 

@@ -13,12 +13,18 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from weightless import signing
+from weightless.signing import BadSignature, Signature
+
 MAX_NESTING = 128  # bencode containers inside each other
 MAX_TREE_DEPTH = 64  # directories in one file path
 MAX_FILES = 100_000  # file entries, pad files included
 MAX_ITEMS = 40 * MAX_FILES  # bencode values: room for MAX_FILES in a hybrid; caps time, memory
 MAX_LENGTH = 2**63 - 1  # what a client (and a bigint column) can hold
 MIN_V2_PIECE_LENGTH = 16 * 1024
+MAX_SIGNATURES = 64  # signature objects in one file, each checked at every parse
 
 # One bencode token: an integer, a string's length prefix, or l/d/e.
 _TOKEN = re.compile(rb"i(0|-?[1-9][0-9]{0,18})e|(0|[1-9][0-9]{0,18}):|(l)|(d)|(e)")
@@ -33,15 +39,19 @@ class TorrentError(ValueError):
     """The .torrent file is malformed; the message says why."""
 
 
-def _decode(data: bytes) -> tuple[Any, tuple[int, int] | None]:
+Spans = dict[bytes, tuple[int, int]]  # top-level key -> where its value lies in the file
+
+
+def _decode(data: bytes) -> tuple[Any, Spans]:
     """Strict bencode: canonical integers and lengths, string keys, no duplicate keys, bounded
-    nesting, nothing after the end. Also returns where the top-level ``info`` value lies, so it
-    can be hashed as it is."""
+    nesting, nothing after the end. Also returns where each top-level value lies, so that
+    ``info`` can be hashed as it is and ``signatures`` changed without touching the rest."""
     match, size = _TOKEN.match, len(data)
-    info_span, budget = None, MAX_ITEMS
+    spans: Spans = {}
+    budget = MAX_ITEMS
 
     def value(pos: int, depth: int) -> tuple[Any, int]:
-        nonlocal info_span, budget
+        nonlocal budget
         budget -= 1
         if budget < 0:
             raise TorrentError(f"more than {MAX_ITEMS} bencode values")
@@ -75,14 +85,14 @@ def _decode(data: bytes) -> tuple[Any, tuple[int, int] | None]:
             if key in out:
                 raise TorrentError(f"duplicate dictionary key {key!r}")
             out[key], pos = value(start, depth + 1)
-            if depth == 0 and key == b"info":
-                info_span = (start, pos)
+            if depth == 0:
+                spans[key] = (start, pos)
         return out, pos + 1
 
     top, end = value(0, 0)
     if end != size:
         raise TorrentError("trailing data after the torrent dictionary")
-    return top, info_span
+    return top, spans
 
 
 def _bad_token(data: bytes, pos: int) -> str:
@@ -106,6 +116,7 @@ class TorrentInfo:
     piece_count: int
     total_size: int
     files: list[tuple[str, int]]
+    signatures: tuple[Signature, ...] = ()  # each verified against both info hashes
 
     @property
     def info_hash_hex(self) -> str:
@@ -126,6 +137,8 @@ class TorrentInfo:
             "piece_count": self.piece_count,
             "total_size": self.total_size,
             "files": [{"path": path, "length": length} for path, length in self.files],
+            "signed": bool(self.signatures),
+            "public_keys": [s.public_key_hex for s in self.signatures],
         }
 
 
@@ -217,15 +230,42 @@ def _real(files: FileList) -> list[tuple[tuple[str, ...], int]]:
     return sorted((path, size) for path, size, pad in files if not pad)
 
 
+def _signatures(listed: object, btih: bytes | None, btmh: bytes | None) -> tuple[Signature, ...]:
+    """The top-level ``signatures`` list, every object checked and verified: one that does not
+    verify makes the whole file invalid (it was tampered with, or signed another torrent)."""
+    if listed is None:
+        return ()
+    if not isinstance(listed, list):
+        raise TorrentError("'signatures' must be a list")
+    if len(listed) > MAX_SIGNATURES:
+        raise TorrentError(f"more than {MAX_SIGNATURES} signatures")
+    found: list[Signature] = []
+    for i, value in enumerate(listed, 1):
+        try:
+            signature = signing.from_object(value)
+            signing.verify(signature, btih, btmh)
+        except BadSignature as e:
+            raise TorrentError(f"signature {i}: {e}") from None
+        if any(s.pub == signature.pub for s in found):
+            raise TorrentError(f"signature {i}: key {signature.public_key_hex} signs twice")
+        found.append(signature)
+    return tuple(found)
+
+
 def parse_torrent(data: bytes | bytearray | memoryview) -> TorrentInfo:
-    """Validate a .torrent file and compute its info hashes; `TorrentError` if malformed."""
+    """Validate a .torrent file, compute its info hashes and verify its signatures;
+    `TorrentError` if anything is malformed or a signature does not verify."""
+    return _parse(data)[0]
+
+
+def _parse(data: bytes | bytearray | memoryview) -> tuple[TorrentInfo, Spans]:
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TorrentError("torrent data must be bytes")
     raw = bytes(data)
     if not raw.startswith(b"d"):
         raise TorrentError("a torrent file must be a bencoded dictionary")
-    top, info_span = _decode(raw)
-    info = top.get(b"info")
+    top, spans = _decode(raw)
+    info, info_span = top.get(b"info"), spans.get(b"info")
     if info_span is None or not isinstance(info, dict):
         raise TorrentError("missing 'info' dictionary")
     raw_info = raw[info_span[0] : info_span[1]]
@@ -271,15 +311,48 @@ def parse_torrent(data: bytes | bytearray | memoryview) -> TorrentInfo:
     if not listed:
         raise TorrentError("torrent has no files besides padding")
 
-    return TorrentInfo(
-        v1_info_hash=hashlib.sha1(raw_info).digest() if is_v1 else None,
-        v2_info_hash=hashlib.sha256(raw_info).digest() if is_v2 else None,
+    v1_info_hash = hashlib.sha1(raw_info).digest() if is_v1 else None
+    v2_info_hash = hashlib.sha256(raw_info).digest() if is_v2 else None
+    parsed = TorrentInfo(
+        v1_info_hash=v1_info_hash,
+        v2_info_hash=v2_info_hash,
         name=name,
         piece_length=piece_length,
         piece_count=piece_count,
         total_size=sum(size for _, size in listed),
         files=listed,
+        signatures=_signatures(top.get(b"signatures"), v1_info_hash, v2_info_hash),
     )
+    return parsed, spans
+
+
+def add_signature(data: bytes, signature: Signature) -> bytes:
+    """The file with ``signature`` appended to its top-level ``signatures`` (made, in key
+    order, when there is none). Only those bytes change: ``info`` is not re-encoded, so both
+    info hashes stay as they are. `TorrentError` for a file that does not parse, a signature
+    that is not over this file's hashes, or a key that already signed it."""
+    info, spans = _parse(data)
+    if any(s.pub == signature.pub for s in info.signatures):
+        raise TorrentError(f"already signed by key {signature.public_key_hex}")
+    try:
+        signing.verify(signature, info.v1_info_hash, info.v2_info_hash)
+    except BadSignature as e:
+        raise TorrentError(str(e)) from None
+    raw, added = bytes(data), signature.encode()
+    if b"signatures" in spans:
+        end = spans[b"signatures"][1] - 1  # before the list's closing "e"
+        return raw[:end] + added + raw[end:]
+    at = len(raw) - 1  # before the top-level dictionary's closing "e"
+    for key, (start, _) in spans.items():
+        if key > b"signatures":
+            at = min(at, start - len(key) - len(str(len(key))) - 1)
+    return raw[:at] + b"10:signaturesl" + added + b"e" + raw[at:]
+
+
+def sign_torrent(data: bytes, key: Ed25519PrivateKey) -> bytes:
+    """``data`` signed with ``key``: both of its info hashes, as `add_signature` adds it."""
+    info = parse_torrent(data)
+    return add_signature(data, signing.sign(key, info.v1_info_hash, info.v2_info_hash))
 
 
 def _form_encode(text: str) -> str:
