@@ -134,7 +134,7 @@ async def test_post_creates_then_upserts_keeping_verified_and_completions(
 ) -> None:
     r = await server.post_json(FULL)
     assert (r.status, r.json()) == (201, {"status": "created"})
-    raw_sql(store_url, "UPDATE registry SET verified = ?, completions = 7", (True,))
+    raw_sql(store_url, "UPDATE registry SET operator_verified = ?, completions = 7", (True,))
     r = await server.post_json({"info_hash": V2.upper(), "name": "Renamed", "category": "models"})
     assert r.status == 201
     entry = (await server.get("/api/registry", info_hash=V2)).json()
@@ -404,6 +404,8 @@ async def test_meta(server: Server, tmp_path: Path, version: str) -> None:
             "piece_count": 5 if version == "v1" else 6,  # v2 pieces never span files
             "total_size": 70000,
             "files": sorted(meta["files"], key=lambda f: f["path"]),
+            "signed": False,
+            "public_keys": [],
         }
         assert meta["files"] == [
             {"path": "test.bin", "length": 20000},

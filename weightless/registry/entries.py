@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from weightless.registry.torrentfile import TorrentError, TorrentInfo, parse_torrent
+from weightless.signing import BadSignature, Signature, from_hex, verify
 
 MAX_SIZE = 2**63 - 1  # what a BIGINT column holds
 _HEX = re.compile(r"[0-9a-fA-F]*")
@@ -39,9 +40,18 @@ class Entry:
     size: int | None = None
     category: str | None = None
     tags: str | None = None
+    publisher_key: str | None = None  # 64 hex Ed25519 public key, with signature
+    signature: str | None = None  # 128 hex, over the entry's hashes (weightless.signing)
 
     def hashes(self) -> list[str]:
         return [self.info_hash] + ([self.v1_info_hash] if self.v1_info_hash else [])
+
+    def signed_hashes(self) -> tuple[bytes | None, bytes | None]:
+        """(btih, btmh) as a signature covers them: the v1 SHA-1 and the full v2 SHA-256."""
+        if len(self.info_hash) == 40:
+            return bytes.fromhex(self.info_hash), None
+        v1 = bytes.fromhex(self.v1_info_hash) if self.v1_info_hash else None
+        return v1, bytes.fromhex(self.info_hash)
 
 
 def parse_hash(value: object, field: str = "info_hash", lengths: tuple[int, ...] = (64, 40)) -> str:
@@ -105,11 +115,14 @@ def parse_size(text: str) -> int:
 
 @dataclass
 class Submission:
-    """A validated POST: the entry to upsert and the .torrent file, when one came with it."""
+    """A validated POST: the entry to upsert and the .torrent file, when one came with it.
+    ``signatures``: the one given in the JSON, else those of the file (not yet checked
+    against the entry's hashes, which may need the stored v1_info_hash)."""
 
     entry: Entry
     torrent_data: bytes | None = None
     meta: str | None = None  # the /api/registry/meta JSON of torrent_data, computed once here
+    signatures: tuple[Signature, ...] = ()
 
 
 def parse_json_body(body: bytes) -> Submission:
@@ -132,9 +145,10 @@ def parse_json_body(body: bytes) -> Submission:
         if len(info_hash) == 40 and v1 != info_hash:
             raise Invalid("v1_info_hash goes with a 64 hex (v2) info_hash; this one is v1")
         entry.v1_info_hash = v1 if len(info_hash) == 64 else None
+    given = _signature(data)
     raw = data.get("torrent_data")
     if raw is None:
-        return Submission(entry)
+        return Submission(entry, None, given)
     torrent_data = _base64(raw)
     info = _parse(torrent_data)
     if info.info_hash_hex != info_hash:
@@ -143,7 +157,32 @@ def parse_json_body(body: bytes) -> Submission:
         raise Invalid(f"v1_info_hash does not match torrent_data ({info.v1_info_hash_hex})")
     if info.v2_info_hash is not None:
         entry.v1_info_hash = info.v1_info_hash_hex
-    return Submission(entry, torrent_data, meta_json(info))
+    return Submission(entry, torrent_data, meta_json(info), given or info.signatures)
+
+
+def _signature(data: Mapping[str, Any]) -> tuple[Signature, ...]:
+    """``publisher_key`` and ``signature``: both or neither, as hex of the right lengths."""
+    key, sig = data.get("publisher_key"), data.get("signature")
+    if key is None and sig is None:
+        return ()
+    if key is None or sig is None:
+        raise Invalid("publisher_key and signature go together: give both or neither")
+    if not isinstance(key, str) or not isinstance(sig, str):
+        raise Invalid("publisher_key and signature must be hex strings")
+    try:
+        return (from_hex(key, sig),)
+    except BadSignature as e:
+        raise Invalid(str(e)) from None
+
+
+def check_signature(entry: Entry, signature: Signature) -> None:
+    """`Invalid` unless ``signature`` signs exactly the entry's hashes; then it is the entry's."""
+    btih, btmh = entry.signed_hashes()
+    try:
+        verify(signature, btih, btmh)
+    except BadSignature as e:
+        raise Invalid(f"signature refused: {e}") from None
+    entry.publisher_key, entry.signature = signature.public_key_hex, signature.signature_hex
 
 
 def _optional(entry: Entry, data: Mapping[str, Any]) -> None:
@@ -189,7 +228,7 @@ def parse_upload(torrent_data: bytes, params: Mapping[str, str]) -> Submission:
             setattr(entry, field, check_text(value, field))
     if params.get("size") is not None:
         entry.size = parse_size(params["size"])
-    return Submission(entry, torrent_data, meta_json(info))
+    return Submission(entry, torrent_data, meta_json(info), info.signatures)
 
 
 def meta_json(info: TorrentInfo) -> str:
@@ -214,6 +253,9 @@ def entry_json(entry: Entry, seeders: int, leechers: int) -> dict[str, Any]:
         value = getattr(entry, field)
         if value is not None:
             out[field] = value
+    if entry.publisher_key and entry.signature:
+        out["publisher_key"] = entry.publisher_key
+        out["signature"] = entry.signature
     out["seeders"] = seeders
     out["leechers"] = leechers
     return out

@@ -347,6 +347,7 @@ class PostgresStore:
                 raise Blocked(entry.info_hash)
             completions = int(row[0])
             entry.v1_info_hash = row[1]  # the stored one, when the upsert gave none
+            await cursor.execute(sql.reverify_sql("%s", "info_hash = {mark}"), (entry.info_hash,))
             await self._notify(
                 cursor,
                 {
@@ -379,6 +380,42 @@ class PostgresStore:
             )
             await self._notify(cursor, {"op": "takedown", "hashes": hashes})
             return hashes
+
+        return self._transaction(write)
+
+    def trusted_keys(self, publisher: str) -> Deferred[list[str]]:
+        d = self._query(
+            "SELECT public_key FROM publisher_keys WHERE publisher = %s ORDER BY public_key",
+            (publisher,),
+        )
+        return d.addCallback(lambda rows: [row[0] for row in rows])
+
+    def set_trusted_keys(self, publisher: str, keys: list[str]) -> Deferred[None]:
+        async def write(cursor: Cursor) -> None:
+            await cursor.execute("DELETE FROM publisher_keys WHERE publisher = %s", (publisher,))
+            await cursor.execute(
+                "INSERT INTO publisher_keys (publisher, public_key) "
+                "SELECT %s, k FROM unnest(%s::text[]) AS k",
+                (publisher, keys),
+            )
+            await cursor.execute(sql.reverify_sql("%s", "publisher = {mark}"), (publisher,))
+
+        return self._transaction(write)
+
+    def set_operator_mark(self, info_hash: str, verified: bool) -> Deferred[Entry | None]:
+        which = "info_hash = {mark} OR v1_info_hash = {mark}".format(mark="%s")
+
+        async def write(cursor: Cursor) -> Entry | None:
+            await cursor.execute(
+                f"UPDATE registry SET operator_verified = %s WHERE {which}",
+                (verified, info_hash, info_hash),
+            )
+            await cursor.execute(
+                sql.reverify_sql("%s", which) + f" RETURNING {sql.SELECT_ENTRY}",
+                (info_hash, info_hash),
+            )
+            row = cursor.fetchone()
+            return None if row is None else sql.entry_from_row(row)
 
         return self._transaction(write)
 

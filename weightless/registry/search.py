@@ -10,6 +10,7 @@ from weightless.registry.entries import Invalid, check_text, parse_whole
 SORTS = ("created_at", "completions", "seeders")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
+BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
 MAX_OFFSET = 2**62  # past any real result set, and within every database's integers
 
 
@@ -19,6 +20,7 @@ class Search:
     category: str | None = None  # exact
     publisher: str | None = None  # exact
     tags: str | None = None  # substring of the tags, any case
+    verified: bool | None = None  # only verified (True) or only unverified (False) entries
     sort: str = "created_at"  # newest first; completions and seeders: largest first
     limit: int = DEFAULT_LIMIT
     offset: int = 0
@@ -36,7 +38,11 @@ def parse_search(params: Mapping[str, str]) -> Search:
         raise Invalid(f"sort must be one of {', '.join(SORTS)}")
     limit = params.get("limit")
     offset = params.get("offset")
+    verified = params.get("verified") or None
+    if verified is not None and verified not in BOOLEANS:
+        raise Invalid("verified must be true or false")
     return Search(
+        verified=None if verified is None else BOOLEANS[verified],
         q=texts["q"],
         category=texts["category"],
         publisher=texts["publisher"],

@@ -22,10 +22,30 @@ ENTRY_COLUMNS = (
     "size",
     "category",
     "tags",
+    "publisher_key",
+    "signature",
 )
 SELECT_ENTRY = ", ".join(ENTRY_COLUMNS)
 # written by an upsert (info_hash is the key; v1_info_hash and torrent_data are kept when null)
 WRITTEN = ("name", "description", "publisher", "license", "size", "category", "tags")
+
+# An entry is verified when the operator marked it, or when its signature (checked against its
+# hashes before it was stored) is by a key trusted for its publisher.
+VERIFIED = (
+    "operator_verified OR (publisher_key IS NOT NULL AND EXISTS (SELECT 1 FROM publisher_keys k "
+    "WHERE k.publisher = registry.publisher AND k.public_key = registry.publisher_key))"
+)
+# A new signature was checked against info_hash and the v1_info_hash given with it: it is
+# stored unless the row keeps another v1_info_hash (a write in between). Without a new one, the
+# stored signature stays while the entry's hashes do; a changed v1_info_hash drops it.
+_NEW_SIGNATURE = (
+    "excluded.signature IS NOT NULL AND "
+    "(excluded.v1_info_hash IS NOT NULL OR registry.v1_info_hash IS NULL)"
+)
+_KEEP_SIGNATURE = (
+    "excluded.signature IS NULL AND "
+    "(excluded.v1_info_hash IS NULL OR excluded.v1_info_hash = registry.v1_info_hash)"
+)
 
 # every key descending, so that each order is one index read backwards (0002_search.sql)
 ORDER_BY = {
@@ -66,12 +86,19 @@ def upsert_sql(mark: str) -> str:
         "info_hash",
         "v1_info_hash",
         *WRITTEN,
+        "publisher_key",
+        "signature",
         "torrent_data",
         "meta",
         "created_at",
         "updated_at",
     )
     updates = ", ".join(f"{c} = excluded.{c}" for c in WRITTEN)
+    signed = ", ".join(
+        f"{c} = CASE WHEN {_NEW_SIGNATURE} THEN excluded.{c} WHEN {_KEEP_SIGNATURE} THEN "
+        f"registry.{c} END"
+        for c in ("publisher_key", "signature")
+    )
     return (
         f"INSERT INTO registry ({', '.join(columns)}) SELECT {', '.join([mark] * len(columns))} "
         f"WHERE NOT EXISTS (SELECT 1 FROM blocklist WHERE info_hash IN ({mark}, {mark}, {mark})) "
@@ -81,8 +108,14 @@ def upsert_sql(mark: str) -> str:
         # the /meta view goes with the file: replaced with it, kept without one
         "meta = CASE WHEN excluded.torrent_data IS NULL THEN registry.meta "
         "ELSE excluded.meta END, "
-        f"{updates}, updated_at = excluded.updated_at RETURNING completions, v1_info_hash"
+        f"{updates}, {signed}, updated_at = excluded.updated_at RETURNING completions, v1_info_hash"
     )
+
+
+def reverify_sql(mark: str, where: str) -> str:
+    """Recompute ``verified`` of the rows matching ``where`` (after any write that can change
+    it: an upsert, new trusted keys, the operator's mark)."""
+    return f"UPDATE registry SET verified = ({VERIFIED}) WHERE {where.format(mark=mark)}"
 
 
 def upsert_params(entry: Entry, torrent_data: Any, meta: str | None, now: float) -> list[Any]:
@@ -90,6 +123,8 @@ def upsert_params(entry: Entry, torrent_data: Any, meta: str | None, now: float)
         entry.info_hash,
         entry.v1_info_hash,
         *(getattr(entry, c) for c in WRITTEN),
+        entry.publisher_key if entry.signature else None,
+        entry.signature if entry.publisher_key else None,
         torrent_data,
         meta if torrent_data is not None else None,
         now,
@@ -125,6 +160,9 @@ def where(query: Search, mark: str, contains: Contains) -> tuple[str, list[Any]]
         if value:
             clauses.append(f"{column} = {mark}")
             params.append(value)
+    if query.verified is not None:
+        clauses.append(f"verified = {mark}")
+        params.append(query.verified)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 

@@ -168,10 +168,12 @@ class SQLiteStore:
         params = sql.upsert_params(entry, torrent_data, meta, self.clock())
 
         def write(conn: sqlite3.Connection) -> int:
-            row = conn.execute(sql.upsert_sql("?"), params).fetchone()
-            if row is None:
-                raise Blocked(entry.info_hash)
-            entry.v1_info_hash = row[1]  # the stored one, when the upsert gave none
+            with _transaction(conn):
+                row = conn.execute(sql.upsert_sql("?"), params).fetchone()
+                if row is None:
+                    raise Blocked(entry.info_hash)
+                entry.v1_info_hash = row[1]  # the stored one, when the upsert gave none
+                conn.execute(sql.reverify_sql("?", "info_hash = {mark}"), (entry.info_hash,))
             return int(row[0])
 
         return self._run(write)
@@ -260,6 +262,45 @@ class SQLiteStore:
                     "UPDATE registry SET seeders = ?, leechers = ? WHERE info_hash = ?",
                     [(s, n, h) for h, (s, n) in counts.items()],
                 )
+
+        return self._run(write)
+
+    def trusted_keys(self, publisher: str) -> Deferred[list[str]]:
+        def read(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute(
+                "SELECT public_key FROM publisher_keys WHERE publisher = ? ORDER BY public_key",
+                (publisher,),
+            )
+            return [row[0] for row in rows]
+
+        return self._run(read)
+
+    def set_trusted_keys(self, publisher: str, keys: list[str]) -> Deferred[None]:
+        def write(conn: sqlite3.Connection) -> None:
+            with _transaction(conn):
+                conn.execute("DELETE FROM publisher_keys WHERE publisher = ?", (publisher,))
+                conn.executemany(
+                    "INSERT INTO publisher_keys (publisher, public_key) VALUES (?, ?)",
+                    [(publisher, key) for key in keys],
+                )
+                conn.execute(sql.reverify_sql("?", "publisher = {mark}"), (publisher,))
+
+        return self._run(write)
+
+    def set_operator_mark(self, info_hash: str, verified: bool) -> Deferred[Entry | None]:
+        def write(conn: sqlite3.Connection) -> Entry | None:
+            which = "info_hash = {mark} OR v1_info_hash = {mark}"
+            with _transaction(conn):
+                conn.execute(
+                    "UPDATE registry SET operator_verified = ? WHERE " + which.format(mark="?"),
+                    (verified, info_hash, info_hash),
+                )
+                conn.execute(sql.reverify_sql("?", which), (info_hash, info_hash))
+                row = conn.execute(
+                    f"SELECT {sql.SELECT_ENTRY} FROM registry WHERE " + which.format(mark="?"),
+                    (info_hash, info_hash),
+                ).fetchone()
+            return None if row is None else sql.entry_from_row(row)
 
         return self._run(write)
 

@@ -76,11 +76,12 @@ class IStore(Interface):
     def upsert(
         entry: Entry, torrent_data: bytes | None = None, meta: str | None = None
     ) -> Deferred[int]:
-        """Insert or update an entry by info_hash, keeping verified, completions, and the
-        stored .torrent and v1_info_hash when none is given. ``meta`` is the /meta JSON of
-        ``torrent_data``, stored with it. Fires with the completions, and sets
-        ``entry.v1_info_hash`` to the stored one (kept when the upsert gave none), so that the
-        catalog and other processes never lose the hybrid's v1 swarm."""
+        """Insert or update an entry by info_hash, keeping completions, the operator's mark,
+        and the stored .torrent, v1_info_hash and signature when none is given (a signature
+        is dropped when v1_info_hash changes without a new one); ``verified`` is recomputed.
+        ``meta`` is the /meta JSON of ``torrent_data``, stored with it. Fires with the
+        completions, and sets ``entry.v1_info_hash`` to the stored one (kept when the upsert
+        gave none), so that the catalog and other processes never lose the hybrid's v1 swarm."""
 
     def meta(info_hash: str) -> Deferred[tuple[str | None, bytes | None] | None]:
         """None when the entry (by either hash) has no file; (the stored /meta JSON, None), or
@@ -105,6 +106,17 @@ class IStore(Interface):
     def save_counts(counts: dict[str, tuple[int, int]], reset: bool) -> Deferred[None]:
         """Record live (seeders, leechers) per info_hash, for sort=seeders; ``reset`` first
         zeroes every entry not in ``counts``."""
+
+    def trusted_keys(publisher: str) -> Deferred[list[str]]:
+        """The public keys (64 hex, sorted) trusted for a publisher name; [] for none."""
+
+    def set_trusted_keys(publisher: str, keys: list[str]) -> Deferred[None]:
+        """Replace the keys trusted for a publisher and recompute ``verified`` of its entries,
+        in one transaction."""
+
+    def set_operator_mark(info_hash: str, verified: bool) -> Deferred[Entry | None]:
+        """Set or clear the operator's mark of the entry with this info_hash or v1_info_hash
+        and recompute its ``verified``; the entry after it, or None when there is none."""
 
     def user(user_id: str) -> Deferred[tuple[int, int] | None]:
         """A user's accounted (uploaded, downloaded) bytes, or None for a user never seen."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 from collections.abc import Callable, Iterable
 from importlib import resources
 from typing import Any, TypeVar
@@ -28,6 +29,7 @@ from weightless.registry.entries import (
     Entry,
     Invalid,
     Submission,
+    check_signature,
     check_text,
     entry_json,
     parse_hash,
@@ -36,7 +38,7 @@ from weightless.registry.entries import (
     stored_meta,
 )
 from weightless.registry.live import LiveRegistry
-from weightless.registry.search import Search, parse_search
+from weightless.registry.search import BOOLEANS, Search, parse_search
 from weightless.registry.store import Blocked, Conflict, IStore, StoreUnavailable
 from weightless.registry.torrentfile import TorrentError
 from weightless.tracker.accounting import PendingWrites
@@ -52,6 +54,8 @@ T = TypeVar("T")
 OPENAPI = resources.files("weightless.web").joinpath("openapi.json").read_bytes()
 STORE_TIMEOUT = 5.0  # seconds before a database that does not answer is a 503
 JSON = b"application/json"
+MAX_TRUSTED_KEYS = 100  # per publisher
+_KEY = re.compile(r"[0-9a-fA-F]{64}")
 ALLOWED_HEADERS = b"Content-Type, X-Weightless-Key"
 EXPOSED_HEADERS = b"X-Total-Count, Retry-After"
 # what a page of another site can POST without a CORS preflight (Fetch's safelisted types)
@@ -220,11 +224,30 @@ class RegistryAPI:
     async def _register(self, submission: Submission) -> Entry:
         entry = submission.entry
         self._check_writable(entry)
+        if submission.signatures:
+            await self._sign(submission)
         completions = await self._guard(
             self.store.upsert(entry, submission.torrent_data, submission.meta)
         )
         self.live.upserted(entry.info_hash, entry.v1_info_hash, completions)
         return entry
+
+    async def _sign(self, submission: Submission) -> None:
+        """Give the entry its signature, checked against all its hashes: those of the file,
+        or the ones posted with the stored v1_info_hash added (an entry keyed by its v2 hash
+        keeps its v1 hash across posts, and the signature must cover it). Of a file's several
+        signatures, the first by a key trusted for the publisher, else the first."""
+        entry = submission.entry
+        posted_v2 = submission.torrent_data is None and len(entry.info_hash) == 64
+        if posted_v2 and entry.v1_info_hash is None:
+            stored = await self._guard(self.store.entry(entry.info_hash))
+            if stored is not None and stored.info_hash == entry.info_hash:
+                entry.v1_info_hash = stored.v1_info_hash
+        chosen = submission.signatures[0]
+        if len(submission.signatures) > 1 and entry.publisher:
+            trusted: list[str] = await self._guard(self.store.trusted_keys(entry.publisher))
+            chosen = next((s for s in submission.signatures if s.public_key_hex in trusted), chosen)
+        check_signature(entry, chosen)
 
     # -- routes
 
@@ -292,6 +315,32 @@ class RegistryAPI:
         request.setHeader(b"content-type", JSON)
         return OPENAPI
 
+    @app.route("/publishers/<path:publisher>", methods=["GET"])
+    async def get_publisher(self, request: IRequest, publisher: str) -> bytes:
+        publisher = check_text(publisher, "publisher")
+        keys = await self._guard(self.store.trusted_keys(publisher))
+        return json_body(request, 200, {"publisher": publisher, "keys": keys})
+
+    @app.route("/publishers/<path:publisher>", methods=["PUT"])
+    async def put_publisher(self, request: IRequest, publisher: str) -> bytes:
+        self._authorize(request)
+        publisher = check_text(publisher, "publisher")
+        keys = parse_trusted_keys(request.content.read())
+        await self._guard(self.store.set_trusted_keys(publisher, keys))
+        return json_body(request, 200, {"publisher": publisher, "keys": keys})
+
+    @app.route("/registry/verify", methods=["POST"])
+    async def verify(self, request: IRequest) -> bytes:
+        self._authorize(request)
+        info_hash = self._hash_param(request)
+        mark = params(request).get("verified")
+        if mark not in BOOLEANS:
+            raise ApiError(400, "verified must be true or false")
+        entry = await self._guard(self.store.set_operator_mark(info_hash, BOOLEANS[mark]))
+        if entry is None:
+            raise ApiError(404, "info_hash not found")
+        return json_body(request, 200, self._view(entry))
+
     @app.route("/users/<user_id>", methods=["GET"])
     async def user(self, request: IRequest, user_id: str) -> bytes:
         self._authorize(request)
@@ -326,6 +375,24 @@ class RegistryAPI:
             return json_body(request, error.code or 500, {"error": error.name.lower()})
         self.log.failure("registry request failed", failure)
         return json_body(request, 500, {"error": "internal error"})
+
+
+def parse_trusted_keys(body: bytes) -> list[str]:
+    """The body of PUT /api/publishers/{publisher}: {"keys": ["<64 hex>", ...]}, sorted and
+    without repeats; [] trusts no key."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise Invalid("invalid JSON body") from None
+    if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
+        raise Invalid('the body must be {"keys": ["<64 hex Ed25519 public key>", ...]}')
+    keys = data["keys"]
+    if len(keys) > MAX_TRUSTED_KEYS:
+        raise Invalid(f"at most {MAX_TRUSTED_KEYS} keys per publisher")
+    for key in keys:
+        if not isinstance(key, str) or not _KEY.fullmatch(key):
+            raise Invalid("each key must be 64 hex characters (an Ed25519 public key)")
+    return sorted({key.lower() for key in keys})
 
 
 class ApiGate(Resource):
