@@ -220,6 +220,14 @@ class PostgresStore:
     async def _notify(self, cursor: Cursor, message: dict[str, Any]) -> None:
         await cursor.execute("SELECT pg_notify(%s, %s)", (self.channel, json.dumps(message)))
 
+    async def _lock_publisher(self, cursor: Cursor, publisher: str) -> None:
+        """Serialize a publisher's trust changes with writes of its entries, taken first in
+        both: without it, an entry written while its publisher's keys change could keep a
+        ``verified`` computed from the old keys (each transaction missing the other's rows)."""
+        await cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('weightless-publisher:' || %s))", (publisher,)
+        )
+
     # -- lifecycle
 
     def open(self) -> Deferred[None]:
@@ -341,6 +349,8 @@ class PostgresStore:
         params = sql.upsert_params(entry, torrent_data, meta, self.clock())
 
         async def write(cursor: Cursor) -> int:
+            if entry.publisher is not None:
+                await self._lock_publisher(cursor, entry.publisher)
             await cursor.execute(sql.upsert_sql("%s"), params)
             row = cursor.fetchone()
             if row is None:
@@ -392,6 +402,7 @@ class PostgresStore:
 
     def set_trusted_keys(self, publisher: str, keys: list[str]) -> Deferred[None]:
         async def write(cursor: Cursor) -> None:
+            await self._lock_publisher(cursor, publisher)
             await cursor.execute("DELETE FROM publisher_keys WHERE publisher = %s", (publisher,))
             await cursor.execute(
                 "INSERT INTO publisher_keys (publisher, public_key) "
