@@ -17,6 +17,7 @@ from registry_kit import make_torrent
 
 from weightless import signing
 from weightless.registry.torrentfile import (
+    MAX_SIGNATURES,
     TorrentError,
     add_signature,
     parse_torrent,
@@ -189,3 +190,23 @@ def test_meta_says_whether_signed(torrent: bytes) -> None:
     meta = parse_torrent(sign_torrent(torrent, KEY)).meta()
     assert meta["signed"] is True
     assert meta["public_keys"] == [signing.public_bytes(KEY).hex()]
+
+
+def test_limits_and_skipping_verification_of_a_stored_file(torrent: bytes) -> None:
+    signed = sign_torrent(torrent, KEY)
+    sig = parse_torrent(signed).signatures[0].sig
+    tampered = signed.replace(sig, bytes([sig[0] ^ 1]) + sig[1:])
+    # a file checked when it was stored: listed without verifying again, shape still checked
+    assert parse_torrent(tampered, verify_signatures=False).signatures[0].sig != sig
+    with pytest.raises(TorrentError, match="alg"):
+        parse_torrent(signed.replace(b"7:ed25519", b"7:ed25518"), verify_signatures=False)
+    many = torrent
+    for i in range(MAX_SIGNATURES):
+        many = sign_torrent(many, Ed25519PrivateKey.from_private_bytes(bytes([i]) * 32))
+    assert len(parse_torrent(many).signatures) == MAX_SIGNATURES
+    with pytest.raises(TorrentError, match=f"at most {MAX_SIGNATURES} signatures"):
+        sign_torrent(many, Ed25519PrivateKey.from_private_bytes(b"\xff" * 32))
+    obj = parse_torrent(sign_torrent(torrent, OTHER)).signatures[0].encode()
+    too_many = many.replace(b"10:signaturesl", b"10:signaturesl" + obj)
+    with pytest.raises(TorrentError, match=f"more than {MAX_SIGNATURES} signatures"):
+        parse_torrent(too_many)

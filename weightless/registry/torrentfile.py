@@ -24,7 +24,7 @@ MAX_FILES = 100_000  # file entries, pad files included
 MAX_ITEMS = 40 * MAX_FILES  # bencode values: room for MAX_FILES in a hybrid; caps time, memory
 MAX_LENGTH = 2**63 - 1  # what a client (and a bigint column) can hold
 MIN_V2_PIECE_LENGTH = 16 * 1024
-MAX_SIGNATURES = 64  # signature objects in one file, each checked at every parse
+MAX_SIGNATURES = 16  # signature objects in one file (each costs about 0.1-0.4 ms to verify)
 
 # One bencode token: an integer, a string's length prefix, or l/d/e.
 _TOKEN = re.compile(rb"i(0|-?[1-9][0-9]{0,18})e|(0|[1-9][0-9]{0,18}):|(l)|(d)|(e)")
@@ -230,9 +230,12 @@ def _real(files: FileList) -> list[tuple[tuple[str, ...], int]]:
     return sorted((path, size) for path, size, pad in files if not pad)
 
 
-def _signatures(listed: object, btih: bytes | None, btmh: bytes | None) -> tuple[Signature, ...]:
-    """The top-level ``signatures`` list, every object checked and verified: one that does not
-    verify makes the whole file invalid (it was tampered with, or signed another torrent)."""
+def _signatures(
+    listed: object, btih: bytes | None, btmh: bytes | None, verify: bool = True
+) -> tuple[Signature, ...]:
+    """The top-level ``signatures`` list, every object checked and (with ``verify``) verified:
+    one that does not verify makes the whole file invalid (it was tampered with, or signed
+    another torrent)."""
     if listed is None:
         return ()
     if not isinstance(listed, list):
@@ -243,7 +246,8 @@ def _signatures(listed: object, btih: bytes | None, btmh: bytes | None) -> tuple
     for i, value in enumerate(listed, 1):
         try:
             signature = signing.from_object(value)
-            signing.verify(signature, btih, btmh)
+            if verify:
+                signing.verify(signature, btih, btmh)
         except BadSignature as e:
             raise TorrentError(f"signature {i}: {e}") from None
         if any(s.pub == signature.pub for s in found):
@@ -252,13 +256,18 @@ def _signatures(listed: object, btih: bytes | None, btmh: bytes | None) -> tuple
     return tuple(found)
 
 
-def parse_torrent(data: bytes | bytearray | memoryview) -> TorrentInfo:
+def parse_torrent(
+    data: bytes | bytearray | memoryview, verify_signatures: bool = True
+) -> TorrentInfo:
     """Validate a .torrent file, compute its info hashes and verify its signatures;
-    `TorrentError` if anything is malformed or a signature does not verify."""
-    return _parse(data)[0]
+    `TorrentError` if anything is malformed or a signature does not verify. A file verified
+    when it was stored may skip ``verify_signatures`` (their shape is still checked)."""
+    return _parse(data, verify_signatures)[0]
 
 
-def _parse(data: bytes | bytearray | memoryview) -> tuple[TorrentInfo, Spans]:
+def _parse(
+    data: bytes | bytearray | memoryview, verify_signatures: bool = True
+) -> tuple[TorrentInfo, Spans]:
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TorrentError("torrent data must be bytes")
     raw = bytes(data)
@@ -321,7 +330,9 @@ def _parse(data: bytes | bytearray | memoryview) -> tuple[TorrentInfo, Spans]:
         piece_count=piece_count,
         total_size=sum(size for _, size in listed),
         files=listed,
-        signatures=_signatures(top.get(b"signatures"), v1_info_hash, v2_info_hash),
+        signatures=_signatures(
+            top.get(b"signatures"), v1_info_hash, v2_info_hash, verify_signatures
+        ),
     )
     return parsed, spans
 
@@ -332,6 +343,8 @@ def add_signature(data: bytes, signature: Signature) -> bytes:
     info hashes stay as they are. `TorrentError` for a file that does not parse, a signature
     that is not over this file's hashes, or a key that already signed it."""
     info, spans = _parse(data)
+    if len(info.signatures) >= MAX_SIGNATURES:
+        raise TorrentError(f"a file carries at most {MAX_SIGNATURES} signatures")
     if any(s.pub == signature.pub for s in info.signatures):
         raise TorrentError(f"already signed by key {signature.public_key_hex}")
     try:
