@@ -21,29 +21,7 @@ from integration.process import Tracker
 
 pytestmark = pytest.mark.integration
 
-# Part of the contract, built in parallel and not served on main yet (the document marks them
-# with x-weightless-issue): left out here until they land, then this list shrinks.
-NOT_SERVED_YET = [
-    ("POST", "/api/registry/verify"),  # issue 10: signed torrents and verified publishers
-    ("GET", "/api/publishers/{publisher}"),  # issue 10
-    ("PUT", "/api/publishers/{publisher}"),  # issue 10
-]
 schemathesis.serializer.alias("application/x-bittorrent", "application/octet-stream")
-
-
-def _without_unserved_fields(document: dict[str, Any]) -> dict[str, Any]:
-    """Issue 10's fields and parameters (publisher_key, signature, search?verified=) left out:
-    a tracker without signing ignores them, so a request that breaks their patterns would be
-    "accepted". Remove this once signing is on main."""
-    schemas = document["components"]["schemas"]
-    for name in ("Registration", "RegistryEntry"):
-        for field in ("publisher_key", "signature"):
-            del schemas[name]["properties"][field]
-    registration = schemas["Registration"]
-    registration["allOf"] = [r for r in registration["allOf"] if "x-weightless-issue" not in r]
-    search = document["paths"]["/api/registry/search"]["get"]
-    search["parameters"] = [p for p in search["parameters"] if p.get("name") != "verified"]
-    return document
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +36,7 @@ def _schema() -> Any:
     """The document as the package ships it (tests/test_web_openapi.py checks that the tracker
     serves exactly this file)."""
     document = json.loads(resources.files("weightless.web").joinpath("openapi.json").read_text())
-    loaded = schemathesis.openapi.from_dict(_without_unserved_fields(document))
-    for method, path in NOT_SERVED_YET:
-        loaded = loaded.exclude(method=method, path=path)
-    return loaded
+    return schemathesis.openapi.from_dict(document)
 
 
 schema = _schema()
