@@ -75,6 +75,10 @@ def test_signer_is_what_publish_takes(torrent: bytes) -> None:
     sign = signatures.signer(KEY)
     out = sign(torrent)
     assert parse_torrent(out).signatures[0].public_key_hex == PUB
+    assert sign(out) == out  # already signed by this key: published as it is
+    assert len(parse_torrent(signatures.signer(OTHER)(out)).signatures) == 2
+    with pytest.raises(ClientError, match="cannot sign"):
+        sign(b"garbage")
 
 
 def test_verify_torrent(torrent: bytes) -> None:

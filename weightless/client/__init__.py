@@ -5,7 +5,8 @@ The same operations as the ``weightless`` command::
     from weightless import client
     path = client.get("org/model-name", tracker="http://tracker.example:8080")
 
-`create`, `publish`, `get` (`fetch` for the details), `seed`, `search`, `passkey`; every
+`create`, `publish`, `get` (`fetch` for the details), `seed`, `search`, `passkey`, `verify`
+(key files in `weightless.client.keys`, signing in `weightless.client.signatures`); every
 failure a user can cause raises `ClientError`. The tracker never imports this package; it
 needs the ``client`` extra (``pip install weightless[client]``: libtorrent, click, rich, httpx).
 """
@@ -21,6 +22,7 @@ from weightless.client.api import (
     publish,
     search,
     seed,
+    verify,
 )
 from weightless.client.errors import ClientError
 from weightless.client.registry import SearchPage
@@ -43,4 +45,5 @@ __all__ = [
     "publish",
     "search",
     "seed",
+    "verify",
 ]

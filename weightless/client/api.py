@@ -10,12 +10,13 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import libtorrent as lt
 
+from weightless.client import signatures
 from weightless.client.errors import ClientError
 from weightless.client.registry import Entry, Registry, SearchPage
 from weightless.client.resolve import Target, resolve
@@ -163,7 +164,7 @@ def publish(
         made = read_torrent(data, "the signed torrent")
         if made.registry_hash != created.made.registry_hash:
             raise ClientError("signing changed the info hash")
-        if created.torrent != source:
+        if data != created.made.data:  # the local file is the one registered, signed too
             _write(created.torrent, data)
         created = Created(created.torrent, made.info_hash, made.v1_info_hash, created.magnet, made)
     key = api_key or os.environ.get("WL_API_KEY") or os.environ.get("REGISTRY_KEY")
@@ -245,6 +246,7 @@ def fetch(
     timeout: float | None = None,
     on_status: OnStatus | None = None,
     check: Check | None = None,
+    require_verified: bool = False,
     seed: bool = False,
     on_done: Callable[[Fetched], None] | None = None,
 ) -> Fetched:
@@ -255,6 +257,8 @@ def fetch(
     with Registry(where) as registry:
         target = resolve(registry, what)
         torrent = _fetch_torrent(registry, target)
+    # before anything is written: the registry's signature against the .torrent's hashes
+    signatures.download_check(require_verified)(torrent, target.entry)
     if check is not None:
         check(torrent, target.entry)
     folder = Path(output)
@@ -303,7 +307,9 @@ def get(what: str, **options: Any) -> Path:
     Options: ``tracker`` (URL or `Tracker`, default ``WL_TRACKER`` or
     ``http://localhost:8080``), ``output``, ``passkey``, ``settings`` (`Settings`: listen
     address, DHT, rate limits in bytes/s), ``timeout`` (seconds for the whole download),
-    ``on_status`` (called with a `Status` 4 times a second), ``check`` (a signature check),
+    ``on_status`` (called with a `Status` 4 times a second), ``check`` (another check of the
+    .torrent and entry before any data is written; the entry's signature is always checked
+    against the .torrent's hashes), ``require_verified`` (refuse entries not verified),
     ``seed`` (go on seeding until interrupted; ``on_done(Fetched)`` is called once the data
     is complete, before that). Raises `ClientError` (no such entry, several
     entries of that name, unreachable tracker, bad torrent, disk full, timeout).
@@ -408,3 +414,45 @@ def passkey(user_id: str, secret: str | None = None) -> str:
     """The passkey of ``user_id``: ``USER_ID.hex(HMAC-SHA256(secret, USER_ID))``, the secret
     defaulting to ``TRACKER_SECRET``. Raises `ClientError` without a secret or for a bad id."""
     return make_passkey(user_id, secret)
+
+
+def verify(
+    what: str,
+    *,
+    tracker: TrackerLike | None = None,
+    publisher: str | None = None,
+    offline: bool = False,
+) -> signatures.Verification:
+    """Check the signature of a .torrent file (a path) or of a registry entry (a v2 or v1
+    hash, a magnet link or an entry's exact name) and whether its key is trusted for the
+    publisher (``publisher``, else the entry's). A file is checked offline; the registry is
+    asked only for the trusted keys (not at all with ``offline``). Raises `ClientError` for
+    a file that is not a torrent, an unknown entry or an unreachable tracker (for an entry)."""
+    where = _tracker(tracker)
+    path = Path(what)
+    if path.is_file():
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise ClientError(f"cannot read {path}: {e.strerror or e}") from None
+        found = signatures.verify_torrent(data, None, str(path))
+        if offline or not found.valid:
+            return found
+        try:
+            with Registry(where) as registry:
+                info = read_torrent(data, str(path)).info
+                entry = registry.entry(info.info_hash_hex)
+                name = publisher or (entry or {}).get("publisher")
+                trusted = registry.trusted_keys(name) if name else None
+        except ClientError as e:
+            return replace(found, reason=f"{found.reason} (trust not checked: {e})")
+        return signatures.verify_torrent(data, trusted, str(path))
+    with Registry(where) as registry:
+        target = resolve(registry, what)
+        entry = target.entry
+        if entry is None:
+            raise ClientError(f"{what} is not in the registry at {where.url}")
+        torrent = registry.torrent(str(entry["info_hash"]))
+        name = publisher or entry.get("publisher")
+        trusted = registry.trusted_keys(name) if name else None
+    return signatures.verify_entry(entry, torrent, trusted)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -145,6 +146,20 @@ class Registry:
             offset += len(page.entries)
             if not page.entries or offset >= page.total:
                 return found
+
+    def trusted_keys(self, publisher: str) -> list[str]:
+        """``GET /api/publishers/{publisher}``: the public keys (64 hex) the registry trusts
+        for that publisher name; [] for none."""
+        path = "/api/publishers/" + quote(publisher, safe="")
+        response = self._request("GET", path)
+        what = f"looking up the keys trusted for {publisher!r}"
+        if response.status_code != 200:
+            raise self._fail(response, what)
+        found = self._json(response, what)
+        keys = found.get("keys") if isinstance(found, dict) else None
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise ClientError(f"{what}: the answer has no list of keys")
+        return [k.lower() for k in keys]
 
     def torrent(self, info_hash: str) -> bytes | None:
         """``GET /api/registry/torrent``: the stored .torrent bytes, or None if none is stored."""

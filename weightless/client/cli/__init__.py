@@ -8,9 +8,19 @@ from types import FrameType
 
 import click
 
-from weightless.client.cli import create, get, passkey, publish, search, seed
+from weightless.client.cli import (
+    create,
+    get,
+    keygen,
+    passkey,
+    publish,
+    search,
+    seed,
+    sign,
+    verify,
+)
 
-COMMANDS = (create, publish, get, seed, search, passkey)
+COMMANDS = (create, publish, get, seed, search, passkey, keygen, sign, verify)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -20,6 +20,12 @@ from weightless.client.cli import common
 )
 @click.option("--seed", "keep_seeding", is_flag=True, help="Go on seeding until interrupted.")
 @click.option(
+    "--require-verified",
+    is_flag=True,
+    help="Refuse an entry the registry does not mark verified (a signature by a key trusted "
+    "for its publisher, or the operator's mark).",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
     metavar="SECONDS",
@@ -32,6 +38,7 @@ def command(
     what: str,
     output: str,
     keep_seeding: bool,
+    require_verified: bool,
     timeout: float | None,
     tracker: str,
     udp_port: str | None,
@@ -50,7 +57,8 @@ def command(
     WHAT is a v2 (64 hex) or v1 (40 hex) info hash, a magnet link, or an entry's exact name.
     The .torrent comes from the registry (from peers, BEP 9, if the registry has none). Peers
     come only from this tracker unless --dht. Run it again after an interruption to resume:
-    what was verified is kept. Exits 0 only when every piece is verified.
+    what was verified is kept. Exits 0 only when every piece is verified. A signed entry's
+    signature is checked against the .torrent's hashes before any data is written.
     """
     where = common.run(lambda: common.make_tracker(tracker, udp_port, announce_via))
     key = common.run(lambda: common.the_passkey(passkey, user_id, secret))
@@ -75,6 +83,7 @@ def command(
                     timeout=timeout,
                     on_status=on_status,
                     seed=keep_seeding,
+                    require_verified=require_verified,
                     on_done=finished,
                 )
             )

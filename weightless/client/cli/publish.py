@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from weightless.client import api
+from weightless.client import api, keys, signatures
 from weightless.client.cli import common
 from weightless.client.cli.create import hashed, torrent_options
 from weightless.client.cli.seed import seed_with_status
@@ -40,6 +40,14 @@ def show(published: api.Published, tracker: Any) -> None:
 @click.option(
     "-o", "--output", metavar="FILE", help="Where to write a new .torrent. [default: NAME.torrent]"
 )
+@click.option(
+    "--sign",
+    "key_file",
+    metavar="KEYFILE",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Sign the torrent with this Ed25519 key (`weightless keygen`, or an OpenSSH key); "
+    "the .torrent file is signed in place.",
+)
 @click.option("--seed", "keep_seeding", is_flag=True, help="Go on seeding until interrupted.")
 @click.option(
     "--data",
@@ -61,6 +69,7 @@ def command(
     tags: str | None,
     api_key: str | None,
     output: str | None,
+    key_file: str | None,
     keep_seeding: bool,
     data: str | None,
     tracker: str,
@@ -84,6 +93,8 @@ def command(
     """
     where = common.run(lambda: common.make_tracker(tracker, udp_port, announce_via))
     key = common.run(lambda: common.the_passkey(passkey, user_id, secret))
+    # the key file is read first: a wrong one fails before any hashing
+    sign = signatures.signer(common.run(lambda: keys.load(key_file))) if key_file else None
     settings = common.make_settings(listen, dht, download_limit, upload_limit)
     fields = {
         "name": name,
@@ -101,6 +112,7 @@ def command(
                 tracker=where,
                 api_key=api_key,
                 fields={k: v for k, v in fields.items() if v},
+                sign=sign,
             )
         )
     else:
@@ -114,6 +126,7 @@ def command(
                 tracker=where,
                 api_key=api_key,
                 fields={k: v for k, v in fields.items() if v},
+                sign=sign,
             )
         )
     common.emit(as_json, published.as_json(), lambda: show(published, where))
