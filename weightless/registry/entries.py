@@ -148,7 +148,7 @@ def parse_json_body(body: bytes) -> Submission:
     given = _signature(data)
     raw = data.get("torrent_data")
     if raw is None:
-        return Submission(entry, None, given)
+        return Submission(entry, None, None, given)
     torrent_data = _base64(raw)
     info = _parse(torrent_data)
     if info.info_hash_hex != info_hash:
