@@ -15,9 +15,11 @@ from urllib.parse import quote_from_bytes
 
 import bencodepy
 from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.defer import fail, maybeDeferred
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from weightless.config import Config
+from weightless.registry.store import StoreUnavailable
 from weightless.tap import Wiring, wire
 from weightless.web.front import FrontProtocol
 from weightless.web.registry_api import STORE_TIMEOUT
@@ -152,13 +154,20 @@ def parse_replies(data: bytes) -> list[Reply]:
 
 
 class FakeStore:
-    """Only what WebApp uses of a store: ``ping``, answered by a function."""
+    """A store whose ``ping`` is answered by a function and whose every other query fails as
+    unreachable."""
 
     def __init__(self, ping: Callable[[], Any]) -> None:
         self._ping = ping
 
     def ping(self) -> Any:
         return self._ping()
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        """Any other query fails as from a database that cannot be reached (the API's 503)."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: fail(StoreUnavailable(f"fake store: no {name}"))
 
 
 # The tracker's objects, wired by ``weightless.tap.wire``: the wiring that ships.
@@ -194,7 +203,7 @@ def build_stack(
         **settings,
     )
     reactor = reactor if reactor is not None else MemoryReactorClock()
-    return wire(
+    stack = wire(
         config,
         reactor,
         store,
@@ -203,6 +212,10 @@ def build_stack(
         store_timeout=store_timeout,
         clock=clock,
     )
+    if not hasattr(reactor, "getThreadPool"):
+        # a MemoryReactorClock has no thread pool: long parses run inline, as the pool would
+        stack.api.run_in_thread = lambda fn, *args: maybeDeferred(fn, *args)
+    return stack
 
 
 class Conn:
