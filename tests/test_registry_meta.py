@@ -27,9 +27,9 @@ def parse_threads(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     seen: list[bool] = []
     real = entries.parse_torrent
 
-    def recording(data: Any) -> Any:
+    def recording(data: Any, **options: Any) -> Any:
         seen.append(threading.current_thread() is threading.main_thread())
-        return real(data)
+        return real(data, **options)
 
     monkeypatch.setattr(entries, "parse_torrent", recording)
     return seen
