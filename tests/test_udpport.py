@@ -334,3 +334,18 @@ async def test_http_is_answered_during_a_udp_flood(batched: bool) -> None:
         await port.stopListening()
         await web.stopListening()
         flood.feeder.close()
+
+
+def test_the_receive_queue_holds_a_burst_not_the_default_208_kib() -> None:
+    """A flood's burst must not crowd out other clients' datagrams: the port asks the kernel
+    for RECEIVE_BUFFER, which grants up to net.core.rmem_max (and reports it doubled)."""
+    with open("/proc/sys/net/core/rmem_max") as f:
+        rmem_max = int(f.read())
+    silent = DatagramProtocol()
+    silent.reply = lambda *request: None  # type: ignore[attr-defined]
+    port = udpport.listen(_reactor, 0, silent, "127.0.0.1")
+    try:
+        granted = port.socket.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    finally:
+        port.stopListening()
+    assert granted == 2 * min(udpport.RECEIVE_BUFFER, rmem_max)

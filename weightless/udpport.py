@@ -26,6 +26,10 @@ from twisted.logger import Logger
 
 BUDGET = 256  # datagrams per reactor turn (about 2.5 ms of announces)
 MAX_DATAGRAM = 8192  # longer ones are dropped: no BEP 15 request is near this size
+# asked of the kernel for the socket's receive queue (it caps this at net.core.rmem_max, 4 MiB
+# on Debian): the default 208 KiB holds 150-250 datagrams, so a burst of a flood drops the
+# well-behaved clients' datagrams with the rest (bench/soak.py)
+RECEIVE_BUFFER = 4 << 20
 
 # handler(data, host, port, now) -> the reply to send to (host, port), or None
 Handler = Callable[[bytes, str, int, float], "bytes | None"]
@@ -105,6 +109,10 @@ class BatchPort(udp.Port):
         self.batched = batched and serve_batched is not None
         self.dropped = 0  # replies the kernel refused: a full send buffer
 
+    def startListening(self) -> None:
+        super().startListening()
+        grow_receive_buffer(self.socket)
+
     def doRead(self) -> None:
         """Answer what is waiting, up to ``budget`` datagrams; the reactor calls again while
         the socket stays readable. An error never stops the port: it is logged."""
@@ -122,6 +130,15 @@ class BatchPort(udp.Port):
             log.failure("answering UDP datagrams failed")
             return
         self.dropped += dropped
+
+
+def grow_receive_buffer(sock: socket.socket, size: int = RECEIVE_BUFFER) -> None:
+    """Ask for ``size`` bytes of receive queue (the kernel grants at most net.core.rmem_max);
+    a refusal leaves the default."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+    except OSError:
+        log.info("the UDP receive buffer stays at the kernel's default")
 
 
 def listen(
