@@ -10,6 +10,7 @@ from typing import Any
 
 import pgserver
 import pytest
+from registry_kit import server, start  # noqa: F401 (fixtures: registry API servers on store_url)
 from twisted.logger import globalLogPublisher
 
 
@@ -39,9 +40,9 @@ def no_unhandled_deferred_errors() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str | None]:
     """The session's PostgreSQL (see tests/pgserver.py), or None."""
-    server = pgserver.PostgresServer()
-    yield server.find()
-    server.stop()
+    postgres = pgserver.PostgresServer()
+    yield postgres.find()
+    postgres.stop()
 
 
 @pytest.fixture

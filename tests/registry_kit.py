@@ -4,12 +4,13 @@ with the registry API listening on a real loopback port, wired as ``weightless.t
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import libtorrent as lt
+import pytest_twisted
 import treq
 from helpers import Stack, announce_path, build_stack
 from twisted.internet import reactor
@@ -290,3 +291,30 @@ async def until_ok(call: Callable[[], Awaitable[T]], within: float = 10.0) -> T:
             if time.monotonic() > deadline:
                 raise
             await wait(0.05)
+
+
+Start = Callable[..., Awaitable[Server]]
+
+
+@pytest_twisted.async_yield_fixture
+async def start(store_url: str) -> AsyncIterator[Start]:
+    """Start servers (with options) on one store of the backend under test."""
+    store = make_store(store_url)
+    await store.open()
+    servers: list[Server] = []
+
+    async def starter(**options: Any) -> Server:
+        server = await Server.start(store, **options)
+        servers.append(server)
+        return server
+
+    yield starter
+    for server in servers:
+        await server.stop()
+    await store.close()
+
+
+@pytest_twisted.async_yield_fixture
+async def server(start: Start) -> AsyncIterator[Server]:
+    """One server on the backend under test."""
+    yield await start()

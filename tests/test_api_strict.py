@@ -2,7 +2,6 @@
 an ordinary character), every malformed number is a 400 with a reason (never a 500), and writes
 need a content type no cross-site form can send (415 otherwise). On SQLite and PostgreSQL."""
 
-# ruff: noqa: F811 (the server and start fixtures come from test_registry_api)
 from __future__ import annotations
 
 import hashlib
@@ -13,7 +12,7 @@ from typing import Any
 import pytest
 import pytest_twisted
 from registry_kit import Server, make_torrent
-from test_registry_api import error, server, start  # noqa: F401 (fixtures)
+from test_registry_api import error
 from twisted.logger import globalLogPublisher
 
 from weightless.registry.entries import Invalid, parse_whole

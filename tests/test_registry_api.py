@@ -6,13 +6,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_twisted
-from registry_kit import Response, Server, make_store, make_torrent, raw_sql
+from registry_kit import (
+    Response,
+    Server,
+    Start,
+    make_torrent,
+    raw_sql,
+)
 
 from weightless.registry.torrentfile import parse_torrent
 
@@ -45,31 +50,6 @@ FULL = {
     "category": "datasets",
     "tags": "climate,2026",
 }
-
-Start = Callable[..., Awaitable[Server]]
-
-
-@pytest_twisted.async_yield_fixture
-async def start(store_url: str) -> AsyncIterator[Start]:
-    """Start servers (with options) on one store of the backend under test."""
-    store = make_store(store_url)
-    await store.open()
-    servers: list[Server] = []
-
-    async def starter(**options: Any) -> Server:
-        server = await Server.start(store, **options)
-        servers.append(server)
-        return server
-
-    yield starter
-    for server in servers:
-        await server.stop()
-    await store.close()
-
-
-@pytest_twisted.async_yield_fixture
-async def server(start: Start) -> AsyncIterator[Server]:
-    yield await start()
 
 
 def error(response: Response, status: int) -> str:

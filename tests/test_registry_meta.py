@@ -3,7 +3,6 @@ and /api/registry/meta is a lookup of the view computed when the file was stored
 before migration 0003 get it at their first /meta, off the reactor, once). SQLite and
 PostgreSQL."""
 
-# ruff: noqa: F811 (the server and start fixtures come from test_registry_api)
 from __future__ import annotations
 
 import base64
@@ -15,7 +14,6 @@ from typing import Any
 import pytest
 import pytest_twisted
 from registry_kit import Server, make_torrent, raw_sql
-from test_registry_api import server, start  # noqa: F401
 
 from weightless.registry import entries
 from weightless.registry.torrentfile import parse_torrent

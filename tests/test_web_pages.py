@@ -6,7 +6,6 @@ tests/integration/test_browser.py.)"""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -14,36 +13,19 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import pytest_twisted
 from bs4 import BeautifulSoup
-from registry_kit import Response, Server, make_folder_torrent, make_store, raw_sql
+from registry_kit import (
+    Response,
+    Server,
+    Start,
+    make_folder_torrent,
+    raw_sql,
+)
 
 from weightless.web.pages import PAGE_SIZE, Pages
 
-Start = Callable[..., Awaitable[Server]]
 DASH = "\u2013"  # the en dash of "1-20 of 45"
 NEXT = "Next \u203a"
 EVIL = '<script>alert("owned")</script><img src=x onerror=alert(1)>'
-
-
-@pytest_twisted.async_yield_fixture
-async def start(store_url: str) -> AsyncIterator[Start]:
-    store = make_store(store_url)
-    await store.open()
-    servers: list[Server] = []
-
-    async def starter(**options: Any) -> Server:
-        server = await Server.start(store, **options)
-        servers.append(server)
-        return server
-
-    yield starter
-    for server in servers:
-        await server.stop()
-    await store.close()
-
-
-@pytest_twisted.async_yield_fixture
-async def server(start: Start) -> AsyncIterator[Server]:
-    yield await start()
 
 
 def v2(n: int | str) -> str:
