@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 
 .PHONY: install run test lint fuzz
 
-$(BIN)/.installed: pyproject.toml weightless/_udpbatch.c
+$(BIN)/.installed: pyproject.toml weightless/udp/_udpbatch.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# compat mode puts the checkout on sys.path, so twistd finds twisted/plugins/ here

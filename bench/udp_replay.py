@@ -98,7 +98,7 @@ def build(loop: str):
     from weightless.tracker.core import Policy, Tracker
     from weightless.tracker.ratelimit import RateLimiter
     from weightless.tracker.swarm import SwarmStore
-    from weightless.udp import UDPTracker
+    from weightless.udp.protocol import UDPTracker
     from weightless.wire.connid import ConnectionIdValidator
 
     rng = random.Random(1)
@@ -123,7 +123,7 @@ def build(loop: str):
             port = udp.Port(0, proto, INTERFACE, reactor=reactor)
             port.startListening()
             return port
-        from weightless import udpport
+        from weightless.udp import port as udpport
 
         return udpport.listen(reactor, 0, proto, INTERFACE, batched=loop == "batched")
 
@@ -302,7 +302,7 @@ def main() -> None:
         "--loops",
         default="plain,python,batched",
         help="plain (Twisted's udp.Port), "
-        "python (weightless.udpport without the C extension), batched",
+        "python (weightless.udp.port without the C extension), batched",
     )
     ap.add_argument("--count", type=int, default=20_000)
     ap.add_argument(

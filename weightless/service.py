@@ -13,10 +13,10 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from weightless import pendingfile
 from weightless.metrics import Stats
 from weightless.registry.store import IStore, Rejected, Snapshot
-from weightless.swarmfile import SwarmFile
+from weightless.state import pendingfile
+from weightless.state.swarmfile import SwarmFile
 from weightless.tracker.accounting import Accounting, PendingWrites
 from weightless.tracker.catalog import Catalog
 from weightless.tracker.swarm import SwarmStore

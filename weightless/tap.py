@@ -26,22 +26,21 @@ from weightless.cluster.sharedlimit import SharedRateLimiter
 from weightless.cluster.supervisor import Supervisor
 from weightless.cluster.worker import AdoptedPorts, ClusterLive, ClusterMetrics, Sharing
 from weightless.config import Config, ConfigError, from_environ, with_backlog
-from weightless.keyfile import load_or_create
 from weightless.metrics import Stats, TrackerCollector, make_registry
 from weightless.registry.live import ChangeFeed, CountsPublisher, LiveRegistry
 from weightless.registry.postgres import PostgresStore
 from weightless.registry.sqlite import SQLiteStore
 from weightless.registry.store import IStore
 from weightless.service import Maintenance, TrackerService
-from weightless.swarmfile import SwarmFile
+from weightless.state.keyfile import load_or_create
+from weightless.state.swarmfile import SwarmFile
 from weightless.tracker.accounting import Accounting, PendingWrites
 from weightless.tracker.catalog import Catalog
 from weightless.tracker.core import Policy, Tracker
-from weightless.tracker.passkey import Passkeys
 from weightless.tracker.ratelimit import Limiter, RateLimiter
 from weightless.tracker.swarm import SwarmStore
-from weightless.udp import UDPTracker
-from weightless.udpport import UDPService
+from weightless.udp.port import UDPService
+from weightless.udp.protocol import UDPTracker
 from weightless.web.app import WebApp
 from weightless.web.bodylimit import LimitedRequest
 from weightless.web.clientip import ClientIP
@@ -57,6 +56,7 @@ from weightless.web.pages import Pages
 from weightless.web.registry_api import STORE_TIMEOUT, RegistryAPI
 from weightless.web.tracker_http import TrackerHTTP
 from weightless.wire.connid import ConnectionIdValidator
+from weightless.wire.passkey import Passkeys
 
 
 class Options(usage.Options):

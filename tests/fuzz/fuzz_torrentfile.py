@@ -1,4 +1,4 @@
-"""Fuzz harness: the .torrent parser (weightless.registry.torrentfile.parse_torrent).
+"""Fuzz harness: the .torrent parser (weightless.torrent.metainfo.parse_torrent).
 
 Anything but a TorrentInfo or a TorrentError is a crash, and so is a TorrentInfo whose /meta
 view is not JSON or whose hashes have the wrong size. Run it alone with
@@ -13,7 +13,7 @@ import atheris
 
 with atheris.instrument_imports():
     from weightless.registry.entries import stored_meta
-    from weightless.registry.torrentfile import TorrentError, parse_torrent
+    from weightless.torrent.metainfo import TorrentError, parse_torrent
 
 
 def TestOneInput(data: bytes) -> None:

@@ -22,12 +22,12 @@ with atheris.instrument_imports():
     from weightless.tracker.accounting import Accounting, PendingWrites
     from weightless.tracker.catalog import Catalog
     from weightless.tracker.core import Policy, Tracker, pack_ip
-    from weightless.tracker.passkey import Passkeys
     from weightless.tracker.ratelimit import RateLimiter
     from weightless.tracker.swarm import SwarmStore
-    from weightless.udp import UDPTracker
+    from weightless.udp.protocol import UDPTracker
     from weightless.wire import udp
     from weightless.wire.connid import ConnectionIdValidator
+    from weightless.wire.passkey import Passkeys
 
 HOST = "10.0.0.1"
 NOW = 1_000_000.0

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_torrentfile_signatures import from_scratch_verify
+from unit.torrent.test_metainfo_signatures import from_scratch_verify
 
 from integration.client_kit import KEY, Client, make_folder, start_tracker, tree
 from integration.lt_helpers import get_json, request

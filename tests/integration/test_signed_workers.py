@@ -16,7 +16,7 @@ from psycopg2.extensions import parse_dsn
 
 from integration.process import Tracker
 from integration.test_workers import cluster, get_from
-from weightless import signing
+from weightless.torrent import signing
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from weightless.client.errors import ClientError
-from weightless.signing import public_bytes
+from weightless.torrent.signing import public_bytes
 
 OPENSSH = b"-----BEGIN OPENSSH PRIVATE KEY-----"
 PASSPHRASE_ENV = "WL_KEY_PASSPHRASE"  # for a key file encrypted with a passphrase

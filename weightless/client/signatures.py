@@ -1,6 +1,6 @@
 """Signing .torrent files and checking signatures, for publishers and downloaders.
 
-The byte layout is `weightless.signing`'s (interfaces.md, "Signed torrents and verified
+The byte layout is `weightless.torrent.signing`'s (interfaces.md, "Signed torrents and verified
 publishers"). Signing appends to the file's top-level ``signatures`` and leaves every other
 byte, so ``info`` and both info hashes, as they were. A signature proves that the holder of a
 key published these hashes; whether the key belongs to the publisher it claims is what the
@@ -17,10 +17,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from weightless import signing
 from weightless.client.errors import ClientError
-from weightless.registry.torrentfile import TorrentError, parse_torrent, sign_torrent
-from weightless.signing import BadSignature, Signature
+from weightless.torrent import signing
+from weightless.torrent.metainfo import TorrentError, parse_torrent, sign_torrent
+from weightless.torrent.signing import BadSignature, Signature
 
 
 def sign_bytes(data: bytes, key: Ed25519PrivateKey, where: str = "the torrent") -> bytes:

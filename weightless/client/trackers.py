@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
 from weightless.client.errors import ClientError
-from weightless.tracker.passkey import Passkeys, valid_user_id
+from weightless.wire.passkey import Passkeys, valid_user_id
 
 DEFAULT_TRACKER = "http://localhost:8080"
 _PROTOCOLS = ("http", "udp")

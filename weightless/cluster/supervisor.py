@@ -27,7 +27,7 @@ from weightless.cluster.owner import attach_steering
 from weightless.cluster.seat import ENV, Seat
 from weightless.cluster.sharedlimit import table_size
 from weightless.config import Config, http_address
-from weightless.keyfile import load_or_create
+from weightless.state.keyfile import load_or_create
 from weightless.tracker.snapshot import SnapshotError, merge
 
 BACKOFF_FIRST = 0.5

@@ -13,13 +13,13 @@ from twisted.internet.protocol import DatagramProtocol, Factory
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from weightless import udpport
 from weightless.cluster.ipc import Mesh
 from weightless.cluster.router import Router
 from weightless.metrics import Stats
 from weightless.registry.live import LiveRegistry
 from weightless.tracker.catalog import Catalog
 from weightless.tracker.swarm import SwarmStore
+from weightless.udp import port as udpport
 
 SHARE_EVERY = 1.0  # seconds: how stale another worker's registry counts may be
 

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from weightless.registry.torrentfile import TorrentError, TorrentInfo, parse_torrent
-from weightless.signing import BadSignature, Signature, from_hex, verify
+from weightless.torrent.metainfo import TorrentError, TorrentInfo, parse_torrent
+from weightless.torrent.signing import BadSignature, Signature, from_hex, verify
 
 MAX_SIZE = 2**63 - 1  # what a BIGINT column holds
 _HEX = re.compile(r"[0-9a-fA-F]*")
@@ -41,7 +41,7 @@ class Entry:
     category: str | None = None
     tags: str | None = None
     publisher_key: str | None = None  # 64 hex Ed25519 public key, with signature
-    signature: str | None = None  # 128 hex, over the entry's hashes (weightless.signing)
+    signature: str | None = None  # 128 hex, over the entry's hashes (weightless.torrent.signing)
 
     def hashes(self) -> list[str]:
         return [self.info_hash] + ([self.v1_info_hash] if self.v1_info_hash else [])

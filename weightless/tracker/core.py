@@ -12,9 +12,9 @@ from socket import AF_INET6, inet_aton, inet_pton
 
 from weightless.tracker.accounting import Accounting, PendingWrites
 from weightless.tracker.catalog import Catalog, CatalogEntry
-from weightless.tracker.passkey import Passkeys
 from weightless.tracker.swarm import WAS_LEECHER, PeerGroup, Swarm, SwarmStore
 from weightless.wire import bencode
+from weightless.wire.passkey import Passkeys
 from weightless.wire.query import (
     EVENT_STARTED,
     EVENT_STOPPED,

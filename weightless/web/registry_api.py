@@ -40,14 +40,14 @@ from weightless.registry.entries import (
 from weightless.registry.live import LiveRegistry
 from weightless.registry.search import BOOLEANS, Search, parse_search
 from weightless.registry.store import Blocked, Conflict, IStore, StoreUnavailable
-from weightless.registry.torrentfile import TorrentError
+from weightless.torrent.metainfo import TorrentError
 from weightless.tracker.accounting import PendingWrites
 from weightless.tracker.catalog import wire_hashes
-from weightless.tracker.passkey import valid_user_id
 from weightless.tracker.ratelimit import Limiter
 from weightless.web.clientip import ClientIP
 from weightless.web.querystring import QueryStringError, query_params
 from weightless.web.status import set_status
+from weightless.wire.passkey import valid_user_id
 
 T = TypeVar("T")
 # the contract of every /api endpoint for frontend developers (OpenAPI 3.1), written by hand

@@ -1,0 +1,538 @@
+"""The registry's HTML pages over real HTTP on loopback, once per backend: what a person sees
+on ``/`` and ``/torrents/{hash}``, that entries' text stays text, the security and caching
+headers, the rate limit, and the 400/404 pages. (Chromium drives them in
+tests/integration/test_browser.py.)"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import pytest_twisted
+from bs4 import BeautifulSoup
+from registry_kit import (
+    Response,
+    Server,
+    Start,
+    make_folder_torrent,
+    raw_sql,
+)
+
+from weightless.web.pages import PAGE_SIZE, Pages
+
+DASH = "\u2013"  # the en dash of "1-20 of 45"
+NEXT = "Next \u203a"
+EVIL = '<script>alert("owned")</script><img src=x onerror=alert(1)>'
+
+
+def v2(n: int | str) -> str:
+    return hashlib.sha256(f"page {n}".encode()).hexdigest()
+
+
+def v1(n: int | str) -> str:
+    return hashlib.sha1(f"page {n}".encode()).hexdigest()
+
+
+async def register(server: Server, n: int | str, **fields: Any) -> None:
+    body = {"info_hash": v2(n), "v1_info_hash": v1(n), "name": f"entry {n}", **fields}
+    r = await server.post_json(body)
+    assert r.status == 201, r.body
+
+
+def html(response: Response, status: int = 200) -> BeautifulSoup:
+    assert response.status == status, (response.status, response.body[:500])
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    return BeautifulSoup(response.body, "html.parser")
+
+
+def rows(page: BeautifulSoup) -> list[str]:
+    """The names of the entries listed, in order."""
+    return [row.select_one("a.entry-link").get_text() for row in page.select("tr.entry")]
+
+
+def link_query(href: str) -> dict[str, list[str]]:
+    parts = urlsplit(href)
+    assert parts.path == "/" and not parts.netloc, href
+    return parse_qs(parts.query)
+
+
+# -- /
+
+
+@pytest_twisted.ensureDeferred
+async def test_index_rows_show_what_a_person_needs(server: Server, store_url: str) -> None:
+    await register(
+        server,
+        1,
+        name="Llama Weights v4",
+        publisher="meta",
+        license="Apache-2.0",
+        size=236936515,
+        category="models",
+        tags="llm,weights",
+    )
+    await register(server, 2, name="Bare entry")
+    raw_sql(store_url, "UPDATE registry SET verified = ? WHERE info_hash = ?", (True, v2(1)))
+    await server.announce(bytes.fromhex(v1(1)), 6881, left=0)
+    await server.announce(bytes.fromhex(v2(1))[:20], 6882, left=10)
+    await server.announce(bytes.fromhex(v1(1)), 6883, left=10)
+
+    page = html(await server.get("/"))
+    assert rows(page) == ["Bare entry", "Llama Weights v4"]  # newest first
+    assert page.select_one("#count").get_text() == f"1{DASH}2 of 2 entries"
+    row = page.select("tr.entry")[1]
+    assert row.select_one("td.name a")["href"] == f"/torrents/{v2(1)}"
+    assert row.select_one(".mark.verified") is not None
+    assert row.select_one(".mark.signed") is None
+    cells = {td["data-label"]: td for td in row.select("td[data-label]")}
+    assert cells["Size"].get_text(strip=True) == "226.0 MiB"
+    assert cells["Size"]["title"] == "236,936,515 bytes"
+    assert cells["License"].get_text(strip=True) == "Apache-2.0"
+    assert (row.select_one(".seeders").get_text(), row.select_one(".leechers").get_text()) == (
+        "1",
+        "2",
+    )
+    assert (cells["seeder"].get_text(), cells["leechers"].get_text()) == ("1", "2")
+    assert link_query(cells["by"].a["href"]) == {"publisher": ["meta"]}
+    assert link_query(cells["in"].a["href"]) == {"category": ["models"]}
+    tags = row.select("a.tag")
+    assert [(t.get_text(), link_query(t["href"])) for t in tags] == [
+        ("llm", {"tags": ["llm"]}),
+        ("weights", {"tags": ["weights"]}),
+    ]
+    bare = {
+        td["data-label"]: td.get_text(strip=True)
+        for td in page.select("tr.entry")[0].select("td[data-label]")
+    }
+    assert bare["Size"] == "—" and bare["by"] == "—"
+    assert page.select_one(".pager") is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_filters_sort_and_search_follow_the_api(server: Server) -> None:
+    await register(
+        server, "a", name="Alpha model", category="models", publisher="lab", tags="llm,fp16"
+    )
+    await register(
+        server, "b", name="Beta data", category="datasets", publisher="lab", tags="climate"
+    )
+    await register(
+        server, "c", name="Gamma model", category="models", publisher="other", tags="llm"
+    )
+    for port in (7001, 7002):
+        await server.announce(bytes.fromhex(v1("a")), port, left=0)
+    from weightless.registry.live import CountsPublisher
+
+    await CountsPublisher(server.live, server.store, server.stack.reactor).publish()
+
+    page = html(await server.get("/", category="models"))
+    assert rows(page) == ["Gamma model", "Alpha model"]
+    chip = page.select_one("a.chip")
+    assert chip.get_text(" ", strip=True).startswith("category: models")
+    assert chip["href"] == "/"  # removing the only filter
+    # the search form keeps the filters that are on
+    hidden = {i["name"]: i["value"] for i in page.select("form.search input[type=hidden]")}
+    assert hidden == {"category": "models"}
+
+    page = html(await server.get("/", category="models", publisher="lab"))
+    assert rows(page) == ["Alpha model"]
+    assert rows(html(await server.get("/", tags="LLM"))) == ["Gamma model", "Alpha model"]
+    assert rows(html(await server.get("/", q="MODEL"))) == ["Gamma model", "Alpha model"]
+    page = html(await server.get("/", q="nothing like it"))
+    assert rows(page) == [] and page.select_one("#count").get_text() == "No entries match."
+
+    page = html(await server.get("/", sort="seeders"))
+    assert rows(page)[0] == "Alpha model"
+    assert page.select_one(".sort strong").get_text() == "Most seeders"
+    sort_links = {a.get_text(): link_query(a["href"]) for a in page.select(".sort a")}
+    assert sort_links == {"Newest": {}, "Most downloaded": {"sort": ["completions"]}}
+
+    # the page asks the same search as the API, so it shows the same entries
+    api = await server.get("/api/registry/search", category="models", q="a")
+    assert [e["name"] for e in api.json()] == rows(
+        html(await server.get("/", category="models", q="a"))
+    )
+
+
+@pytest_twisted.ensureDeferred
+async def test_pages_from_the_total_count(server: Server) -> None:
+    total = 2 * PAGE_SIZE + 5
+    for n in range(total):
+        await register(server, n, category="many")
+    first = html(await server.get("/", category="many"))
+    assert rows(first) == [f"entry {n}" for n in range(total - 1, total - 1 - PAGE_SIZE, -1)]
+    assert first.select_one("#count").get_text() == f"1{DASH}{PAGE_SIZE} of {total} entries"
+    pager = first.select_one("nav.pager")
+    assert [x.get_text() for x in pager.select("a, strong")] == ["1", "2", "3", NEXT]
+    next_href = pager.select_one("a[rel=next]")["href"]
+    assert link_query(next_href) == {"category": ["many"], "page": ["2"]}
+
+    last = html(await server.get("/", category="many", page="3"))
+    assert rows(last) == [f"entry {n}" for n in range(4, -1, -1)]
+    assert (
+        last.select_one("#count").get_text()
+        == f"{2 * PAGE_SIZE + 1}{DASH}{total} of {total} entries"
+    )
+    assert last.select_one("nav.pager a[rel=next]") is None
+    assert link_query(last.select_one("nav.pager a[rel=prev]")["href"]) == {
+        "category": ["many"],
+        "page": ["2"],
+    }
+    # every entry once over the three pages
+    seen = []
+    for n in (1, 2, 3):
+        seen += rows(html(await server.get("/", category="many", page=str(n))))
+    assert sorted(seen) == sorted(f"entry {n}" for n in range(total))
+
+    beyond = html(await server.get("/", category="many", page="9"))
+    assert (
+        rows(beyond) == [] and "No entries on page 9 of 3" in beyond.select_one("#count").get_text()
+    )
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"page": "0"},
+        {"page": "-1"},
+        {"page": "two"},
+        {"page": "\uff11"},  # a fullwidth digit one: isdigit(), but not ASCII
+        {"sort": "name"},
+        {"q": "a\x00b"},
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_malformed_index_queries_get_a_400_page(
+    server: Server, query: dict[str, str]
+) -> None:
+    page = html(await server.get("/", **query), 400)
+    assert page.select_one(".error h1").get_text() == "400"
+    assert page.select_one(".error p").get_text()
+
+
+# -- /torrents/{info_hash}
+
+
+@pytest_twisted.ensureDeferred
+async def test_entry_page_shows_every_field_files_and_links(server: Server, tmp_path: Path) -> None:
+    files = {f"shards/part-{i:02d}.bin": 1000 + i for i in range(12)}
+    files |= {"config.json": 321, "tokenizer/vocab.txt": 2048}
+    torrent = make_folder_torrent(tmp_path, "tiny-model", files)
+    r = await server.request(
+        "POST",
+        "/api/registry/torrent",
+        torrent,
+        {"Content-Type": "application/x-bittorrent"},
+        description="Line one\n<b>not bold</b>",
+        publisher="weightless-lab",
+        license="MIT",
+        category="models",
+        tags="llm,demo",
+    )
+    assert r.status == 201, r.body
+    created = r.json()
+    v2_hash, v1_hash = created["info_hash"], created["v1_info_hash"]
+    await server.announce(bytes.fromhex(v1_hash), 6881, left=0)
+
+    for key in (v2_hash, v1_hash, v2_hash.upper()):
+        page = html(await server.get(f"/torrents/{key}"))
+        assert page.select_one("h1.entry-name").get_text() == "tiny-model"
+    assert page.title is not None and page.title.get_text() == "tiny-model · Weightless"
+    assert page.select_one(".description").get_text() == "Line one\n<b>not bold</b>"
+    live = {el["data-live"]: el.get_text() for el in page.select("[data-live]")}
+    assert live == {"seeders": "1", "leechers": "0", "completions": "0"}
+    assert page.select_one("[data-live-hash]")["data-live-hash"] == v2_hash
+
+    details = {
+        dt.get_text(strip=True): dt.find_next_sibling("dd").get_text(" ", strip=True)
+        for dt in page.select(".details dt")
+    }
+    total = sum(files.values())
+    assert details["Info hash (v2)"] == v2_hash
+    assert details["v1 info hash"] == v1_hash
+    assert details["Publisher"] == "weightless-lab"
+    assert details["Category"] == "models"
+    assert details["License"] == "MIT"
+    assert details["Size"] == f"{total / 1024:.1f} KiB ({total:,} bytes)"
+    assert details["Tags"] == "llm demo"
+    assert details["Verified"] == "no" and details["Signature"] == "none"
+
+    tree = page.select_one("section.files")
+    assert f"{len(files)} files" in tree.p.get_text()
+    folders = {
+        s.select_one(".fname").get_text(): s.select_one(".fsize").get_text()
+        for s in tree.select("summary")
+    }
+    shards = sum(v for k, v in files.items() if k.startswith("shards/"))
+    assert folders == {
+        "shards/": f"{shards / 1024:.1f} KiB · 12 files",
+        "tokenizer/": "2.0 KiB · 1 file",
+    }
+    # few files: every folder open (a big torrent's are closed: see test_browser.py)
+    assert all(d.has_attr("open") for d in tree.select("details"))
+    listed = [li.select_one(".fname").get_text() for li in tree.select("li.file")]
+    assert sorted(listed) == sorted(p.rpartition("/")[2] for p in files)
+    top_files = [li.select_one(".fname").get_text() for li in tree.select(":scope > ul > li.file")]
+    assert top_files == ["config.json"]
+
+    base = server.url
+    magnet = page.select_one("#magnet-link")["href"]
+    assert magnet == page.select_one("#magnet")["value"]
+    assert magnet.startswith(f"magnet:?xt=urn:btih:{v1_hash}&xt=urn:btmh:1220{v2_hash}&dn=")
+    assert parse_qs(urlsplit(magnet).query)["tr"] == [f"{base}/announce"]
+    old = page.select_one("#v1-magnet-link")["href"]
+    assert "btmh" not in old and f"xt=urn:btih:{v1_hash}" in old
+    assert page.select_one("#torrent-link")["href"] == f"/api/registry/torrent?info_hash={v2_hash}"
+    command = page.select_one("#get-command")["value"]
+    assert command == f"weightless get {v2_hash} --tracker {base}"
+    download = await server.get(page.select_one("#torrent-link")["href"])
+    assert download.body == torrent
+
+
+@pytest_twisted.ensureDeferred
+async def test_entry_without_a_torrent_file(server: Server) -> None:
+    await register(server, "json", size=5)
+    page = html(await server.get(f"/torrents/{v2('json')}"))
+    assert page.select_one("#torrent-link") is None
+    assert "No .torrent file is stored" in page.select_one("section.files").get_text()
+    assert page.select_one("#magnet-link") is not None
+
+
+@pytest_twisted.ensureDeferred
+async def test_v1_only_entry_has_one_btih_magnet(server: Server) -> None:
+    r = await server.post_json({"info_hash": v1("old"), "name": "v1 only"})
+    assert r.status == 201
+    page = html(await server.get(f"/torrents/{v1('old')}"))
+    magnet = page.select_one("#magnet-link")["href"]
+    assert parse_qs(urlsplit(magnet).query)["xt"] == [f"urn:btih:{v1('old')}"]
+    assert page.select_one("#v1-magnet-link") is None
+    details = [dt.get_text(strip=True) for dt in page.select(".details dt")]
+    assert "Info hash (v1)" in details
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        (f"/torrents/{'0' * 64}", 404),
+        (f"/torrents/{'0' * 40}", 404),
+        ("/torrents/xyz", 400),
+        (f"/torrents/{'0' * 63}", 400),
+        (f"/torrents/{'g' * 64}", 400),
+        ("/torrents/%00", 400),
+        ("/torrents/", 404),
+        (f"/torrents/{'0' * 64}/more", 404),
+        ("/no/such/page", 404),
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_unknown_and_malformed_hashes(server: Server, path: str, status: int) -> None:
+    page = html(await server.get(path), status)
+    assert page.select_one(".error h1").get_text() == str(status)
+    assert page.select_one(".error a")["href"] == "/"
+
+
+# -- untrusted text
+
+
+@pytest_twisted.ensureDeferred
+async def test_markup_in_entries_shows_as_text(server: Server) -> None:
+    await register(
+        server,
+        "evil",
+        name=EVIL,
+        description=EVIL,
+        publisher='"><script>alert(2)</script>',
+        category="</td><script>alert(3)</script>",
+        tags="<b>bold</b>,x",
+        license="<i>MIT</i>",
+    )
+    for path in ("/", f"/torrents/{v2('evil')}"):
+        r = await server.get(path)
+        page = html(r)
+        scripts = page.find_all("script")
+        assert [s.get("src", "").split("?")[0] for s in scripts] == ["/static/live.js"]
+        assert page.find("img", src="x") is None and page.find("b") is None
+        assert b"<script>alert" not in r.body
+        assert EVIL in page.get_text()
+    listed = html(await server.get("/")).select_one("tr.entry a.entry-link")
+    assert listed.get_text() == EVIL
+    page = html(await server.get("/", publisher='"><script>alert(2)</script>'))
+    assert rows(page) == [EVIL]
+
+
+def test_signed_and_verified_marks_follow_the_fields(tmp_path: Path) -> None:
+    """Entries carry ``publisher_key``/``signature`` once signing exists (issue 10): the marks
+    come from the fields, whoever sets them."""
+    from twisted.internet import reactor
+
+    from weightless.tracker.ratelimit import RateLimiter
+    from weightless.web.clientip import ClientIP
+
+    pages = Pages(None, RateLimiter(0, 10), ClientIP(), reactor)  # type: ignore[arg-type]
+    marks = pages.env.get_template("marks.html").module.marks  # type: ignore[attr-defined]
+    signed = {"verified": False, "signature": "ab" * 64, "publisher_key": "cd" * 32}
+    both = {**signed, "verified": True}
+    plain = {"verified": False}
+    assert "signed" in str(marks(signed)) and "verified" not in str(marks(signed))
+    assert "signed" in str(marks(both)) and "✔ verified" in str(marks(both))
+    assert str(marks(plain)).strip() == ""
+    assert "cd" * 32 in str(marks(signed))
+
+
+# -- headers, static files, rate limit
+
+
+@pytest_twisted.ensureDeferred
+async def test_security_headers(server: Server) -> None:
+    await register(server, 1)
+    for path in ("/", f"/torrents/{v2(1)}", "/torrents/nope", "/nothing"):
+        r = await server.get(path)
+        csp = r.headers["content-security-policy"]
+        assert "default-src 'none'" in csp and "script-src 'self'" in csp
+        assert "frame-ancestors 'none'" in csp
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["cache-control"] == "no-cache"
+        # nothing is loaded from another host
+        page = BeautifulSoup(r.body, "html.parser")
+        for tag, attr in (("script", "src"), ("link", "href"), ("img", "src")):
+            for el in page.find_all(tag):
+                assert el[attr].startswith("/static/"), el
+
+
+@pytest_twisted.ensureDeferred
+async def test_static_files_are_cached_and_revalidated(server: Server) -> None:
+    page = html(await server.get("/"))
+    css = page.select_one("link[rel=stylesheet]")["href"]
+    js = page.select_one("script")["src"]
+    icon = page.select_one("link[rel=icon]")["href"]
+    for href, ctype in (
+        (css, "text/css; charset=utf-8"),
+        (js, "text/javascript; charset=utf-8"),
+        (icon, "image/svg+xml"),
+    ):
+        r = await server.get(href)
+        assert r.status == 200 and r.headers["content-type"] == ctype
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["cache-control"] == "public, max-age=31536000, immutable"
+        etag = r.headers["etag"]
+        unversioned = await server.get(href.split("?")[0])
+        assert unversioned.body == r.body
+        assert unversioned.headers["cache-control"] == "public, max-age=300"
+        again = await server.request("GET", href, headers={"If-None-Match": etag})
+        assert again.status == 304 and again.body == b""
+        stale = await server.request("GET", href, headers={"If-None-Match": '"old"'})
+        assert stale.status == 200 and stale.body == r.body
+    for path in ("/static/nothing.css", "/static/../pages.py", "/static/%2e%2e%2fpages.py"):
+        r = await server.get(path)
+        assert r.status == 404 and b"import" not in r.body
+
+
+@pytest_twisted.ensureDeferred
+async def test_pages_count_against_the_rate_limit_static_files_do_not(start: Start) -> None:
+    server = await start(rate_limit=0.001)  # burst 10, and no refill within the test
+    page = html(await server.get("/"))
+    css = page.select_one("link[rel=stylesheet]")["href"]
+    for _ in range(20):
+        assert (await server.get(css)).status == 200
+    statuses = [(await server.get("/")).status for _ in range(9)]
+    assert statuses == [200] * 9  # the first page above took the tenth token
+    limited = await server.get(f"/torrents/{v2(1)}")
+    page = html(limited, 429)
+    assert int(limited.headers["retry-after"]) >= 1
+    assert "Rate limit exceeded" in page.get_text()
+    # the same bucket as /api
+    assert (await server.get("/api/registry/search")).status == 429
+    assert (await server.get(css)).status == 200
+
+
+@pytest_twisted.ensureDeferred
+async def test_head_and_other_methods(server: Server) -> None:
+    r = await server.request("HEAD", "/")
+    assert r.status == 200 and r.body == b""
+    r = await server.request("POST", "/", b"x")
+    assert r.status == 405
+
+
+@pytest_twisted.ensureDeferred
+async def test_links_use_the_host_the_browser_used(start: Start) -> None:
+    server = await start()
+    await register(server, 1)
+    r = await server.request("GET", f"/torrents/{v2(1)}", headers={"Host": "models.example:8443"})
+    magnet = html(r).select_one("#magnet")["value"]
+    assert parse_qs(urlsplit(magnet).query)["tr"] == ["http://models.example:8443/announce"]
+    # a Host that is not a host never reaches a page: the listener refuses it (RFC 9112 3.2)
+    r = await server.request("GET", f"/torrents/{v2(1)}", headers={"Host": 'x"><script>'})
+    assert r.status == 400
+    assert b"<script>" not in r.body
+
+
+@pytest_twisted.ensureDeferred
+async def test_links_behind_a_trusted_proxy(start: Start) -> None:
+    server = await start(trusted_proxies=("127.0.0.1/32",))
+    await register(server, 1)
+    forwarded = {"X-Forwarded-Host": "models.example", "X-Forwarded-Proto": "https"}
+    page = html(await server.request("GET", f"/torrents/{v2(1)}", headers=forwarded))
+    tr = parse_qs(urlsplit(page.select_one("#magnet")["value"]).query)["tr"]
+    assert tr == ["https://models.example/announce"]
+    command = page.select_one("#get-command")["value"]
+    assert command.endswith("--tracker https://models.example")
+    # from anyone else the headers are the client's word, and ignored
+    plain = await start()
+    page = html(await plain.request("GET", f"/torrents/{v2(1)}", headers=forwarded))
+    tr = parse_qs(urlsplit(page.select_one("#magnet")["value"]).query)["tr"]
+    assert tr == [f"{plain.url}/announce"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_passkey_trackers_say_so(start: Start) -> None:
+    server = await start(secret=b"s3cret")
+    await register(server, 1)
+    page = html(await server.get(f"/torrents/{v2(1)}"))
+    assert f"{server.url}/announce/YOUR_PASSKEY" in page.get_text()
+    plain = await start()
+    assert "PASSKEY" not in html(await plain.get(f"/torrents/{v2(1)}")).get_text()
+
+
+def test_templates_static_files_and_the_document_ship_in_the_package() -> None:
+    """Every file the pages read is named by pyproject's package-data (else an installed
+    tracker would fail where a checkout works)."""
+    import fnmatch
+
+    import tomllib
+
+    root = Path(__file__).resolve().parents[3]
+    with open(root / "pyproject.toml", "rb") as f:
+        globs = tomllib.load(f)["tool"]["setuptools"]["package-data"]["weightless"]
+    package = root / "weightless"
+    needed = [
+        p.relative_to(package).as_posix()
+        for folder in ("web/templates", "web/static")
+        for p in (package / folder).iterdir()
+    ] + ["web/openapi.json"]
+    assert len(needed) >= 9
+    for name in needed:
+        assert any(fnmatch.fnmatch(name, g) for g in globs), name
+
+
+@pytest_twisted.ensureDeferred
+async def test_verified_only_link_once_the_search_knows_it(server: Server, store_url: str) -> None:
+    """search?verified=true comes with signing (issue 10): the page offers the filter exactly
+    when the search takes it."""
+    from weightless.web.pages import HAS_VERIFIED_FILTER
+
+    await register(server, "plain")
+    await register(server, "marked")
+    raw_sql(store_url, "UPDATE registry SET verified = ? WHERE info_hash = ?", (True, v2("marked")))
+    page = html(await server.get("/"))
+    links = [a for a in page.select(".filters a") if a.get_text() == "verified only"]
+    if not HAS_VERIFIED_FILTER:
+        assert links == []
+        return
+    [link] = links
+    assert link_query(link["href"]) == {"verified": ["true"]}
+    page = html(await server.get(link["href"]))
+    assert rows(page) == ["entry marked"]
+    assert page.select_one("a.chip").get_text(" ", strip=True).startswith("verified only")

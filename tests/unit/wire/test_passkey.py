@@ -1,0 +1,68 @@
+import hashlib
+import hmac
+
+import pytest
+
+from weightless.wire import passkey
+from weightless.wire.passkey import Passkeys, valid_user_id
+
+
+class CountedHmac:
+    """hmac.new that counts the MACs computed (what a cached verdict saves)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def new(self, *args: object, **kwargs: object) -> object:
+        self.calls += 1
+        return hmac.new(*args, **kwargs)  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(hmac, name)
+
+
+@pytest.fixture
+def macs(monkeypatch: pytest.MonkeyPatch) -> CountedHmac:
+    counted = CountedHmac()
+    monkeypatch.setattr(passkey, "hmac", counted)
+    return counted
+
+
+def test_verdicts_are_cached_and_the_cache_is_bounded(macs: CountedHmac) -> None:
+    keys = Passkeys(b"k")
+    good = keys.sign("alice").encode()
+    bad = good[:-1] + (b"0" if good[-1:] != b"0" else b"1")
+    macs.calls = 0
+    for _ in range(100):  # an announce every few seconds from the same client
+        assert keys.user(good) == "alice"
+        assert keys.user(bad) is None
+    assert macs.calls == 2  # one MAC per passkey, good or bad
+    for i in range(passkey._CACHE):  # as many other passkeys: the oldest verdicts go
+        keys.user(Passkeys(b"k").sign(f"u{i}").encode())
+    calls = macs.calls
+    assert keys.user(good) == "alice"
+    assert macs.calls == calls + 1  # evicted, verified again
+    assert len(keys._known) == passkey._CACHE
+
+
+def test_sign_matches_the_documented_formula() -> None:
+    mac = hmac.new(b"k", b"alice", hashlib.sha256).hexdigest()
+    assert Passkeys(b"k").sign("alice") == f"alice.{mac}"
+
+
+def test_verify() -> None:
+    keys = Passkeys(b"k")
+    good = keys.sign("user_1-x").encode()
+    assert keys.user(good) == "user_1-x"
+    assert keys.user(good[:-1] + b"0" if good[-1:] != b"0" else good[:-1] + b"1") is None
+    assert Passkeys(b"other").user(good) is None
+    assert keys.user(b"no-dot") is None
+    assert keys.user(b"\xff\xfe.abc") is None
+    assert keys.user(good.upper()) is None  # the signature is lowercase hex
+
+
+@pytest.mark.parametrize("user", ["", "a" * 65, "bad id", "ü", "a.b"])
+def test_user_ids_are_restricted(user: str) -> None:
+    assert not valid_user_id(user)
+    with pytest.raises(ValueError):
+        Passkeys(b"k").sign(user)

@@ -1,0 +1,401 @@
+"""Parse untrusted .torrent files (BEP 3, 47, 52) into what the registry stores and shows.
+
+Pure: no I/O. The info hashes are taken over the exact bytes of the ``info`` value as they appear
+in the file, never over a re-encoding: a re-encoding can differ (unsorted keys, say) and would
+give a hash that no client announces. Anything malformed raises `TorrentError` with a reason that
+can be shown to the uploader; no other exception escapes `parse_torrent`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from weightless.torrent import signing
+from weightless.torrent.signing import BadSignature, Signature
+
+MAX_NESTING = 128  # bencode containers inside each other
+MAX_TREE_DEPTH = 64  # directories in one file path
+MAX_FILES = 100_000  # file entries, pad files included
+MAX_ITEMS = 40 * MAX_FILES  # bencode values: room for MAX_FILES in a hybrid; caps time, memory
+MAX_LENGTH = 2**63 - 1  # what a client (and a bigint column) can hold
+MIN_V2_PIECE_LENGTH = 16 * 1024
+MAX_SIGNATURES = 16  # signature objects in one file (each costs about 0.1-0.4 ms to verify)
+
+# One bencode token: an integer, a string's length prefix, or l/d/e.
+_TOKEN = re.compile(rb"i(0|-?[1-9][0-9]{0,18})e|(0|[1-9][0-9]{0,18}):|(l)|(d)|(e)")
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]")  # path separators and control characters
+_HEX40 = re.compile(r"[0-9a-fA-F]{40}")
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+
+FileList = list[tuple[tuple[str, ...], int, bool]]  # path in the torrent, length, is a pad file
+
+
+class TorrentError(ValueError):
+    """The .torrent file is malformed; the message says why."""
+
+
+Spans = dict[bytes, tuple[int, int]]  # top-level key -> where its value lies in the file
+
+
+def _decode(data: bytes) -> tuple[Any, Spans]:
+    """Strict bencode: canonical integers and lengths, string keys, no duplicate keys, bounded
+    nesting, nothing after the end. Also returns where each top-level value lies, so that
+    ``info`` can be hashed as it is and ``signatures`` changed without touching the rest."""
+    match, size = _TOKEN.match, len(data)
+    spans: Spans = {}
+    budget = MAX_ITEMS
+
+    def value(pos: int, depth: int) -> tuple[Any, int]:
+        nonlocal budget
+        budget -= 1
+        if budget < 0:
+            raise TorrentError(f"more than {MAX_ITEMS} bencode values")
+        token = match(data, pos)
+        if token is None:
+            raise TorrentError(_bad_token(data, pos))
+        end, kind = token.end(), token.lastindex
+        if kind == 2:
+            stop = end + int(token.group(2))
+            if stop > size:
+                raise TorrentError("truncated bencode data")
+            return data[end:stop], stop
+        if kind == 1:
+            return int(token.group(1)), end
+        if kind == 5:
+            raise TorrentError(f"unexpected end marker at byte {pos}")
+        if depth >= MAX_NESTING:
+            raise TorrentError("bencode nested too deeply")
+        pos = end
+        if kind == 3:
+            items = []
+            while not data.startswith(b"e", pos):
+                item, pos = value(pos, depth + 1)
+                items.append(item)
+            return items, pos + 1
+        out: dict[bytes, Any] = {}
+        while not data.startswith(b"e", pos):
+            key, start = value(pos, depth + 1)
+            if not isinstance(key, bytes):
+                raise TorrentError(f"dictionary key at byte {pos} is not a string")
+            if key in out:
+                raise TorrentError(f"duplicate dictionary key {key!r}")
+            out[key], pos = value(start, depth + 1)
+            if depth == 0:
+                spans[key] = (start, pos)
+        return out, pos + 1
+
+    top, end = value(0, 0)
+    if end != size:
+        raise TorrentError("trailing data after the torrent dictionary")
+    return top, spans
+
+
+def _bad_token(data: bytes, pos: int) -> str:
+    if pos >= len(data):
+        return "truncated bencode data"
+    if data[pos : pos + 1] == b"i":
+        return f"invalid integer at byte {pos}"
+    if data[pos : pos + 1].isdigit():
+        return f"invalid string length at byte {pos}"
+    return f"invalid bencode at byte {pos}"
+
+
+@dataclass(frozen=True)
+class TorrentInfo:
+    """What the registry needs from a .torrent: hashes and the /api/registry/meta view."""
+
+    v1_info_hash: bytes | None
+    v2_info_hash: bytes | None
+    name: str
+    piece_length: int
+    piece_count: int
+    total_size: int
+    files: list[tuple[str, int]]
+    signatures: tuple[Signature, ...] = ()  # each verified against both info hashes
+
+    @property
+    def info_hash_hex(self) -> str:
+        """The registry key: the v2 hash, or the v1 hash of a v1-only torrent."""
+        digest = self.v2_info_hash or self.v1_info_hash
+        assert digest is not None
+        return digest.hex()
+
+    @property
+    def v1_info_hash_hex(self) -> str | None:
+        return self.v1_info_hash.hex() if self.v1_info_hash else None
+
+    def meta(self) -> dict[str, Any]:
+        """The JSON body of GET /api/registry/meta."""
+        return {
+            "name": self.name,
+            "piece_length": self.piece_length,
+            "piece_count": self.piece_count,
+            "total_size": self.total_size,
+            "files": [{"path": path, "length": length} for path, length in self.files],
+            "signed": bool(self.signatures),
+            "public_keys": [s.public_key_hex for s in self.signatures],
+        }
+
+
+def _component(raw: object, what: str) -> str:
+    """One file or directory name; refuse anything a client could be tricked with."""
+    if not isinstance(raw, bytes):
+        raise TorrentError(f"{what} is not a string")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise TorrentError(f"{what} is not valid UTF-8") from None
+    if text in ("", ".", "..") or _UNSAFE.search(text):
+        raise TorrentError(f"{what} {text!r} is not a safe file name")
+    return text
+
+
+def _utf8_key(d: dict[bytes, Any], key: bytes) -> object:
+    """Prefer ``key.utf-8``, which some creators add next to a legacy-encoded ``key``."""
+    return d.get(key + b".utf-8", d.get(key))
+
+
+def _length(raw: object, what: str) -> int:
+    if not isinstance(raw, int) or not 0 <= raw <= MAX_LENGTH:
+        raise TorrentError(f"{what} must be a non-negative integer")
+    return raw
+
+
+def _is_pad(entry: dict[bytes, Any], what: str) -> bool:
+    """BEP 47: an ``attr`` containing 'p' marks padding that no one stores or lists."""
+    attr = entry.get(b"attr", b"")
+    if not isinstance(attr, bytes):
+        raise TorrentError(f"{what} attr is not a string")
+    return b"p" in attr
+
+
+def _v1_files(info: dict[bytes, Any], name: str) -> FileList:
+    """The files of a v1 info dict; a single-file torrent's one file is named after it."""
+    if b"files" not in info:
+        return [((name,), _length(info.get(b"length"), "length"), _is_pad(info, "torrent"))]
+    if b"length" in info:
+        raise TorrentError("info has both 'length' and 'files'")
+    entries = info[b"files"]
+    if not isinstance(entries, list) or not entries:
+        raise TorrentError("'files' must be a non-empty list")
+    if len(entries) > MAX_FILES:
+        raise TorrentError(f"more than {MAX_FILES} files")
+    files: FileList = []
+    for i, entry in enumerate(entries):
+        what = f"file {i}"
+        if not isinstance(entry, dict):
+            raise TorrentError(f"{what} is not a dictionary")
+        size = _length(entry.get(b"length"), f"{what} length")
+        path = _utf8_key(entry, b"path")
+        if not isinstance(path, list) or not 0 < len(path) <= MAX_TREE_DEPTH:
+            raise TorrentError(f"{what} path must be a list of 1 to {MAX_TREE_DEPTH} names")
+        parts = tuple(_component(p, f"{what} path component") for p in path)
+        files.append((parts, size, _is_pad(entry, what)))
+    return files
+
+
+def _v2_files(tree: object, prefix: tuple[str, ...], out: FileList) -> None:
+    """Walk a BEP 52 file tree depth first: {name: {name: ... {"": {length, pieces root}}}}."""
+    where = "/".join(prefix) or "file tree"
+    if not isinstance(tree, dict) or not tree:
+        raise TorrentError(f"{where} must be a non-empty dictionary")
+    if len(prefix) >= MAX_TREE_DEPTH:
+        raise TorrentError(f"file tree deeper than {MAX_TREE_DEPTH} directories")
+    for key, node in tree.items():
+        path = (*prefix, _component(key, "file tree name"))
+        if not isinstance(node, dict) or b"" not in node:
+            _v2_files(node, path, out)
+            continue
+        leaf, what = node[b""], "/".join(path)
+        if len(node) != 1:
+            raise TorrentError(f"file tree entry {what} is both a file and a directory")
+        if not isinstance(leaf, dict):
+            raise TorrentError(f"file tree entry {what} is not a dictionary")
+        if len(out) >= MAX_FILES:
+            raise TorrentError(f"more than {MAX_FILES} files")
+        size, pad = _length(leaf.get(b"length"), f"{what} length"), _is_pad(leaf, what)
+        root = leaf.get(b"pieces root")
+        if size and not pad and not (isinstance(root, bytes) and len(root) == 32):
+            raise TorrentError(f"{what} needs a 32 byte 'pieces root'")
+        out.append((path, size, pad))
+
+
+def _real(files: FileList) -> list[tuple[tuple[str, ...], int]]:
+    """Non-pad files in a canonical order, to compare a hybrid's v1 and v2 views."""
+    return sorted((path, size) for path, size, pad in files if not pad)
+
+
+def _signatures(
+    listed: object, btih: bytes | None, btmh: bytes | None, verify: bool = True
+) -> tuple[Signature, ...]:
+    """The top-level ``signatures`` list, every object checked and (with ``verify``) verified:
+    one that does not verify makes the whole file invalid (it was tampered with, or signed
+    another torrent)."""
+    if listed is None:
+        return ()
+    if not isinstance(listed, list):
+        raise TorrentError("'signatures' must be a list")
+    if len(listed) > MAX_SIGNATURES:
+        raise TorrentError(f"more than {MAX_SIGNATURES} signatures")
+    found: list[Signature] = []
+    for i, value in enumerate(listed, 1):
+        try:
+            signature = signing.from_object(value)
+            if verify:
+                signing.verify(signature, btih, btmh)
+        except BadSignature as e:
+            raise TorrentError(f"signature {i}: {e}") from None
+        if any(s.pub == signature.pub for s in found):
+            raise TorrentError(f"signature {i}: key {signature.public_key_hex} signs twice")
+        found.append(signature)
+    return tuple(found)
+
+
+def parse_torrent(
+    data: bytes | bytearray | memoryview, verify_signatures: bool = True
+) -> TorrentInfo:
+    """Validate a .torrent file, compute its info hashes and verify its signatures;
+    `TorrentError` if anything is malformed or a signature does not verify. A file verified
+    when it was stored may skip ``verify_signatures`` (their shape is still checked)."""
+    return _parse(data, verify_signatures)[0]
+
+
+def _parse(
+    data: bytes | bytearray | memoryview, verify_signatures: bool = True
+) -> tuple[TorrentInfo, Spans]:
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TorrentError("torrent data must be bytes")
+    raw = bytes(data)
+    if not raw.startswith(b"d"):
+        raise TorrentError("a torrent file must be a bencoded dictionary")
+    top, spans = _decode(raw)
+    info, info_span = top.get(b"info"), spans.get(b"info")
+    if info_span is None or not isinstance(info, dict):
+        raise TorrentError("missing 'info' dictionary")
+    raw_info = raw[info_span[0] : info_span[1]]
+
+    name = _component(_utf8_key(info, b"name"), "name")
+    piece_length = info.get(b"piece length")
+    if not isinstance(piece_length, int) or not 0 < piece_length <= MAX_LENGTH:
+        raise TorrentError("'piece length' must be a positive integer")
+
+    version = info.get(b"meta version", 1)
+    if version not in (1, 2):
+        raise TorrentError(f"unsupported meta version {version!r}")
+    is_v2 = version == 2
+    is_v1 = b"pieces" in info
+    if not is_v1 and not is_v2:
+        raise TorrentError("info has neither 'pieces' (v1) nor 'meta version' 2 (v2)")
+    if b"file tree" in info and not is_v2:
+        raise TorrentError("'file tree' without 'meta version' 2")
+    if not is_v1 and (b"files" in info or b"length" in info):
+        raise TorrentError("v1 file list without 'pieces'")
+
+    v2_files: FileList = []
+    if is_v2:
+        if piece_length < MIN_V2_PIECE_LENGTH or piece_length & (piece_length - 1):
+            raise TorrentError("v2 'piece length' must be a power of two of at least 16 KiB")
+        if b"file tree" not in info:
+            raise TorrentError("v2 torrent without 'file tree'")
+        _v2_files(info[b"file tree"], (), v2_files)
+    files = v2_files
+    if is_v1:
+        files = _v1_files(info, name)
+        pieces = info[b"pieces"]
+        if not isinstance(pieces, bytes) or len(pieces) % 20:
+            raise TorrentError("'pieces' must be a string whose length is a multiple of 20")
+        piece_count = len(pieces) // 20
+        if piece_count != -(-sum(size for _, size, _ in files) // piece_length):
+            raise TorrentError("'pieces' does not match the total length of the files")
+        if is_v2 and _real(files) != _real(v2_files):
+            raise TorrentError("the v1 file list and the v2 file tree describe different files")
+    else:
+        piece_count = sum(-(-size // piece_length) for _, size, pad in files if not pad)
+    listed = [("/".join(path), size) for path, size, pad in files if not pad]
+    if not listed:
+        raise TorrentError("torrent has no files besides padding")
+
+    v1_info_hash = hashlib.sha1(raw_info).digest() if is_v1 else None
+    v2_info_hash = hashlib.sha256(raw_info).digest() if is_v2 else None
+    parsed = TorrentInfo(
+        v1_info_hash=v1_info_hash,
+        v2_info_hash=v2_info_hash,
+        name=name,
+        piece_length=piece_length,
+        piece_count=piece_count,
+        total_size=sum(size for _, size in listed),
+        files=listed,
+        signatures=_signatures(
+            top.get(b"signatures"), v1_info_hash, v2_info_hash, verify_signatures
+        ),
+    )
+    return parsed, spans
+
+
+def add_signature(data: bytes, signature: Signature) -> bytes:
+    """The file with ``signature`` appended to its top-level ``signatures`` (made, in key
+    order, when there is none). Only those bytes change: ``info`` is not re-encoded, so both
+    info hashes stay as they are. `TorrentError` for a file that does not parse, a signature
+    that is not over this file's hashes, or a key that already signed it."""
+    info, spans = _parse(data)
+    if len(info.signatures) >= MAX_SIGNATURES:
+        raise TorrentError(f"a file carries at most {MAX_SIGNATURES} signatures")
+    if any(s.pub == signature.pub for s in info.signatures):
+        raise TorrentError(f"already signed by key {signature.public_key_hex}")
+    try:
+        signing.verify(signature, info.v1_info_hash, info.v2_info_hash)
+    except BadSignature as e:
+        raise TorrentError(str(e)) from None
+    raw, added = bytes(data), signature.encode()
+    if b"signatures" in spans:
+        end = spans[b"signatures"][1] - 1  # before the list's closing "e"
+        return raw[:end] + added + raw[end:]
+    at = len(raw) - 1  # before the top-level dictionary's closing "e"
+    for key, (start, _) in spans.items():
+        if key > b"signatures":
+            at = min(at, start - len(key) - len(str(len(key))) - 1)
+    return raw[:at] + b"10:signaturesl" + added + b"e" + raw[at:]
+
+
+def sign_torrent(data: bytes, key: Ed25519PrivateKey) -> bytes:
+    """``data`` signed with ``key``: both of its info hashes, as `add_signature` adds it."""
+    info = parse_torrent(data)
+    return add_signature(data, signing.sign(key, info.v1_info_hash, info.v2_info_hash))
+
+
+def _form_encode(text: str) -> str:
+    """application/x-www-form-urlencoded exactly as URLSearchParams.toString() writes it."""
+    text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    out = []
+    for byte in text.encode("utf-8"):
+        char = chr(byte)
+        if char.isascii() and (char.isalnum() or char in "*-._"):
+            out.append(char)
+        else:
+            out.append("+" if byte == 0x20 else f"%{byte:02X}")
+    return "".join(out)
+
+
+def magnet_uri(
+    name: str, v2_info_hash_hex: str | None, v1_info_hash_hex: str | None, trackers: list[str]
+) -> str:
+    """magnet:?xt=urn:btih:{v1}&xt=urn:btmh:1220{v2}&dn={name}&tr={tracker}... (spec format)."""
+    params = []
+    if v1_info_hash_hex is not None:
+        if not _HEX40.fullmatch(v1_info_hash_hex):
+            raise ValueError("v1 info hash must be 40 hex characters")
+        params.append(f"xt=urn:btih:{v1_info_hash_hex.lower()}")
+    if v2_info_hash_hex is not None:
+        if not _HEX64.fullmatch(v2_info_hash_hex):
+            raise ValueError("v2 info hash must be 64 hex characters")
+        params.append(f"xt=urn:btmh:1220{v2_info_hash_hex.lower()}")
+    if not params:
+        raise ValueError("a magnet link needs a v1 or a v2 info hash")
+    params.append(f"dn={_form_encode(name)}")
+    params.extend(f"tr={_form_encode(tracker)}" for tracker in trackers)
+    return "magnet:?" + "&".join(params)
