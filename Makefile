@@ -5,11 +5,10 @@ BIN := $(VENV)/bin
 
 .PHONY: install run test lint fuzz
 
-$(BIN)/.installed: pyproject.toml weightless/udp/_udpbatch.c
+$(BIN)/.installed: pyproject.toml setup.py weightless/udp/_udpbatch.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	# compat mode puts the checkout on sys.path, so twistd finds twisted/plugins/ here
-	$(BIN)/python -m pip install -q -e '.[test,client]' --config-settings editable_mode=compat
+	$(BIN)/python -m pip install -q -e '.[test,client]'
 	touch $@
 
 install: $(BIN)/.installed
