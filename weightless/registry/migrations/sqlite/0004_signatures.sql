@@ -1,4 +1,4 @@
--- Signed torrents and verified publishers (interfaces.md): an entry's signature, the keys
+-- Signed torrents and verified publishers: an entry's signature, the keys
 -- trusted for each publisher, and the operator's own mark apart from the computed `verified`.
 ALTER TABLE registry ADD COLUMN publisher_key TEXT;      -- 64 hex Ed25519 public key
 ALTER TABLE registry ADD COLUMN signature TEXT;          -- 128 hex, over the entry's hashes
