@@ -25,9 +25,9 @@ from weightless.client.trackers import DEFAULT_TRACKER, Tracker, make_passkey
 from weightless.client.transfer import OnStatus, Settings, Status, Transfer
 
 TrackerLike = Tracker | str
-# Signature seams (issue 10): a signer returns the .torrent bytes with a signature added outside
-# ``info`` (the hashes do not change); a check sees what `get` is about to fetch and raises
-# ClientError to refuse it.
+# Hooks for signatures: a signer returns the .torrent bytes with a signature added outside
+# ``info`` (the hashes do not change); a check sees the .torrent and the registry entry that
+# `get` is about to fetch, before any data is written, and raises ClientError to refuse it.
 Signer = Callable[[bytes], bytes]
 Check = Callable[[bytes | None, Entry | None], None]
 
@@ -42,7 +42,7 @@ def _tracker(tracker: TrackerLike | None) -> Tracker:
 
 @dataclass(frozen=True)
 class Created:
-    """A .torrent written by `create`: its path, hashes (hex) and the spec's magnet link."""
+    """A .torrent written by `create`: its path, hashes (hex) and its hybrid magnet link."""
 
     torrent: Path
     info_hash: str | None  # v2, 64 hex; None for a v1-only torrent

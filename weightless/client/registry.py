@@ -1,5 +1,6 @@
-"""The registry API of ``shared/spec/weightless-api.txt`` (and interfaces.md's raw upload), as
-blocking calls. Every failure is a `ClientError` with one line a person can act on."""
+"""The tracker's registry API (``/api/registry...``, the raw .torrent upload and the trusted
+keys of publishers), as blocking calls. Every failure is a `ClientError` with one line a
+person can act on."""
 
 from __future__ import annotations
 
@@ -110,7 +111,8 @@ class Registry:
         limit: int = 50,
         offset: int = 0,
     ) -> SearchPage:
-        """``GET /api/registry/search`` (the spec's parameters); limit is 1 to 100."""
+        """``GET /api/registry/search`` with q, category, publisher, tags, sort, limit and
+        offset; limit is 1 to 100."""
         params = {
             k: v
             for k, v in {

@@ -1,10 +1,11 @@
 """Signing .torrent files and checking signatures, for publishers and downloaders.
 
-The byte layout is `weightless.torrent.signing`'s (interfaces.md, "Signed torrents and verified
-publishers"). Signing appends to the file's top-level ``signatures`` and leaves every other
-byte, so ``info`` and both info hashes, as they were. A signature proves that the holder of a
-key published these hashes; whether the key belongs to the publisher it claims is what the
-registry's trusted keys (``GET /api/publishers/{publisher}``) say."""
+The signed statement (Ed25519 over both info hashes) and the signature objects are built and
+checked by `weightless.torrent.signing`. Signing appends to the file's top-level
+``signatures`` and leaves every other byte, so ``info`` and both info hashes, as they were.
+A signature proves that the holder of a key published these hashes; whether the key belongs
+to the publisher it claims is what the registry's trusted keys
+(``GET /api/publishers/{publisher}``) say."""
 
 from __future__ import annotations
 
@@ -89,7 +90,7 @@ class Verification:
     public_keys: tuple[str, ...] = ()  # every key that signed a file
 
     def as_json(self) -> dict[str, Any]:
-        """interfaces.md's ``verify --json`` object."""
+        """The object ``weightless verify --json`` prints: signed, valid, public_key, trusted."""
         return {
             "signed": self.signed,
             "valid": self.valid,

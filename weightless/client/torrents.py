@@ -39,7 +39,8 @@ class Made:
         return self.info.info_hash_hex
 
     def magnet(self, tracker_announce: str) -> str:
-        """The spec's magnet link (btih and btmh, dn, one tr)."""
+        """The hybrid magnet link: ``xt=urn:btih:{v1}&xt=urn:btmh:1220{v2}&dn=NAME&tr=URL``
+        (only the hashes the torrent has, one ``tr``)."""
         return magnet_uri(self.info.name, self.info_hash, self.v1_info_hash, [tracker_announce])
 
     @property

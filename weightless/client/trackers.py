@@ -1,6 +1,6 @@
 """Where a tracker is: its base URL, the announce URLs derived from it, and passkeys.
 
-Pure: no I/O. The announce URLs follow ``shared/design/interfaces.md``: HTTP
+Pure: no I/O. The announce URLs are HTTP
 ``http://HOST[:PORT]/{passkey}/announce`` (or ``/announce`` without a passkey) and UDP
 ``udp://HOST:PORT/announce[/{passkey}]`` (BEP 15, the passkey as BEP 41 URL data), UDP on the
 HTTP port unless told otherwise, as ``twistd weightless`` listens by default.
@@ -71,7 +71,7 @@ class Tracker:
 
     @property
     def public_announce(self) -> str:
-        """The HTTP announce URL without a passkey: the ``tr`` of the spec's magnet link."""
+        """The HTTP announce URL without a passkey: the ``tr`` of a magnet link."""
         return self.url + "/announce"
 
     def announce_urls(self, passkey: str | None = None) -> list[str]:
@@ -91,7 +91,7 @@ class Tracker:
 
 
 def make_passkey(user_id: str, secret: str | None = None) -> str:
-    """``USER_ID.hex(HMAC-SHA256(secret, USER_ID))`` (interfaces.md, Passkeys); ``secret``
+    """``USER_ID.hex(HMAC-SHA256(secret, USER_ID))``, as the tracker checks it; ``secret``
     defaults to the ``TRACKER_SECRET`` env var. Raises `ClientError` without a secret or for
     a user id that is not 1-64 of ``[A-Za-z0-9_-]``."""
     secret = secret if secret is not None else os.environ.get("TRACKER_SECRET")
