@@ -273,20 +273,11 @@ def wire(
     client_ip = ClientIP(config.trusted_proxies)
     metrics = make_registry(v.collected)
     http = TrackerHTTP(core.tracker, v.limiter, core.stats, reactor.seconds, timer, router=v.router)
-    api, web = registry_web(
-        config, reactor, store, core, v, client_ip, http, metrics, store_timeout, clock
-    )
+    api, pages = registry(config, reactor, store, core, v, client_ip, store_timeout, clock)
+    web = web_app(reactor, store, v, client_ip, http, metrics, api, pages, clock)
     site, front = http_front(config, reactor, web, http, client_ip, v.counts)
     udp = udp_tracker(config, reactor, seat, core, v.limiter, v.router)
-    maintenance = Maintenance(
-        store,
-        core.pending,
-        core.swarms,
-        core.accounting,
-        config.peer_ttl,
-        reactor,
-        stats=core.stats,
-    )
+    maintenance = background(config, reactor, store, core)
     return Wiring(
         config, reactor, store, core.catalog, core.swarms, core.pending, core.passkeys,
         core.accounting, core.tracker, core.stats, metrics, client_ip, v.limiter, v.router,
@@ -301,6 +292,19 @@ def tracker_core(config: Config, seat: Seat | None, rand: Callable[[], float]) -
     accounting = Accounting(pending, config.peer_ttl) if passkeys is not None else None
     tracker = Tracker(policy(config, seat), catalog, swarms, pending, passkeys, accounting, rand)
     return Core(catalog, swarms, pending, passkeys, accounting, tracker, Stats())
+
+
+def background(config: Config, reactor: Any, store: IStore, core: Core) -> Maintenance:
+    """Batched writes to the store and the expiry of peers, on the reactor's clock."""
+    return Maintenance(
+        store,
+        core.pending,
+        core.swarms,
+        core.accounting,
+        config.peer_ttl,
+        reactor,
+        stats=core.stats,
+    )
 
 
 def policy(config: Config, seat: Seat | None) -> Policy:
@@ -364,19 +368,17 @@ def shared_limits(config: Config, seat: Seat) -> tuple[Limiter, Counts]:
     return limiter, counts
 
 
-def registry_web(
+def registry(
     config: Config,
     reactor: Any,
     store: IStore,
     core: Core,
     v: Variant,
     client_ip: ClientIP,
-    http: TrackerHTTP,
-    metrics: CollectorRegistry,
     store_timeout: float,
     clock: Any,
-) -> tuple[RegistryAPI, WebApp]:
-    """The registry's JSON API and HTML pages, and the web application around them."""
+) -> tuple[RegistryAPI, Pages]:
+    """The registry's JSON API and its HTML pages."""
     api = RegistryAPI(
         store,
         v.live,
@@ -390,7 +392,22 @@ def registry_web(
         clock,
     )
     pages = Pages(api, v.limiter, client_ip, reactor, core.passkeys is not None)
-    web = WebApp(
+    return api, pages
+
+
+def web_app(
+    reactor: Any,
+    store: IStore,
+    v: Variant,
+    client_ip: ClientIP,
+    http: TrackerHTTP,
+    metrics: CollectorRegistry,
+    api: RegistryAPI,
+    pages: Pages,
+    clock: Any,
+) -> WebApp:
+    """Every HTTP route: tracker, registry API and pages, /health, /metrics."""
+    return WebApp(
         http,
         store,
         metrics,
@@ -401,7 +418,6 @@ def registry_web(
         pages=pages.resource(),
         clock=clock,
     )
-    return api, web
 
 
 def http_front(
