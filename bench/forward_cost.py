@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""The cost of a forwarded announce: two workers' routers in one process over a real Unix
-socket, against the same announce answered locally.
+"""The cost of a forwarded announce: two workers, wired as ``weightless.tap`` wires a worker of
+``--workers 2``, in one process over a real Unix socket, against the same announce answered
+locally.
 
 Both ends run on one reactor and one core, so the time per forwarded announce is the whole CPU
 cost of the hop (both workers' shares of it), which is what a forward takes from the tracker's
@@ -12,37 +13,43 @@ throughput. Requests are sent in windows of 64 at a time, as many clients would.
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import socket
 import tempfile
 import time
 from typing import Any
 from urllib.parse import quote_from_bytes
 
 from twisted.internet import defer, reactor
+from wired import wired
 
-from weightless.cluster.ipc import Mesh
+from weightless.cluster import sharedcount
 from weightless.cluster.owner import owner_of
 from weightless.cluster.router import Router
-from weightless.tracker.accounting import PendingWrites
-from weightless.tracker.catalog import Catalog
-from weightless.tracker.core import Policy, Tracker
-from weightless.tracker.swarm import SwarmStore
+from weightless.cluster.seat import Seat
+from weightless.cluster.sharedlimit import table_size
 
 
-def worker(index: int, directory: str) -> Router:
-    rng = random.Random(index)
-    tracker = Tracker(
-        Policy(open=True),
-        Catalog(),
-        SwarmStore(rng.random),
-        PendingWrites(),
-        None,
-        None,
-        rng.random,
-    )
-    mesh = Mesh(index, 2, directory, reactor)
-    mesh.listen()
-    return Router(mesh, tracker)
+def seats(directory: str, workers: int = 2) -> list[Seat]:
+    """What a supervisor hands its workers: the shared tables and, for each, its place. No
+    listening sockets: the benchmark calls the routers itself."""
+    with open(os.path.join(directory, "ratelimit"), "wb") as f:
+        f.truncate(table_size())
+    with open(os.path.join(directory, "connections"), "wb") as f:
+        f.truncate(sharedcount.table_size(workers))
+    secret = os.urandom(32).hex()
+    return [
+        Seat(i, workers, directory, -1, socket.AF_INET, None, socket.AF_INET, secret, os.getpid())
+        for i in range(workers)
+    ]
+
+
+def worker(seat: Seat) -> Router:
+    w = wired(reactor, seat=seat, rand=random.Random(seat.index).random)
+    assert w.router is not None
+    w.router.mesh.listen()
+    return w.router
 
 
 def queries(owner: int, n: int) -> list[bytes]:
@@ -57,7 +64,7 @@ def queries(owner: int, n: int) -> list[bytes]:
 
 async def run(n: int) -> None:
     directory = tempfile.mkdtemp(prefix="weightless-bench-")
-    a, b = worker(0, directory), worker(1, directory)
+    a, b = (worker(seat) for seat in seats(directory))
     results: dict[str, float] = {}
     for label, batch in (("local", queries(0, n)), ("forwarded", queries(1, n))):
         for warm in (True, False):

@@ -8,8 +8,8 @@ database settle (ANALYZE; PostgreSQL: VACUUM ANALYZE, as autovacuum would soon a
 times searches one at a time:
 
   store: IStore.search() as the API calls it (page + X-Total-Count), through the reactor
-  api:   GET /api/registry/search over loopback against the real Klein app (JSON and live
-         counts included), client in the same process
+  api:   GET /api/registry/search over loopback against the tracker's HTTP front as
+         weightless.tap wires it (JSON and live counts included), client in the same process
 
 for these queries: ``q`` (name substrings of 3+ characters, from common to absent), ``q`` of 2
 characters (no trigram index can serve those: a scan), ``category`` (a third of the registry
@@ -44,19 +44,13 @@ from psycopg2.extensions import make_dsn
 from psycopg2.extras import execute_values
 from twisted.internet import defer, task
 from twisted.web.client import HTTPConnectionPool
-from twisted.web.server import Site
+from wired import wired
 
-from weightless.registry.live import COUNTS_SLICE, CountsPublisher, LiveRegistry
+from weightless.registry.live import COUNTS_SLICE, CountsPublisher
 from weightless.registry.postgres import PostgresStore
 from weightless.registry.search import Search
 from weightless.registry.sqlite import SQLiteStore
 from weightless.registry.store import IStore
-from weightless.tracker.accounting import PendingWrites
-from weightless.tracker.catalog import Catalog
-from weightless.tracker.ratelimit import RateLimiter
-from weightless.tracker.swarm import SwarmStore
-from weightless.web.clientip import ClientIP
-from weightless.web.registry_api import RegistryAPI
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 FAMILIES = [
@@ -189,10 +183,12 @@ async def bench_backend(
     fill()
     filled = time.perf_counter() - started
     snapshot = await store.snapshot()
-    catalog = Catalog()
-    catalog.load(snapshot.entries, snapshot.blocked)
     rng = random.Random(2)
-    swarms = SwarmStore(rng.random)
+    # the tracker as twistd wires it on this store (the database URL is only a label here: the
+    # store is the one opened above); the API's store timeout is raised for the big scans
+    w = wired(reactor, store=store, rand=rng.random, store_timeout=30.0)
+    catalog, swarms, live = w.catalog, w.swarms, w.live
+    catalog.load(snapshot.entries, snapshot.blocked)
     # live peers on a fifth of the entries (Zipf-ish), as announces would leave them
     peer = 0
     for rank, entry in enumerate(rng.sample(snapshot.entries, len(snapshot.entries) // 5)):
@@ -200,7 +196,6 @@ async def bench_backend(
             peer += 1
             addr = peer.to_bytes(4, "big") + b"\x1a\xe1"
             swarms.put(entry.swarm_key, addr, b"-BN0001-%012d" % peer, peer % 3 == 0, 1)
-    live = LiveRegistry(catalog, swarms)
     publisher = CountsPublisher(live, store, reactor)
     started = time.perf_counter()
     counts = live.all_counts()
@@ -213,11 +208,9 @@ async def bench_backend(
     publish_s = time.perf_counter() - started
     settle()
 
-    api = RegistryAPI(
-        store, live, PendingWrites(), RateLimiter(0, 1), ClientIP(), reactor, timeout=30.0
-    )
-    port = reactor.listenTCP(0, Site(api.resource()), interface="127.0.0.1")
-    url = f"http://127.0.0.1:{port.getHost().port}/registry/search"
+    # searches through the tracker's HTTP front, as a client sends them
+    port = reactor.listenTCP(0, w.front, interface="127.0.0.1")
+    url = f"http://127.0.0.1:{port.getHost().port}/api/registry/search"
     pool = HTTPConnectionPool(reactor, persistent=True)
 
     async def via_store(params: dict[str, str]) -> None:

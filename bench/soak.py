@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """soak.py - hostile traffic of every kind at once against a real tracker, while a
-well-behaved client measures what it still gets (issue 8, "Fuzzing and soak").
+well-behaved client measures what it still gets.
 
 Starts `twistd -n weightless` on loopback (SQLite in a fresh directory under bench/results/,
 or a fresh schema of the PostgreSQL server given with --database), with TRACKER_SECRET and
@@ -1545,7 +1545,7 @@ def report(
 ) -> int:
     tcp, udp = r["abuse"].get("tcp", {}), r["abuse"].get("udp", {})
     lines: list[str] = []
-    defended: list[str] = []  # abuse the tracker did not hold off, with its issue 8 item
+    defended: list[str] = []  # abuse the tracker did not hold off, and what shows it
 
     def flag(ok: bool | None, what: str) -> str:
         """ok, NOT (recorded as a likely cause), or ? (no answer to judge by)."""
@@ -1556,7 +1556,7 @@ def report(
         return "ok " if ok else "NOT"
 
     lines.append(
-        "\n== abuse: what was sent, and what the tracker did (contract: interfaces.md;"
+        "\n== abuse: what was sent, and what the tracker did (contract: its documented limits;"
         " ? = no answer to judge by)"
     )
     pipes = tcp.get("pipelines", {})
@@ -1575,7 +1575,7 @@ def report(
         if judged and not later:
             judged = None
         lines.append(
-            f"[{flag(judged, 'item 2: no backpressure on unread pipelines')}] unread pipelines: "
+            f"[{flag(judged, 'unread pipelines: no backpressure')}] unread pipelines: "
             f"{len(sent)} connections took {sum(sent.values()) / MIB:.1f} MB of requests (at most "
             f"{per:.1f} MB from one source, {one:.1f} MB on one connection, the last at "
             f"t={last:.0f} s) without their answers being read;"
@@ -1593,8 +1593,9 @@ def report(
             continue
         h = tcp.get(key, {})
         ok = h.get("peak_held", 0) <= cap and h.get("longest_s", 0) <= 15
+        mark = flag(ok, f"idle connections: {label} held too long")
         lines.append(
-            f"[{flag(ok, f'item 3: {label} held')}] {label}: up to {h.get('peak_held', 0)} open "
+            f"[{mark}] {label}: up to {h.get('peak_held', 0)} open "
             f"for over 2 s at once, held up to {h.get('longest_s', 0):.0f} s, "
             f"{h.get('closed_by_server', 0)} closed by the tracker, "
             f"{h.get('connect_failed', 0)} connects failed "
@@ -1605,7 +1606,7 @@ def report(
     if a.meta_rate:
         ok = bool(mms) and percentile(mms, 50) < 50
         lines.append(
-            f"[{flag(ok, 'item 5: /meta of a large torrent is slow')}] /meta of the "
+            f"[{flag(ok, '/meta of a large torrent: slow')}] /meta of the "
             f"{a.large_files:,}-file torrent: {sum(meta.get('status', {}).values())} requests "
             f"{meta.get('status', {})}, {meta.get('bytes', 0) / MIB:.0f} MB read, p50 "
             f"{percentile(mms, 50):.0f} ms, max {max(mms, default=0):.0f} ms; contract: computed"
@@ -1635,7 +1636,9 @@ def report(
         # no answer in time is the busy reactor, shown elsewhere; only a wrong answer counts
         bad = {k: v for k, v in seen.items() if not k.endswith((want, "rate limited") + UNANSWERED)}
         answered = sum(v for k, v in seen.items() if not k.endswith(UNANSWERED))
-        mark = flag(None if not answered else not bad, f"item 1: counters {variant}")
+        mark = flag(
+            None if not answered else not bad, f"oversized counters: {variant} not as the contract"
+        )
         lines.append(f"  [{mark}] {variant:34} [{want}] {seen}")
     if a.smuggling:
         lines.append("malformed heads (contract in brackets: 400 = refused, nothing served):")
@@ -1647,7 +1650,7 @@ def report(
         judged: bool | None = v["as_contract"] == sum(v["seen"][k] for k in answered)
         if not answered:  # a variant that should be served was not, while others were
             judged = False if v["contract"] == "ok" and any_answer else None
-        mark = flag(judged, f"item 4: {variant}")
+        mark = flag(judged, f"malformed head: {variant} not as the contract")
         lines.append(
             f"  [{mark}] {variant:28} [{v['contract']}] {v['as_contract']}/{v['sent']} as "
             f"contract; seen {v['seen']}"
@@ -1762,10 +1765,10 @@ def report(
     odd = {u: v for u, v in stored.items() if u.startswith("soak-big") and v[1] not in (
         "integer", "bigint", "missing")}  # fmt: skip
     if odd:
-        defended.append(f"item 1: counters stored as non-integers {odd}")
+        defended.append(f"oversized counters: stored as non-integers {odd}")
         lines.append(f"[NOT] oversized counters stored as non-integers: {odd}")
     if not written_ok:
-        defended.append("item 1: well-behaved traffic never reached the database")
+        defended.append("traffic accounting: well-behaved traffic never reached the database")
 
     rss_ok = peak < TARGET_RSS_MB
     targets = [
@@ -1781,7 +1784,7 @@ def report(
     lines.append("\n== targets")
     lines += [f"[{'PASS' if ok else 'FAIL'}] {what}" for ok, what in targets]
     if defended:
-        lines.append("abuse not held off (likely causes of the misses; issue 8 items):")
+        lines.append("abuse not held off (likely causes of the misses):")
         lines += [f"  - {d}" for d in defended]
     print("\n".join(lines), flush=True)
     r["targets"] = [{"ok": ok, "what": what} for ok, what in targets]

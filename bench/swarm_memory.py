@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Swarm memory per peer and expiry pauses, at a million peers.
 
-Fills a SwarmStore directly (no network) with N peers over S swarms (Zipf-like sizes, 10%
-seeders, 5% IPv6), reports bytes per peer from the process's RSS growth and tracemalloc, then
-runs a full expiry pass the way the tracker does (slices of SWEEP_BUDGET peers, one per reactor
-turn, through the tracker's own Maintenance.sweep_slice) and reports the longest slice: the
-longest the reactor is blocked.
+Fills the SwarmStore of a tracker wired as ``weightless.tap`` wires it directly (no network)
+with N peers over S swarms (Zipf-like sizes, 10% seeders, 5% IPv6), reports bytes per peer from
+the process's RSS growth and tracemalloc, then runs a full expiry pass the way the tracker does
+(slices of SWEEP_BUDGET peers, one per reactor turn, through the tracker's own
+Maintenance.sweep_slice) and reports the longest slice: the longest the reactor is blocked.
 
     .venv/bin/python bench/swarm_memory.py [--peers 1000000] [--swarms 10000]
 """
@@ -20,10 +20,7 @@ import time
 import tracemalloc
 
 from twisted.internet.task import Clock
-
-from weightless.service import Maintenance
-from weightless.tracker.accounting import PendingWrites
-from weightless.tracker.swarm import SwarmStore
+from wired import wired
 
 
 def rss_bytes() -> int:
@@ -39,6 +36,8 @@ def main() -> None:
     a = ap.parse_args()
 
     rng = random.Random(1)
+    clock = Clock()
+    w = wired(clock, rand=rng.random)
     keys = [rng.randbytes(20) for _ in range(a.swarms)]
     weights = [1 / (i + 1) for i in range(a.swarms)]
     picks = rng.choices(range(a.swarms), weights, k=a.peers)
@@ -46,7 +45,7 @@ def main() -> None:
     if a.tracemalloc:
         tracemalloc.start()
     before = rss_bytes()
-    store = SwarmStore(rng.random)
+    store = w.swarms
     t0 = time.perf_counter()
     for i, s in enumerate(picks):
         if i % 20 == 0:
@@ -64,9 +63,8 @@ def main() -> None:
     print(f" tracemalloc_bytes_per_peer={traced / store.peer_count:.1f}" if traced else "")
 
     # half the peers are stale (seen at 1000), half fresh (1001)
-    clock = Clock()
     clock.advance(1001 + 3600)  # peers seen before 1001 are past the default --peer-ttl
-    maintenance = Maintenance(None, PendingWrites(), store, None, 3600, clock)  # type: ignore[arg-type]
+    maintenance = w.maintenance
     longest = 0.0
     slices = 0
     t0 = time.perf_counter()

@@ -2,21 +2,22 @@
 """udp_replay.py - CPU instructions per BEP 15 UDP announce, for a fixed workload.
 
 Wall-clock throughput on a shared machine is noisy; the number of instructions the tracker
-executes for a fixed set of datagrams is not. This script replays the load kit's workload
-(../shared/bench/README.md: 10,000 Zipf(1.0) info hashes, 100,000 peers from 127.0.0.1 and
-127.0.0.2, 10% seeders, events 85% none / 8% started / 2% completed / 5% stopped, numwant 50)
-through the real UDPTracker on the real reactor over real loopback sockets, and counts the
-server process's instructions with valgrind's callgrind (user space only: a syscall counts as
-the few instructions that enter it, so fewer syscalls show as fewer instructions only through
-the code around them; the count of syscalls per announce is printed too, from strace).
+executes for a fixed set of datagrams is not. This script replays the workload of
+bench/announce.py (as bench/kit/udpload.c makes it: 10,000 Zipf(1.0) info hashes, 100,000
+peers from 127.0.0.1 and 127.0.0.2, 10% seeders, events 85% none / 8% started / 2% completed /
+5% stopped, numwant 50) through the UDPTracker that weightless.tap wires, on the real reactor
+over real loopback sockets, and counts the server process's instructions with valgrind's
+callgrind (user space only: a syscall counts as the few instructions that enter it, so fewer
+syscalls show as fewer instructions only through the code around them; the count of syscalls
+per announce is printed too, from strace).
 
   bench/udp_replay.py                         # both I/O loops, 20,000 announces each
   bench/udp_replay.py --loops plain --count 5000
   bench/udp_replay.py --direct                # answer() alone, no sockets (the tracker's Python)
 
-The server prefills its swarms with 200,000 announces of the same workload (not counted; the
-kit's 3 s warm-up does the same), then a client process sends the measured announces in
-bursts of --burst datagrams, each burst answered before the next one goes out.
+The server prefills its swarms with 200,000 announces of the same workload (not counted;
+bench/announce.py's 3 s warm-up does the same), then a client process sends the measured
+announces in bursts of --burst datagrams, each burst answered before the next one goes out.
 """
 
 from __future__ import annotations
@@ -39,13 +40,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 HASHES, PEERS, SOURCES = 10_000, 100_000, ("127.0.0.1", "127.0.0.2")
-# the server's address: the kit's 127.0.0.1, or "::" (the tracker's default: a dual-stack socket)
+# the server's address: 127.0.0.1 as in bench/announce.py, or "::" (the tracker's default: a
+# dual-stack socket)
 INTERFACE = os.environ.get("UDP_REPLAY_INTERFACE", "127.0.0.1")
 _ANNOUNCE = struct.Struct(">QII20s20sqqqiIIiH")
 
 
 class Workload:
-    """The kit's announces, deterministic for a seed (Zipf(1.0) hashes, uniform peers)."""
+    """bench/announce.py's announces, deterministic for a seed (Zipf(1.0) hashes, uniform peers)."""
 
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
@@ -88,33 +90,15 @@ class Workload:
 
 
 def build(loop: str):
-    """The UDP tracker as tap wires it for one process (--open, no rate limit), and a
-    function that starts its port on the reactor."""
+    """The UDP tracker as ``weightless.tap`` wires it for one process (--open, no rate limit),
+    and a function that starts its port on the reactor."""
     from twisted.internet import reactor
+    from wired import wired
 
-    from weightless.metrics import Stats
-    from weightless.tracker.accounting import PendingWrites
-    from weightless.tracker.catalog import Catalog
-    from weightless.tracker.core import Policy, Tracker
-    from weightless.tracker.ratelimit import RateLimiter
-    from weightless.tracker.swarm import SwarmStore
-    from weightless.udp.protocol import UDPTracker
-    from weightless.wire.connid import ConnectionIdValidator
-
-    rng = random.Random(1)
-    tracker = Tracker(
-        Policy(open=True),
-        Catalog(),
-        SwarmStore(rng.random),
-        PendingWrites(),
-        None,
-        None,
-        rng.random,
-    )
-    stats = Stats()
-    proto = UDPTracker(
-        tracker, RateLimiter(0, 1), stats, ConnectionIdValidator(b"k" * 32), reactor.seconds
-    )
+    key_file = os.path.join(tempfile.mkdtemp(prefix="udp_replay-key-"), "udp-key")
+    w = wired(reactor, "--udp", "0", "--udp-key-file", key_file, rand=random.Random(1).random)
+    proto, stats = w.udp, w.stats
+    assert proto is not None
 
     def listen():
         if loop == "plain":

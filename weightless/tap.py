@@ -228,6 +228,33 @@ class Wiring:
     refresh_metrics: Callable[[], Any] | None = None
 
 
+@dataclass
+class Core:
+    """The tracker's state and rules, the same in one process and in each worker."""
+
+    catalog: Catalog
+    swarms: SwarmStore
+    pending: PendingWrites
+    passkeys: Passkeys | None
+    accounting: Accounting | None
+    tracker: Tracker
+    stats: Stats
+
+
+@dataclass
+class Variant:
+    """What differs between the whole tracker in one process and one worker of several:
+    where rate and connection counts live, the router, the registry's live view, what
+    /metrics counts."""
+
+    limiter: Limiter
+    counts: Counts
+    router: Router | None
+    live: LiveRegistry
+    collected: TrackerCollector
+    refresh_metrics: Callable[[], Any] | None = None
+
+
 def wire(
     config: Config,
     reactor: Any,
@@ -241,56 +268,122 @@ def wire(
     """Every object of one tracker process on ``store`` (``seat``: one worker of several).
     ``rand``, ``timer``, ``store_timeout`` and ``clock`` (what times the database's answers)
     are for tests: a fixed peer order, time that moves only when told."""
-    rand = rand or random.Random().random
+    core = tracker_core(config, seat, rand or random.Random().random)
+    v = single_process(config, core) if seat is None else worker_seat(config, reactor, seat, core)
+    client_ip = ClientIP(config.trusted_proxies)
+    metrics = make_registry(v.collected)
+    http = TrackerHTTP(core.tracker, v.limiter, core.stats, reactor.seconds, timer, router=v.router)
+    api, pages = registry(config, reactor, store, core, v, client_ip, store_timeout, clock)
+    web = web_app(reactor, store, v, client_ip, http, metrics, api, pages, clock)
+    site, front = http_front(config, reactor, web, http, client_ip, v.counts)
+    udp = udp_tracker(config, reactor, seat, core, v.limiter, v.router)
+    maintenance = background(config, reactor, store, core)
+    return Wiring(
+        config, reactor, store, core.catalog, core.swarms, core.pending, core.passkeys,
+        core.accounting, core.tracker, core.stats, metrics, client_ip, v.limiter, v.router,
+        v.live, http, api, web, site, front, udp, maintenance, v.refresh_metrics,
+    )  # fmt: skip
+
+
+def tracker_core(config: Config, seat: Seat | None, rand: Callable[[], float]) -> Core:
+    """Registered entries, swarms, pending writes, passkeys and the announce/scrape rules."""
     catalog, swarms, pending = Catalog(), SwarmStore(rand), PendingWrites()
     passkeys = Passkeys(config.tracker_secret) if config.tracker_secret else None
     accounting = Accounting(pending, config.peer_ttl) if passkeys is not None else None
     tracker = Tracker(policy(config, seat), catalog, swarms, pending, passkeys, accounting, rand)
-    stats = Stats()
-    client_ip = ClientIP(config.trusted_proxies)
-    router = None
-    counts: Counts
-    refresh_metrics = None
-    limiter: Limiter
-    if seat is None:
-        limiter = RateLimiter(config.rate_limit, config.rate_burst, ipv6_prefix=config.ipv6_prefix)
-        counts = LocalCounts()
-        live = LiveRegistry(catalog, swarms)
-        collected = TrackerCollector(
-            stats,
-            active_peers=lambda: swarms.peer_count,
-            swarms=lambda: len(swarms.swarms),
-            registered=lambda: len(catalog.entries),
+    return Core(catalog, swarms, pending, passkeys, accounting, tracker, Stats())
+
+
+def background(config: Config, reactor: Any, store: IStore, core: Core) -> Maintenance:
+    """Batched writes to the store and the expiry of peers, on the reactor's clock."""
+    return Maintenance(
+        store,
+        core.pending,
+        core.swarms,
+        core.accounting,
+        config.peer_ttl,
+        reactor,
+        stats=core.stats,
+    )
+
+
+def policy(config: Config, seat: Seat | None) -> Policy:
+    return Policy(
+        open=config.open,
+        max_peers=config.max_peers,
+        # each worker owns its share of the swarms (hashes are spread evenly among them)
+        max_swarms=max(1, config.max_swarms // (seat.workers if seat is not None else 1)),
+        interval=config.interval,
+        min_interval=config.min_interval,
+        peer_ttl=config.peer_ttl,
+    )
+
+
+def single_process(config: Config, core: Core) -> Variant:
+    """The whole tracker in this process: its own counts, its own swarms."""
+    swarms, catalog = core.swarms, core.catalog
+    collected = TrackerCollector(
+        core.stats,
+        active_peers=lambda: swarms.peer_count,
+        swarms=lambda: len(swarms.swarms),
+        registered=lambda: len(catalog.entries),
+    )
+    limiter = RateLimiter(config.rate_limit, config.rate_burst, ipv6_prefix=config.ipv6_prefix)
+    return Variant(limiter, LocalCounts(), None, LiveRegistry(catalog, swarms), collected)
+
+
+def worker_seat(config: Config, reactor: Any, seat: Seat, core: Core) -> Variant:
+    """One worker of several: counts in the supervisor's shared tables, a router to the
+    other workers, live counts and /metrics gathered from all of them."""
+    limiter, counts = shared_limits(config, seat)
+    router = Router(Mesh(seat.index, seat.workers, seat.directory, reactor), core.tracker)
+    live = ClusterLive(core.catalog, core.swarms, router, relay=config.sqlite_path is not None)
+    cluster = ClusterMetrics(router, core.stats, core.swarms)
+    router.on_catalog = live.apply
+    router.stats_of = cluster.local
+    catalog = core.catalog
+    collected = TrackerCollector(
+        cluster.total,
+        active_peers=lambda: cluster.peers,
+        swarms=lambda: cluster.swarm_count,
+        registered=lambda: len(catalog.entries),
+    )
+    return Variant(limiter, counts, router, live, collected, cluster.refresh)
+
+
+def shared_limits(config: Config, seat: Seat) -> tuple[Limiter, Counts]:
+    """The rate limiter and the open connections per address, in the tables the supervisor
+    made for all its workers."""
+    with open(seat.limiter_path, "r+b") as table:
+        limiter = SharedRateLimiter(
+            mmap.mmap(table.fileno(), 0),
+            config.rate_limit,
+            config.rate_burst,
+            ipv6_prefix=config.ipv6_prefix,
         )
-    else:
-        with open(seat.limiter_path, "r+b") as table:
-            limiter = SharedRateLimiter(
-                mmap.mmap(table.fileno(), 0),
-                config.rate_limit,
-                config.rate_burst,
-                ipv6_prefix=config.ipv6_prefix,
-            )
-        with open(seat.connections_path, "r+b") as table:
-            counts = SharedCounts(
-                mmap.mmap(table.fileno(), 0), seat.index, seat.workers, bytes.fromhex(seat.secret)
-            )
-        router = Router(Mesh(seat.index, seat.workers, seat.directory, reactor), tracker)
-        live = ClusterLive(catalog, swarms, router, relay=config.sqlite_path is not None)
-        cluster = ClusterMetrics(router, stats, swarms)
-        collected = TrackerCollector(
-            cluster.total,
-            active_peers=lambda: cluster.peers,
-            swarms=lambda: cluster.swarm_count,
-            registered=lambda: len(catalog.entries),
+    with open(seat.connections_path, "r+b") as table:
+        counts = SharedCounts(
+            mmap.mmap(table.fileno(), 0), seat.index, seat.workers, bytes.fromhex(seat.secret)
         )
-        refresh_metrics = cluster.refresh
-    metrics = make_registry(collected)
-    http = TrackerHTTP(tracker, limiter, stats, reactor.seconds, timer, router=router)
+    return limiter, counts
+
+
+def registry(
+    config: Config,
+    reactor: Any,
+    store: IStore,
+    core: Core,
+    v: Variant,
+    client_ip: ClientIP,
+    store_timeout: float,
+    clock: Any,
+) -> tuple[RegistryAPI, Pages]:
+    """The registry's JSON API and its HTML pages."""
     api = RegistryAPI(
         store,
-        live,
-        pending,
-        limiter,
+        v.live,
+        core.pending,
+        v.limiter,
         client_ip,
         reactor,
         config.registry_key,
@@ -298,17 +391,45 @@ def wire(
         store_timeout,
         clock,
     )
-    web = WebApp(
+    pages = Pages(api, v.limiter, client_ip, reactor, core.passkeys is not None)
+    return api, pages
+
+
+def web_app(
+    reactor: Any,
+    store: IStore,
+    v: Variant,
+    client_ip: ClientIP,
+    http: TrackerHTTP,
+    metrics: CollectorRegistry,
+    api: RegistryAPI,
+    pages: Pages,
+    clock: Any,
+) -> WebApp:
+    """Every HTTP route: tracker, registry API and pages, /health, /metrics."""
+    return WebApp(
         http,
         store,
         metrics,
         client_ip,
         reactor,
         api.resource(),
-        refresh_metrics=refresh_metrics,
-        pages=Pages(api, limiter, client_ip, reactor, passkeys is not None).resource(),
+        refresh_metrics=v.refresh_metrics,
+        pages=pages.resource(),
         clock=clock,
     )
+
+
+def http_front(
+    config: Config,
+    reactor: Any,
+    web: WebApp,
+    http: TrackerHTTP,
+    client_ip: ClientIP,
+    counts: Counts,
+) -> tuple[Site, FrontFactory]:
+    """The HTTP listener's factory: announces and scrapes on the fast path, the rest to the
+    web application's site, within the connection limits."""
     site = Site(web.app.resource(), reactor=reactor)
     site.requestFactory = LimitedRequest
     site.displayTracebacks = False
@@ -327,73 +448,80 @@ def wire(
         header_timeout=config.header_timeout,
         proxied=config.proxy_protocol,
     )
-    udp_tracker = None
-    if config.udp is not None:
-        secret = load_or_create(config.udp_key_file) if seat is None else bytes.fromhex(seat.secret)
-        connection_ids = ConnectionIdValidator(secret, max_age=config.udp_connection_ttl)
-        udp_tracker = UDPTracker(
-            tracker, limiter, stats, connection_ids, reactor.seconds, router=router
-        )
-    maintenance = Maintenance(
-        store, pending, swarms, accounting, config.peer_ttl, reactor, stats=stats
-    )
-    return Wiring(
-        config, reactor, store, catalog, swarms, pending, passkeys, accounting, tracker, stats,
-        metrics, client_ip, limiter, router, live, http, api, web, site, front, udp_tracker,
-        maintenance, refresh_metrics,
-    )  # fmt: skip
+    return site, front
 
 
-def policy(config: Config, seat: Seat | None) -> Policy:
-    return Policy(
-        open=config.open,
-        max_peers=config.max_peers,
-        # each worker owns its share of the swarms (hashes are spread evenly among them)
-        max_swarms=max(1, config.max_swarms // (seat.workers if seat is not None else 1)),
-        interval=config.interval,
-        min_interval=config.min_interval,
-        peer_ttl=config.peer_ttl,
+def udp_tracker(
+    config: Config,
+    reactor: Any,
+    seat: Seat | None,
+    core: Core,
+    limiter: Limiter,
+    router: Router | None,
+) -> UDPTracker | None:
+    """The BEP 15 protocol (None with --udp off). Its connection ids survive a restart: the
+    key is kept in a file (or, for workers, handed down by the supervisor)."""
+    if config.udp is None:
+        return None
+    secret = load_or_create(config.udp_key_file) if seat is None else bytes.fromhex(seat.secret)
+    connection_ids = ConnectionIdValidator(secret, max_age=config.udp_connection_ttl)
+    udp = UDPTracker(
+        core.tracker, limiter, core.stats, connection_ids, reactor.seconds, router=router
     )
+    if router is not None:
+        router.udp_answer = udp.answer_forwarded  # announces other workers got for our swarms
+    return udp
 
 
 def services(config: Config, reactor: Any, seat: Seat | None, w: Wiring) -> service.IService:
     """The services of a wired tracker: start-up and stop, listeners, background work."""
-    router = w.router
-    catalog = w.catalog
-    swarm_file = None
-    if config.swarm_file is not None:
-        swarm_file = SwarmFile(
-            config.swarm_file,
-            w.swarms,
-            config.peer_ttl,
-            reactor.seconds,
-            keep=lambda key: (
-                key not in catalog.blocked and (router is None or router.owner(key) == router.index)
-            ),
-            write_path=None if seat is None else f"{config.swarm_file}.{seat.index}",
-        )
     top = TrackerService(
-        w.store, catalog, w.maintenance, reactor, _exit_failed, swarm_file, config.pending_file
+        w.store,
+        w.catalog,
+        w.maintenance,
+        reactor,
+        _exit_failed,
+        swarm_file(config, reactor, seat, w),
+        config.pending_file,
     )
     if seat is None:
         strports.service(with_backlog(config.http), w.front, reactor=reactor).setServiceParent(top)
         if w.udp is not None and config.udp is not None:
             UDPService(reactor, config.udp, w.udp, config.udp_interface).setServiceParent(top)
     else:
-        assert router is not None and isinstance(w.live, ClusterLive)
-        udp = (
-            None if w.udp is None or seat.udp_fd is None else (seat.udp_fd, seat.udp_family, w.udp)
-        )
-        # the supervisor bound a plain TCP socket: the PROXY protocol is wrapped on here
-        listener: Any = HAProxyWrappingFactory(w.front) if config.proxy_protocol else w.front
-        AdoptedPorts(
-            reactor, router.mesh, (seat.http_fd, seat.http_family, listener), udp
-        ).setServiceParent(top)
+        worker_listeners(config, reactor, seat, w).setServiceParent(top)
+        assert isinstance(w.live, ClusterLive)
         Sharing(w.live, reactor).setServiceParent(top)
     owned = w.live.owned if isinstance(w.live, ClusterLive) else None
     CountsPublisher(w.live, w.store, reactor, owned=owned).setServiceParent(top)
     ChangeFeed(w.store, w.live).setServiceParent(top)
     return top
+
+
+def swarm_file(config: Config, reactor: Any, seat: Seat | None, w: Wiring) -> SwarmFile | None:
+    """Where swarms are saved on a clean stop (each worker its own) and restored at start."""
+    if config.swarm_file is None:
+        return None
+    router, catalog = w.router, w.catalog
+    return SwarmFile(
+        config.swarm_file,
+        w.swarms,
+        config.peer_ttl,
+        reactor.seconds,
+        keep=lambda key: (
+            key not in catalog.blocked and (router is None or router.owner(key) == router.index)
+        ),
+        write_path=None if seat is None else f"{config.swarm_file}.{seat.index}",
+    )
+
+
+def worker_listeners(config: Config, reactor: Any, seat: Seat, w: Wiring) -> AdoptedPorts:
+    """A worker listens on the sockets its supervisor bound (and on the mesh)."""
+    assert w.router is not None
+    udp = None if w.udp is None or seat.udp_fd is None else (seat.udp_fd, seat.udp_family, w.udp)
+    # the supervisor bound a plain TCP socket: the PROXY protocol is wrapped on here
+    listener: Any = HAProxyWrappingFactory(w.front) if config.proxy_protocol else w.front
+    return AdoptedPorts(reactor, w.router.mesh, (seat.http_fd, seat.http_family, listener), udp)
 
 
 def _exit_failed(failure: Failure) -> None:

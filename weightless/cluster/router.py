@@ -38,6 +38,7 @@ class Router:
         self.tracker = tracker
         self.index = mesh.index
         self.workers = mesh.workers
+        # what the other workers' messages reach here; weightless/tap.py connects them
         self.udp_answer: Callable[[bytes, str, int, float], None] | None = None
         self.stats_of: Callable[[], dict[str, Any]] | None = None
         self.on_catalog: Callable[[dict[str, Any]], None] | None = None

@@ -74,7 +74,6 @@ class ClusterLive(LiveRegistry):
         self.relay = relay
         self.shared: dict[str, tuple[int, int, int]] = {}  # info_hash -> seeders, leechers, done
         self._sent: dict[str, tuple[int, int, int]] = {}
-        router.on_catalog = self._apply
 
     def upserted(self, info_hash: str, v1_info_hash: str | None, completions: int) -> None:
         super().upserted(info_hash, v1_info_hash, completions)
@@ -88,7 +87,9 @@ class ClusterLive(LiveRegistry):
         if self.relay:
             self.router.catalog_changed({"op": "taken_down", "args": [hashes]})
 
-    def _apply(self, change: dict[str, Any]) -> None:
+    def apply(self, change: dict[str, Any]) -> None:
+        """A change another worker told (``Router.on_catalog``): a registry write made there,
+        or the live counts of the swarms it owns."""
         if change["op"] == "upserted":
             LiveRegistry.upserted(self, *change["args"])
         elif change["op"] == "taken_down":
@@ -160,14 +161,18 @@ class ClusterMetrics:
 
     def __init__(self, router: Router, stats: Stats, swarms: SwarmStore) -> None:
         self.router = router
+        self.stats = stats
         self.swarms = swarms
         self.total = Stats()
         self.peers = 0
         self.swarm_count = 0
-        router.stats_of = lambda: {
-            **stats.to_dict(),
-            "peers": swarms.peer_count,
-            "swarms": len(swarms.swarms),
+
+    def local(self) -> dict[str, Any]:
+        """This worker's counters, peers and swarms (``Router.stats_of``)."""
+        return {
+            **self.stats.to_dict(),
+            "peers": self.swarms.peer_count,
+            "swarms": len(self.swarms.swarms),
         }
 
     def refresh(self) -> Deferred[None]:

@@ -49,8 +49,6 @@ class UDPTracker(DatagramProtocol):
         self.clock = clock
         self.router = router
         self._sources: dict[str, tuple[str, bytes]] = {}  # host -> normalized IP, packed
-        if router is not None:
-            router.udp_answer = self.answer_forwarded
 
     def datagramReceived(self, data: bytes, addr: Address) -> None:
         reply = self.reply(data, addr[0], addr[1], self.clock())
