@@ -10,7 +10,8 @@ from pathlib import Path
 import libtorrent as lt
 
 from weightless.client.errors import ClientError
-from weightless.torrent.metainfo import TorrentError, TorrentInfo, magnet_uri, parse_torrent
+from weightless.torrent.magnet import magnet_uri
+from weightless.torrent.metainfo import TorrentError, TorrentInfo, parse_torrent
 
 CREATOR = "weightless"
 Hashed = Callable[[int, int], None]  # (bytes hashed so far, bytes to hash in all)
