@@ -1,6 +1,9 @@
 """IP addresses and networks as the tracker keys them: pure functions, no web, no reactor.
 
 - ``parse_networks``: the ``--trusted-proxy`` CIDRs.
+- ``unmapped``, ``normalize_ip``, ``pack_ip``: an IPv4-mapped IPv6 address (``::ffff:1.2.3.4``)
+  is the IPv4 address it stands for, everywhere (peers, keys, proxy hops); the one place that
+  says so.
 - ``address_key``: the key of per-address state (rate-limit buckets, connection counts). An IPv6
   client is keyed by its network prefix (``--ipv6-prefix``, /64 by default: one subscriber or
   host usually gets a whole /64, so keying by /128 would let it take 2^64 buckets), and an
@@ -14,11 +17,48 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from functools import lru_cache
-from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
+from ipaddress import (
+    IPv4Address,
+    IPv4Network,
+    IPv6Address,
+    IPv6Network,
+    ip_address,
+    ip_network,
+)
+from socket import AF_INET6, inet_aton, inet_pton
 
 Network = IPv4Network | IPv6Network
 
 DEFAULT_IPV6_PREFIX = 64
+_MAPPED = bytes(10) + b"\xff\xff"  # the first 12 bytes of an IPv4-mapped IPv6 address
+
+
+def unmapped(address: IPv4Address | IPv6Address) -> IPv4Address | IPv6Address:
+    """The IPv4 address an IPv4-mapped IPv6 address stands for; any other address itself."""
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def normalize_ip(ip: str) -> str:
+    """A peer's address as the tracker keeps it: an IPv4-mapped IPv6 address (``::ffff:1.2.3.4``)
+    is the IPv4 peer it stands for; any other address text is returned as it is. For addresses
+    from a socket (always valid): the common forms are not parsed at all."""
+    if ip.startswith("::ffff:") and "." in ip:
+        return ip[7:]
+    if ":" in ip and "." in ip:
+        address = unmapped(IPv6Address(ip))
+        if isinstance(address, IPv4Address):
+            return str(address)
+    return ip
+
+
+def pack_ip(ip: str) -> bytes:
+    """4 or 16 bytes of an IP address; an IPv4-mapped one packs as the IPv4 address."""
+    if ":" not in ip:
+        return inet_aton(ip)
+    packed = inet_pton(AF_INET6, ip)
+    return packed[12:] if packed[:12] == _MAPPED else packed
 
 
 def parse_networks(cidrs: Iterable[str]) -> tuple[Network, ...]:
@@ -30,12 +70,9 @@ def canonical(text: str) -> str | None:
     """The canonical text of an IP address (IPv4-mapped IPv6 as IPv4), or None if ``text`` is
     not one."""
     try:
-        address = ip_address(text)
+        return str(unmapped(ip_address(text)))
     except ValueError:
         return None
-    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
-    return str(address)
 
 
 @lru_cache(maxsize=4096)
@@ -44,8 +81,9 @@ def _ipv6_key(ip: str, prefix: int) -> str:
         address = IPv6Address(ip.partition("%")[0])
     except ValueError:
         return ip
-    if address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
+    plain = unmapped(address)
+    if isinstance(plain, IPv4Address):
+        return str(plain)
     return str(IPv6Network((address, prefix), strict=False))
 
 

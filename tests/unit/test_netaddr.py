@@ -1,4 +1,4 @@
-from ipaddress import ip_network
+from ipaddress import ip_address, ip_network
 
 import pytest
 
@@ -8,7 +8,10 @@ from weightless.netaddr import (
     forwarded_for_hops,
     forwarded_hops,
     hop_address,
+    normalize_ip,
+    pack_ip,
     parse_networks,
+    unmapped,
 )
 
 
@@ -129,3 +132,32 @@ def test_parse_networks() -> None:
     )
     with pytest.raises(ValueError):
         parse_networks(["10.0.0.0/33"])
+
+
+# An IPv4-mapped IPv6 address in every spelling, and what the tracker keeps it as.
+MAPPED = ["::ffff:10.1.2.3", "::FFFF:10.1.2.3", "0:0:0:0:0:ffff:10.1.2.3", "::ffff:a01:203"]
+
+
+@pytest.mark.parametrize("text", MAPPED)
+def test_a_mapped_address_is_its_ipv4_address_everywhere(text: str) -> None:
+    if "." in text:  # a peer's address as a socket gives it
+        assert normalize_ip(text) == "10.1.2.3"
+        assert pack_ip(text) == bytes([10, 1, 2, 3])
+    assert canonical(text) == "10.1.2.3"  # a proxy hop
+    assert address_key(text) == "10.1.2.3"  # a rate-limit bucket
+    assert str(unmapped(ip_address(text))) == "10.1.2.3"
+
+
+@pytest.mark.parametrize("text", ["10.1.2.3", "2001:db8::1", "64:ff9b::10.1.2.3", "::10.1.2.3"])
+def test_other_addresses_are_kept_as_they_are(text: str) -> None:
+    assert normalize_ip(text) == text
+    assert unmapped(ip_address(text)) == ip_address(text)
+    assert len(pack_ip(text)) == (4 if ":" not in text else 16)
+
+
+def test_the_tracker_and_the_udp_adapter_use_these() -> None:
+    from weightless.tracker import core
+    from weightless.udp import protocol
+
+    assert core.normalize_ip is normalize_ip and core.pack_ip is pack_ip
+    assert protocol.normalize_ip is normalize_ip and protocol.pack_ip is pack_ip

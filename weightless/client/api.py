@@ -21,6 +21,7 @@ from weightless.client.errors import ClientError
 from weightless.client.registry import Entry, Registry, SearchPage
 from weightless.client.resolve import Target, resolve
 from weightless.client.torrents import Hashed, Made, create_torrent, load_torrent, read_torrent
+from weightless.client.torrents import write_torrent as _write
 from weightless.client.trackers import DEFAULT_TRACKER, Tracker, make_passkey
 from weightless.client.transfer import OnStatus, Settings, Status, Transfer
 
@@ -101,15 +102,6 @@ def create(
     return Created(
         target, made.info_hash, made.v1_info_hash, made.magnet(where.public_announce), made
     )
-
-
-def _write(path: Path, data: bytes) -> None:
-    try:
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    except OSError as e:
-        raise ClientError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 @dataclass(frozen=True)

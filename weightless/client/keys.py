@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from weightless.client.errors import ClientError
+from weightless.state.atomic import SECRET, write_atomic
 from weightless.torrent.signing import public_bytes
 
 OPENSSH = b"-----BEGIN OPENSSH PRIVATE KEY-----"
@@ -40,18 +41,10 @@ def generate(path: str | os.PathLike[str], passphrase: bytes | None = None) -> E
     pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, encryption)
     target = Path(path)
     try:
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        write_atomic(target, pem, SECRET, overwrite=False)
     except FileExistsError:
         raise ClientError(f"{target} already exists; not overwriting a key file") from None
     except OSError as e:
-        raise ClientError(f"cannot write {target}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(pem)
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError as e:
-        target.unlink(missing_ok=True)
         raise ClientError(f"cannot write {target}: {e.strerror or e}") from None
     return key
 

@@ -10,7 +10,6 @@ to the publisher it claims is what the registry's trusted keys
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from weightless.client.errors import ClientError
+from weightless.client.torrents import write_torrent
 from weightless.torrent import signing
 from weightless.torrent.metainfo import TorrentError, parse_torrent, sign_torrent
 from weightless.torrent.signing import BadSignature, Signature
@@ -59,20 +59,7 @@ def sign_file(path: str | os.PathLike[str], key: Ed25519PrivateKey) -> Signature
     except OSError as e:
         raise ClientError(f"cannot read {target}: {e.strerror or e}") from None
     signed = sign_bytes(data, key, str(target))
-    try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(signed)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, mode)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as e:
-        raise ClientError(f"cannot write {target}: {e.strerror or e}") from None
+    write_torrent(target, signed, mode)  # the file keeps its mode
     return parse_torrent(signed).signatures[-1]
 
 

@@ -10,7 +10,9 @@ from pathlib import Path
 import libtorrent as lt
 
 from weightless.client.errors import ClientError
-from weightless.torrent.metainfo import TorrentError, TorrentInfo, magnet_uri, parse_torrent
+from weightless.state.atomic import PUBLIC, write_atomic
+from weightless.torrent.magnet import magnet_uri
+from weightless.torrent.metainfo import TorrentError, TorrentInfo, parse_torrent
 
 CREATOR = "weightless"
 Hashed = Callable[[int, int], None]  # (bytes hashed so far, bytes to hash in all)
@@ -70,6 +72,15 @@ def load_torrent(path: Path) -> Made:
     except OSError as e:
         raise ClientError(f"cannot read {path}: {e.strerror or e}") from None
     return read_torrent(data, str(path))
+
+
+def write_torrent(path: Path, data: bytes, mode: int = PUBLIC) -> None:
+    """Write a .torrent file whole (a crash leaves the old file, or none) with ``mode``;
+    `ClientError` when the system refuses."""
+    try:
+        write_atomic(path, data, mode)
+    except OSError as e:
+        raise ClientError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 def create_torrent(

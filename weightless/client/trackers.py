@@ -14,8 +14,8 @@ from urllib.parse import quote, urlsplit
 
 from weightless.client.errors import ClientError
 from weightless.wire.passkey import Passkeys, valid_user_id
+from weightless.wire.route import DEFAULT_TRACKER
 
-DEFAULT_TRACKER = "http://localhost:8080"
 _PROTOCOLS = ("http", "udp")
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import libtorrent as lt
 
 from weightless.client.errors import ClientError
+from weightless.state.atomic import PUBLIC, write_atomic
 
 POLL = 0.25  # seconds between status reports
 STOP_WAIT = 3.0  # seconds to wait for the stopped announces when closing
@@ -259,9 +260,7 @@ class Transfer:
                     data = bytes(lt.write_resume_data_buf(alert.params))
                     try:
                         self.resume_file.parent.mkdir(parents=True, exist_ok=True)
-                        tmp = self.resume_file.with_suffix(".tmp")
-                        tmp.write_bytes(data)
-                        tmp.replace(self.resume_file)
+                        write_atomic(self.resume_file, data, PUBLIC)
                     except OSError:
                         pass  # resume data is an optimisation: a re-check finds the pieces
                     return

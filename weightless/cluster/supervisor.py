@@ -27,6 +27,7 @@ from weightless.cluster.owner import attach_steering
 from weightless.cluster.seat import ENV, Seat
 from weightless.cluster.sharedlimit import table_size
 from weightless.config import Config, http_address
+from weightless.state.atomic import PUBLIC, write_atomic
 from weightless.state.keyfile import load_or_create
 from weightless.tracker.snapshot import SnapshotError, merge
 
@@ -208,9 +209,7 @@ class Supervisor(Service):
         except SnapshotError as e:
             self.log.warn("not merging swarm snapshots: {e}", e=e)
             return
-        with open(f"{path}.tmp", "wb") as f:
-            f.write(data)
-        os.replace(f"{path}.tmp", path)
+        write_atomic(path, data, PUBLIC)
         for part in parts:
             if os.path.exists(part):
                 os.unlink(part)

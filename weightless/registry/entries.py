@@ -14,8 +14,9 @@ from typing import Any
 
 from weightless.torrent.metainfo import TorrentError, TorrentInfo, parse_torrent
 from weightless.torrent.signing import BadSignature, Signature, from_hex, verify
+from weightless.wire.numbers import INT64_MAX
 
-MAX_SIZE = 2**63 - 1  # what a BIGINT column holds
+MAX_SIZE = INT64_MAX  # what a BIGINT column holds
 _HEX = re.compile(r"[0-9a-fA-F]*")
 TEXT_FIELDS = ("description", "publisher", "license", "category", "tags")
 OPTIONAL_FIELDS = ("description", "publisher", "license", "size", "category", "tags")
@@ -86,9 +87,6 @@ def check_size(value: object, field: str = "size") -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SIZE:
         raise Invalid(f"{field} must be a whole number of bytes from 0 to {MAX_SIZE}")
     return value
-
-
-INT64_MAX = (1 << 63) - 1
 
 
 def parse_whole(text: str, field: str, low: int = 0, high: int = INT64_MAX) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 
 from weightless.registry.entries import Entry
 from weightless.registry.search import Search
+from weightless.wire.numbers import INT64_MAX
 
 ENTRY_COLUMNS = (
     "info_hash",
@@ -58,7 +59,7 @@ ORDER_BY = {
 Contains = Callable[[str, str], tuple[str, list[Any]]]
 
 
-MAX_COUNTER = (1 << 63) - 1
+MAX_COUNTER = INT64_MAX
 
 
 def saturating_sum(column: str, added: str) -> str:

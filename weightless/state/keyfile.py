@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from weightless.state.atomic import SECRET, write_atomic
 from weightless.state.statefile import set_aside
 
 KEY_BYTES = 32
@@ -26,9 +27,5 @@ def load_or_create(path: str) -> bytes:
     except FileNotFoundError:
         pass
     key = os.urandom(KEY_BYTES)
-    tmp = f"{path}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key)
-    os.replace(tmp, path)
+    write_atomic(path, key, SECRET)
     return key

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from twisted.logger import Logger
 
+from weightless.state.atomic import PUBLIC, write_atomic
 from weightless.state.statefile import CORRUPT, set_aside
 from weightless.tracker.accounting import Accounting, PendingWrites
 from weightless.wire.query import MAX_COUNTER
@@ -27,11 +28,7 @@ log = Logger()
 def keep(path: str, data: dict[str, Any]) -> str:
     """Write ``data`` to a file of this process next to ``path``; returns its name."""
     target = f"{path}.{os.getpid()}"
-    with open(f"{target}.tmp", "w") as f:
-        json.dump(data, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(f"{target}.tmp", target)
+    write_atomic(target, json.dumps(data).encode(), PUBLIC)
     return target
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 from twisted.logger import Logger
 
+from weightless.state.atomic import PUBLIC, write_atomic
 from weightless.state.statefile import set_aside
 from weightless.tracker.snapshot import dump, load
 from weightless.tracker.swarm import SwarmStore
@@ -49,13 +49,7 @@ class SwarmFile:
 
     def save(self) -> None:
         """Write every swarm atomically (a crash mid-write leaves the previous file)."""
-        tmp = f"{self.write_path}.tmp"
-        with open(tmp, "wb") as f:
-            for chunk in dump(self.swarms):
-                f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.write_path)
+        write_atomic(self.write_path, dump(self.swarms), PUBLIC)
         self.log.info(
             "saved {n} peers of {s} swarms to {path}",
             n=self.swarms.peer_count,

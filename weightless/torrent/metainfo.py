@@ -4,6 +4,9 @@ Pure: no I/O. The info hashes are taken over the exact bytes of the ``info`` val
 in the file, never over a re-encoding: a re-encoding can differ (unsorted keys, say) and would
 give a hash that no client announces. Anything malformed raises `TorrentError` with a reason that
 can be shown to the uploader; no other exception escapes `parse_torrent`.
+
+The bytes are read by the strict decoder of `weightless.torrent.bdecode`; magnet links are
+built by `weightless.torrent.magnet` (``magnet_uri`` is importable from here too).
 """
 
 from __future__ import annotations
@@ -16,93 +19,25 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from weightless.torrent import signing
+from weightless.torrent.bdecode import BdecodeError, Spans, bdecode
+from weightless.torrent.magnet import magnet_uri as magnet_uri
 from weightless.torrent.signing import BadSignature, Signature
+from weightless.wire.numbers import INT64_MAX
 
-MAX_NESTING = 128  # bencode containers inside each other
 MAX_TREE_DEPTH = 64  # directories in one file path
 MAX_FILES = 100_000  # file entries, pad files included
 MAX_ITEMS = 40 * MAX_FILES  # bencode values: room for MAX_FILES in a hybrid; caps time, memory
-MAX_LENGTH = 2**63 - 1  # what a client (and a bigint column) can hold
+MAX_LENGTH = INT64_MAX  # what a client (and a bigint column) can hold
 MIN_V2_PIECE_LENGTH = 16 * 1024
 MAX_SIGNATURES = 16  # signature objects in one file (each costs about 0.1-0.4 ms to verify)
 
-# One bencode token: an integer, a string's length prefix, or l/d/e.
-_TOKEN = re.compile(rb"i(0|-?[1-9][0-9]{0,18})e|(0|[1-9][0-9]{0,18}):|(l)|(d)|(e)")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]")  # path separators and control characters
-_HEX40 = re.compile(r"[0-9a-fA-F]{40}")
-_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
 FileList = list[tuple[tuple[str, ...], int, bool]]  # path in the torrent, length, is a pad file
 
 
 class TorrentError(ValueError):
     """The .torrent file is malformed; the message says why."""
-
-
-Spans = dict[bytes, tuple[int, int]]  # top-level key -> where its value lies in the file
-
-
-def _decode(data: bytes) -> tuple[Any, Spans]:
-    """Strict bencode: canonical integers and lengths, string keys, no duplicate keys, bounded
-    nesting, nothing after the end. Also returns where each top-level value lies, so that
-    ``info`` can be hashed as it is and ``signatures`` changed without touching the rest."""
-    match, size = _TOKEN.match, len(data)
-    spans: Spans = {}
-    budget = MAX_ITEMS
-
-    def value(pos: int, depth: int) -> tuple[Any, int]:
-        nonlocal budget
-        budget -= 1
-        if budget < 0:
-            raise TorrentError(f"more than {MAX_ITEMS} bencode values")
-        token = match(data, pos)
-        if token is None:
-            raise TorrentError(_bad_token(data, pos))
-        end, kind = token.end(), token.lastindex
-        if kind == 2:
-            stop = end + int(token.group(2))
-            if stop > size:
-                raise TorrentError("truncated bencode data")
-            return data[end:stop], stop
-        if kind == 1:
-            return int(token.group(1)), end
-        if kind == 5:
-            raise TorrentError(f"unexpected end marker at byte {pos}")
-        if depth >= MAX_NESTING:
-            raise TorrentError("bencode nested too deeply")
-        pos = end
-        if kind == 3:
-            items = []
-            while not data.startswith(b"e", pos):
-                item, pos = value(pos, depth + 1)
-                items.append(item)
-            return items, pos + 1
-        out: dict[bytes, Any] = {}
-        while not data.startswith(b"e", pos):
-            key, start = value(pos, depth + 1)
-            if not isinstance(key, bytes):
-                raise TorrentError(f"dictionary key at byte {pos} is not a string")
-            if key in out:
-                raise TorrentError(f"duplicate dictionary key {key!r}")
-            out[key], pos = value(start, depth + 1)
-            if depth == 0:
-                spans[key] = (start, pos)
-        return out, pos + 1
-
-    top, end = value(0, 0)
-    if end != size:
-        raise TorrentError("trailing data after the torrent dictionary")
-    return top, spans
-
-
-def _bad_token(data: bytes, pos: int) -> str:
-    if pos >= len(data):
-        return "truncated bencode data"
-    if data[pos : pos + 1] == b"i":
-        return f"invalid integer at byte {pos}"
-    if data[pos : pos + 1].isdigit():
-        return f"invalid string length at byte {pos}"
-    return f"invalid bencode at byte {pos}"
 
 
 @dataclass(frozen=True)
@@ -273,7 +208,10 @@ def _parse(
     raw = bytes(data)
     if not raw.startswith(b"d"):
         raise TorrentError("a torrent file must be a bencoded dictionary")
-    top, spans = _decode(raw)
+    try:
+        top, spans = bdecode(raw, MAX_ITEMS)
+    except BdecodeError as e:
+        raise TorrentError(str(e)) from None
     info, info_span = top.get(b"info"), spans.get(b"info")
     if info_span is None or not isinstance(info, dict):
         raise TorrentError("missing 'info' dictionary")
@@ -366,36 +304,3 @@ def sign_torrent(data: bytes, key: Ed25519PrivateKey) -> bytes:
     """``data`` signed with ``key``: both of its info hashes, as `add_signature` adds it."""
     info = parse_torrent(data)
     return add_signature(data, signing.sign(key, info.v1_info_hash, info.v2_info_hash))
-
-
-def _form_encode(text: str) -> str:
-    """application/x-www-form-urlencoded exactly as URLSearchParams.toString() writes it."""
-    text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    out = []
-    for byte in text.encode("utf-8"):
-        char = chr(byte)
-        if char.isascii() and (char.isalnum() or char in "*-._"):
-            out.append(char)
-        else:
-            out.append("+" if byte == 0x20 else f"%{byte:02X}")
-    return "".join(out)
-
-
-def magnet_uri(
-    name: str, v2_info_hash_hex: str | None, v1_info_hash_hex: str | None, trackers: list[str]
-) -> str:
-    """magnet:?xt=urn:btih:{v1}&xt=urn:btmh:1220{v2}&dn={name}&tr={tracker}... (spec format)."""
-    params = []
-    if v1_info_hash_hex is not None:
-        if not _HEX40.fullmatch(v1_info_hash_hex):
-            raise ValueError("v1 info hash must be 40 hex characters")
-        params.append(f"xt=urn:btih:{v1_info_hash_hex.lower()}")
-    if v2_info_hash_hex is not None:
-        if not _HEX64.fullmatch(v2_info_hash_hex):
-            raise ValueError("v2 info hash must be 64 hex characters")
-        params.append(f"xt=urn:btmh:1220{v2_info_hash_hex.lower()}")
-    if not params:
-        raise ValueError("a magnet link needs a v1 or a v2 info hash")
-    params.append(f"dn={_form_encode(name)}")
-    params.extend(f"tr={_form_encode(tracker)}" for tracker in trackers)
-    return "magnet:?" + "&".join(params)

@@ -7,22 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from ipaddress import IPv6Address
-from socket import AF_INET6, inet_aton, inet_pton
 
+from weightless.netaddr import normalize_ip as normalize_ip
+from weightless.netaddr import pack_ip
 from weightless.tracker.accounting import Accounting, PendingWrites
 from weightless.tracker.catalog import Catalog, CatalogEntry
 from weightless.tracker.swarm import WAS_LEECHER, PeerGroup, Swarm, SwarmStore
 from weightless.wire import bencode
+from weightless.wire.numbers import EVENT_STARTED, EVENT_STOPPED
 from weightless.wire.passkey import Passkeys
-from weightless.wire.query import (
-    EVENT_STARTED,
-    EVENT_STOPPED,
-    QueryError,
-    parse_announce,
-    parse_scrape,
-    wire_hash,
-)
+from weightless.wire.query import QueryError, parse_announce, parse_scrape, wire_hash
 
 
 class Refused(Exception):
@@ -40,28 +34,6 @@ class Policy:
     interval: int = 1800
     min_interval: int = 900
     peer_ttl: int = 3600
-
-
-def normalize_ip(ip: str) -> str:
-    """An IPv4-mapped IPv6 address (``::ffff:1.2.3.4``) is the IPv4 peer it stands for."""
-    if ip.startswith("::ffff:") and "." in ip:
-        return ip[7:]
-    if ":" in ip and "." in ip:
-        mapped = IPv6Address(ip).ipv4_mapped
-        if mapped is not None:
-            return str(mapped)
-    return ip
-
-
-def pack_ip(ip: str) -> bytes:
-    """4 or 16 bytes of an IP address; an IPv4-mapped one packs as the IPv4 address."""
-    if ":" not in ip:
-        return inet_aton(ip)
-    packed = inet_pton(AF_INET6, ip)
-    return packed[12:] if packed[:12] == _MAPPED else packed
-
-
-_MAPPED = bytes(10) + b"\xff\xff"
 
 
 class Tracker:

@@ -13,7 +13,8 @@ from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 
 from weightless.metrics import Stats
-from weightless.tracker.core import Refused, Tracker, normalize_ip, pack_ip
+from weightless.netaddr import normalize_ip, pack_ip
+from weightless.tracker.core import Refused, Tracker
 from weightless.tracker.ratelimit import Limiter
 from weightless.wire import udp
 from weightless.wire.bencode import RATE_LIMITED

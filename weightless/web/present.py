@@ -7,10 +7,11 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+
+from weightless.torrent.magnet import magnet_uri
+from weightless.wire.route import DEFAULT_TRACKER
 
 UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
-DEFAULT_TRACKER = "http://localhost:8080"  # the `weightless` command's default --tracker
 _HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,253})|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?")
 
 
@@ -66,37 +67,28 @@ def file_tree(files: Iterable[Mapping[str, Any]]) -> Folder:
     return root
 
 
-def _xt(entry: Mapping[str, Any], v1: bool, v2: bool) -> list[str]:
+def _hashes(entry: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(v2, v1) hex hashes of a registry entry, None where it has none."""
     info_hash: str = entry["info_hash"]
     v1_hash = entry.get("v1_info_hash") or (info_hash if len(info_hash) == 40 else None)
-    out = []
-    if v1 and v1_hash:
-        out.append(f"urn:btih:{v1_hash}")
-    if v2 and len(info_hash) == 64:
-        out.append(f"urn:btmh:1220{info_hash}")
-    return out
-
-
-def _magnet(xts: list[str], name: str, announce: str) -> str:
-    parts = [f"xt={xt}" for xt in xts]
-    parts.append("dn=" + quote(name, safe=""))
-    parts.append("tr=" + quote(announce, safe=""))
-    return "magnet:?" + "&".join(parts)
+    return (info_hash if len(info_hash) == 64 else None), v1_hash
 
 
 def magnet(entry: Mapping[str, Any], announce: str) -> str:
     """The spec's magnet link: ``xt=urn:btih:{v1}`` (when the entry has a v1 hash), then
-    ``xt=urn:btmh:1220{v2}`` (when it has a v2 one), ``dn`` and ``tr``."""
-    return _magnet(_xt(entry, v1=True, v2=True), entry["name"], announce)
+    ``xt=urn:btmh:1220{v2}`` (when it has a v2 one), ``dn`` and ``tr``; built by
+    `weightless.torrent.magnet`, as the `weightless` command prints it."""
+    v2_hash, v1_hash = _hashes(entry)
+    return magnet_uri(entry["name"], v2_hash, v1_hash, [announce])
 
 
 def v1_magnet(entry: Mapping[str, Any], announce: str) -> str | None:
     """The magnet link with the v1 hash alone, for clients that refuse ``urn:btmh``
     (rtorrent); None for an entry with no v1 hash, or when it would equal :func:`magnet`."""
-    xts = _xt(entry, v1=True, v2=False)
-    if not xts or len(entry["info_hash"]) == 40:
+    _, v1_hash = _hashes(entry)
+    if not v1_hash or len(entry["info_hash"]) == 40:
         return None
-    return _magnet(xts, entry["name"], announce)
+    return magnet_uri(entry["name"], None, v1_hash, [announce])
 
 
 def get_command(entry: Mapping[str, Any], base_url: str) -> str:

@@ -13,6 +13,15 @@ from binascii import a2b_qp
 from typing import NamedTuple
 from urllib.parse import unquote_to_bytes
 
+from weightless.wire.numbers import (
+    EVENT_COMPLETED,
+    EVENT_NONE,
+    EVENT_PAUSED,
+    EVENT_STARTED,
+    EVENT_STOPPED,
+    INT64_MAX,
+)
+
 # the request line's own limit (8 KiB, 414 above): within it, a counter of any length saturates
 # (interfaces.md: never refused), so the query is not refused for its length first
 MAX_QUERY = 8192
@@ -20,13 +29,7 @@ MAX_SCRAPE_HASHES = 64
 # a scrape of MAX_SCRAPE_HASHES full 32-byte v2 hashes written fully as %XX is 64 * 107 bytes;
 # the HTTP request line (8 KiB) bounds it anyway
 MAX_SCRAPE_QUERY = 8192
-MAX_COUNTER = (1 << 63) - 1  # counters are non-negative 64-bit; larger totals are taken as this
-
-EVENT_NONE = 0
-EVENT_COMPLETED = 1
-EVENT_STARTED = 2
-EVENT_STOPPED = 3
-EVENT_PAUSED = 4  # BEP 21: a partial seed; treated as a regular announce
+MAX_COUNTER = INT64_MAX  # counters are non-negative 64-bit; larger totals are taken as this
 
 _EVENTS = {
     b"": EVENT_NONE,

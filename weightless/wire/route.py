@@ -17,6 +17,10 @@ from urllib.parse import unquote_to_bytes
 ANNOUNCE = b"announce"
 SCRAPE = b"scrape"
 
+# Where `twistd weightless` serves by default: the `weightless` command's default --tracker, and
+# the tracker the web pages leave out of the `weightless get` command they show.
+DEFAULT_TRACKER = "http://localhost:8080"
+
 
 def route(target: bytes) -> tuple[bytes, bytes | None, bytes] | None:
     """(action, passkey, query) of a tracker URL (``announce`` or ``scrape``; passkey None

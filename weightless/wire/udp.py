@@ -14,18 +14,16 @@ from collections.abc import Callable, Iterable
 from itertools import starmap
 from typing import NamedTuple
 
+from weightless.wire.numbers import EVENT_COMPLETED as EVENT_COMPLETED
+from weightless.wire.numbers import EVENT_NONE, EVENT_STOPPED
+from weightless.wire.numbers import EVENT_STARTED as EVENT_STARTED
+
 PROTOCOL_ID = 0x41727101980
 
 ACTION_CONNECT = 0
 ACTION_ANNOUNCE = 1
 ACTION_SCRAPE = 2
 ACTION_ERROR = 3
-
-# Same numbering as the HTTP codec's events.
-EVENT_NONE = 0
-EVENT_COMPLETED = 1
-EVENT_STARTED = 2
-EVENT_STOPPED = 3
 
 # BEP 41 option types.
 OPTION_END = 0x0
@@ -129,7 +127,7 @@ def parse_request(data: bytes) -> Request:
         request: AnnounceRequest = tuple.__new__(
             AnnounceRequest, (connection_id, transaction_id, *fields[3:], url_data)
         )
-        if not 0 <= request.event <= 3:
+        if not EVENT_NONE <= request.event <= EVENT_STOPPED:
             request = request._replace(event=EVENT_NONE)
         return request
     if action == ACTION_CONNECT:

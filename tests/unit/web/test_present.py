@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from weightless.torrent.magnet import magnet_uri
 from weightless.web.present import (
     base_url,
     file_tree,
@@ -79,6 +80,18 @@ def test_hybrid_magnet_is_the_spec_s() -> None:
     assert parse_qs(urlsplit(old).query)["tr"] == [ANNOUNCE]
 
 
+def test_the_page_s_magnet_is_the_one_the_weightless_command_prints() -> None:
+    """One builder: the same link, byte for byte, as `weightless create` and `publish` print."""
+    entry = {"info_hash": V2, "v1_info_hash": V1, "name": "my model"}
+    link = magnet(entry, ANNOUNCE)
+    assert link == magnet_uri("my model", V2, V1, [ANNOUNCE])
+    assert link == (
+        f"magnet:?xt=urn:btih:{V1}&xt=urn:btmh:1220{V2}&dn=my+model"
+        "&tr=http%3A%2F%2Ftracker.example%3A8080%2Fannounce"
+    )
+    assert v1_magnet(entry, ANNOUNCE) == magnet_uri("my model", None, V1, [ANNOUNCE])
+
+
 def test_v2_only_and_v1_only_entries() -> None:
     v2_only = {"info_hash": V2, "name": "x"}
     assert _xts(magnet(v2_only, ANNOUNCE)) == [f"urn:btmh:1220{V2}"]
@@ -86,6 +99,14 @@ def test_v2_only_and_v1_only_entries() -> None:
     v1_only = {"info_hash": V1, "name": "x"}
     assert _xts(magnet(v1_only, ANNOUNCE)) == [f"urn:btih:{V1}"]
     assert v1_magnet(v1_only, ANNOUNCE) is None  # the magnet is already v1-only
+
+
+def test_the_default_tracker_is_the_weightless_command_s() -> None:
+    from weightless.client.trackers import Tracker
+    from weightless.wire.route import DEFAULT_TRACKER
+
+    assert Tracker().url == DEFAULT_TRACKER == "http://localhost:8080"
+    assert get_command({"info_hash": V2}, DEFAULT_TRACKER) == f"weightless get {V2}"
 
 
 def test_get_command_names_the_tracker_unless_it_is_the_default() -> None:
