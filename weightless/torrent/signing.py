@@ -1,6 +1,5 @@
 """Torrent signatures: Ed25519 over both info hashes of a torrent (draft "RFC 0001: hybrid
-torrent signing" of the original project; interfaces.md, "Signed torrents and verified
-publishers").
+torrent signing" of the original project; docs/security.md says how the registry uses them).
 
 Pure: bytes in, bytes out, no I/O. The signed bytes are::
 

@@ -23,7 +23,7 @@ from weightless.wire.numbers import (
 )
 
 # the request line's own limit (8 KiB, 414 above): within it, a counter of any length saturates
-# (interfaces.md: never refused), so the query is not refused for its length first
+# (never refused), so the query is not refused for its length first
 MAX_QUERY = 8192
 MAX_SCRAPE_HASHES = 64
 # a scrape of MAX_SCRAPE_HASHES full 32-byte v2 hashes written fully as %XX is 64 * 107 bytes;

@@ -1,8 +1,8 @@
 """Tracker URLs: which action a request path names, and the passkey in it.
 
 Pure: the request target's bytes in, (action, passkey, query) out. The HTTP front and the UDP
-tracker (BEP 41 URL data) both read tracker URLs with it. The forms (interfaces.md,
-"Passkeys" and "What real clients need"):
+tracker (BEP 41 URL data) both read tracker URLs with it. The forms, as real clients
+write them:
 
     /announce   /announce/   /announce/{passkey}   /{passkey}/announce
     /scrape     /scrape/     /scrape/{passkey}     /{passkey}/scrape
