@@ -99,9 +99,10 @@ class Tracker:
         fits the reply). Returns seeders, leechers, completions and [(group, count, skip)].
 
         The peers come from the list of the announced hash only; the counts are the whole
-        swarm's, each peer once (a hybrid's v1 and v2 hashes are one swarm). A completion is counted when
-        a leecher of the swarm announces left=0, with or without event=completed, in a
-        stopped announce too; a peer that seeded from its first announce never counts."""
+        swarm's (a hybrid's v1 and v2 hashes are one swarm), each peer once. A completion is
+        counted when a leecher of the swarm announces left=0, with or without
+        event=completed, in a stopped announce too; a peer that seeded from its first
+        announce never counts."""
         key, entry = self.swarm_of(info_hash)
         swarms = self.swarms.swarms
         if (
