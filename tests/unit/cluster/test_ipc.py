@@ -150,6 +150,18 @@ def test_notes_reach_the_handler_and_are_not_answered() -> None:
     assert got == [b"pong:still there"]
 
 
+def test_nothing_goes_back_for_a_note() -> None:
+    b = mesh(1)
+    b.handlers[NOTE] = lambda payload: b"an answer nobody asked for"
+    one = Link(b)
+    transport = StringTransport()
+    one.makeConnection(transport)
+    for kind in (NOTE, PING):
+        frame = struct.pack(">BI", kind, 0) + b"x"
+        one.dataReceived(struct.pack(">I", len(frame)) + frame)
+    assert transport.value() == b""
+
+
 def test_a_note_whose_handler_fails_breaks_nothing() -> None:
     a, b = mesh(0), mesh(1)
 

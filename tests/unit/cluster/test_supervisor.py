@@ -145,6 +145,7 @@ def test_stop_terms_every_worker_then_cleans_up(tmp_path: Path) -> None:
     assert done == [] and os.path.isdir(s.directory)
     ended(s, 1)
     assert done == [None]
+    assert s.reactor.getDelayedCalls() == []  # no restart planned, no KILL pending
     assert all(sock.closed for sock in s.http + s.udp)
     assert not os.path.exists(s.directory)
     s.reactor.advance(sup.STOP_GRACE + sup.BACKOFF_MAX)

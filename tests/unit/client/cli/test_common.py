@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
+import signal
 
 import click
 import pytest
@@ -184,3 +185,16 @@ def test_progress_bars_take_every_kind_of_update() -> None:
     with common.hashing_bar("m") as hashed:
         hashed(0, 100)
         hashed(100, 100)
+
+
+def test_sigterm_stops_a_command_as_ctrl_c_does() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        ok(invoke("passkey", "alice", "--secret", "s"))
+        handler = signal.getsignal(signal.SIGTERM)
+        assert callable(handler)
+        with pytest.raises(KeyboardInterrupt):
+            handler(signal.SIGTERM, None)
+    finally:
+        signal.signal(signal.SIGTERM, before)
