@@ -537,3 +537,18 @@ def test_verify_an_unsigned_entry_and_an_unknown_one(served: Served, torrent: by
         api.verify("nothing", tracker=URL)
     with pytest.raises(ClientError, match=re.escape(f"is not in the registry at {URL}")):
         api.verify("magnet:?xt=urn:btih:" + "01" * 20, tracker=URL)
+
+
+@pytest.mark.xfail(
+    strict=True, raises=AttributeError, reason="the upload answer is not type-checked"
+)
+def test_publish_when_the_upload_answer_is_not_an_object(
+    served: Served, torrent: bytes, tmp_path: Path
+) -> None:
+    """A registry that answers the upload with something other than a JSON object must give
+    one clear line, not a traceback (the check belongs in Registry.upload)."""
+    path = tmp_path / "w.torrent"
+    path.write_bytes(torrent)
+    served.override = lambda r: httpx.Response(201, json=["ok"]) if r.method == "POST" else None
+    with pytest.raises(ClientError):
+        api.publish(path, tracker=TRACKER)

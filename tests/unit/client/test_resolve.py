@@ -3,6 +3,7 @@ link or an exact name, resolved through a registry played in memory."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from weightless.client.errors import ClientError
@@ -121,3 +122,33 @@ def test_a_bad_magnet_link(registry: Registry) -> None:
     with pytest.raises(ClientError) as e:
         resolve(registry, "magnet:?xt=urn:btih:nothex")
     assert str(e.value).startswith("bad magnet link: ")
+
+
+# -- hostile answers: a registry that sends the wrong types must still give one clear line.
+# These fail today with a Python exception (TypeError, KeyError, AttributeError) that the
+# `weightless` command shows as a traceback; the fix belongs in weightless/client/registry.py
+# (check that an entry is an object with a string info_hash, and that search entries are
+# objects).
+
+CRASH = (TypeError, KeyError, AttributeError)
+
+
+@pytest.mark.xfail(strict=True, raises=CRASH, reason="registry answers are not type-checked")
+@pytest.mark.parametrize("body", [[1, 2], "entry", {"name": "no hash"}], ids=repr)
+def test_a_lookup_answered_with_the_wrong_types(
+    served: Served, registry: Registry, body: object
+) -> None:
+    served.override = lambda request: httpx.Response(200, json=body)
+    with pytest.raises(ClientError):
+        resolve(registry, H64)
+
+
+@pytest.mark.xfail(strict=True, raises=CRASH, reason="registry answers are not type-checked")
+def test_a_search_answered_with_entries_that_are_not_objects(
+    served: Served, registry: Registry
+) -> None:
+    served.override = lambda request: httpx.Response(
+        200, json=["hybrid"], headers={"X-Total-Count": "1"}
+    )
+    with pytest.raises(ClientError):
+        resolve(registry, "hybrid")
