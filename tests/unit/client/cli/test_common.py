@@ -4,11 +4,13 @@ sizes as people read them, --json output, and errors as one line with a non-zero
 from __future__ import annotations
 
 import errno
+import io
 import json
 import signal
 
 import click
 import pytest
+from rich.console import Console
 
 from weightless.client.cli import COMMANDS, common
 from weightless.client.errors import ClientError
@@ -176,15 +178,46 @@ def test_the_passkey_options() -> None:
         common.the_passkey(key, "alice", "s3cret")
 
 
-def test_progress_bars_take_every_kind_of_update() -> None:
-    status = Status("m", "metadata", 0, 0, 0.0, 0.0, 0, 0, 0, 0, "t: refused")
+@pytest.fixture
+def terminal(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
+    """stderr as a wide terminal, so that the bars are drawn."""
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=200, color_system=None)
+    monkeypatch.setattr(common, "stderr", console)
+    return out
+
+
+def drawn(out: io.StringIO) -> str:
+    return " ".join(out.getvalue().split())
+
+
+def test_transfer_bar_says_what_happens(terminal: io.StringIO) -> None:
     with common.transfer_bar("getting") as update:
-        update(status)
-        update(Status("m", "downloading", 100, 50, 10.0, 0.0, 1, 1, 50, 0, None))
-        update(Status("m", "seeding", 100, 100, 0.0, 5.0, 2, 0, 50, 20, None))
+        update(Status("m.bin", "metadata", 0, 0, 0.0, 0.0, 0, 0, 0, 0, "udp://t: refused"))
+        assert "fetching metadata of m.bin" in drawn(terminal)
+        assert "0 peers (tracker: udp://t: refused)" in drawn(terminal)
+        update(Status("m.bin", "downloading", 2_000_000, 1_000_000, 1e5, 0.0, 1, 1, 1, 0, None))
+        assert "downloading m.bin" in drawn(terminal) and "1 peer " in drawn(terminal)
+        update(Status("m.bin", "seeding", 2_000_000, 2_000_000, 0.0, 0.0, 2, 0, 1, 0, None))
+        assert "verified m.bin" in drawn(terminal)  # complete, nothing sent yet
+        update(Status("m.bin", "seeding", 2_000_000, 2_000_000, 0.0, 5e5, 2, 0, 1, 3_000_000, None))
+        assert "seeding m.bin" in drawn(terminal)
+        assert "↑ 500.0 kB/s, 3.0 MB sent" in drawn(terminal)
+
+
+def test_hashing_bar_shows_bytes_hashed(terminal: io.StringIO) -> None:
+    with common.hashing_bar("weights") as hashed:
+        hashed(0, 4_000_000)
+        hashed(4_000_000, 4_000_000)  # the last one is always drawn
+    assert "hashing weights" in drawn(terminal) and "4.0/4.0 MB" in drawn(terminal)
+
+
+def test_bars_are_not_drawn_on_a_pipe(capsys: pytest.CaptureFixture[str]) -> None:
+    with common.transfer_bar("getting") as update:
+        update(Status("m.bin", "downloading", 10, 5, 1.0, 0.0, 1, 1, 5, 0, None))
     with common.hashing_bar("m") as hashed:
-        hashed(0, 100)
-        hashed(100, 100)
+        hashed(10, 10)
+    assert capsys.readouterr() == ("", "")
 
 
 def test_sigterm_stops_a_command_as_ctrl_c_does() -> None:

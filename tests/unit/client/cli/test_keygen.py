@@ -42,13 +42,17 @@ def test_the_passphrase_from_the_environment_encrypts_it(tmp_path: Path) -> None
 def test_never_overwrites(tmp_path: Path) -> None:
     path = tmp_path / "me.key"
     path.write_text("precious")
-    assert error_line(invoke("keygen", "-o", str(path))).startswith("Error: ")
+    assert error_line(invoke("keygen", "-o", str(path))) == (
+        f"Error: {path} already exists; not overwriting a key file"
+    )
     assert path.read_text() == "precious"
 
 
 def test_a_folder_that_does_not_exist(tmp_path: Path) -> None:
-    line = error_line(invoke("keygen", "-o", str(tmp_path / "no" / "me.key")))
-    assert line.startswith("Error: ") and "no" in line
+    path = tmp_path / "no" / "me.key"
+    assert error_line(invoke("keygen", "-o", str(path))) == (
+        f"Error: cannot write {path}: No such file or directory"
+    )
 
 
 def test_output_is_required() -> None:

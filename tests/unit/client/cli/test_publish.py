@@ -133,9 +133,8 @@ def test_sign_reads_the_key_first(fakes: Fakes, tmp_path: Path) -> None:
     assert callable(fakes.published[0]["sign"])
     bad = tmp_path / "bad.key"
     bad.write_text("not a key")
-    assert error_line(invoke("publish", str(tmp_path / "data"), "--sign", str(bad))).startswith(
-        "Error: "
-    )
+    line = error_line(invoke("publish", str(tmp_path / "data"), "--sign", str(bad)))
+    assert line.startswith(f"Error: {bad} is not a PKCS#8 PEM or OpenSSH private key file")
     assert fakes.created == [] and len(fakes.published) == 1  # nothing hashed for a bad key
 
 

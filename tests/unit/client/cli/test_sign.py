@@ -53,7 +53,8 @@ def test_a_key_file_that_is_not_a_key(files: tuple[Path, Path, str], tmp_path: P
     bad = tmp_path / "bad.key"
     bad.write_text("hello")
     before = torrent.read_bytes()
-    assert error_line(invoke("sign", str(torrent), "--key", str(bad))).startswith("Error: ")
+    line = error_line(invoke("sign", str(torrent), "--key", str(bad)))
+    assert line.startswith(f"Error: {bad} is not a PKCS#8 PEM or OpenSSH private key file")
     assert torrent.read_bytes() == before
 
 
