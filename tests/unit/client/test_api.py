@@ -360,6 +360,22 @@ def test_get_without_room_on_disk(
     assert str(e.value) == f"not enough space in {tmp_path / 'o'}: {size} bytes needed, 10 free"
 
 
+def test_get_counts_what_is_already_on_disk_toward_the_room(
+    served: Served, torrent: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resumed download needs room only for what is missing."""
+    found = registered(served, torrent)
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "weights.bin").write_bytes((tmp_path / "src" / "weights.bin").read_bytes())
+
+    class Usage:
+        free = 10
+
+    monkeypatch.setattr(api.shutil, "disk_usage", lambda p: Usage)
+    assert api.fetch(found["info_hash"], tracker=URL, output=out).path == out / "weights.bin"
+
+
 def test_get_then_seed_calls_on_done_first(served: Served, torrent: bytes, tmp_path: Path) -> None:
     found = registered(served, torrent)
     done: list[api.Fetched] = []
