@@ -3,9 +3,8 @@ loads Ed25519 keys, encrypted or not, and refuses RSA keys with a hint."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import base64
+import subprocess
 from pathlib import Path
 
 import pytest

@@ -1,10 +1,10 @@
-"""The UDP socket loop (weightless.udp.port) over real loopback sockets: the recvmmsg/sendmmsg extension and the
-pure-Python loop give the same answers; a flood of datagrams leaves the reactor to HTTP."""
+"""The UDP socket loop (weightless.udp.port) over real loopback sockets: the recvmmsg/sendmmsg
+extension and the pure-Python loop give the same answers; a flood of datagrams leaves the
+reactor to HTTP."""
 
 from __future__ import annotations
 
 import socket
-import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 

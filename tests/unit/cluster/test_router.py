@@ -1,11 +1,12 @@
-"""Two workers' routers in one process, talking over real Unix sockets."""
+"""Workers' routers in one process: two talking over real Unix sockets, and one alone (its peer
+never starts) on a reactor in memory whose clock the test moves."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote_from_bytes
 
 import bencodepy
@@ -13,8 +14,11 @@ import pytest_twisted
 import udp_client
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectError
+from twisted.internet.testing import MemoryReactorClock
+from twisted.python.failure import Failure
 
-from weightless.cluster.ipc import Mesh
+from weightless.cluster.ipc import CONNECT_PATIENCE, RETRY_EVERY, Mesh
 from weightless.cluster.owner import owner_of, steering_program
 from weightless.cluster.router import BUSY, Router
 from weightless.metrics import Stats
@@ -23,6 +27,8 @@ from weightless.tracker.catalog import Catalog
 from weightless.tracker.core import Policy, Tracker
 from weightless.tracker.swarm import SwarmStore
 from weightless.wire import udp
+
+T = TypeVar("T")
 
 
 def hash_owned_by(index: int, workers: int = 2, salt: int = 0) -> bytes:
@@ -33,7 +39,20 @@ def hash_owned_by(index: int, workers: int = 2, salt: int = 0) -> bytes:
     raise AssertionError
 
 
-def worker(index: int, directory: Path) -> Router:
+class NoOtherWorker(MemoryReactorClock):
+    """A reactor in memory where no other worker listens: every connection attempt fails, as
+    a connection to a Unix socket nobody opened does."""
+
+    def connectUNIX(  # type: ignore[override]
+        self, address: str, factory: Any, timeout: float = 30, checkPID: bool = False
+    ) -> Any:
+        connector = super().connectUNIX(address, factory, timeout, checkPID)
+        refused = Failure(ConnectError(string=f"no socket at {address}"))
+        factory.clientConnectionFailed(connector, refused)
+        return connector
+
+
+def worker(index: int, directory: Path, reactor: Any = reactor) -> Router:
     rng = random.Random(index)
     tracker = Tracker(
         Policy(open=True),
@@ -119,13 +138,13 @@ async def test_stats_from_every_worker(pair: Any) -> None:
     assert [s["peers"] for s in stats] == [0, 1]
 
 
-@pytest_twisted.ensureDeferred
-async def test_stats_leave_out_a_worker_that_does_not_answer(tmp_path: Path) -> None:
-    a = worker(0, tmp_path)  # worker 1 never starts
-    try:
-        assert [s["peers"] for s in await a.all_stats()] == [0]
-    finally:
-        await a.mesh.close()  # type: ignore[misc]
+def test_stats_leave_out_a_worker_that_does_not_answer(tmp_path: Path) -> None:
+    clock = NoOtherWorker()
+    a = worker(0, tmp_path, clock)  # worker 1 never starts
+    stats = a.all_stats()
+    clock.pump([RETRY_EVERY] * round(CONNECT_PATIENCE / RETRY_EVERY + 1))
+    assert [s["peers"] for s in settled(stats)] == [0]
+    a.mesh.close()
 
 
 @pytest_twisted.ensureDeferred
@@ -148,14 +167,22 @@ async def test_catalog_changes_reach_the_others(pair: Any) -> None:
     assert await got == {"op": "taken_down", "args": [["ab" * 20]]}
 
 
-@pytest_twisted.ensureDeferred
-async def test_a_missing_owner_gets_a_busy_failure_not_a_hang(tmp_path: Path) -> None:
-    a = worker(0, tmp_path)  # worker 1 never starts
-    try:
-        reply = await announce(a, hash_owned_by(1), 1)
-        assert bencodepy.encode(reply) == BUSY
-    finally:
-        await a.mesh.close()  # type: ignore[misc]
+def test_a_missing_owner_gets_a_busy_failure_not_a_hang(tmp_path: Path) -> None:
+    clock = NoOtherWorker()
+    a = worker(0, tmp_path, clock)  # worker 1 never starts
+    reply = a.http_announce(query(hash_owned_by(1), 1), None, "10.0.0.1", 1000.0)
+    assert isinstance(reply, Deferred)
+    clock.pump([RETRY_EVERY] * round(CONNECT_PATIENCE / RETRY_EVERY + 1))
+    assert settled(reply) == BUSY
+    a.mesh.close()
+
+
+def settled(d: Deferred[T]) -> T:
+    """The result ``d`` has fired with (the test fails if it has not)."""
+    results: list[T] = []
+    d.addCallback(results.append)
+    assert results, "still waiting"
+    return results[0]
 
 
 def test_steering_program_matches_owner_of() -> None:
