@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint fuzz
+.PHONY: install run test lint check fuzz
 
 $(BIN)/.installed: pyproject.toml setup.py weightless/udp/_udpbatch.c
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ lint: install
 
 test: lint
 	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+# the fast loop: lint, then the unit tests (tests/unit, in memory)
+check: lint
+	$(BIN)/pytest -q tests/unit
 
 # every fuzz harness (tests/fuzz/fuzz_*.py), FUZZ_SECONDS each (the test command gives them 3)
 FUZZ_SECONDS ?= 300

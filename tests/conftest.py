@@ -3,35 +3,21 @@ error went unhandled (pytest, unlike trial, would otherwise let it pass silently
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pgserver
 import pytest
+from deferred_check import UnhandledDeferredErrors
 from registry_kit import server, start  # noqa: F401 (fixtures: registry API servers on store_url)
-from twisted.logger import globalLogPublisher
 
 
 @pytest.fixture(autouse=True)
 def no_unhandled_deferred_errors() -> Iterator[None]:
-    errors: list[str] = []
-
-    def observe(event: dict[str, Any]) -> None:
-        failure = event.get("log_failure")
-        text = str(event.get("log_format", ""))
-        if failure is not None and "Unhandled error in Deferred" in text:
-            errors.append(failure.getTraceback())
-
-    globalLogPublisher.addObserver(observe)
-    try:
+    """Fails the test if a Deferred error went unhandled in it (see tests/deferred_check.py)."""
+    with UnhandledDeferredErrors():
         yield
-        gc.collect()
-    finally:
-        globalLogPublisher.removeObserver(observe)
-    if errors:
-        pytest.fail("unhandled error in a Deferred:\n" + "\n".join(errors))
 
 
 # -- registry databases: store and API tests run on SQLite and on a real PostgreSQL ------------

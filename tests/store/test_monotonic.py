@@ -1,6 +1,6 @@
-"""Issue 8, item 10: registry writes never make a count a client has read go back, and an
-upsert without the v1 hash keeps the hybrid's v1 swarm (in the store, the catalog, and what
-other processes are told), on SQLite and PostgreSQL."""
+"""Registry writes never make a count a client has read go back, and an upsert without the v1
+hash keeps the hybrid's v1 swarm (in the store, the catalog, and what other processes are
+told), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Issue 8, item 5: no long work on the reactor. An uploaded .torrent is parsed on a thread,
-and /api/registry/meta is a lookup of the view computed when the file was stored (files stored
+"""No long work on the reactor. An uploaded .torrent is parsed on a thread, and
+/api/registry/meta is a lookup of the view computed when the file was stored (files stored
 before migration 0003 get it at their first /meta, off the reactor, once). SQLite and
 PostgreSQL."""
 

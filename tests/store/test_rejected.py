@@ -1,5 +1,5 @@
-"""Issue 8, item 1: a number from a client never reaches the store unbounded, and a row the
-database refuses never holds back the others (on SQLite and on PostgreSQL)."""
+"""A number from a client never reaches the store unbounded, and a row the database refuses
+never holds back the others (on SQLite and on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def poisoned(bad_rows: dict[str, list[int]]) -> PendingWrites:
 
 
 BAD_ROWS = [
-    {"mallory": [99999999999999999999, 0]},  # the issue's 20 digits
+    {"mallory": [99999999999999999999, 0]},  # 20 digits: beyond any 64-bit integer
     {"mallory": [0, 1 << 64]},
     {"mallory": [MAX + 1, MAX + 1]},
     {"mallory": [10**30, 1], "eve": [1, 10**25]},  # two refused rows in one batch
@@ -152,7 +152,8 @@ def test_pending_totals_saturate_in_memory() -> None:
 
 
 def test_accounting_of_a_restarted_client_at_the_limit_stays_an_integer() -> None:
-    """The UDP case of the issue: 2^63-1, then a smaller total (a restart) adds it."""
+    """A client at 2^63-1, then a smaller total (a restart): the account stays at the limit, an
+    integer, never past it."""
     pending = PendingWrites()
     accounting = Accounting(pending, 3600)
     swarm, addr = b"s" * 20, b"a" * 6

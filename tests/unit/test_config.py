@@ -192,3 +192,32 @@ def test_listen_backlog_is_raised_unless_given() -> None:
         "haproxy:tcp:8080:interface=127.0.0.1:backlog=1024"
     )
     assert with_backlog("tcp:8080:backlog=10") == "tcp:8080:backlog=10"
+
+
+# -- numbers in options and env vars are parsed strictly: a malformed one is the one-line
+# start error, never a traceback
+
+
+BAD = ["9" * 5000, "--5", "+5", "١٢", "1e3", "0x10", "5.0", "-"]
+
+
+@pytest.mark.parametrize("value", BAD)
+@pytest.mark.parametrize("option", ["--max-peers", "--max-swarms", "--peer-ttl", "--workers"])
+def test_malformed_numbers_are_one_line_errors(option: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=option) as info:
+        config([option, value])
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("value", BAD)
+def test_malformed_env_numbers_too(value: str) -> None:
+    with pytest.raises(ConfigError):
+        config(env={"PORT": value or "x", "MAX_PEERS": value or "x"})
+
+
+def test_max_swarms_option() -> None:
+    assert config([]).max_swarms == 1_000_000
+    assert config(["--max-swarms", "5"]).max_swarms == 5
+    for bad in ("0", "-1", "many"):
+        with pytest.raises(ConfigError, match="max-swarms"):
+            config(["--max-swarms", bad])

@@ -1,16 +1,14 @@
-"""Publisher key files (weightless.client.keys): made by us, by ``ssh-keygen -t ed25519``, and
-every kind of wrong file a user may point at."""
+"""Publisher key files (weightless.client.keys): made by us, written by cryptography in each
+format, and every kind of wrong file a user may point at (keys made by ``ssh-keygen``, which
+these tests do not start, are in tests/integration/test_ssh_keygen_keys.py)."""
 
 from __future__ import annotations
 
-import base64
 import os
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import (
     BestAvailableEncryption,
@@ -21,21 +19,6 @@ from cryptography.hazmat.primitives.serialization import (
 
 from weightless.client import keys
 from weightless.client.errors import ClientError
-
-
-def ssh_keygen(path: Path, kind: str = "ed25519", passphrase: str = "") -> None:
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", kind, "-N", passphrase, "-C", "test", "-f", str(path)],
-        check=True,
-        capture_output=True,
-    )
-
-
-def ssh_public_hex(path: Path) -> str:
-    """The raw public key from ssh-keygen's own .pub file (ssh-ed25519 wire format)."""
-    blob = base64.b64decode(path.with_suffix(".pub").read_text().split()[1])
-    assert blob[:4] == (11).to_bytes(4, "big") and blob[4:15] == b"ssh-ed25519"
-    return blob[-32:].hex()
 
 
 def test_generate_writes_a_private_pem_readable_by_the_owner_only(tmp_path: Path) -> None:
@@ -63,28 +46,6 @@ def test_generated_keys_differ(tmp_path: Path) -> None:
     assert keys.public_key_hex(a) != keys.public_key_hex(b)
 
 
-def test_openssh_keys_from_ssh_keygen(tmp_path: Path) -> None:
-    path = tmp_path / "id_ed25519"
-    ssh_keygen(path)
-    assert keys.public_key_hex(keys.load(path)) == ssh_public_hex(path)
-
-
-def test_encrypted_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "id_ed25519"
-    ssh_keygen(path, passphrase="correct horse")
-    monkeypatch.delenv(keys.PASSPHRASE_ENV, raising=False)
-    with pytest.raises(ClientError, match=f"encrypted: set {keys.PASSPHRASE_ENV}"):
-        keys.load(path)
-    with pytest.raises(ClientError, match="wrong passphrase"):
-        keys.load(path, b"wrong")
-    assert keys.public_key_hex(keys.load(path, b"correct horse")) == ssh_public_hex(path)
-    monkeypatch.setenv(keys.PASSPHRASE_ENV, "correct horse")
-    assert keys.public_key_hex(keys.load(path)) == ssh_public_hex(path)
-    pem = tmp_path / "enc.pem"
-    made = keys.generate(pem, b"pem pass")
-    assert keys.public_key_hex(keys.load(pem, b"pem pass")) == keys.public_key_hex(made)
-
-
 def test_pkcs8_and_openssh_written_by_cryptography(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -102,29 +63,6 @@ def test_pkcs8_and_openssh_written_by_cryptography(
         keys.load(encrypted)
     with pytest.raises(ClientError, match="not encrypted"):
         keys.load(tmp_path / "PKCS8.key", b"pw")
-
-
-def test_other_key_types_are_refused_with_a_hint(tmp_path: Path) -> None:
-    rsa_path = tmp_path / "id_rsa"
-    ssh_keygen(rsa_path, "rsa")
-    with pytest.raises(ClientError, match="RSA key; signatures need an Ed25519 key"):
-        keys.load(rsa_path)
-    ec_path = tmp_path / "ec.pem"
-    ec_path.write_bytes(
-        ec.generate_private_key(ec.SECP256R1()).private_bytes(
-            Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
-        )
-    )
-    with pytest.raises(ClientError, match="Ed25519"):
-        keys.load(ec_path)
-    rsa_pem = tmp_path / "rsa.pem"
-    rsa_pem.write_bytes(
-        rsa.generate_private_key(65537, 2048).private_bytes(
-            Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
-        )
-    )
-    with pytest.raises(ClientError, match="RSA key"):
-        keys.load(rsa_pem)
 
 
 @pytest.mark.parametrize(

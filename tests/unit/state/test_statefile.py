@@ -1,5 +1,5 @@
-"""Issue 8, item 9: every state file read at start that is damaged or of the wrong shape is set
-aside as NAME.corrupt with the reason logged, and the start goes on without it."""
+"""Every state file read at start that is damaged or of the wrong shape is set aside as
+NAME.corrupt with the reason logged, and the start goes on without it."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ BAD_PENDING: list[bytes] = [
     b"",  # empty
     b'{"completions": {V2',  # truncated
     json.dumps(good_pending()).encode()[:-3],  # truncated valid file
-    b'{"completions": {}}',  # the issue's: valid JSON, no traffic
+    b'{"completions": {}}',  # valid JSON, but no traffic
     b'{"traffic": {}}',
     b"[]",
     b"null",

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import pytest_twisted
 from helpers import (
     RATE_LIMITED,
     Conn,
@@ -20,13 +19,11 @@ from helpers import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 from treq.testing import StubTreq
-from twisted.internet import reactor as global_reactor
 from twisted.internet.defer import Deferred, fail, succeed
-from twisted.internet.task import Clock, deferLater
+from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 
 from weightless.metrics import BUCKETS
-from weightless.registry.sqlite import SQLiteStore
 from weightless.registry.store import StoreUnavailable
 from weightless.tracker.catalog import CatalogEntry
 from weightless.web.app import HEALTH_TIMEOUT
@@ -212,25 +209,6 @@ def test_health_when_ping_never_answers() -> None:
     assert response.code == 503
     assert settled(client.treq.content(response)) == b"Database unreachable"
     assert pings[0].called  # the hung ping was given up, not left dangling
-
-
-@pytest_twisted.ensureDeferred
-async def test_health_with_a_real_sqlite_store(tmp_path: Any) -> None:
-    store = SQLiteStore(str(tmp_path / "health.db"), global_reactor)
-    await store.open()
-    try:
-        client = Client(build_stack(store, global_reactor))
-        answer = capture(client.treq.get(BASE + b"/health"))
-        for _ in range(500):
-            if answer:
-                break
-            await deferLater(global_reactor, 0.01, lambda: None)
-            client.treq.flush()
-        response = settled(answer)
-    finally:
-        await store.close()
-    assert response.code == 200
-    assert settled(client.treq.content(response)) == b"OK"
 
 
 def metric_samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -132,7 +132,7 @@ def test_malformed_heads_get_400_and_close(stack: Stack, name: str, target: byte
 
 
 def test_a_body_is_never_a_second_request(stack: Stack) -> None:
-    """The smuggling of the issue: behind a proxy that honours ``Content-Length : N``, the body
+    """Request smuggling: behind a proxy that honours ``Content-Length : N``, the body
     would be a second request with its own X-Forwarded-For. Here it is a 400 and nothing else."""
     smuggled = get_request(SECOND, b"X-Forwarded-For: 192.0.2.66")
     head = b"GET %s HTTP/1.1\r\nHost: x\r\nContent-Length : %d\r\n\r\n" % (ANNOUNCE, len(smuggled))

@@ -137,8 +137,9 @@ def test_what_twisted_web_refuses_the_listener_does_not_serve(data: bytes) -> No
 
 
 def test_the_generator_reaches_both_verdicts() -> None:
-    """The property is not empty: plain requests are served by both, and the violations the
-    issue names are refused by twisted.web (so the property constrains the listener there)."""
+    """The property is not empty: plain requests are served by both, and framing violations (a
+    space before the colon, a bare CR, HTTP/1.2, two Content-Lengths) are refused by twisted.web
+    (so the property constrains the listener there)."""
     ok = get_request(FIRST)
     assert twisted_statuses(ok) == [200] and listener_peers(ok) == 1
     for bad in (

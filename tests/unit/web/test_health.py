@@ -1,5 +1,5 @@
-"""Issue 8, item 5: /health pings the database at most once a second, whatever the request
-rate (an injected clock: no wall time)."""
+"""/health pings the database at most once a second, whatever the request rate (an injected
+clock: no wall time)."""
 
 from __future__ import annotations
 

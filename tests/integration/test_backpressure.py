@@ -11,6 +11,7 @@ import socket
 from collections.abc import Generator
 from typing import Any
 
+import pytest
 import pytest_twisted
 from helpers import FakeStore, announce_path, build_stack, get_request
 from twisted.internet import reactor
@@ -18,6 +19,8 @@ from twisted.internet.defer import succeed
 from twisted.internet.task import deferLater
 
 from weightless.web.front import SEND_BUFFER, FrontProtocol
+
+pytestmark = pytest.mark.integration
 
 HASH = bytes(range(20))
 BUDGET = 8 << 20  # bytes the client tries to push; without backpressure all of them get in
