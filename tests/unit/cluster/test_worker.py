@@ -45,12 +45,11 @@ class Worker:
         self.router = Router(self.mesh, self.tracker)
         self.live = ClusterLive(self.catalog, self.swarms, self.router, relay)
         self.notes: list[dict[str, Any]] = []
-        heard = self.router.on_catalog
-        assert heard is not None
 
+        # connected as weightless.tap.worker_seat connects them
         def hear(change: dict[str, Any]) -> None:
             self.notes.append(change)
-            heard(change)
+            self.live.apply(change)
 
         self.router.on_catalog = hear
 
@@ -171,7 +170,8 @@ def test_metrics_sum_every_worker() -> None:
     stats_b.count("http", "announce", "ok")
     stats_b.count("udp", "scrape", "ok")
     metrics = ClusterMetrics(a.router, stats_a, a.swarms)
-    ClusterMetrics(b.router, stats_b, b.swarms)
+    other = ClusterMetrics(b.router, stats_b, b.swarms)
+    a.router.stats_of, b.router.stats_of = metrics.local, other.local
     a.peers(MINE, 1, 0)
     b.peers(THEIRS, 2, 0)
     b.peers(MINE, 0, 1)
@@ -189,6 +189,7 @@ def test_metrics_leave_out_a_worker_that_does_not_answer() -> None:
     stats = Stats()
     stats.count("http", "announce", "ok")
     metrics = ClusterMetrics(a.router, stats, a.swarms)
+    a.router.stats_of = metrics.local
     a.router.all_stats = lambda: succeed([a.router.stats_of()])  # type: ignore[misc]
     metrics.refresh()
     assert metrics.total.requests == {("http", "announce", "ok"): 1}
