@@ -49,6 +49,7 @@ from twisted.web.server import Site
 from weightless.registry.live import COUNTS_SLICE, CountsPublisher, LiveRegistry
 from weightless.registry.postgres import PostgresStore
 from weightless.registry.search import Search
+from weightless.registry.service import RegistryService, pool_runner
 from weightless.registry.sqlite import SQLiteStore
 from weightless.registry.store import IStore
 from weightless.tracker.accounting import PendingWrites
@@ -213,9 +214,10 @@ async def bench_backend(
     publish_s = time.perf_counter() - started
     settle()
 
-    api = RegistryAPI(
-        store, live, PendingWrites(), RateLimiter(0, 1), ClientIP(), reactor, timeout=30.0
+    registry = RegistryService(
+        store, live, PendingWrites(), reactor, pool_runner(reactor), timeout=30.0
     )
+    api = RegistryAPI(registry, RateLimiter(0, 1), ClientIP(), reactor)
     port = reactor.listenTCP(0, Site(api.resource()), interface="127.0.0.1")
     url = f"http://127.0.0.1:{port.getHost().port}/registry/search"
     pool = HTTPConnectionPool(reactor, persistent=True)

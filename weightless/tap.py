@@ -29,6 +29,7 @@ from weightless.config import Config, ConfigError, from_environ, with_backlog
 from weightless.metrics import Stats, TrackerCollector, make_registry
 from weightless.registry.live import ChangeFeed, CountsPublisher, LiveRegistry
 from weightless.registry.postgres import PostgresStore
+from weightless.registry.service import RegistryService, pool_runner
 from weightless.registry.sqlite import SQLiteStore
 from weightless.registry.store import IStore
 from weightless.service import Maintenance, TrackerService
@@ -286,18 +287,17 @@ def wire(
         refresh_metrics = cluster.refresh
     metrics = make_registry(collected)
     http = TrackerHTTP(tracker, limiter, stats, reactor.seconds, timer, router=router)
-    api = RegistryAPI(
+    # the registry's rules, once: the JSON API and the HTML pages both answer from it
+    registry = RegistryService(
         store,
         live,
         pending,
-        limiter,
-        client_ip,
-        reactor,
-        config.registry_key,
-        config.cors_origins,
+        clock or reactor,
+        pool_runner(reactor),
         store_timeout,
-        clock,
+        config.registry_key,
     )
+    api = RegistryAPI(registry, limiter, client_ip, reactor, config.cors_origins)
     web = WebApp(
         http,
         store,
@@ -306,7 +306,7 @@ def wire(
         reactor,
         api.resource(),
         refresh_metrics=refresh_metrics,
-        pages=Pages(api, limiter, client_ip, reactor, passkeys is not None).resource(),
+        pages=Pages(registry, limiter, client_ip, reactor, passkeys is not None).resource(),
         clock=clock,
     )
     site = Site(web.app.resource(), reactor=reactor)
