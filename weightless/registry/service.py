@@ -159,7 +159,7 @@ class RegistryService:
         if self.registry_key is None:
             return
         if not hmac.compare_digest(given or b"", self.registry_key):
-            raise Unauthorized("missing or wrong X-Weightless-Key")
+            raise Unauthorized("missing or wrong registry key")
 
     # -- reads
 

@@ -45,15 +45,20 @@ ALLOWED_HEADERS = b"Content-Type, X-Weightless-Key"
 EXPOSED_HEADERS = b"X-Total-Count, Retry-After"
 # what a page of another site can POST without a CORS preflight (Fetch's safelisted types)
 SIMPLE_TYPES = (b"text/plain", b"application/x-www-form-urlencoded", b"multipart/form-data")
-# the registry's refusals, as statuses (a RegistryError's message is the body's "error")
+# the registry's refusals, as statuses; the body's "error" is the refusal's message, but for
+# these, where the client is told in the API's own words
 STATUSES: tuple[tuple[type[Exception], int], ...] = (
     (Invalid, 400),
     (Unauthorized, 401),
     (NotFound, 404),
     (Conflict, 409),
     (Unreadable, 500),
+    (Unavailable, 503),
 )
-UNAVAILABLE = "database unavailable, try again later"
+TOLD: dict[type[Exception], str] = {
+    Unauthorized: "missing or wrong X-Weightless-Key",
+    Unavailable: "database unavailable, try again later",  # the cause goes to the log
+}
 
 
 class ApiError(Exception):
@@ -131,6 +136,7 @@ class RegistryAPI:
         return self.client_ip.of_request(request)
 
     def _authorize(self, request: IRequest) -> None:
+        """Writes (and user reads) carry the registry key in X-Weightless-Key."""
         self.registry.authorize(request.getHeader(b"x-weightless-key"))
 
     # -- routes
@@ -222,10 +228,9 @@ class RegistryAPI:
             return json_body(request, error.status, {"error": str(error)})
         for kind, status in STATUSES:
             if isinstance(error, kind):
-                return json_body(request, status, {"error": str(error)})
-        if isinstance(error, Unavailable):
-            self.log.warn("registry: database unavailable: {e}", e=str(error))
-            return json_body(request, 503, {"error": UNAVAILABLE})
+                if kind is Unavailable:
+                    self.log.warn("registry: database unavailable: {e}", e=str(error))
+                return json_body(request, status, {"error": TOLD.get(kind, str(error))})
         if isinstance(error, HTTPException):
             if isinstance(error, MethodNotAllowed) and error.valid_methods:
                 request.setHeader(b"allow", ", ".join(error.valid_methods).encode())

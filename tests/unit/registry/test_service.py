@@ -246,7 +246,7 @@ async def test_writes_need_the_key_once_one_is_set(registry: Registry, tmp_path:
     registry.service.authorize(None)  # no key set: anyone may write
     keyed = Registry(registry.store, registry.path, registry_key="sécret").service
     for wrong in (None, b"", b"secret", "sécret".encode("latin-1")):
-        with pytest.raises(Unauthorized, match=r"^missing or wrong X-Weightless-Key$"):
+        with pytest.raises(Unauthorized, match=r"^missing or wrong registry key$"):
             keyed.authorize(wrong)
     keyed.authorize("sécret".encode())
 
