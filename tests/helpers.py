@@ -214,7 +214,7 @@ def build_stack(
     )
     if not hasattr(reactor, "getThreadPool"):
         # a MemoryReactorClock has no thread pool: long parses run inline, as the pool would
-        stack.api.run_in_thread = lambda fn, *args: maybeDeferred(fn, *args)
+        stack.api.registry.run_in_thread = lambda fn, *args: maybeDeferred(fn, *args)
     return stack
 
 

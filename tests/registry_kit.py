@@ -81,7 +81,7 @@ class Server:
         self.store = store
         self.stack = stack
         self.api = api
-        self.live = api.live
+        self.live = api.registry.live
         self.port: IListeningPort | None = None
         self.pool = HTTPConnectionPool(reactor, persistent=False)
 

@@ -29,6 +29,7 @@ from weightless.config import Config, ConfigError, from_environ, with_backlog
 from weightless.metrics import Stats, TrackerCollector, make_registry
 from weightless.registry.live import ChangeFeed, CountsPublisher, LiveRegistry
 from weightless.registry.postgres import PostgresStore
+from weightless.registry.service import RegistryService, pool_runner
 from weightless.registry.sqlite import SQLiteStore
 from weightless.registry.store import IStore
 from weightless.service import Maintenance, TrackerService
@@ -378,20 +379,18 @@ def registry(
     store_timeout: float,
     clock: Any,
 ) -> tuple[RegistryAPI, Pages]:
-    """The registry's JSON API and its HTML pages."""
-    api = RegistryAPI(
+    """The registry's rules, once, and their two faces: the JSON API and the HTML pages."""
+    service = RegistryService(
         store,
         v.live,
         core.pending,
-        v.limiter,
-        client_ip,
-        reactor,
-        config.registry_key,
-        config.cors_origins,
+        clock or reactor,
+        pool_runner(reactor),
         store_timeout,
-        clock,
+        config.registry_key,
     )
-    pages = Pages(api, v.limiter, client_ip, reactor, core.passkeys is not None)
+    api = RegistryAPI(service, v.limiter, client_ip, reactor, config.cors_origins)
+    pages = Pages(service, v.limiter, client_ip, reactor, core.passkeys is not None)
     return api, pages
 
 

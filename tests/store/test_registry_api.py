@@ -218,7 +218,7 @@ async def test_post_with_torrent_data(server: Server, tmp_path: Path) -> None:
 @pytest_twisted.ensureDeferred
 async def test_post_needs_the_key_when_one_is_set(start: Start) -> None:
     server = await start(registry_key="s3cret")
-    error(await server.post_json(FULL), 401)
+    assert error(await server.post_json(FULL), 401) == "missing or wrong X-Weightless-Key"
     error(await server.post_json(FULL, {"X-Weightless-Key": "wrong"}), 401)
     error(await server.post_json(FULL, {"X-Weightless-Key": "s3cretx"}), 401)
     assert (await server.post_json(FULL, {"X-Weightless-Key": "s3cret"})).status == 201
@@ -612,6 +612,20 @@ async def test_unknown_paths_and_methods_answer_json(server: Server) -> None:
     # paths that no route's pattern can match (control characters) are still JSON
     for path in ("/api/users/a%0Ab%0Dc%C2%85d%0Be", "/api/x%0A"):
         error(await server.get(path), 404)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_database_gone_is_a_503_in_the_api_and_the_pages(server: Server) -> None:
+    from helpers import FakeStore
+
+    server.api.registry.store = FakeStore(lambda: None)  # every query: StoreUnavailable
+    for path in ("/api/registry", "/api/registry/meta", "/api/registry/torrent"):
+        r = await server.get(path, info_hash=V2)
+        assert error(r, 503) == "database unavailable, try again later", path
+    assert error(await server.get("/api/publishers/org"), 503)
+    page = await server.get("/torrents/" + V2)
+    assert page.status == 503
+    assert b"The registry&#39;s database is unavailable; try again later." in page.body
 
 
 @pytest_twisted.ensureDeferred

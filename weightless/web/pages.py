@@ -1,8 +1,8 @@
 """The registry in a browser: ``/`` (search, filters, sorting, pages) and ``/torrents/{hash}``
 (one entry), server-rendered with Jinja2 templates, plus their static files.
 
-Thin: entries, counts and file lists come from the registry API's own reads
-(``RegistryAPI.lookup``, ``.find``, ``.metadata``), so a page shows what ``/api`` answers.
+Thin: entries, counts and file lists come from the `RegistryService` that answers ``/api``
+(``get``, ``search``, ``metadata``), so a page shows what ``/api`` answers.
 Pages count against the per-IP rate limit like ``/api``; static files do not. Every page works
 without JavaScript; ``live.js`` only refreshes the live counts and adds copy buttons."""
 
@@ -18,7 +18,6 @@ from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from klein import Klein
-from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -28,11 +27,11 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from weightless.registry.entries import Invalid, parse_hash
 from weightless.registry.search import SORTS, Search, parse_search
-from weightless.registry.store import StoreUnavailable
+from weightless.registry.service import NotFound, RegistryService, Unavailable, Unreadable
 from weightless.tracker.ratelimit import Limiter
 from weightless.web import present
 from weightless.web.clientip import ClientIP
-from weightless.web.registry_api import ApiError, RegistryAPI, params
+from weightless.web.querystring import QueryStringError, query_params
 from weightless.web.status import set_status
 
 PAGE_SIZE = 20
@@ -87,13 +86,13 @@ class Pages:
 
     def __init__(
         self,
-        api: RegistryAPI,
+        registry: RegistryService,
         limiter: Limiter,
         client_ip: ClientIP,
         reactor: IReactorTime,
         passkeys: bool = False,
     ) -> None:
-        self.api = api
+        self.registry = registry
         self.limiter = limiter
         self.client_ip = client_ip
         self.reactor = reactor
@@ -168,7 +167,7 @@ class Pages:
         search = parse_search(
             {**wanted, "limit": str(PAGE_SIZE), "offset": str((page - 1) * PAGE_SIZE)}
         )
-        entries, total = await self.api.find(search)
+        entries, total = await self.registry.search(search)
         pages = max(1, math.ceil(total / PAGE_SIZE))
         state = {k: v for k, v in wanted.items() if v and not (k == "sort" and v == SORTS[0])}
 
@@ -211,11 +210,14 @@ class Pages:
             key = parse_hash(info_hash)
         except Invalid as e:
             raise PageError(400, f"Not an info hash: {e}.") from None
-        entry = await self.api.lookup(key)
-        if entry is None:
-            raise PageError(404, "No entry has this info hash.")
-        found = await self.api.metadata(key)
-        meta = None if found is None else json.loads(found)
+        try:
+            entry = await self.registry.get(key)
+        except NotFound:
+            raise PageError(404, "No entry has this info hash.") from None
+        try:
+            meta = json.loads(await self.registry.metadata(key))
+        except NotFound:
+            meta = None  # an entry without a stored file: no file list
         base = self._base_url(request)
         announce = base + "/announce"
         return self._render(
@@ -266,11 +268,13 @@ class Pages:
     def failed(self, request: IRequest, failure: Failure) -> bytes:  # type: ignore[misc]
         error = failure.value
         status, message = 500, "Something went wrong on our side."
-        if isinstance(error, PageError | ApiError):
+        if isinstance(error, PageError):
             status, message = error.status, str(error)
         elif isinstance(error, Invalid):
             status, message = 400, f"{error}."
-        elif isinstance(error, StoreUnavailable | defer.TimeoutError):
+        elif isinstance(error, Unreadable):
+            status = 500  # a stored file the registry cannot read: the message stays general
+        elif isinstance(error, Unavailable):
             self.log.warn("page: database unavailable: {e}", e=str(error))
             status, message = 503, "The registry's database is unavailable; try again later."
         elif isinstance(error, HTTPException):
@@ -282,6 +286,14 @@ class Pages:
         if status >= 500:
             message = message if status == 503 else "Something went wrong on our side."
         return self._render(request, status, "error.html", status=status, message=message)
+
+
+def params(request: IRequest) -> dict[str, str]:
+    """The first value of each query-string parameter, as text (see ``querystring``)."""
+    try:
+        return query_params(request)
+    except QueryStringError as e:
+        raise PageError(400, str(e)) from None
 
 
 def _page_number(text: str | None) -> int:
