@@ -334,6 +334,21 @@ async def test_put_publisher_errors(server: Server) -> None:
 
 
 @pytest_twisted.ensureDeferred
+async def test_trusted_keys_are_written_only_as_json(server: Server) -> None:
+    """A cross-site form cannot set a publisher's keys: PUT needs application/json (415 with
+    any other type or none), as the OpenAPI document says."""
+    body = json.dumps({"keys": [PUB]}).encode()
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
+        headers = dict(AUTH, **({"Content-Type": content_type} if content_type else {}))
+        r = await server.request("PUT", "/api/publishers/org", body, headers)
+        assert "Content-Type must be application/json" in error(r, 415)
+    assert (await server.get("/api/publishers/org")).json()["keys"] == []
+    headers = {"Content-Type": "application/json; charset=utf-8", **AUTH}
+    r = await server.request("PUT", "/api/publishers/org", body, headers)
+    assert r.status == 200 and r.json()["keys"] == [PUB]
+
+
+@pytest_twisted.ensureDeferred
 async def test_the_operators_mark(server: Server) -> None:
     assert (await post(server)).status == 201
     r = await mark(server, V1, "true")  # either hash names the entry

@@ -204,6 +204,7 @@ class RegistryAPI:
     @app.route("/publishers/<path:publisher>", methods=["PUT"])
     async def put_publisher(self, request: IRequest, publisher: str) -> bytes:
         self._authorize(request)
+        require_content_type(request, (JSON,), refused=False)
         keys = await self.registry.trust(publisher, request.content.read())
         return json_body(request, 200, {"publisher": publisher, "keys": keys})
 
