@@ -17,8 +17,9 @@ import pytest
 from helpers import announce_path, bdecode, make_passkey
 
 from integration.client_kit import KEY, Client, make_folder, start_tracker, tree, web_server
-from integration.lt_helpers import eventually, get_json, request
+from integration.lt_helpers import get_json, request
 from integration.process import Tracker
+from integration.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -295,16 +296,19 @@ def test_interrupted_get_resumes_without_downloading_again(tmp_path: Path, setup
 
 def test_ctrl_c_then_run_again(tmp_path: Path, setup: Setup) -> None:
     deadline = time.monotonic() + TEST_TIMEOUT
-    _, client = setup.tracker(tmp_path, udp=False)
+    tracker, client = setup.tracker(tmp_path, udp=False)
     folder = make_folder(tmp_path / "publisher")
     published = client.json("publish", str(folder), "--api-key", KEY)
     seeder = client.start("seed", published["info_hash"], "--data", str(folder.parent))
     client.wait_seeding(seeder, deadline)
+    counts(tracker, published["info_hash"], deadline, (1, 0, 0))
 
     getter = client.start(
         "get", folder.name, "-o", str(tmp_path / "out"), "--download-limit", "300k"
     )
-    time.sleep(1.5)
+    # interrupted once it is downloading (it has announced), long before the 300 kB/s limit
+    # lets it finish the 1.8 MB
+    counts(tracker, published["info_hash"], deadline, (1, 1, 0))
     assert client.interrupt(getter) == 130
     assert "run the same command again to resume" in client.stderr_of(getter)
     assert (tmp_path / "out" / ".weightless" / f"{published['info_hash']}.resume").exists()

@@ -17,7 +17,6 @@ from helpers import make_passkey
 from integration.lt_helpers import (
     Client,
     digests,
-    eventually,
     free_udp_port,
     get_json,
     make_content,
@@ -25,6 +24,7 @@ from integration.lt_helpers import (
     upload_torrent,
 )
 from integration.process import Tracker, query_db
+from integration.waiting import eventually
 
 pytestmark = pytest.mark.integration
 

@@ -14,13 +14,13 @@ from helpers import (
     announce_path,
     bdecode,
     compact_peers,
-    free_port,
     get_request,
     make_passkey,
     parse_replies,
     scrape_path,
 )
 
+from integration.ports import free_port
 from integration.process import (
     BLOCKED,
     TRACKER_ENV,
