@@ -168,33 +168,23 @@ def start_tracker(
 
 
 def web_server(root: Path, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """``twistd web`` serving ``root`` (it answers Range requests, as web seeds need)."""
+    """A web seed serving ``root`` (``web_seed.py``: byte ranges, pipelined requests)."""
     port = free_port()
-    twistd = Path(sys.executable).with_name("twistd")
-    log = open(workdir / f"web-{port}.log", "wb")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen(
-        [
-            str(twistd),
-            "-n",
-            "--pidfile=",
-            "web",
-            "--path",
-            str(root),
-            "--listen",
-            f"tcp:{port}:interface=127.0.0.1",
-        ],
-        cwd=workdir,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with open(workdir / f"web-{port}.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("web_seed.py")), str(root), str(port)],
+            cwd=workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
     def listening() -> bool:
-        assert proc.poll() is None, "twistd web exited at start"
+        assert proc.poll() is None, (workdir / f"web-{port}.log").read_text(errors="replace")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=5).close()
         except OSError:
             return False
         return True
 
-    wait_for(listening, "twistd web to listen")
+    wait_for(listening, "the web seed to listen")
     return proc, port
