@@ -126,7 +126,7 @@ def test_keygen_publish_sign_trust_and_get_verified(
     deadline = time.monotonic() + 60
     seeder = client.start("seed", v2, "--data", str(folder.parent))
     client.wait_seeding(seeder, deadline)
-    result = client.run("get", v2, "-o", str(out), "--require-verified", "--timeout", "40")
+    result = client.run("get", v2, "-o", str(out), "--require-verified", "--timeout", "120")
     path = Path(result.stdout.decode().strip())
     assert tree(path) == tree(folder)
 
@@ -217,7 +217,7 @@ def test_forgeries_are_refused(tmp_path: Path, running: tuple[Tracker, Client]) 
     conn.close()
     tracker.start()
     out = tmp_path / "get"
-    message = refused(client, "get", v2, "-o", str(out), "--timeout", "20")
+    message = refused(client, "get", v2, "-o", str(out), "--timeout", "120")
     assert "does not verify" in message, message
     assert not out.exists() or not any(out.iterdir())
     result = client.run("verify", v2, "--json", ok=False)
