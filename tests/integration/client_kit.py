@@ -6,20 +6,23 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
-import time
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from helpers import free_port
-
-from integration.lt_helpers import free_udp_port
+from integration.ports import free_port
 from integration.process import Tracker
+from integration.waiting import wait_for
 
 WEIGHTLESS = Path(sys.executable).with_name("weightless")
 KEY = "client test registry key"
-RUN_TIMEOUT = 60.0
+RUN_TIMEOUT = 180.0  # bounds one command that should end (a hang), not how long it may take
+STOP_TIMEOUT = 60.0  # for a command to end after Ctrl-C
 # the client's own settings that whoever runs the tests may have set
 CLIENT_ENV = (
     "WL_TRACKER",
@@ -51,6 +54,31 @@ def tree(folder: Path) -> dict[str, bytes]:
     }
 
 
+@contextmanager
+def sigint_default_in_children() -> Iterator[None]:
+    """Processes started inside have SIGINT at its default action, as a command typed in a
+    terminal has, even when the tests themselves run with SIGINT ignored (started by nohup-like
+    CI launchers, or as ``cmd &`` from a script).
+
+    An ignored signal stays ignored across exec, and a Python program (``weightless``) keeps
+    an ignored SIGINT ignored, so the Ctrl-C that ``Client.interrupt`` sends would go unheard.
+    Around the fork this process catches SIGINT with a handler that does nothing (for the
+    tests it is still ignored); exec resets a caught signal to its default. Unlike a
+    ``preexec_fn``, this runs no Python code in the child, which is unsafe in a process with
+    threads."""
+    if (
+        signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+    signal.signal(signal.SIGINT, lambda signum, frame: None)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class Client:
     """Runs ``weightless`` with a tracker's URL and ports in its environment."""
 
@@ -68,13 +96,14 @@ class Client:
         self.background: list[tuple[subprocess.Popen[bytes], Path]] = []
 
     def run(self, *args: str, env: dict[str, str] | None = None, ok: bool = True) -> Any:
-        result = subprocess.run(
-            [str(WEIGHTLESS), *args],
-            cwd=self.workdir,
-            env={**self.env, **(env or {})},
-            capture_output=True,
-            timeout=RUN_TIMEOUT,
-        )
+        with sigint_default_in_children():
+            result = subprocess.run(
+                [str(WEIGHTLESS), *args],
+                cwd=self.workdir,
+                env={**self.env, **(env or {})},
+                capture_output=True,
+                timeout=RUN_TIMEOUT,
+            )
         if ok:
             assert result.returncode == 0, result.stderr.decode(errors="replace")
         return result
@@ -85,7 +114,7 @@ class Client:
     def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         """A long-running command (seed, get --seed); its stderr goes to a file."""
         log = self.workdir / f"bg-{len(self.background)}.err"
-        with open(log, "wb") as err:
+        with open(log, "wb") as err, sigint_default_in_children():
             proc = subprocess.Popen(
                 [str(WEIGHTLESS), *args],
                 cwd=self.workdir,
@@ -97,17 +126,20 @@ class Client:
         return proc
 
     def wait_seeding(self, proc: subprocess.Popen[bytes], deadline: float) -> None:
-        log = next(log for p, log in self.background if p is proc)
-        while b"seeding " not in log.read_bytes():
-            assert proc.poll() is None, log.read_text(errors="replace")
-            assert time.monotonic() < deadline, log.read_text(errors="replace")
-            time.sleep(0.05)
+        """Until the command says it is seeding; fails at once if it exits."""
+
+        def seeding() -> bool:
+            said = b"seeding " in self.stderr_of(proc).encode()
+            assert said or proc.poll() is None, self.stderr_of(proc)
+            return said
+
+        wait_for(seeding, lambda: f"seeding:\n{self.stderr_of(proc)}", deadline=deadline)
 
     def interrupt(self, proc: subprocess.Popen[bytes]) -> int:
         """Ctrl-C, as a person stops it; returns the exit status."""
         proc.send_signal(signal.SIGINT)
         try:
-            return proc.wait(timeout=15)
+            return proc.wait(timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
             proc.kill()
             raise
@@ -126,7 +158,7 @@ def start_tracker(
     workdir: Path, *, udp: bool = True, env: dict[str, str] | None = None
 ) -> tuple[Tracker, int | None]:
     """A tracker on free ports (UDP on 127.0.0.1 when asked), registry key KEY."""
-    udp_port = free_udp_port() if udp else None
+    udp_port = free_port() if udp else None
     args = ["--rate-limit", "0"]
     if udp_port:
         args += ["--udp", str(udp_port), "--udp-interface", "127.0.0.1"]
@@ -136,32 +168,23 @@ def start_tracker(
 
 
 def web_server(root: Path, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """``twistd web`` serving ``root`` (it answers Range requests, as web seeds need)."""
+    """A web seed serving ``root`` (``web_seed.py``: byte ranges, pipelined requests)."""
     port = free_port()
-    twistd = Path(sys.executable).with_name("twistd")
-    log = open(workdir / f"web-{port}.log", "wb")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen(
-        [
-            str(twistd),
-            "-n",
-            "--pidfile=",
-            "web",
-            "--path",
-            str(root),
-            "--listen",
-            f"tcp:{port}:interface=127.0.0.1",
-        ],
-        cwd=workdir,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 20
-    import socket
+    with open(workdir / f"web-{port}.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("web_seed.py")), str(root), str(port)],
+            cwd=workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
-    while True:
+    def listening() -> bool:
+        assert proc.poll() is None, (workdir / f"web-{port}.log").read_text(errors="replace")
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, port
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
         except OSError:
-            assert proc.poll() is None and time.monotonic() < deadline, "twistd web did not start"
-            time.sleep(0.05)
+            return False
+        return True
+
+    wait_for(listening, "the web seed to listen")
+    return proc, port

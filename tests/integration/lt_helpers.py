@@ -7,16 +7,16 @@ import hashlib
 import http.client
 import json
 import os
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlencode
 
 import libtorrent as lt
 
-T = TypeVar("T")
+from integration.ports import free_port
+from integration.waiting import eventually, wait_for
 
 PIECE = 256 * 1024
 
@@ -40,10 +40,7 @@ SETTINGS: dict[str, Any] = {
 
 
 def free_udp_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((host, 0))
-        port: int = s.getsockname()[1]
-        return port
+    return free_port(host)
 
 
 def make_content(root: Path) -> Path:
@@ -121,13 +118,12 @@ class Client:
 
     def wait(self, done: Callable[[], bool], what: str, deadline: float) -> None:
         """Poll until ``done()``; fail with the client's story at ``deadline`` (monotonic)."""
-        while True:
+
+        def pumped() -> bool:
             self.pump()
-            if done():
-                return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{self.name}: timed out waiting for {what}:\n{self.report()}")
-            time.sleep(0.05)
+            return done()
+
+        wait_for(pumped, lambda: f"{what} ({self.name}):\n{self.report()}", deadline=deadline)
 
     def report(self) -> str:
         head = f"{self.name}: closed"
@@ -157,20 +153,12 @@ class Client:
 
     def _settle(self, done: Callable[[], bool], deadline: float) -> None:
         """Like wait, but at the deadline it gives up quietly (close runs in teardowns)."""
-        self.pump()
-        while not done() and time.monotonic() < deadline:
-            time.sleep(0.05)
+
+        def pumped() -> bool:
             self.pump()
+            return done()
 
-
-def eventually(fetch: Callable[[], T], ok: Callable[[T], bool], deadline: float) -> T:
-    """Call ``fetch`` until ``ok`` accepts what it returns or ``deadline`` (monotonic) passes;
-    returns the last value either way, for the caller to assert on (and show)."""
-    while True:
-        value = fetch()
-        if ok(value) or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
+        eventually(pumped, bool, deadline)
 
 
 def request(

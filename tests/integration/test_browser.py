@@ -14,8 +14,7 @@ import json
 import os
 import shutil
 import sqlite3
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -26,6 +25,7 @@ from playwright.sync_api import Error, expect, sync_playwright
 from registry_kit import make_folder_torrent
 
 from integration.process import Tracker
+from integration.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +42,7 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "screenshots"
 EVIL = '<script>alert("owned")</script><img src=x onerror="alert(1)"> model'
 DASH, LEFT, RIGHT = "\u2013", "\u2039", "\u203a"  # as the pages write "1-20" and the pager
-WAIT_MS = 15_000  # longest wait for something on a page (live counts refresh every 5 s)
+WAIT_MS = 30_000  # longest wait for something on a page (live counts refresh every 5 s)
 
 
 def _unavailable(reason: str) -> None:
@@ -129,7 +129,7 @@ def registry(tracker: Tracker, tmp_path_factory: pytest.TempPathFactory) -> Regi
             license="MIT",
             size=(n + 1) * 3_000_000_000,
         )
-    # an operator's mark (POST /api/registry/verify comes with issue 10): straight in the file
+    # an operator's mark, written straight in the database file
     with sqlite3.connect(tracker.db) as db:
         db.execute("UPDATE registry SET verified = 1 WHERE info_hash = ?", (v2(22),))
     db.close()
@@ -198,13 +198,6 @@ def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
 
 
-def wait_until(check: Callable[[], bool], seconds: float = 15.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.25)
-
-
 # -- the list
 
 
@@ -269,7 +262,7 @@ def test_pages_and_sort(page: Any, tracker: Tracker, registry: Registry) -> None
         page.reload()
         return names(page)[:2] == ["Model 05", "Model 07"]
 
-    wait_until(sorted_by_seeders)
+    wait_for(sorted_by_seeders, "Model 05 and 07 first", poll=0.25)
     row = page.locator("tr.entry", has_text="Model 05")
     assert row.locator(".seeders").inner_text() == "3"
     assert page.locator(".sort strong").inner_text() == "Most seeders"
@@ -302,7 +295,7 @@ def test_entry_files_magnet_download_and_live_counts(
     assert part.locator(".fsize").inner_text() == "1.0 KiB"
     shot(page, "entry.png")
 
-    # copy the magnet link: the spec's hybrid form with this tracker's announce URL
+    # copy the magnet link: the hybrid form (btih and btmh) with this tracker's announce URL
     page.locator("button[data-copy=magnet]").click()
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied.startswith(

@@ -17,12 +17,14 @@ import pytest
 from helpers import announce_path, bdecode, make_passkey
 
 from integration.client_kit import KEY, Client, make_folder, start_tracker, tree, web_server
-from integration.lt_helpers import eventually, get_json, request
+from integration.lt_helpers import get_json, request
 from integration.process import Tracker
+from integration.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
-TEST_TIMEOUT = 60.0
+TEST_TIMEOUT = 180.0  # seconds for one test: bounds a failure only
+GET_TIMEOUT = "120"  # a get's own --timeout where it should succeed (or fail otherwise)
 SECRET = "client test secret"
 
 
@@ -116,7 +118,7 @@ def test_publish_seed_and_get_by_every_name(tmp_path: Path, setup: Setup) -> Non
 
     for n, what in enumerate([v2, v1, published["magnet"], folder.name], start=1):
         out = tmp_path / f"get-{n}"
-        result = client.run("get", what, "-o", str(out), "--timeout", "30")
+        result = client.run("get", what, "-o", str(out), "--timeout", GET_TIMEOUT)
         path = Path(result.stdout.decode().strip())
         assert path == out.resolve() / folder.name
         assert tree(path) == tree(folder), what
@@ -163,8 +165,9 @@ def test_passkeys_in_the_announce_urls(tmp_path: Path, setup: Setup) -> None:
     client.wait_seeding(seeder, deadline)
     counts(tracker, published["info_hash"], deadline, (1, 0, 0))
 
-    # without a passkey the tracker refuses, and get says why when it gives up
-    refused = client.run("get", folder.name, "-o", str(tmp_path / "no"), "--timeout", "3", ok=False)
+    # without a passkey the tracker refuses, and get says why when it gives up (8 s: time
+    # for the tracker's refusal to come back on a busy machine)
+    refused = client.run("get", folder.name, "-o", str(tmp_path / "no"), "--timeout", "8", ok=False)
     assert refused.returncode == 1
     assert b"timed out" in refused.stderr and b"passkey" in refused.stderr.lower()
 
@@ -257,7 +260,7 @@ def test_interrupted_get_resumes_without_downloading_again(tmp_path: Path, setup
                 output=out,
                 settings=slow,
                 on_status=stop_at(1 / 3),
-                timeout=30,
+                timeout=float(GET_TIMEOUT),
             )
         resume = out / ".weightless" / f"{published['info_hash']}.resume"
         assert resume.exists()
@@ -268,7 +271,7 @@ def test_interrupted_get_resumes_without_downloading_again(tmp_path: Path, setup
             tracker=where,
             output=out,
             settings=Settings(listen="127.0.0.1:0"),
-            timeout=30,
+            timeout=float(GET_TIMEOUT),
         )
         assert tree(fetched.path) == tree(folder)
         assert fetched.bytes == total
@@ -281,7 +284,7 @@ def test_interrupted_get_resumes_without_downloading_again(tmp_path: Path, setup
             tracker=where,
             output=out,
             settings=Settings(listen="127.0.0.1:0"),
-            timeout=30,
+            timeout=float(GET_TIMEOUT),
         )
         assert again.downloaded == 0
         for p in (out / "big model").iterdir():
@@ -295,16 +298,19 @@ def test_interrupted_get_resumes_without_downloading_again(tmp_path: Path, setup
 
 def test_ctrl_c_then_run_again(tmp_path: Path, setup: Setup) -> None:
     deadline = time.monotonic() + TEST_TIMEOUT
-    _, client = setup.tracker(tmp_path, udp=False)
+    tracker, client = setup.tracker(tmp_path, udp=False)
     folder = make_folder(tmp_path / "publisher")
     published = client.json("publish", str(folder), "--api-key", KEY)
     seeder = client.start("seed", published["info_hash"], "--data", str(folder.parent))
     client.wait_seeding(seeder, deadline)
+    counts(tracker, published["info_hash"], deadline, (1, 0, 0))
 
     getter = client.start(
         "get", folder.name, "-o", str(tmp_path / "out"), "--download-limit", "300k"
     )
-    time.sleep(1.5)
+    # interrupted once it is downloading (it has announced), long before the 300 kB/s limit
+    # lets it finish the 1.8 MB
+    counts(tracker, published["info_hash"], deadline, (1, 1, 0))
     assert client.interrupt(getter) == 130
     assert "run the same command again to resume" in client.stderr_of(getter)
     assert (tmp_path / "out" / ".weightless" / f"{published['info_hash']}.resume").exists()
@@ -328,7 +334,7 @@ def test_web_seed_alone(tmp_path: Path, setup: Setup) -> None:
     # no seeder anywhere: only the HTTP server has the data
     assert entry(tracker, published["info_hash"])["seeders"] == 0
     result = client.run(
-        "get", published["info_hash"], "-o", str(tmp_path / "out"), "--timeout", "30"
+        "get", published["info_hash"], "-o", str(tmp_path / "out"), "--timeout", GET_TIMEOUT
     )
     assert tree(Path(result.stdout.decode().strip())) == tree(folder)
 
@@ -360,7 +366,7 @@ def test_metadata_from_peers_when_the_registry_has_no_torrent(tmp_path: Path, se
     )
     seeder = client.start("seed", str(tmp_path / "m.torrent"), "--data", str(folder.parent))
     client.wait_seeding(seeder, deadline)
-    result = client.run("get", "no file", "-o", str(tmp_path / "out"), "--timeout", "30")
+    result = client.run("get", "no file", "-o", str(tmp_path / "out"), "--timeout", GET_TIMEOUT)
     assert tree(Path(result.stdout.decode().strip())) == tree(folder)
 
 
@@ -438,7 +444,9 @@ def test_user_mistakes_are_one_line(tmp_path: Path, setup: Setup) -> None:
     (blocked / folder.name / "sub dir").write_bytes(b"in the way")
     seeder = client.start("seed", published["info_hash"], "--data", str(folder.parent))
     client.wait_seeding(seeder, time.monotonic() + TEST_TIMEOUT)
-    fails("get", published["info_hash"], "-o", str(blocked), "--timeout", "20", says="sub dir")
+    fails(
+        "get", published["info_hash"], "-o", str(blocked), "--timeout", GET_TIMEOUT, says="sub dir"
+    )
     # nobody seeds what the timeout waits for
     client.interrupt(seeder)
     fails(

@@ -1,6 +1,7 @@
-"""Issue 8, item 1 on a real tracker, one process and three workers: a passkey announce with a
-20-digit ``uploaded`` no longer poisons the writes; every user's traffic and every completion
-reaches the database, the huge total as 2^63-1 (an integer), and a stop leaves no pending file."""
+"""Traffic and completions reach the database on a real tracker, one process and three
+workers: a passkey announce with a 20-digit ``uploaded`` does not poison the writes; every
+user's traffic and every completion reaches the database, the huge total as 2^63-1 (an
+integer), and a stop leaves no pending file."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 from helpers import announce_path, bdecode, make_passkey
 
 from integration.process import V1, V2, Tracker, query_db, seed
-from integration.test_workers import cluster, get_from, wait_for
+from integration.test_workers import cluster, get_from
+from integration.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 MAX = (1 << 63) - 1
@@ -40,7 +42,7 @@ def exercise(tracker: Tracker, tmp_path: Path) -> None:
         done = query_db(tracker.db, "SELECT completions FROM registry")
         return rows == {"mallory": (MAX, 5), "alice": (700, 300)} and done == [(2,)]
 
-    wait_for(written, "the flush of both users and both completions", timeout=30)
+    wait_for(written, "the flush of both users and both completions")
     [(value, kind)] = query_db(
         tracker.db, "SELECT uploaded, typeof(uploaded) FROM users WHERE user_id = 'mallory'"
     )

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import udp_client
-from helpers import free_port
 
+from integration.ports import free_port
 from integration.process import Tracker
 from integration.test_workers import cluster, http_announce
 

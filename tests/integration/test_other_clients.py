@@ -12,14 +12,13 @@ from typing import Any
 
 import libtorrent as lt
 import pytest
-from helpers import free_port, make_passkey
+from helpers import make_passkey
 
 from integration import other_clients
 from integration.lt_helpers import (
     PIECE,
     Client,
     digests,
-    eventually,
     get_json,
     make_content,
     upload_torrent,
@@ -32,11 +31,13 @@ from integration.other_clients import (
     rtorrent,
     write_pad_files,
 )
+from integration.ports import free_port
 from integration.process import Tracker, query_db
+from integration.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
-TEST_TIMEOUT = 90.0  # seconds for one test, tracker start included
+TEST_TIMEOUT = 240.0  # seconds for one test, tracker start included: bounds a failure only
 KEY = "other clients registry key"
 SECRET = "other clients tracker secret"
 SEEDER, LEECHER = "libtorrent-seeder", "aria2-leecher"
@@ -108,7 +109,7 @@ def test_aria2_downloads_a_v1_torrent_and_its_completion_counts(
     size = sum(p.stat().st_size for p in content.iterdir())
     # aria2's torrent carries the form torrents should carry (clients derive /{passkey}/scrape
     # from it); libtorrent's SSRF mitigation only announces to a loopback tracker under a path
-    # that begins with /announce, so the seeder gets the spec's form
+    # that begins with /announce, so the seeder gets the /announce/{passkey} form
     torrent = make_torrent(content, announce_url(LEECHER, True), v1_only=True, piece_size=PIECE)
     v1 = lt.torrent_info(torrent).info_hashes().v1.to_bytes().hex()
     status, body = upload_torrent(tracker.port, torrent, KEY)

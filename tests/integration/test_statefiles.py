@@ -1,4 +1,4 @@
-"""Issue 8, item 9 on a real ``twistd -n weightless``: a damaged state file in the working
+"""Damaged state files on a real ``twistd -n weightless``: a damaged state file in the working
 directory is set aside as NAME.corrupt, the reason is logged, and the tracker serves."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import announce_path, compact_peers, free_port
+from helpers import announce_path, compact_peers
 
+from integration.ports import free_port
 from integration.process import TRACKER_ENV, TWISTD, Tracker
 
 pytestmark = pytest.mark.integration
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.integration
 DAMAGE = {
     "empty": b"",
     "truncated": b'{"completions": {"ab',
-    "wrong shape": b'{"completions": {}}',  # the issue's example
+    "wrong shape": b'{"completions": {}}',  # valid JSON, but no "traffic"
     "wrong types": b'{"completions": {"x": "1"}, "traffic": {"u": [1.5, -2]}}',
     "binary": b"\x00\xff\x13\x37" * 64,
 }

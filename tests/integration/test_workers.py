@@ -9,8 +9,6 @@ import os
 import signal
 import socket
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ import udp_client
 from helpers import announce_path, bdecode, compact_peers
 
 from integration.process import V1, V2, Tracker, seed
+from integration.waiting import wait_for
 from weightless.cluster.owner import owner_of
 from weightless.wire import udp
 
@@ -33,14 +32,6 @@ def workers_of(tracker: Tracker) -> list[int]:
         ["pgrep", "-P", str(tracker.proc.pid)], capture_output=True, text=True, check=False
     ).stdout
     return [int(pid) for pid in out.split()]
-
-
-def wait_for(check: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def get_from(tracker: Tracker, target: bytes, source: str = "127.0.0.1") -> tuple[int, bytes]:
@@ -296,7 +287,7 @@ def test_sigkill_of_the_supervisor_leaves_no_worker(
     assert len(pids) == 3
     tracker.kill()  # SIGKILL
     for pid in pids:
-        wait_for(lambda pid=pid: not _alive(pid), f"worker {pid} to end", timeout=10)
+        wait_for(lambda pid=pid: not _alive(pid), f"worker {pid} to end")
 
 
 def _alive(pid: int) -> bool:

@@ -1,6 +1,6 @@
-"""Issue 8, item 10 (workers): with ``--workers 3``, a value a client has read (completions,
-seeders, leechers) is never read lower a moment later unless the swarm really shrank, in
-particular right after a registry upsert."""
+"""Counts never go backwards across workers: with ``--workers 3``, a value a client has read
+(completions, seeders, leechers) is never read lower a moment later unless the swarm really
+shrank, in particular right after a registry upsert."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from integration.process import V1, V2, Tracker, seed
-from integration.test_workers import cluster, get_from, http_announce, wait_for
+from integration.test_workers import cluster, get_from, http_announce
+from integration.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

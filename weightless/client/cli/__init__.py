@@ -37,7 +37,9 @@ def main() -> None:
     --json. Errors are one line on stderr and a non-zero exit status.
     """
     # SIGTERM (systemd, docker stop, kill) stops a transfer as cleanly as Ctrl-C: stopped
-    # announces sent, resume data saved
+    # announces sent, resume data saved. SIGINT keeps Python's handling (KeyboardInterrupt),
+    # and so stays ignored when whoever started the command ignores it, as for a `cmd &` in a
+    # script: only SIGTERM stops such a command
     signal.signal(signal.SIGTERM, _interrupt)
 
 
