@@ -318,3 +318,13 @@ async def start(store_url: str) -> AsyncIterator[Start]:
 async def server(start: Start) -> AsyncIterator[Server]:
     """One server on the backend under test."""
     yield await start()
+
+
+def error(response: Response, status: int) -> str:
+    """The message of an API refusal, after checking its status and that the body is exactly
+    ``{"error": message}`` with a message."""
+    assert response.status == status, (response.status, response.body)
+    body = response.json()
+    assert set(body) == {"error"} and body["error"], body
+    message: str = body["error"]
+    return message

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from unit.torrent.test_metainfo_signatures import from_scratch_verify
+from signature_kit import from_scratch_verify
 
 from integration.client_kit import KEY, Client, make_folder, start_tracker, tree
 from integration.lt_helpers import get_json, request

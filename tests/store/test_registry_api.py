@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import pytest_twisted
 from registry_kit import (
-    Response,
     Server,
     Start,
+    error,
     make_torrent,
     raw_sql,
 )
@@ -50,14 +50,6 @@ FULL = {
     "category": "datasets",
     "tags": "climate,2026",
 }
-
-
-def error(response: Response, status: int) -> str:
-    assert response.status == status, (response.status, response.body)
-    body = response.json()
-    assert set(body) == {"error"} and body["error"], body
-    message: str = body["error"]
-    return message
 
 
 # -- GET /api/registry

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import pytest_twisted
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from registry_kit import Response, Server, make_store, make_torrent
+from registry_kit import Response, Server, error, make_store, make_torrent
 
 from weightless.registry.entries import Entry
 from weightless.torrent import signing
@@ -42,12 +42,6 @@ async def server(store_url: str) -> AsyncIterator[Server]:
     yield server
     await server.stop()
     await store.close()
-
-
-def error(response: Response, status: int) -> str:
-    assert response.status == status, (response.status, response.body)
-    message: str = response.json()["error"]
-    return message
 
 
 async def post(server: Server, **fields: Any) -> Response:

@@ -4,16 +4,15 @@ signed here verifies by a check written from the contract's byte layout alone.""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
-from typing import Any
 
 import bencodepy
 import libtorrent as lt
 import pytest
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from registry_kit import make_torrent
+from signature_kit import from_scratch_verify
 
 from weightless.torrent import signing
 from weightless.torrent.metainfo import (
@@ -31,58 +30,6 @@ OTHER = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
 @pytest.fixture(scope="module", params=["hybrid", "v1", "v2"])
 def torrent(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return make_torrent(tmp_path_factory.mktemp("data"), "weights.bin", request.param)
-
-
-# -- a from-scratch reader: only the contract's byte layout, no project code
-
-
-def scan(data: bytes, pos: int) -> tuple[Any, int]:
-    """(value, end) of the bencode value at ``pos``; dicts as lists of (key, value, start, end)."""
-    c = data[pos : pos + 1]
-    if c == b"i":
-        end = data.index(b"e", pos)
-        return int(data[pos + 1 : end]), end + 1
-    if c.isdigit():
-        colon = data.index(b":", pos)
-        start = colon + 1
-        return data[start : start + int(data[pos:colon])], start + int(data[pos:colon])
-    items: list[Any] = []
-    pos += 1
-    while data[pos : pos + 1] != b"e":
-        if c == b"l":
-            item, pos = scan(data, pos)
-            items.append(item)
-        else:
-            key, start = scan(data, pos)
-            item, pos = scan(data, start)
-            items.append((key, item, start, pos))
-    return items, pos + 1
-
-
-def from_scratch_verify(torrent: bytes) -> list[bytes]:
-    """The public keys whose signatures in ``torrent`` verify; raises if any does not."""
-    top, _ = scan(torrent, 0)
-    fields = {key: (value, start, end) for key, value, start, end in top}
-    _, start, end = fields[b"info"]
-    info = torrent[start:end]
-    info_fields = {key: value for key, value, _, _ in fields[b"info"][0]}
-    btih = hashlib.sha1(info).digest() if b"pieces" in info_fields else None
-    btmh = hashlib.sha256(info).digest() if info_fields.get(b"meta version") == 2 else None
-    keys = []
-    for obj in fields[b"signatures"][0]:
-        o = {key: value for key, value, _, _ in obj}
-        assert o[b"alg"] == b"ed25519" and o[b"v"] == 1
-        body = b"d3:alg7:ed25519"
-        if btih is not None:
-            body += b"4:btih20:" + btih
-        if btmh is not None:
-            body += b"4:btmh32:" + btmh
-        body += b"3:pub32:" + o[b"pub"] + b"1:vi1ee"
-        Ed25519PublicKey.from_public_bytes(o[b"pub"]).verify(
-            o[b"sig"], b"weightless:torrent-sig:v1" + body
-        )
-        keys.append(o[b"pub"])
-    return keys
 
 
 def test_signed_here_verifies_from_scratch(torrent: bytes) -> None:

@@ -503,7 +503,7 @@ def test_templates_static_files_and_the_document_ship_in_the_package() -> None:
 
     import tomllib
 
-    root = Path(__file__).resolve().parents[3]
+    root = Path(__file__).resolve().parents[2]
     with open(root / "pyproject.toml", "rb") as f:
         globs = tomllib.load(f)["tool"]["setuptools"]["package-data"]["weightless"]
     package = root / "weightless"

@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 import pytest_twisted
-from registry_kit import Server, make_torrent
-from store.test_registry_api import error
+from registry_kit import Server, error, make_torrent
 from twisted.logger import globalLogPublisher
 
 from weightless.registry.entries import Invalid, parse_whole
