@@ -15,7 +15,6 @@ import atheris
 
 with atheris.instrument_imports():
     from weightless.registry.entries import (
-        MAX_SIZE,
         TEXT_FIELDS,
         Entry,
         Invalid,
@@ -24,6 +23,7 @@ with atheris.instrument_imports():
     )
     from weightless.registry.search import MAX_LIMIT, MAX_OFFSET, parse_search
     from weightless.web.querystring import QueryStringError, parse_query
+    from weightless.wire.numbers import INT64_MAX
 
 
 def _storable(entry: Entry) -> None:
@@ -31,7 +31,7 @@ def _storable(entry: Entry) -> None:
         value = getattr(entry, field)
         if value is not None and ("\x00" in value or not isinstance(value, str)):
             raise AssertionError(f"{field} cannot be stored: {value!r}")
-    if entry.size is not None and not (type(entry.size) is int and 0 <= entry.size <= MAX_SIZE):
+    if entry.size is not None and not (type(entry.size) is int and 0 <= entry.size <= INT64_MAX):
         raise AssertionError(f"size cannot be stored: {entry.size!r}")
     if len(entry.info_hash) not in (40, 64) or entry.info_hash != entry.info_hash.lower():
         raise AssertionError(f"bad info_hash {entry.info_hash!r}")

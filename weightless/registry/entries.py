@@ -16,7 +16,6 @@ from weightless.torrent.metainfo import TorrentError, TorrentInfo, parse_torrent
 from weightless.torrent.signing import BadSignature, Signature, from_hex, verify
 from weightless.wire.numbers import INT64_MAX
 
-MAX_SIZE = INT64_MAX  # what a BIGINT column holds
 _HEX = re.compile(r"[0-9a-fA-F]*")
 TEXT_FIELDS = ("description", "publisher", "license", "category", "tags")
 OPTIONAL_FIELDS = ("description", "publisher", "license", "size", "category", "tags")
@@ -84,8 +83,8 @@ def check_text(value: object, field: str) -> str:
 def check_size(value: object, field: str = "size") -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # JSON has one number type: 1e9 and 1000000000.0 are whole numbers
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SIZE:
-        raise Invalid(f"{field} must be a whole number of bytes from 0 to {MAX_SIZE}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= INT64_MAX:
+        raise Invalid(f"{field} must be a whole number of bytes from 0 to {INT64_MAX}")
     return value
 
 
@@ -108,7 +107,7 @@ def parse_whole(text: str, field: str, low: int = 0, high: int = INT64_MAX) -> i
 
 
 def parse_size(text: str) -> int:
-    return parse_whole(text, "size (bytes)", 0, MAX_SIZE)
+    return parse_whole(text, "size (bytes)", 0, INT64_MAX)
 
 
 @dataclass

@@ -59,15 +59,11 @@ ORDER_BY = {
 Contains = Callable[[str, str], tuple[str, list[Any]]]
 
 
-MAX_COUNTER = INT64_MAX
-
-
 def saturating_sum(column: str, added: str) -> str:
     """``column + added``, but 2^63-1 where that would overflow a 64-bit integer (PostgreSQL
     refuses the overflow, SQLite turns it into a float). Both sides are non-negative."""
     return (
-        f"CASE WHEN {column} > {MAX_COUNTER} - {added} THEN {MAX_COUNTER} "
-        f"ELSE {column} + {added} END"
+        f"CASE WHEN {column} > {INT64_MAX} - {added} THEN {INT64_MAX} ELSE {column} + {added} END"
     )
 
 

@@ -18,7 +18,7 @@ from twisted.logger import Logger
 from weightless.state.atomic import PUBLIC, write_atomic
 from weightless.state.statefile import CORRUPT, set_aside
 from weightless.tracker.accounting import Accounting, PendingWrites
-from weightless.wire.query import MAX_COUNTER
+from weightless.wire.numbers import INT64_MAX
 
 T = TypeVar("T")
 
@@ -58,7 +58,7 @@ def _count(value: Any) -> int:
     """A non-negative integer total from a kept file (a larger one saturates, as a client's)."""
     if type(value) is not int or value < 0:
         raise ValueError(f"expected a non-negative integer, found {value!r}")
-    return min(value, MAX_COUNTER)
+    return min(value, INT64_MAX)
 
 
 def _object(data: Any, key: str) -> Any:

@@ -27,7 +27,6 @@ from weightless.wire.numbers import INT64_MAX
 MAX_TREE_DEPTH = 64  # directories in one file path
 MAX_FILES = 100_000  # file entries, pad files included
 MAX_ITEMS = 40 * MAX_FILES  # bencode values: room for MAX_FILES in a hybrid; caps time, memory
-MAX_LENGTH = INT64_MAX  # what a client (and a bigint column) can hold
 MIN_V2_PIECE_LENGTH = 16 * 1024
 MAX_SIGNATURES = 16  # signature objects in one file (each costs about 0.1-0.4 ms to verify)
 
@@ -96,7 +95,7 @@ def _utf8_key(d: dict[bytes, Any], key: bytes) -> object:
 
 
 def _length(raw: object, what: str) -> int:
-    if not isinstance(raw, int) or not 0 <= raw <= MAX_LENGTH:
+    if not isinstance(raw, int) or not 0 <= raw <= INT64_MAX:
         raise TorrentError(f"{what} must be a non-negative integer")
     return raw
 
@@ -219,7 +218,7 @@ def _parse(
 
     name = _component(_utf8_key(info, b"name"), "name")
     piece_length = info.get(b"piece length")
-    if not isinstance(piece_length, int) or not 0 < piece_length <= MAX_LENGTH:
+    if not isinstance(piece_length, int) or not 0 < piece_length <= INT64_MAX:
         raise TorrentError("'piece length' must be a positive integer")
 
     version = info.get(b"meta version", 1)

@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from weightless.wire.query import MAX_COUNTER
+from weightless.wire.numbers import INT64_MAX
 
 
 class PendingWrites:
     """Side effects waiting for the next flush. Nothing leaves until the store confirms it.
 
-    Every total saturates at MAX_COUNTER (2^63-1), the largest value a database column holds."""
+    Every total saturates at INT64_MAX (2^63-1), the largest value a database column holds."""
 
     def __init__(self) -> None:
         self.completions: dict[str, int] = {}  # registry info_hash -> completed events
@@ -31,15 +31,15 @@ class PendingWrites:
         return len(self.completions) + len(self.traffic)
 
     def complete(self, info_hash: str, n: int = 1) -> None:
-        self.completions[info_hash] = min(self.completions.get(info_hash, 0) + n, MAX_COUNTER)
+        self.completions[info_hash] = min(self.completions.get(info_hash, 0) + n, INT64_MAX)
 
     def transfer(self, user_id: str, uploaded: int, downloaded: int) -> None:
         totals = self.traffic.get(user_id)
         if totals is None:
-            self.traffic[user_id] = [min(uploaded, MAX_COUNTER), min(downloaded, MAX_COUNTER)]
+            self.traffic[user_id] = [min(uploaded, INT64_MAX), min(downloaded, INT64_MAX)]
         else:
-            totals[0] = min(totals[0] + uploaded, MAX_COUNTER)
-            totals[1] = min(totals[1] + downloaded, MAX_COUNTER)
+            totals[0] = min(totals[0] + uploaded, INT64_MAX)
+            totals[1] = min(totals[1] + downloaded, INT64_MAX)
 
     def halves(self) -> tuple[PendingWrites, PendingWrites]:
         """This batch cut in two of about the same number of rows (to find a refused one)."""

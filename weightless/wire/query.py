@@ -29,7 +29,6 @@ MAX_SCRAPE_HASHES = 64
 # a scrape of MAX_SCRAPE_HASHES full 32-byte v2 hashes written fully as %XX is 64 * 107 bytes;
 # the HTTP request line (8 KiB) bounds it anyway
 MAX_SCRAPE_QUERY = 8192
-MAX_COUNTER = INT64_MAX  # counters are non-negative 64-bit; larger totals are taken as this
 
 _EVENTS = {
     b"": EVENT_NONE,
@@ -103,8 +102,8 @@ def wire_hash(value: bytes) -> bytes:
 
 
 def _count(name: str, value: bytes) -> int:
-    """A non-negative decimal integer, at most MAX_COUNTER: a larger one (any number of digits)
-    is taken as MAX_COUNTER, never refused; a sign or anything else is a QueryError."""
+    """A non-negative decimal integer, at most INT64_MAX: a larger one (any number of digits)
+    is taken as INT64_MAX, never refused; a sign or anything else is a QueryError."""
     if not value.isdigit():
         value = _unquote(value)
         if not value.isdigit():  # bytes.isdigit: ASCII digits only, so no sign, space or dot
@@ -112,9 +111,9 @@ def _count(name: str, value: bytes) -> int:
     if len(value) > 19:
         value = value.lstrip(b"0") or b"0"
         if len(value) > 19:
-            return MAX_COUNTER
+            return INT64_MAX
     number = int(value)
-    return number if number <= MAX_COUNTER else MAX_COUNTER
+    return number if number <= INT64_MAX else INT64_MAX
 
 
 def parse_announce(raw: bytes) -> Announce:

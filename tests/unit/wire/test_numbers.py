@@ -3,10 +3,10 @@ saturate and sizes are refused, and the announce event numbers of both codecs.""
 
 from __future__ import annotations
 
+import re
 import struct
+from pathlib import Path
 
-from weightless.registry import entries, sql
-from weightless.torrent import metainfo
 from weightless.wire import numbers, query, udp
 
 
@@ -14,11 +14,18 @@ def test_int64_max_is_the_largest_signed_64_bit_integer() -> None:
     assert numbers.INT64_MAX == 2**63 - 1 == struct.unpack(">q", b"\x7f" + b"\xff" * 7)[0]
 
 
-def test_every_bound_is_int64_max() -> None:
-    assert query.MAX_COUNTER == numbers.INT64_MAX  # an announce counter saturates here
-    assert sql.MAX_COUNTER == numbers.INT64_MAX  # a stored total saturates here
-    assert metainfo.MAX_LENGTH == numbers.INT64_MAX  # a longer file is refused
-    assert entries.MAX_SIZE == numbers.INT64_MAX  # a larger entry size is refused
+def test_the_bound_is_written_once() -> None:
+    """Counters, stored totals, sizes and file lengths all stop at the one INT64_MAX: no other
+    module spells the number out (the OpenAPI document's maxima aside)."""
+    package = Path(numbers.__file__).resolve().parents[1]
+    spelled = re.compile(r"2\s*\*\*\s*63|1\s*<<\s*63|9223372036854775807|0x7[fF]{15}")
+    found = [
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if spelled.search(path.read_text()) and path.name != "numbers.py"
+    ]
+    assert found == []
+    assert spelled.search(Path(numbers.__file__).read_text())
 
 
 def test_events_have_bep_15_numbers_in_both_codecs() -> None:

@@ -20,7 +20,7 @@ from weightless.wire.query import (
     EVENT_PAUSED,
     EVENT_STARTED,
     EVENT_STOPPED,
-    MAX_COUNTER,
+    INT64_MAX,
     MAX_QUERY,
     MAX_SCRAPE_HASHES,
     QueryError,
@@ -288,7 +288,7 @@ NEGATIVE_OR_MALFORMED = ["-1", "-0", "%2D5", "+5", " 5", "5 ", "1e3", "1.0", "0x
 
 
 def test_max_counter_is_the_int64_limit() -> None:
-    assert MAX_COUNTER == MAX
+    assert INT64_MAX == MAX
 
 
 @pytest.mark.parametrize("name", COUNTERS)
