@@ -64,7 +64,7 @@ class Options(usage.Options):
     synopsis = "[options]"
     longdesc = (
         "Weightless: a BitTorrent tracker (HTTP and UDP) with a registry of AI models and "
-        "datasets. Every option also has an environment variable; the option wins."
+        "datasets. Options with an environment variable name it in brackets; the option wins."
     )
     optFlags = [["open", None, "track any info hash, not only registered ones (OPEN_TRACKER)"]]
     optParameters: list[list[Any]] = [

@@ -364,8 +364,8 @@ async def test_markup_in_entries_shows_as_text(server: Server) -> None:
 
 
 def test_signed_and_verified_marks_follow_the_fields(tmp_path: Path) -> None:
-    """Entries carry ``publisher_key``/``signature`` once signing exists (issue 10): the marks
-    come from the fields, whoever sets them."""
+    """The signed and verified marks on the pages come from the entries' ``publisher_key``,
+    ``signature`` and ``verified`` fields, whoever sets them."""
     from twisted.internet import reactor
 
     from weightless.tracker.ratelimit import RateLimiter
@@ -518,19 +518,14 @@ def test_templates_static_files_and_the_document_ship_in_the_package() -> None:
 
 
 @pytest_twisted.ensureDeferred
-async def test_verified_only_link_once_the_search_knows_it(server: Server, store_url: str) -> None:
-    """search?verified=true comes with signing (issue 10): the page offers the filter exactly
-    when the search takes it."""
-    from weightless.web.pages import HAS_VERIFIED_FILTER
-
+async def test_the_verified_only_filter(server: Server, store_url: str) -> None:
+    """The page offers a "verified only" link that narrows the list as search?verified=true
+    does, and a chip that removes it."""
     await register(server, "plain")
     await register(server, "marked")
     raw_sql(store_url, "UPDATE registry SET verified = ? WHERE info_hash = ?", (True, v2("marked")))
     page = html(await server.get("/"))
     links = [a for a in page.select(".filters a") if a.get_text() == "verified only"]
-    if not HAS_VERIFIED_FILTER:
-        assert links == []
-        return
     [link] = links
     assert link_query(link["href"]) == {"verified": ["true"]}
     page = html(await server.get(link["href"]))

@@ -1,4 +1,4 @@
-"""Issue 8, item 6: API parameters parsed strictly. Query strings split on ``&`` only (``;`` is
+"""API parameters parsed strictly. Query strings split on ``&`` only (``;`` is
 an ordinary character), every malformed number is a 400 with a reason (never a 500), and writes
 need a content type no cross-site form can send (415 otherwise). On SQLite and PostgreSQL."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 from urllib.parse import urlencode
@@ -26,7 +26,7 @@ from twisted.web.resource import IResource
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from weightless.registry.entries import Invalid, parse_hash
-from weightless.registry.search import SORTS, Search, parse_search
+from weightless.registry.search import SORTS, parse_search
 from weightless.registry.service import NotFound, RegistryService, Unavailable, Unreadable
 from weightless.tracker.ratelimit import Limiter
 from weightless.web import present
@@ -47,8 +47,6 @@ STATIC_TYPES = {
     ".svg": b"image/svg+xml",
 }
 SORT_LABELS = {"created_at": "Newest", "completions": "Most downloaded", "seeders": "Most seeders"}
-# search?verified=true comes with signing; the filter is offered once the search knows it
-HAS_VERIFIED_FILTER = "verified" in {f.name for f in fields(Search)}
 
 
 class PageError(Exception):
@@ -162,7 +160,7 @@ class Pages:
         wanted: dict[str, str] = {
             k: given[k] for k in ("q", "category", "publisher", "tags", "sort") if k in given
         }
-        if HAS_VERIFIED_FILTER and given.get("verified") == "true":
+        if given.get("verified") == "true":
             wanted["verified"] = "true"
         search = parse_search(
             {**wanted, "limit": str(PAGE_SIZE), "offset": str((page - 1) * PAGE_SIZE)}
@@ -200,7 +198,6 @@ class Pages:
             state=state,
             link=link,
             sorts=SORT_LABELS,
-            has_verified_filter=HAS_VERIFIED_FILTER,
         )
 
     @app.route("/torrents/<info_hash>", methods=["GET"])

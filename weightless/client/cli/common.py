@@ -58,13 +58,16 @@ def tracker_options(f: F) -> F:
         default="http,udp",
         show_default=True,
         metavar="PROTOCOLS",
-        help="Announce protocols, comma-separated: http, udp or both.",
+        help="Announce protocols, comma-separated: http, udp or both (env WL_ANNOUNCE_VIA).",
     )(f)
     f = click.option(
         "--udp-port",
         envvar="WL_UDP_PORT",
         metavar="PORT|off",
-        help="The tracker's UDP (BEP 15) port. [default: the HTTP port, as the tracker does]",
+        help=(
+            "The tracker's UDP (BEP 15) port (env WL_UDP_PORT). "
+            "[default: the HTTP port, as the tracker does]"
+        ),
     )(f)
     f = click.option(
         "--tracker",
