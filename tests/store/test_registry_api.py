@@ -1,5 +1,5 @@
 """The /api endpoints of the spec, over real HTTP on loopback, once per backend (SQLite and
-PostgreSQL): every status the spec and interfaces.md give, and the JSON shapes."""
+PostgreSQL): every status the API documents, and the JSON shapes."""
 
 from __future__ import annotations
 
