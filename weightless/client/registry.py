@@ -97,8 +97,7 @@ class Registry:
             return None
         if response.status_code != 200:
             raise self._fail(response, f"looking up {info_hash}")
-        entry: Entry = self._json(response, f"looking up {info_hash}")
-        return entry
+        return _entry(self._json(response, f"looking up {info_hash}"), f"looking up {info_hash}")
 
     def search(
         self,
@@ -132,6 +131,7 @@ class Registry:
         entries = self._json(response, "searching the registry")
         if not isinstance(entries, list):
             raise ClientError("searching the registry: the answer is not a list of entries")
+        entries = [_entry(e, "searching the registry") for e in entries]
         try:
             total = int(response.headers.get("X-Total-Count", len(entries)))
         except ValueError:
@@ -184,5 +184,15 @@ class Registry:
         )
         if response.status_code != 201:
             raise self._fail(response, "registering the torrent")
-        answer: Entry = self._json(response, "registering the torrent")
+        answer = self._json(response, "registering the torrent")
+        if not isinstance(answer, dict):
+            raise ClientError("registering the torrent: the answer is not a JSON object")
         return answer
+
+
+def _entry(value: Any, what: str) -> Entry:
+    """``value`` if it is an entry (a JSON object with a string ``info_hash``); a registry that
+    answers anything else gets one line, never a traceback further on."""
+    if not isinstance(value, dict) or not isinstance(value.get("info_hash"), str):
+        raise ClientError(f"{what}: the registry answered something that is not an entry")
+    return value

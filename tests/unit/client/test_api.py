@@ -555,9 +555,6 @@ def test_verify_an_unsigned_entry_and_an_unknown_one(served: Served, torrent: by
         api.verify("magnet:?xt=urn:btih:" + "01" * 20, tracker=URL)
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AttributeError, reason="the upload answer is not type-checked"
-)
 def test_publish_when_the_upload_answer_is_not_an_object(
     served: Served, torrent: bytes, tmp_path: Path
 ) -> None:

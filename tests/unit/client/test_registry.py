@@ -315,7 +315,6 @@ def test_redirects_are_followed(served: Served, registry: Registry) -> None:
     assert registry.entry(H64)["name"] == "moved"  # type: ignore[index]
 
 
-@pytest.mark.xfail(strict=True, reason="search entries are not type-checked")
 def test_search_refuses_entries_that_are_not_objects(served: Served, registry: Registry) -> None:
     """`weightless search` prints a table of entries: a list of strings must be refused here
     with one line, not crash the table with a traceback."""
