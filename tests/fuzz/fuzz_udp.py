@@ -19,9 +19,10 @@ with atheris.instrument_imports():
     import random
 
     from weightless.metrics import Stats
+    from weightless.netaddr import pack_ip
     from weightless.tracker.accounting import Accounting, PendingWrites
     from weightless.tracker.catalog import Catalog
-    from weightless.tracker.core import Policy, Tracker, pack_ip
+    from weightless.tracker.core import Policy, Tracker
     from weightless.tracker.ratelimit import RateLimiter
     from weightless.tracker.swarm import SwarmStore
     from weightless.udp.protocol import UDPTracker

@@ -155,9 +155,10 @@ def test_other_addresses_are_kept_as_they_are(text: str) -> None:
     assert len(pack_ip(text)) == (4 if ":" not in text else 16)
 
 
-def test_the_tracker_and_the_udp_adapter_use_these() -> None:
+def test_the_tracker_and_both_adapters_use_these() -> None:
     from weightless.tracker import core
     from weightless.udp import protocol
+    from weightless.web import front
 
-    assert core.normalize_ip is normalize_ip and core.pack_ip is pack_ip
+    assert core.pack_ip is pack_ip and front.normalize_ip is normalize_ip
     assert protocol.normalize_ip is normalize_ip and protocol.pack_ip is pack_ip

@@ -24,6 +24,7 @@ from weightless.client.torrents import Hashed, Made, create_torrent, load_torren
 from weightless.client.torrents import write_torrent as _write
 from weightless.client.trackers import DEFAULT_TRACKER, Tracker, make_passkey
 from weightless.client.transfer import OnStatus, Settings, Status, Transfer
+from weightless.wire import route
 
 TrackerLike = Tracker | str
 # Hooks for signatures: a signer returns the .torrent bytes with a signature added outside
@@ -117,8 +118,7 @@ class Published:
 
     def get_command(self, tracker: Tracker) -> str:
         """The command that fetches it."""
-        flag = "" if tracker.url == DEFAULT_TRACKER else f" --tracker {tracker.url}"
-        return f"weightless get {self.entry['info_hash']}{flag}"
+        return route.get_command(self.entry["info_hash"], tracker.url)
 
 
 def publish(

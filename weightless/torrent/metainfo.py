@@ -6,7 +6,7 @@ give a hash that no client announces. Anything malformed raises `TorrentError` w
 can be shown to the uploader; no other exception escapes `parse_torrent`.
 
 The bytes are read by the strict decoder of `weightless.torrent.bdecode`; magnet links are
-built by `weightless.torrent.magnet` (``magnet_uri`` is importable from here too).
+built by `weightless.torrent.magnet`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from weightless.torrent import signing
 from weightless.torrent.bdecode import BdecodeError, Spans, bdecode
-from weightless.torrent.magnet import magnet_uri as magnet_uri
 from weightless.torrent.signing import BadSignature, Signature
 from weightless.wire.numbers import INT64_MAX
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from weightless.netaddr import normalize_ip as normalize_ip
 from weightless.netaddr import pack_ip
 from weightless.tracker.accounting import Accounting, PendingWrites
 from weightless.tracker.catalog import Catalog, CatalogEntry

@@ -27,7 +27,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.server import Site
 
-from weightless.tracker.core import normalize_ip
+from weightless.netaddr import normalize_ip
 from weightless.web.channel import (
     DEFAULT_HEADER_TIMEOUT,
     MAX_HEAD,

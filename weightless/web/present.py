@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from weightless.torrent.magnet import magnet_uri
-from weightless.wire.route import DEFAULT_TRACKER
+from weightless.wire import route
 
 UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
 _HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,253})|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?")
@@ -93,10 +93,7 @@ def v1_magnet(entry: Mapping[str, Any], announce: str) -> str | None:
 
 def get_command(entry: Mapping[str, Any], base_url: str) -> str:
     """The `weightless get` command that fetches this entry from this tracker."""
-    command = f"weightless get {entry['info_hash']}"
-    if base_url != DEFAULT_TRACKER:
-        command += f" --tracker {base_url}"
-    return command
+    return route.get_command(entry["info_hash"], base_url)
 
 
 def base_url(host: str | None, secure: bool, fallback: str) -> str:

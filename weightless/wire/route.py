@@ -22,6 +22,13 @@ SCRAPE = b"scrape"
 DEFAULT_TRACKER = "http://localhost:8080"
 
 
+def get_command(info_hash: str, tracker_url: str) -> str:
+    """The `weightless get` command line that fetches ``info_hash`` from the tracker at
+    ``tracker_url`` (``--tracker`` left out for the default one)."""
+    flag = "" if tracker_url == DEFAULT_TRACKER else f" --tracker {tracker_url}"
+    return f"weightless get {info_hash}{flag}"
+
+
 def route(target: bytes) -> tuple[bytes, bytes | None, bytes] | None:
     """(action, passkey, query) of a tracker URL (``announce`` or ``scrape``; passkey None
     when the URL has none), or None for any other URL."""

@@ -9,9 +9,10 @@ import pytest
 import udp_client
 from udp_harness import Harness
 
+from weightless.netaddr import normalize_ip
 from weightless.tracker.accounting import Accounting, PendingWrites
 from weightless.tracker.catalog import Catalog, CatalogEntry
-from weightless.tracker.core import Policy, Tracker, normalize_ip
+from weightless.tracker.core import Policy, Tracker
 from weightless.tracker.swarm import SwarmStore
 from weightless.wire.passkey import Passkeys
 

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from weightless.tracker.core import normalize_ip, pack_ip
+from weightless.netaddr import normalize_ip, pack_ip
 from weightless.wire.connid import ConnectionIdValidator
 
 

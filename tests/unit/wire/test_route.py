@@ -54,3 +54,11 @@ def test_tracker_urls(target: bytes, expected: tuple[bytes, bytes | None, bytes]
 )
 def test_other_urls_are_not_the_trackers(target: bytes) -> None:
     assert route(target) is None
+
+
+def test_the_get_command_names_the_tracker_unless_it_is_the_default() -> None:
+    from weightless.wire.route import DEFAULT_TRACKER, get_command
+
+    h = "ab" * 32
+    assert get_command(h, DEFAULT_TRACKER) == f"weightless get {h}"
+    assert get_command(h, "https://t.example") == f"weightless get {h} --tracker https://t.example"
