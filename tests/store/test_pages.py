@@ -213,6 +213,14 @@ async def test_malformed_index_queries_get_a_400_page(
     assert page.select_one(".error p").get_text()
 
 
+@pytest.mark.parametrize("target", ["/?q=%FF", "/?%C3=x", "/?q=%ED%A0%80"])
+@pytest_twisted.ensureDeferred
+async def test_query_strings_that_are_not_utf8_get_a_400_page(server: Server, target: str) -> None:
+    page = html(await server.get(target), 400)
+    assert page.select_one(".error h1").get_text() == "400"
+    assert "UTF-8" in page.select_one(".error p").get_text()
+
+
 # -- /torrents/{info_hash}
 
 

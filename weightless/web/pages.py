@@ -155,7 +155,7 @@ class Pages:
     @app.route("/", methods=["GET"])
     async def index(self, request: IRequest) -> bytes:
         self._limit(request)
-        given = params(request)
+        given = query_params(request)
         page = _page_number(given.get("page"))
         wanted: dict[str, str] = {
             k: given[k] for k in ("q", "category", "publisher", "tags", "sort") if k in given
@@ -243,7 +243,7 @@ class Pages:
         request.setHeader(b"x-content-type-options", b"nosniff")
         request.setHeader(b"etag", found.etag)
         # links carry ?v=<content hash>, so a versioned URL never changes content
-        if params(request).get("v") == found.version:
+        if query_params(request).get("v") == found.version:
             request.setHeader(b"cache-control", b"public, max-age=31536000, immutable")
         else:
             request.setHeader(b"cache-control", b"public, max-age=300")
@@ -269,6 +269,8 @@ class Pages:
             status, message = error.status, str(error)
         elif isinstance(error, Invalid):
             status, message = 400, f"{error}."
+        elif isinstance(error, QueryStringError):
+            status, message = 400, str(error)
         elif isinstance(error, Unreadable):
             status = 500  # a stored file the registry cannot read: the message stays general
         elif isinstance(error, Unavailable):
@@ -283,14 +285,6 @@ class Pages:
         if status >= 500:
             message = message if status == 503 else "Something went wrong on our side."
         return self._render(request, status, "error.html", status=status, message=message)
-
-
-def params(request: IRequest) -> dict[str, str]:
-    """The first value of each query-string parameter, as text (see ``querystring``)."""
-    try:
-        return query_params(request)
-    except QueryStringError as e:
-        raise PageError(400, str(e)) from None
 
 
 def _page_number(text: str | None) -> int:

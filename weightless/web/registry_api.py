@@ -49,6 +49,7 @@ SIMPLE_TYPES = (b"text/plain", b"application/x-www-form-urlencoded", b"multipart
 # these, where the client is told in the API's own words
 STATUSES: tuple[tuple[type[Exception], int], ...] = (
     (Invalid, 400),
+    (QueryStringError, 400),  # never the body's parameters: see weightless.web.querystring
     (Unauthorized, 401),
     (NotFound, 404),
     (Conflict, 409),
@@ -74,15 +75,6 @@ def json_body(request: IRequest, status: int, value: Any) -> bytes:
     set_status(request, status)
     request.setHeader(b"content-type", JSON)
     return json.dumps(value, ensure_ascii=False).encode("utf-8")
-
-
-def params(request: IRequest) -> dict[str, str]:
-    """The first value of each query-string parameter, as text (see ``querystring``). Never
-    the body's: twisted.web also reads form-encoded bodies into ``request.args``."""
-    try:
-        return query_params(request)
-    except QueryStringError as e:
-        raise ApiError(400, str(e)) from None
 
 
 def require_content_type(request: IRequest, accepted: tuple[bytes, ...], refused: bool) -> None:
@@ -143,12 +135,12 @@ class RegistryAPI:
 
     @app.route("/registry", methods=["GET"])
     async def get_entry(self, request: IRequest) -> bytes:
-        entry = await self.registry.get(params(request).get("info_hash"))
+        entry = await self.registry.get(query_params(request).get("info_hash"))
         return json_body(request, 200, entry)
 
     @app.route("/registry/search", methods=["GET"])
     async def search(self, request: IRequest) -> bytes:
-        entries, total = await self.registry.search(parse_search(params(request)))
+        entries, total = await self.registry.search(parse_search(query_params(request)))
         request.setHeader(b"x-total-count", str(total).encode())
         return json_body(request, 200, entries)
 
@@ -164,7 +156,7 @@ class RegistryAPI:
         self._authorize(request)
         require_content_type(request, (b"application/x-bittorrent",), refused=True)
         body = request.content.read()
-        entry = await self.registry.register_upload(body, params(request))
+        entry = await self.registry.register_upload(body, query_params(request))
         answer = {"status": "created", "info_hash": entry.info_hash}
         if entry.v1_info_hash:
             answer["v1_info_hash"] = entry.v1_info_hash
@@ -173,20 +165,20 @@ class RegistryAPI:
     @app.route("/registry", methods=["DELETE"])
     async def delete_entry(self, request: IRequest) -> bytes:
         self._authorize(request)
-        given = params(request)
+        given = query_params(request)
         await self.registry.delete(given.get("info_hash"), given.get("reason", ""))
         return json_body(request, 200, {"status": "deleted"})
 
     @app.route("/registry/torrent", methods=["GET"])
     async def download(self, request: IRequest) -> bytes:
-        name, data = await self.registry.torrent(params(request).get("info_hash"))
+        name, data = await self.registry.torrent(query_params(request).get("info_hash"))
         request.setHeader(b"content-type", b"application/x-bittorrent")
         request.setHeader(b"content-disposition", content_disposition(name))
         return data
 
     @app.route("/registry/meta", methods=["GET"])
     async def meta(self, request: IRequest) -> bytes:
-        meta = await self.registry.metadata(params(request).get("info_hash"))
+        meta = await self.registry.metadata(query_params(request).get("info_hash"))
         set_status(request, 200)
         request.setHeader(b"content-type", JSON)
         return meta.encode("utf-8")
@@ -211,7 +203,7 @@ class RegistryAPI:
     @app.route("/registry/verify", methods=["POST"])
     async def verify(self, request: IRequest) -> bytes:
         self._authorize(request)
-        given = params(request)
+        given = query_params(request)
         entry = await self.registry.mark(given.get("info_hash"), given.get("verified"))
         return json_body(request, 200, entry)
 
