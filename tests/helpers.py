@@ -19,10 +19,10 @@ from twisted.internet.defer import fail, maybeDeferred
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from weightless.config import Config
+from weightless.registry.service import STORE_TIMEOUT
 from weightless.registry.store import StoreUnavailable
 from weightless.tap import Wiring, wire
 from weightless.web.front import FrontProtocol
-from weightless.web.registry_api import STORE_TIMEOUT
 
 RATE_LIMITED = b"Rate limit exceeded. Please slow down."
 

@@ -29,7 +29,7 @@ from weightless.config import Config, ConfigError, from_environ, with_backlog
 from weightless.metrics import Stats, TrackerCollector, make_registry
 from weightless.registry.live import ChangeFeed, CountsPublisher, LiveRegistry
 from weightless.registry.postgres import PostgresStore
-from weightless.registry.service import RegistryService, pool_runner
+from weightless.registry.service import STORE_TIMEOUT, RegistryService, pool_runner
 from weightless.registry.sqlite import SQLiteStore
 from weightless.registry.store import IStore
 from weightless.service import Maintenance, TrackerService
@@ -54,7 +54,7 @@ from weightless.web.connlimit import (
 )
 from weightless.web.front import FrontFactory
 from weightless.web.pages import Pages
-from weightless.web.registry_api import STORE_TIMEOUT, RegistryAPI
+from weightless.web.registry_api import RegistryAPI
 from weightless.web.tracker_http import TrackerHTTP
 from weightless.wire.connid import ConnectionIdValidator
 from weightless.wire.passkey import Passkeys

@@ -23,7 +23,6 @@ from twisted.web.resource import IResource, Resource
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from weightless.registry.search import parse_search
-from weightless.registry.service import STORE_TIMEOUT as STORE_TIMEOUT  # where tap.py reads it
 from weightless.registry.service import (
     Conflict,
     Invalid,
