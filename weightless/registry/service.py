@@ -127,9 +127,6 @@ class RegistryService:
 
     # -- helpers
 
-    def _off_reactor(self, fn: Callable[..., T], *args: Any) -> Deferred[T]:
-        return self.run_in_thread(fn, *args)
-
     def _guard(self, d: Deferred[T]) -> Deferred[T]:
         """The store's answer, or `Unavailable` when none comes in time (cancelling a store's
         Deferred leaves its query to finish on its own: IStore) or the database is gone; the
@@ -188,7 +185,7 @@ class RegistryService:
         if meta is None:
             assert data is not None
             try:
-                meta = await self._off_reactor(stored_meta, data)
+                meta = await self.run_in_thread(stored_meta, data)
             except TorrentError as e:
                 raise Unreadable(f"the stored torrent cannot be read: {e}") from None
             await self._guard(self.store.save_meta(key, meta))
@@ -222,11 +219,11 @@ class RegistryService:
 
     async def register_json(self, body: bytes) -> Entry:
         """Add or update the entry of a JSON submission (``entries.parse_json_body``)."""
-        return await self._register(await self._off_reactor(parse_json_body, body))
+        return await self._register(await self.run_in_thread(parse_json_body, body))
 
     async def register_upload(self, torrent_data: bytes, fields: Mapping[str, str]) -> Entry:
         """Add or update the entry of a raw .torrent file, with entry fields beside it."""
-        return await self._register(await self._off_reactor(parse_upload, torrent_data, fields))
+        return await self._register(await self.run_in_thread(parse_upload, torrent_data, fields))
 
     async def delete(self, info_hash: str | None, reason: str) -> list[str]:
         """Take the entry with this hash down, if any, and block its hashes (or this one);
