@@ -200,6 +200,7 @@ async def test_pages_from_the_total_count(server: Server) -> None:
         {"page": "-1"},
         {"page": "two"},
         {"page": "\uff11"},  # a fullwidth digit one: isdigit(), but not ASCII
+        {"page": "0" * 5000},
         {"sort": "name"},
         {"q": "a\x00b"},
     ],
@@ -211,6 +212,15 @@ async def test_malformed_index_queries_get_a_400_page(
     page = html(await server.get("/", **query), 400)
     assert page.select_one(".error h1").get_text() == "400"
     assert page.select_one(".error p").get_text()
+
+
+@pytest.mark.parametrize("digits", [20, 5000])
+@pytest_twisted.ensureDeferred
+async def test_a_page_number_of_any_length_is_a_page(server: Server, digits: int) -> None:
+    """A page past the end, however many digits it has, is a page (with no rows), never a 500."""
+    await register(server, 1)
+    page = html(await server.get("/", page="9" * digits))
+    assert rows(page) == []
 
 
 @pytest.mark.parametrize("target", ["/?q=%FF", "/?%C3=x", "/?q=%ED%A0%80"])

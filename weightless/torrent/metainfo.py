@@ -255,6 +255,9 @@ def _parse(
     listed = [("/".join(path), size) for path, size, pad in files if not pad]
     if not listed:
         raise TorrentError("torrent has no files besides padding")
+    total_size = sum(size for _, size in listed)
+    if total_size > INT64_MAX:
+        raise TorrentError(f"the files add up to more than {INT64_MAX} bytes")
 
     v1_info_hash = hashlib.sha1(raw_info).digest() if is_v1 else None
     v2_info_hash = hashlib.sha256(raw_info).digest() if is_v2 else None
@@ -264,7 +267,7 @@ def _parse(
         name=name,
         piece_length=piece_length,
         piece_count=piece_count,
-        total_size=sum(size for _, size in listed),
+        total_size=total_size,
         files=listed,
         signatures=_signatures(
             top.get(b"signatures"), v1_info_hash, v2_info_hash, verify_signatures

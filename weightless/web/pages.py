@@ -290,9 +290,10 @@ class Pages:
 def _page_number(text: str | None) -> int:
     if text is None or text == "":
         return 1
-    if not text.isascii() or not text.isdigit() or int(text) < 1:
+    digits = text.lstrip("0")  # any number of digits: int() refuses over 4,300 of them
+    if not text.isascii() or not text.isdigit() or not digits:
         raise PageError(400, "page must be a whole number from 1.")
-    return min(int(text), MAX_PAGE)
+    return MAX_PAGE if len(digits) > len(str(MAX_PAGE)) else min(int(digits), MAX_PAGE)
 
 
 def _page_window(page: int, pages: int) -> list[int | None]:

@@ -443,3 +443,27 @@ def test_fuzz_agrees_with_libtorrent(content: Path, data: st.DataObject) -> None
     assert ours.v1_info_hash == (ih.v1.to_bytes() if ih.has_v1() else None)
     assert ours.v2_info_hash == (ih.v2.to_bytes() if ih.has_v2() else None)
     assert (ours.files, ours.total_size, ours.piece_count) == (files, size, ti.num_pieces())
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_files_that_add_up_past_int64_are_refused(version: str) -> None:
+    """Each length may be as large as a client holds (2^63-1), but not their sum: a torrent
+    whose total no client or database column can hold is a TorrentError, not an overflow."""
+    big = 2**63 - 1
+    if version == "v1":
+        info: dict[bytes, Any] = {
+            b"files": [{b"length": big, b"path": [b"a"]}, {b"length": big, b"path": [b"b"]}],
+            b"name": b"big",
+            b"piece length": big,
+            b"pieces": bytes(40),
+        }
+    else:
+        leaf = {b"": {b"length": big, b"pieces root": bytes(32)}}
+        info = {
+            b"file tree": {b"a": leaf, b"b": leaf},
+            b"meta version": 2,
+            b"name": b"big",
+            b"piece length": 16384,
+        }
+    with pytest.raises(TorrentError, match="add up to more than"):
+        parse_torrent(bencodepy.encode({b"info": info}))
