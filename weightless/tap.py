@@ -429,7 +429,7 @@ def http_front(
 ) -> tuple[Site, FrontFactory]:
     """The HTTP listener's factory: announces and scrapes on the fast path, the rest to the
     web application's site, within the connection limits."""
-    site = Site(web.app.resource(), reactor=reactor)
+    site = Site(web.resource(), reactor=reactor)
     site.requestFactory = LimitedRequest
     site.displayTracebacks = False
     limits = ConnectionLimits(

@@ -39,7 +39,7 @@ async def test_health_with_a_real_sqlite_store(tmp_path: Path) -> None:
     store = SQLiteStore(str(tmp_path / "health.db"), reactor)
     await store.open()
     try:
-        client = StubTreq(build_stack(store, reactor).web.app.resource())
+        client = StubTreq(build_stack(store, reactor).web.resource())
         answer = capture(client.get(BASE + b"/health"))
         for _ in range(500):
             if answer:

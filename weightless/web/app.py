@@ -3,7 +3,9 @@ protocol does not answer itself: HEAD, odd connections, in-memory tests)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from typing import Any
 
 from klein import Klein
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -13,8 +15,8 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
-from twisted.web.resource import IResource
-from werkzeug.exceptions import NotFound
+from twisted.web.resource import IResource, Resource
+from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from weightless.registry.store import IStore
 from weightless.web.clientip import ClientIP
@@ -51,6 +53,11 @@ class WebApp:
         self.client_ip = client_ip
         self.reactor = reactor
         self.health_check = Health(store.ping, clock or reactor)
+
+    def resource(self) -> IResource:
+        """The root of the HTTP tree: the routes below, behind a check that the path and the
+        host name are UTF-8 (Klein would answer an HTML 400 and log a traceback)."""
+        return _Utf8Gate(self.app.resource())
 
     def ip(self, request: IRequest) -> str:
         return self.client_ip.of_request(request)
@@ -114,13 +121,15 @@ class WebApp:
         """A path no route's pattern matches at all (a newline in it, say)."""
         return self._not_found(request)
 
+    @app.handle_errors(MethodNotAllowed)
+    def wrong_method(self, request: IRequest, failure: Failure) -> bytes:
+        """A method no route of the path takes: 405 with ``Allow``, in the face's own form."""
+        allowed = failure.value.valid_methods or []
+        request.setHeader(b"allow", ", ".join(sorted(allowed)).encode("ascii"))
+        return _error(request, 405, "method not allowed")
+
     def _not_found(self, request: IRequest) -> bytes:
-        set_status(request, 404)
-        if _under_api(request):
-            request.setHeader(b"content-type", b"application/json")
-            return b'{"error": "not found"}'
-        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
-        return b"Not found"
+        return _error(request, 404, "not found")
 
     @app.route("/health", methods=["GET", "HEAD"])
     def health(self, request: IRequest) -> Deferred[bytes]:
@@ -144,6 +153,36 @@ class WebApp:
     def _metrics_text(self) -> bytes:
         page: bytes = generate_latest(self.metrics)
         return page
+
+
+class _Utf8Gate(Resource):
+    """Answers 400 for a path (percent-decoded) or a Host that is not UTF-8; the rest goes to
+    ``inner``, a leaf resource (Klein's)."""
+
+    isLeaf = True
+
+    def __init__(self, inner: IResource) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def render(self, request: IRequest) -> Any:
+        try:
+            for segment in (*request.prepath, *request.postpath):
+                segment.decode("utf-8")
+            request.getRequestHostname().decode("utf-8")
+        except UnicodeDecodeError:
+            return _error(request, 400, "the URL is not UTF-8")
+        return self.inner.render(request)
+
+
+def _error(request: IRequest, status: int, reason: str) -> bytes:
+    """An error in the face's own form: JSON under /api, plain text elsewhere."""
+    set_status(request, status)
+    if _under_api(request):
+        request.setHeader(b"content-type", b"application/json")
+        return json.dumps({"error": reason}).encode()
+    request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+    return reason[:1].upper().encode() + reason[1:].encode()
 
 
 def _under_api(request: IRequest) -> bool:

@@ -45,7 +45,7 @@ class Client:
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
-        self.treq = StubTreq(stack.web.app.resource())
+        self.treq = StubTreq(stack.web.resource())
 
     def request(
         self, method: str, target: bytes, headers: dict[bytes, list[bytes]] | None = None
@@ -305,3 +305,31 @@ def test_klein_answers_like_the_front() -> None:
         status, _, body = klein.get(target)
         reply = front.get(target)
         assert (status, body) == (reply.status, reply.body), target
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
+@pytest.mark.parametrize("path", [b"/announce", b"/scrape", b"/health", b"/metrics", b"/"])
+def test_a_method_no_route_takes_is_a_plain_405_with_allow(
+    client: Client, method: str, path: bytes
+) -> None:
+    status, headers, body = client.request(method, path)
+    assert status == 405
+    assert headers.getRawHeaders(b"content-type") == [b"text/plain; charset=utf-8"]
+    assert b"GET" in headers.getRawHeaders(b"allow")[0]
+    assert body == b"Method not allowed"
+
+
+@pytest.mark.parametrize(
+    "path", [b"/torrents/%ff%fe", b"/announce/%c3%28", b"/%ed%a0%80/announce", b"/x/%80"]
+)
+def test_a_path_that_is_not_utf8_is_a_plain_400(client: Client, path: bytes) -> None:
+    status, headers, body = client.get(path)
+    assert (status, body) == (400, b"The URL is not UTF-8")
+    assert headers.getRawHeaders(b"content-type") == [b"text/plain; charset=utf-8"]
+
+
+@pytest.mark.parametrize("path", [b"/api/%ff", b"/api/registry/%c3%28"])
+def test_an_api_path_that_is_not_utf8_is_a_json_400(client: Client, path: bytes) -> None:
+    status, headers, body = client.get(path)
+    assert (status, body) == (400, b'{"error": "the URL is not UTF-8"}')
+    assert headers.getRawHeaders(b"content-type") == [b"application/json"]

@@ -36,7 +36,7 @@ def front(stack: Stack) -> Get:
 
 
 def klein(stack: Stack) -> Get:
-    treq = StubTreq(stack.web.app.resource())
+    treq = StubTreq(stack.web.resource())
 
     def get(target: bytes, host: str) -> tuple[int, bytes]:
         headers = {b"X-Forwarded-For": [host.encode()]}
