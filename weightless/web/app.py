@@ -124,7 +124,8 @@ class WebApp:
     @app.handle_errors(MethodNotAllowed)
     def wrong_method(self, request: IRequest, failure: Failure) -> bytes:
         """A method no route of the path takes: 405 with ``Allow``, in the face's own form."""
-        allowed = failure.value.valid_methods or []
+        error = failure.value
+        allowed = (error.valid_methods if isinstance(error, MethodNotAllowed) else None) or []
         request.setHeader(b"allow", ", ".join(sorted(allowed)).encode("ascii"))
         return _error(request, 405, "method not allowed")
 
