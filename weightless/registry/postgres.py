@@ -35,6 +35,7 @@ from weightless.registry.store import (
     Conflict,
     IRegistryListener,
     IStore,
+    NotOwner,
     Rejected,
     Snapshot,
     StoreUnavailable,
@@ -344,9 +345,13 @@ class PostgresStore:
     # -- the registry's side
 
     def upsert(
-        self, entry: Entry, torrent_data: bytes | None = None, meta: str | None = None
+        self,
+        entry: Entry,
+        torrent_data: bytes | None = None,
+        meta: str | None = None,
+        owner: str | None = None,
     ) -> Deferred[int]:
-        params = sql.upsert_params(entry, torrent_data, meta, self.clock())
+        params = sql.upsert_params(entry, torrent_data, meta, self.clock(), owner)
 
         async def write(cursor: Cursor) -> int:
             if entry.publisher is not None:
@@ -354,7 +359,10 @@ class PostgresStore:
             await cursor.execute(sql.upsert_sql("%s"), params)
             row = cursor.fetchone()
             if row is None:
-                raise Blocked(entry.info_hash)
+                await cursor.execute(sql.BLOCKED_SQL.format(m="%s"), sql.blocked_params(entry))
+                if cursor.fetchone():
+                    raise Blocked(entry.info_hash)
+                raise NotOwner(entry.info_hash)
             completions = int(row[0])
             entry.v1_info_hash = row[1]  # the stored one, when the upsert gave none
             entry.created_at = float(row[2])  # the first registration's

@@ -41,7 +41,7 @@ from weightless.registry.entries import (
 )
 from weightless.registry.live import LiveRegistry
 from weightless.registry.search import BOOLEANS, MAX_LIMIT, Search, parse_search
-from weightless.registry.store import Blocked, IStore, StoreUnavailable
+from weightless.registry.store import Blocked, IStore, NotOwner, StoreUnavailable
 from weightless.registry.store import Conflict as StoreConflict
 from weightless.torrent.metainfo import TorrentError
 from weightless.tracker.accounting import PendingWrites
@@ -421,7 +421,7 @@ class RegistryService:
             claimed = {p for p in (entry.publisher, stored and stored.publisher) if p}
             await self._require_signed(writer, entry, claimed)
         completions = await self._guard(
-            self.store.upsert(entry, submission.torrent_data, submission.meta)
+            self.store.upsert(entry, submission.torrent_data, submission.meta, writer.publisher)
         )
         self.live.upserted(entry.info_hash, entry.v1_info_hash, completions)
         return entry
@@ -453,6 +453,8 @@ def _translate(failure: Failure) -> Failure:
         return Failure(Conflict(f"{error} is blocked"))
     if isinstance(error, StoreConflict):
         return Failure(Conflict("a hash of this entry belongs to another"))
+    if isinstance(error, NotOwner):
+        return Failure(Forbidden("this entry belongs to another publisher"))
     return failure
 
 

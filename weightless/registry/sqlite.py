@@ -28,6 +28,7 @@ from weightless.registry.store import (
     Conflict,
     IRegistryListener,
     IStore,
+    NotOwner,
     Rejected,
     Snapshot,
     StoreUnavailable,
@@ -163,15 +164,22 @@ class SQLiteStore:
         return self._run(write)
 
     def upsert(
-        self, entry: Entry, torrent_data: bytes | None = None, meta: str | None = None
+        self,
+        entry: Entry,
+        torrent_data: bytes | None = None,
+        meta: str | None = None,
+        owner: str | None = None,
     ) -> Deferred[int]:
-        params = sql.upsert_params(entry, torrent_data, meta, self.clock())
+        params = sql.upsert_params(entry, torrent_data, meta, self.clock(), owner)
 
         def write(conn: sqlite3.Connection) -> int:
             with _transaction(conn):
                 row = conn.execute(sql.upsert_sql("?"), params).fetchone()
                 if row is None:
-                    raise Blocked(entry.info_hash)
+                    blocked = sql.BLOCKED_SQL.format(m="?")
+                    if conn.execute(blocked, sql.blocked_params(entry)).fetchone():
+                        raise Blocked(entry.info_hash)
+                    raise NotOwner(entry.info_hash)
                 entry.v1_info_hash = row[1]  # the stored one, when the upsert gave none
                 entry.created_at = float(row[2])  # the first registration's
                 conn.execute(sql.reverify_sql("?", "info_hash = {mark}"), (entry.info_hash,))
