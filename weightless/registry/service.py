@@ -258,6 +258,8 @@ class RegistryService:
         of 8+ hex). `NotFound` when none matches, `AmbiguousName` (listing them) when ``NAME``
         alone matches entries of several publishers."""
         ref = parse_reference(check_text(what, "name"))
+        if not ref.name:
+            raise NotFound("no registry entry has an empty name")
         found: list[EntryView] = []
         for params in searches(ref):
             try:
