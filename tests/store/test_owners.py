@@ -320,6 +320,15 @@ async def test_the_store_checks_the_owner_in_the_write_itself(store_url: str) ->
         await store.upsert(Entry(other, "renamed", publisher="meta"), owner="meta")
         found = await store.entry(other)
         assert found is not None and found.name == "renamed"
+        # a takedown with an owner takes down only that owner's entry, and blocks nothing else
+        with pytest.raises(NotOwner):
+            await store.takedown(V2, "not theirs", owner="meta")
+        unregistered = hashlib.sha256(b"unregistered").hexdigest()
+        with pytest.raises(NotOwner):
+            await store.takedown(unregistered, "nothing", owner="meta")
+        assert (await store.snapshot()).blocked == []
+        assert await store.entry(V2) is not None
+        assert await store.takedown(other, "mine", owner="meta") == [other]
         # a blocked hash is still Blocked, not NotOwner
         await store.takedown(V2, "test")
         with pytest.raises(Blocked):

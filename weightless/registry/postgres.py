@@ -380,16 +380,21 @@ class PostgresStore:
 
         return self._transaction(write)
 
-    def takedown(self, info_hash: str, reason: str) -> Deferred[list[str]]:
+    def takedown(
+        self, info_hash: str, reason: str, owner: str | None = None
+    ) -> Deferred[list[str]]:
         now = self.clock()
 
         async def write(cursor: Cursor) -> list[str]:
             await cursor.execute(
                 "DELETE FROM registry WHERE info_hash = %s OR v1_info_hash = %s "
-                "RETURNING info_hash, v1_info_hash",
+                "RETURNING info_hash, v1_info_hash, publisher",
                 (info_hash, info_hash),
             )
-            found = [h for row in cursor.fetchall() for h in row if h]
+            rows = cursor.fetchall()
+            if owner is not None and (not rows or any(row[2] != owner for row in rows)):
+                raise NotOwner(info_hash)  # the transaction is rolled back: nothing deleted
+            found = [h for row in rows for h in row[:2] if h]
             hashes = list(dict.fromkeys([*found, info_hash]))
             await cursor.execute(
                 "INSERT INTO blocklist (info_hash, reason, blocked_at) "

@@ -349,7 +349,7 @@ class RegistryService:
         reason = check_text(reason, "reason")
         if writer.publisher is not None:
             self._owns(writer, await self._guard(self.store.entry(key)))
-        hashes: list[str] = await self._guard(self.store.takedown(key, reason))
+        hashes: list[str] = await self._guard(self.store.takedown(key, reason, writer.publisher))
         self.live.taken_down(hashes)
         return hashes
 

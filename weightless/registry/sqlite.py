@@ -187,20 +187,24 @@ class SQLiteStore:
 
         return self._run(write)
 
-    def takedown(self, info_hash: str, reason: str) -> Deferred[list[str]]:
+    def takedown(
+        self, info_hash: str, reason: str, owner: str | None = None
+    ) -> Deferred[list[str]]:
         now = self.clock()
 
         def write(conn: sqlite3.Connection) -> list[str]:
             with _transaction(conn):
                 row = conn.execute(
-                    "SELECT info_hash, v1_info_hash FROM registry "
+                    "SELECT info_hash, v1_info_hash, publisher FROM registry "
                     "WHERE info_hash = ? OR v1_info_hash = ?",
                     (info_hash, info_hash),
                 ).fetchone()
+                if owner is not None and (row is None or row[2] != owner):
+                    raise NotOwner(info_hash)
                 hashes = [info_hash]
                 if row is not None:
                     conn.execute("DELETE FROM registry WHERE info_hash = ?", (row[0],))
-                    hashes = list(dict.fromkeys([h for h in row if h] + hashes))
+                    hashes = list(dict.fromkeys([h for h in row[:2] if h] + hashes))
                 conn.executemany(
                     "INSERT INTO blocklist (info_hash, reason, blocked_at) VALUES (?, ?, ?) "
                     "ON CONFLICT (info_hash) DO UPDATE SET reason = excluded.reason",

@@ -99,9 +99,11 @@ class IStore(Interface):
     def save_meta(info_hash: str, meta: str) -> Deferred[None]:
         """Keep the /meta JSON computed for a file stored without one."""
 
-    def takedown(info_hash: str, reason: str) -> Deferred[list[str]]:
+    def takedown(info_hash: str, reason: str, owner: str | None = None) -> Deferred[list[str]]:
         """Remove the entry with this info_hash or v1_info_hash, if any, and block all its
-        hashes (or just this one). Fires with the hashes blocked."""
+        hashes (or just this one). Fires with the hashes blocked. With ``owner``, only an
+        existing entry of that publisher is taken down (checked in the same transaction):
+        NotOwner, and nothing changed, otherwise."""
 
     def entry(info_hash: str) -> Deferred[Entry | None]:
         """The entry with this info_hash or v1_info_hash."""
