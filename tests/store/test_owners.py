@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from registry_kit import Response, Server, error, make_store, make_torrent
 
 from weightless.registry.entries import Entry
-from weightless.registry.store import Blocked, NotOwner
+from weightless.registry.store import Blocked, NotOwner, Unsigned
 from weightless.torrent import signing
 from weightless.torrent.metainfo import parse_torrent, sign_torrent
 from weightless.wire.passkey import publisher_token
@@ -333,5 +333,36 @@ async def test_the_store_checks_the_owner_in_the_write_itself(store_url: str) ->
         await store.takedown(V2, "test")
         with pytest.raises(Blocked):
             await store.upsert(Entry(V2, "again", V1, publisher="meta"), owner="meta")
+    finally:
+        await store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_store_checks_signed_namespaces_in_the_write_itself(store_url: str) -> None:
+    """Trust set between the service's checks and the write still refuses an unsigned entry."""
+    store = make_store(store_url)
+    await store.open()
+    try:
+        await store.upsert(Entry(V2, "theirs", V1, publisher="meta"))
+        await store.set_trusted_keys("meta", [PUB])
+        other = hashlib.sha256(b"claim").hexdigest()
+        with pytest.raises(Unsigned, match=r"^meta$"):
+            await store.upsert(Entry(other, "claim", publisher="meta"), signed_namespaces=True)
+        stranger = signed(STRANGER, None, other)
+        with pytest.raises(Unsigned):
+            entry = Entry(other, "claim", publisher="meta", **stranger)
+            await store.upsert(entry, signed_namespaces=True)
+        # taking meta's entry to another name needs meta's key too
+        with pytest.raises(Unsigned, match=r"^meta$"):
+            await store.upsert(Entry(V2, "mine", V1, publisher="evil"), signed_namespaces=True)
+        assert await store.entry(other) is None
+        kept = await store.entry(V2)
+        assert kept is not None and kept.publisher == "meta"
+        # signed by a trusted key, or without the rule (the operator): written
+        await store.upsert(Entry(other, "claim", publisher="meta", **signed(KEY, None, other)),
+                           signed_namespaces=True)  # fmt: skip
+        await store.upsert(Entry(V2, "operator's", V1, publisher="evil"))
+        found = await store.entry(other)
+        assert found is not None and found.verified is True
     finally:
         await store.close()

@@ -39,6 +39,7 @@ from weightless.registry.store import (
     Rejected,
     Snapshot,
     StoreUnavailable,
+    Unsigned,
 )
 from weightless.tracker.accounting import PendingWrites
 from weightless.tracker.catalog import CatalogEntry
@@ -350,12 +351,18 @@ class PostgresStore:
         torrent_data: bytes | None = None,
         meta: str | None = None,
         owner: str | None = None,
+        signed_namespaces: bool = False,
     ) -> Deferred[int]:
         params = sql.upsert_params(entry, torrent_data, meta, self.clock(), owner)
 
         async def write(cursor: Cursor) -> int:
             if entry.publisher is not None:
                 await self._lock_publisher(cursor, entry.publisher)
+            if signed_namespaces:
+                await cursor.execute(sql.UNSIGNED_SQL.format(m="%s"), sql.unsigned_params(entry))
+                unsigned = cursor.fetchone()
+                if unsigned is not None:
+                    raise Unsigned(unsigned[0])
             await cursor.execute(sql.upsert_sql("%s"), params)
             row = cursor.fetchone()
             if row is None:

@@ -41,7 +41,7 @@ from weightless.registry.entries import (
 )
 from weightless.registry.live import LiveRegistry
 from weightless.registry.search import BOOLEANS, MAX_LIMIT, Search, parse_search
-from weightless.registry.store import Blocked, IStore, NotOwner, StoreUnavailable
+from weightless.registry.store import Blocked, IStore, NotOwner, StoreUnavailable, Unsigned
 from weightless.registry.store import Conflict as StoreConflict
 from weightless.torrent.metainfo import TorrentError
 from weightless.tracker.accounting import PendingWrites
@@ -75,6 +75,7 @@ STORE_TIMEOUT = 5.0  # seconds the store has to answer before the registry is Un
 MAX_TRUSTED_KEYS = 100  # per publisher
 MAX_CARD = 256 * 1024  # bytes of a model card (Markdown, UTF-8)
 _KEY = re.compile(r"[0-9a-fA-F]{64}")
+_NOT_OWNER = "a token of {} may only change its own entries"
 
 # A RegistryEntry: the spec's keys, live counts included (``entries.entry_json``).
 EntryView = dict[str, Any]
@@ -93,6 +94,10 @@ class Unauthorized(RegistryError):
 class Forbidden(RegistryError):
     """A write the key given may not make: a publisher's token on another publisher's entry
     or on the operator's endpoints, or an unsigned entry of a publisher with trusted keys."""
+
+
+class _NotOwner(Forbidden):
+    """The store's NotOwner: the entry is another publisher's (the caller names the token)."""
 
 
 class AmbiguousName(RegistryError):
@@ -210,17 +215,7 @@ class RegistryService:
         """`Forbidden` when a publisher's token touches an entry of another publisher (or, with
         ``entry`` None, one that does not exist)."""
         if writer.publisher is not None and (entry is None or entry.publisher != writer.publisher):
-            raise Forbidden(f"a token of {writer.publisher} may only change its own entries")
-
-    async def _require_signed(self, writer: Writer, entry: Entry, publishers: set[str]) -> None:
-        """`Forbidden` unless the entry is signed by a key trusted for each of ``publishers``
-        that has any (the operator's registry key excepted)."""
-        if writer.operator:
-            return
-        for publisher in sorted(publishers):
-            keys: list[str] = await self._guard(self.store.trusted_keys(publisher))
-            if keys and entry.publisher_key not in keys:
-                raise Forbidden(f"entries of {publisher} must be signed by one of its keys")
+            raise Forbidden(_NOT_OWNER.format(writer.publisher))
 
     # -- reads
 
@@ -347,9 +342,11 @@ class RegistryService:
         the hashes blocked. A publisher's token takes down only its own entries."""
         key = parse_hash(info_hash)
         reason = check_text(reason, "reason")
-        if writer.publisher is not None:
-            self._owns(writer, await self._guard(self.store.entry(key)))
-        hashes: list[str] = await self._guard(self.store.takedown(key, reason, writer.publisher))
+        try:
+            taken = self.store.takedown(key, reason, writer.publisher)
+            hashes: list[str] = await self._guard(taken)
+        except _NotOwner:  # checked in the store's transaction
+            raise Forbidden(_NOT_OWNER.format(writer.publisher)) from None
         self.live.taken_down(hashes)
         return hashes
 
@@ -412,19 +409,21 @@ class RegistryService:
                 entry.publisher = writer.publisher  # a token writes its publisher's entries
             self._owns(writer, entry)
         self._check_writable(entry)
-        stored: Entry | None = None
-        if not writer.operator:
-            stored = await self._guard(self.store.entry(entry.info_hash))
-            if stored is not None and writer.publisher is not None:
-                self._owns(writer, stored)
         if submission.signatures:
             await self._sign(submission)
-        if not writer.operator:
-            claimed = {p for p in (entry.publisher, stored and stored.publisher) if p}
-            await self._require_signed(writer, entry, claimed)
-        completions = await self._guard(
-            self.store.upsert(entry, submission.torrent_data, submission.meta, writer.publisher)
+        # who owns a stored entry, and whether its publisher's keys signed it, are checked in
+        # the store's write, so that a change of either meanwhile cannot slip in between
+        write = self.store.upsert(
+            entry,
+            submission.torrent_data,
+            submission.meta,
+            owner=writer.publisher,
+            signed_namespaces=not writer.operator,
         )
+        try:
+            completions = await self._guard(write)
+        except _NotOwner:
+            raise Forbidden(_NOT_OWNER.format(writer.publisher)) from None
         self.live.upserted(entry.info_hash, entry.v1_info_hash, completions)
         return entry
 
@@ -456,7 +455,9 @@ def _translate(failure: Failure) -> Failure:
     if isinstance(error, StoreConflict):
         return Failure(Conflict("a hash of this entry belongs to another"))
     if isinstance(error, NotOwner):
-        return Failure(Forbidden("this entry belongs to another publisher"))
+        return Failure(_NotOwner("this entry belongs to another publisher"))
+    if isinstance(error, Unsigned):
+        return Failure(Forbidden(f"entries of {error} must be signed by one of its keys"))
     return failure
 
 

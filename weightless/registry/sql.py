@@ -152,6 +152,21 @@ CARD_SQL = (
 )
 SET_CARD_SQL = "UPDATE registry SET card = {card} WHERE info_hash = {h}"
 
+# Signed namespaces: the publishers, of the entry's and of the stored row's, that have trusted
+# keys and none of them is the entry's new publisher_key (NULL for an unsigned write): any row
+# refuses the write. Run in the upsert's transaction, so a trust change cannot slip in between.
+UNSIGNED_SQL = (
+    "SELECT k.publisher FROM publisher_keys k WHERE k.publisher IN "
+    "({m}, (SELECT publisher FROM registry WHERE info_hash = {m})) GROUP BY k.publisher "
+    "HAVING SUM(CASE WHEN k.public_key = {m} THEN 1 ELSE 0 END) = 0 ORDER BY k.publisher"
+)
+
+
+def unsigned_params(entry: Entry) -> tuple[Any, ...]:
+    key = entry.publisher_key if entry.signature else None
+    return (entry.publisher, entry.info_hash, key)
+
+
 BLOCKED_SQL = "SELECT 1 FROM blocklist WHERE info_hash IN ({m}, {m}, {m})"
 
 

@@ -32,6 +32,7 @@ from weightless.registry.store import (
     Rejected,
     Snapshot,
     StoreUnavailable,
+    Unsigned,
 )
 from weightless.tracker.accounting import PendingWrites
 from weightless.tracker.catalog import CatalogEntry
@@ -169,11 +170,18 @@ class SQLiteStore:
         torrent_data: bytes | None = None,
         meta: str | None = None,
         owner: str | None = None,
+        signed_namespaces: bool = False,
     ) -> Deferred[int]:
         params = sql.upsert_params(entry, torrent_data, meta, self.clock(), owner)
 
         def write(conn: sqlite3.Connection) -> int:
             with _transaction(conn):
+                if signed_namespaces:
+                    unsigned = conn.execute(
+                        sql.UNSIGNED_SQL.format(m="?"), sql.unsigned_params(entry)
+                    ).fetchone()
+                    if unsigned is not None:
+                        raise Unsigned(unsigned[0])
                 row = conn.execute(sql.upsert_sql("?"), params).fetchone()
                 if row is None:
                     blocked = sql.BLOCKED_SQL.format(m="?")

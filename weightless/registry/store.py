@@ -38,6 +38,11 @@ class NotOwner(Exception):
     """An upsert with an ``owner`` found the entry stored under another publisher."""
 
 
+class Unsigned(Exception):
+    """An upsert that must respect signed namespaces was not signed by a key trusted for the
+    publisher named in the message (the entry's, or the stored entry's)."""
+
+
 @dataclass
 class Snapshot:
     """What the in-memory catalog is loaded from at start."""
@@ -82,6 +87,7 @@ class IStore(Interface):
         torrent_data: bytes | None = None,
         meta: str | None = None,
         owner: str | None = None,
+        signed_namespaces: bool = False,
     ) -> Deferred[int]:
         """Insert or update an entry by info_hash, keeping completions, the operator's mark,
         and the stored .torrent, v1_info_hash and signature when none is given (a signature
@@ -90,7 +96,9 @@ class IStore(Interface):
         completions, and sets ``entry.v1_info_hash`` to the stored one (kept when the upsert
         gave none), so that the catalog and other processes never lose the hybrid's v1 swarm.
         With ``owner``, an existing entry is rewritten only if its publisher is ``owner``
-        (checked in the write itself): NotOwner otherwise. Blocked for a blocked hash."""
+        (checked in the write itself): NotOwner otherwise. With ``signed_namespaces``, a
+        publisher with trusted keys (the entry's, or the stored entry's) refuses an entry whose
+        ``publisher_key`` is none of them: Unsigned. Blocked for a blocked hash."""
 
     def meta(info_hash: str) -> Deferred[tuple[str | None, bytes | None] | None]:
         """None when the entry (by either hash) has no file; (the stored /meta JSON, None), or

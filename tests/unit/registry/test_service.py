@@ -373,7 +373,7 @@ class Failing:
         if name.startswith("_"):
             raise AttributeError(name)
 
-        def query(*args: Any) -> Deferred[Any]:
+        def query(*args: Any, **kwargs: Any) -> Deferred[Any]:
             if self.error is not None:
                 return fail(self.error)
             d: Deferred[Any] = Deferred()
