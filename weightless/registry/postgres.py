@@ -35,9 +35,11 @@ from weightless.registry.store import (
     Conflict,
     IRegistryListener,
     IStore,
+    NotOwner,
     Rejected,
     Snapshot,
     StoreUnavailable,
+    Unsigned,
 )
 from weightless.tracker.accounting import PendingWrites
 from weightless.tracker.catalog import CatalogEntry
@@ -344,19 +346,33 @@ class PostgresStore:
     # -- the registry's side
 
     def upsert(
-        self, entry: Entry, torrent_data: bytes | None = None, meta: str | None = None
+        self,
+        entry: Entry,
+        torrent_data: bytes | None = None,
+        meta: str | None = None,
+        owner: str | None = None,
+        signed_namespaces: bool = False,
     ) -> Deferred[int]:
-        params = sql.upsert_params(entry, torrent_data, meta, self.clock())
+        params = sql.upsert_params(entry, torrent_data, meta, self.clock(), owner)
 
         async def write(cursor: Cursor) -> int:
             if entry.publisher is not None:
                 await self._lock_publisher(cursor, entry.publisher)
+            if signed_namespaces:
+                await cursor.execute(sql.UNSIGNED_SQL.format(m="%s"), sql.unsigned_params(entry))
+                unsigned = cursor.fetchone()
+                if unsigned is not None:
+                    raise Unsigned(unsigned[0])
             await cursor.execute(sql.upsert_sql("%s"), params)
             row = cursor.fetchone()
             if row is None:
-                raise Blocked(entry.info_hash)
+                await cursor.execute(sql.BLOCKED_SQL.format(m="%s"), sql.blocked_params(entry))
+                if cursor.fetchone():
+                    raise Blocked(entry.info_hash)
+                raise NotOwner(entry.info_hash)
             completions = int(row[0])
             entry.v1_info_hash = row[1]  # the stored one, when the upsert gave none
+            entry.created_at = float(row[2])  # the first registration's
             await cursor.execute(sql.reverify_sql("%s", "info_hash = {mark}"), (entry.info_hash,))
             await self._notify(
                 cursor,
@@ -371,16 +387,21 @@ class PostgresStore:
 
         return self._transaction(write)
 
-    def takedown(self, info_hash: str, reason: str) -> Deferred[list[str]]:
+    def takedown(
+        self, info_hash: str, reason: str, owner: str | None = None
+    ) -> Deferred[list[str]]:
         now = self.clock()
 
         async def write(cursor: Cursor) -> list[str]:
             await cursor.execute(
                 "DELETE FROM registry WHERE info_hash = %s OR v1_info_hash = %s "
-                "RETURNING info_hash, v1_info_hash",
+                "RETURNING info_hash, v1_info_hash, publisher",
                 (info_hash, info_hash),
             )
-            found = [h for row in cursor.fetchall() for h in row if h]
+            rows = cursor.fetchall()
+            if owner is not None and (not rows or any(row[2] != owner for row in rows)):
+                raise NotOwner(info_hash)  # the transaction is rolled back: nothing deleted
+            found = [h for row in rows for h in row[:2] if h]
             hashes = list(dict.fromkeys([*found, info_hash]))
             await cursor.execute(
                 "INSERT INTO blocklist (info_hash, reason, blocked_at) "
@@ -466,6 +487,16 @@ class PostgresStore:
     def save_meta(self, info_hash: str, meta: str) -> Deferred[None]:
         query = sql.SAVE_META_SQL.format(meta="%(meta)s", h="%(h)s")
         values = {"meta": meta, "h": info_hash}
+        d: Deferred[Any] = self._run(lambda c: c.runOperation(query, values))
+        return d.addCallback(lambda _: None)
+
+    def card(self, info_hash: str) -> Deferred[str | None]:
+        d = self._query(sql.CARD_SQL.format(m="%(h)s") + " LIMIT 1", {"h": info_hash})
+        return d.addCallback(lambda rows: rows[0][0] if rows else None)
+
+    def set_card(self, info_hash: str, text: str) -> Deferred[None]:
+        query = sql.SET_CARD_SQL.format(card="%(card)s", h="%(h)s")
+        values = {"card": text, "h": info_hash}
         d: Deferred[Any] = self._run(lambda c: c.runOperation(query, values))
         return d.addCallback(lambda _: None)
 

@@ -25,10 +25,12 @@ ENTRY_COLUMNS = (
     "tags",
     "publisher_key",
     "signature",
+    "version",
+    "created_at",
 )
 SELECT_ENTRY = ", ".join(ENTRY_COLUMNS)
 # written by an upsert (info_hash is the key; v1_info_hash and torrent_data are kept when null)
-WRITTEN = ("name", "description", "publisher", "license", "size", "category", "tags")
+WRITTEN = ("name", "description", "publisher", "license", "size", "category", "tags", "version")
 
 # An entry is verified when the operator marked it, or when its signature (checked against its
 # hashes before it was stored) is by a key trusted for its publisher.
@@ -38,13 +40,14 @@ VERIFIED = (
 )
 # A new signature was checked against info_hash and the v1_info_hash given with it: it is
 # stored unless the row keeps another v1_info_hash (a write in between). Without a new one, the
-# stored signature stays while the entry's hashes do; a changed v1_info_hash drops it.
+# stored signature stays while the entry's hashes and stored file do; a changed v1_info_hash, or
+# a new file without a signature (an unsigned file replacing a signed one), drops it.
 _NEW_SIGNATURE = (
     "excluded.signature IS NOT NULL AND "
     "(excluded.v1_info_hash IS NOT NULL OR registry.v1_info_hash IS NULL)"
 )
 _KEEP_SIGNATURE = (
-    "excluded.signature IS NULL AND "
+    "excluded.signature IS NULL AND excluded.torrent_data IS NULL AND "
     "(excluded.v1_info_hash IS NULL OR excluded.v1_info_hash = registry.v1_info_hash)"
 )
 
@@ -70,6 +73,7 @@ def saturating_sum(column: str, added: str) -> str:
 def entry_from_row(row: Sequence[Any]) -> Entry:
     values = dict(zip(ENTRY_COLUMNS, row, strict=True))
     values["verified"] = bool(values["verified"])
+    values["created_at"] = float(values["created_at"])
     return Entry(**values)
 
 
@@ -78,7 +82,8 @@ def upsert_sql(mark: str) -> str:
     and completions kept, the stored .torrent (with its /meta view) and v1_info_hash kept when
     none is given. Nothing
     is written (no row returned) when a hash of the entry is blocked: the in-memory check before
-    it can race a takedown made meanwhile, here or on another machine."""
+    it can race a takedown made meanwhile, here or on another machine; nor when an ``owner`` is
+    given (`upsert_params`) and the stored row is of another publisher."""
     columns = (
         "info_hash",
         "v1_info_hash",
@@ -105,7 +110,10 @@ def upsert_sql(mark: str) -> str:
         # the /meta view goes with the file: replaced with it, kept without one
         "meta = CASE WHEN excluded.torrent_data IS NULL THEN registry.meta "
         "ELSE excluded.meta END, "
-        f"{updates}, {signed}, updated_at = excluded.updated_at RETURNING completions, v1_info_hash"
+        f"{updates}, {signed}, updated_at = excluded.updated_at "
+        # a publisher's token rewrites only its publisher's rows, checked in the same statement
+        f"WHERE {mark} IS NULL OR registry.publisher = {mark} "
+        "RETURNING completions, v1_info_hash, created_at"
     )
 
 
@@ -115,7 +123,9 @@ def reverify_sql(mark: str, where: str) -> str:
     return f"UPDATE registry SET verified = ({VERIFIED}) WHERE {where.format(mark=mark)}"
 
 
-def upsert_params(entry: Entry, torrent_data: Any, meta: str | None, now: float) -> list[Any]:
+def upsert_params(
+    entry: Entry, torrent_data: Any, meta: str | None, now: float, owner: str | None = None
+) -> list[Any]:
     return [
         entry.info_hash,
         entry.v1_info_hash,
@@ -130,7 +140,39 @@ def upsert_params(entry: Entry, torrent_data: Any, meta: str | None, now: float)
         entry.info_hash,
         entry.v1_info_hash,
         entry.info_hash[:40],
+        # the owner check of an existing row (None: any row)
+        owner,
+        owner,
     ]
+
+
+CARD_SQL = (
+    "SELECT card FROM registry WHERE info_hash = {m} "
+    "UNION ALL SELECT card FROM registry WHERE v1_info_hash = {m}"
+)
+SET_CARD_SQL = "UPDATE registry SET card = {card} WHERE info_hash = {h}"
+
+# Signed namespaces: the publishers, of the entry's and of the stored row's, that have trusted
+# keys and none of them is the entry's new publisher_key (NULL for an unsigned write): any row
+# refuses the write. Run in the upsert's transaction, so a trust change cannot slip in between.
+UNSIGNED_SQL = (
+    "SELECT k.publisher FROM publisher_keys k WHERE k.publisher IN "
+    "({m}, (SELECT publisher FROM registry WHERE info_hash = {m})) GROUP BY k.publisher "
+    "HAVING SUM(CASE WHEN k.public_key = {m} THEN 1 ELSE 0 END) = 0 ORDER BY k.publisher"
+)
+
+
+def unsigned_params(entry: Entry) -> tuple[Any, ...]:
+    key = entry.publisher_key if entry.signature else None
+    return (entry.publisher, entry.info_hash, key)
+
+
+BLOCKED_SQL = "SELECT 1 FROM blocklist WHERE info_hash IN ({m}, {m}, {m})"
+
+
+def blocked_params(entry: Entry) -> tuple[Any, ...]:
+    """The blocklist check of an upsert: the hash, its v1 hash, its 40-hex (truncated v2) form."""
+    return (entry.info_hash, entry.v1_info_hash, entry.info_hash[:40])
 
 
 # (stored /meta JSON, the file when that is not computed yet) of the entry with a hash
@@ -153,7 +195,13 @@ def where(query: Search, mark: str, contains: Contains) -> tuple[str, list[Any]]
             clause, values = contains(column, text)
             clauses.append(clause)
             params += values
-    for column, value in (("category", query.category), ("publisher", query.publisher)):
+    exact = (
+        ("category", query.category),
+        ("publisher", query.publisher),
+        ("name", query.name),
+        ("version", query.version),
+    )
+    for column, value in exact:
         if value:
             clauses.append(f"{column} = {mark}")
             params.append(value)

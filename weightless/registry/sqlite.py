@@ -28,9 +28,11 @@ from weightless.registry.store import (
     Conflict,
     IRegistryListener,
     IStore,
+    NotOwner,
     Rejected,
     Snapshot,
     StoreUnavailable,
+    Unsigned,
 )
 from weightless.tracker.accounting import PendingWrites
 from weightless.tracker.catalog import CatalogEntry
@@ -163,35 +165,54 @@ class SQLiteStore:
         return self._run(write)
 
     def upsert(
-        self, entry: Entry, torrent_data: bytes | None = None, meta: str | None = None
+        self,
+        entry: Entry,
+        torrent_data: bytes | None = None,
+        meta: str | None = None,
+        owner: str | None = None,
+        signed_namespaces: bool = False,
     ) -> Deferred[int]:
-        params = sql.upsert_params(entry, torrent_data, meta, self.clock())
+        params = sql.upsert_params(entry, torrent_data, meta, self.clock(), owner)
 
         def write(conn: sqlite3.Connection) -> int:
             with _transaction(conn):
+                if signed_namespaces:
+                    unsigned = conn.execute(
+                        sql.UNSIGNED_SQL.format(m="?"), sql.unsigned_params(entry)
+                    ).fetchone()
+                    if unsigned is not None:
+                        raise Unsigned(unsigned[0])
                 row = conn.execute(sql.upsert_sql("?"), params).fetchone()
                 if row is None:
-                    raise Blocked(entry.info_hash)
+                    blocked = sql.BLOCKED_SQL.format(m="?")
+                    if conn.execute(blocked, sql.blocked_params(entry)).fetchone():
+                        raise Blocked(entry.info_hash)
+                    raise NotOwner(entry.info_hash)
                 entry.v1_info_hash = row[1]  # the stored one, when the upsert gave none
+                entry.created_at = float(row[2])  # the first registration's
                 conn.execute(sql.reverify_sql("?", "info_hash = {mark}"), (entry.info_hash,))
             return int(row[0])
 
         return self._run(write)
 
-    def takedown(self, info_hash: str, reason: str) -> Deferred[list[str]]:
+    def takedown(
+        self, info_hash: str, reason: str, owner: str | None = None
+    ) -> Deferred[list[str]]:
         now = self.clock()
 
         def write(conn: sqlite3.Connection) -> list[str]:
             with _transaction(conn):
                 row = conn.execute(
-                    "SELECT info_hash, v1_info_hash FROM registry "
+                    "SELECT info_hash, v1_info_hash, publisher FROM registry "
                     "WHERE info_hash = ? OR v1_info_hash = ?",
                     (info_hash, info_hash),
                 ).fetchone()
+                if owner is not None and (row is None or row[2] != owner):
+                    raise NotOwner(info_hash)
                 hashes = [info_hash]
                 if row is not None:
                     conn.execute("DELETE FROM registry WHERE info_hash = ?", (row[0],))
-                    hashes = list(dict.fromkeys([h for h in row if h] + hashes))
+                    hashes = list(dict.fromkeys([h for h in row[:2] if h] + hashes))
                 conn.executemany(
                     "INSERT INTO blocklist (info_hash, reason, blocked_at) VALUES (?, ?, ?) "
                     "ON CONFLICT (info_hash) DO UPDATE SET reason = excluded.reason",
@@ -237,6 +258,19 @@ class SQLiteStore:
     def save_meta(self, info_hash: str, meta: str) -> Deferred[None]:
         def write(conn: sqlite3.Connection) -> None:
             conn.execute(sql.SAVE_META_SQL.format(meta="?1", h="?2"), (meta, info_hash))
+
+        return self._run(write)
+
+    def card(self, info_hash: str) -> Deferred[str | None]:
+        def read(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(sql.CARD_SQL.format(m="?1"), (info_hash,)).fetchone()
+            return None if row is None else row[0]
+
+        return self._run(read)
+
+    def set_card(self, info_hash: str, text: str) -> Deferred[None]:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(sql.SET_CARD_SQL.format(card="?1", h="?2"), (text, info_hash))
 
         return self._run(write)
 

@@ -34,6 +34,15 @@ class Conflict(Exception):
     """The write would give a hash to two entries (a v1_info_hash already in use)."""
 
 
+class NotOwner(Exception):
+    """An upsert with an ``owner`` found the entry stored under another publisher."""
+
+
+class Unsigned(Exception):
+    """An upsert that must respect signed namespaces was not signed by a key trusted for the
+    publisher named in the message (the entry's, or the stored entry's)."""
+
+
 @dataclass
 class Snapshot:
     """What the in-memory catalog is loaded from at start."""
@@ -74,14 +83,22 @@ class IStore(Interface):
         it is written), with StoreUnavailable when it cannot be reached."""
 
     def upsert(
-        entry: Entry, torrent_data: bytes | None = None, meta: str | None = None
+        entry: Entry,
+        torrent_data: bytes | None = None,
+        meta: str | None = None,
+        owner: str | None = None,
+        signed_namespaces: bool = False,
     ) -> Deferred[int]:
         """Insert or update an entry by info_hash, keeping completions, the operator's mark,
         and the stored .torrent, v1_info_hash and signature when none is given (a signature
         is dropped when v1_info_hash changes without a new one); ``verified`` is recomputed.
         ``meta`` is the /meta JSON of ``torrent_data``, stored with it. Fires with the
         completions, and sets ``entry.v1_info_hash`` to the stored one (kept when the upsert
-        gave none), so that the catalog and other processes never lose the hybrid's v1 swarm."""
+        gave none), so that the catalog and other processes never lose the hybrid's v1 swarm.
+        With ``owner``, an existing entry is rewritten only if its publisher is ``owner``
+        (checked in the write itself): NotOwner otherwise. With ``signed_namespaces``, a
+        publisher with trusted keys (the entry's, or the stored entry's) refuses an entry whose
+        ``publisher_key`` is none of them: Unsigned. Blocked for a blocked hash."""
 
     def meta(info_hash: str) -> Deferred[tuple[str | None, bytes | None] | None]:
         """None when the entry (by either hash) has no file; (the stored /meta JSON, None), or
@@ -90,15 +107,25 @@ class IStore(Interface):
     def save_meta(info_hash: str, meta: str) -> Deferred[None]:
         """Keep the /meta JSON computed for a file stored without one."""
 
-    def takedown(info_hash: str, reason: str) -> Deferred[list[str]]:
+    def takedown(info_hash: str, reason: str, owner: str | None = None) -> Deferred[list[str]]:
         """Remove the entry with this info_hash or v1_info_hash, if any, and block all its
-        hashes (or just this one). Fires with the hashes blocked."""
+        hashes (or just this one). Fires with the hashes blocked. With ``owner``, only an
+        existing entry of that publisher is taken down (checked in the same transaction):
+        NotOwner, and nothing changed, otherwise."""
 
     def entry(info_hash: str) -> Deferred[Entry | None]:
         """The entry with this info_hash or v1_info_hash."""
 
     def torrent(info_hash: str) -> Deferred[tuple[str, bytes] | None]:
         """(entry name, stored .torrent bytes) of an entry that has a file."""
+
+    def card(info_hash: str) -> Deferred[str | None]:
+        """The model card (Markdown) of the entry with this info_hash or v1_info_hash, or None
+        when there is no entry or it has no card."""
+
+    def set_card(info_hash: str, text: str) -> Deferred[None]:
+        """Store the card of the entry keyed by ``info_hash`` (kept by upserts, removed with
+        the entry)."""
 
     def search(query: Search) -> Deferred[tuple[list[Entry], int]]:
         """One page of matching entries and how many match in all."""
