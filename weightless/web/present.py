@@ -4,9 +4,11 @@ torrent, magnet links and the `weightless get` command. Pure: text and numbers i
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from weightless.torrent.magnet import magnet_uri
 from weightless.wire import route
@@ -114,3 +116,30 @@ def tag_list(tags: str | None) -> list[str]:
         if tag and tag not in seen:
             seen.append(tag)
     return seen
+
+
+# where clients announce with a passkey: the form they derive a scrape URL from (``/scrape``
+# for the last segment); ``/announce/{passkey}`` gives them none (weightless.wire.route)
+PASSKEY_ANNOUNCE = "/YOUR_PASSKEY/announce"
+
+
+def repo_url(entry: Mapping[str, Any]) -> str | None:
+    """``/repos/{publisher}/{name}``, the page of the entry's repository (each part
+    percent-encoded; a ``/`` in the name kept); None for an entry without a publisher."""
+    publisher = entry.get("publisher")
+    if not publisher:
+        return None
+    return f"/repos/{quote(publisher, safe='')}/{quote(entry['name'], safe='/')}"
+
+
+def repo_get_command(publisher: str, name: str, base_url: str) -> str:
+    """The `weightless get PUBLISHER/NAME` command (the newest version), quoted for a shell."""
+    return route.get_command(shlex.quote(f"{publisher}/{name}"), base_url)
+
+
+def when(created_at: str | None) -> str:
+    """An entry's ``created_at`` (RFC 3339 UTC) as people read it: ``2026-12-07 21:04 UTC``."""
+    if not created_at:
+        return ""
+    day, _, clock = created_at.partition("T")
+    return f"{day} {clock[:5]} UTC" if clock else day
