@@ -575,8 +575,9 @@ Inline <b onmouseover="alert(3)">bold</b> and <iframe src="https://evil.example/
 ![remote](https://evil.example/remote.png) ![local](chart.png)
 [![badge](https://evil.example/badge.svg)](https://ci.example/)
 
-[evil]: javascript:alert(10)
 [good]: https://example.com/ref
+
+[evil]: javascript:alert(10)
 """
 
 
@@ -616,13 +617,13 @@ async def test_entry_page_shows_version_created_at_and_the_other_versions(
     line = page.select_one(".repo-line")
     assert line.select_one(".version-label").get_text() == "v2"
     assert line.select_one("a.repo-link")["href"] == "/repos/acme/llm"
-    assert line.time["datetime"] == "2026-05-29T20:53:20Z"
-    assert line.time.get_text() == "2026-05-29 20:53 UTC"
+    assert line.time["datetime"] == "2026-05-29T20:26:40Z"
+    assert line.time.get_text() == "2026-05-29 20:26 UTC"
     details = {
         dt.get_text(strip=True): dt.find_next_sibling("dd").get_text(" ", strip=True)
         for dt in page.select(".details dt")
     }
-    assert details["Version"] == "v2" and details["Registered"] == "2026-05-29 20:53 UTC"
+    assert details["Version"] == "v2" and details["Registered"] == "2026-05-29 20:26 UTC"
     assert listed_versions(page) == ["v3", "v2", "v1"]  # newest first, only acme's
     current = page.select_one(".versions li.current a")
     assert current.get_text() == "v2" and current["aria-current"] == "page"
