@@ -21,6 +21,7 @@ from twisted.web.client import HTTPConnectionPool
 from weightless.registry.postgres import PostgresStore
 from weightless.registry.sqlite import SQLiteStore
 from weightless.registry.store import IStore
+from weightless.torrent.magnet import form_encode
 from weightless.web.registry_api import RegistryAPI
 
 T = TypeVar("T")
@@ -123,6 +124,11 @@ class Server:
     def url(self) -> str:
         assert self.port is not None
         return f"http://127.0.0.1:{self.port.getHost().port}"
+
+    @property
+    def announce_tr(self) -> str:
+        """This server's announce URL as a magnet link's ``tr`` value (form-encoded)."""
+        return form_encode(self.url + "/announce")
 
     async def stop(self) -> None:
         await self.pool.closeCachedConnections()

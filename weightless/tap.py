@@ -389,8 +389,9 @@ def registry(
         store_timeout,
         config.registry_key,
     )
-    api = RegistryAPI(service, v.limiter, client_ip, reactor, config.cors_origins)
-    pages = Pages(service, v.limiter, client_ip, reactor, core.passkeys is not None)
+    passkeys = core.passkeys is not None
+    api = RegistryAPI(service, v.limiter, client_ip, reactor, config.cors_origins, passkeys)
+    pages = Pages(service, v.limiter, client_ip, reactor, passkeys)
     return api, pages
 
 

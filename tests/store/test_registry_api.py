@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,13 @@ FULL = {
 }
 
 
+def dated(entry: dict[str, Any]) -> dict[str, Any]:
+    """The entry without its magnet link, after checking its created_at is RFC 3339 UTC."""
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", entry.pop("created_at"))
+    entry.pop("magnet", None)
+    return entry
+
+
 # -- GET /api/registry
 
 
@@ -61,7 +69,7 @@ async def test_get_by_either_hash_in_any_case(server: Server) -> None:
     for h in (V2, V2.upper(), V1, V1.upper()):
         r = await server.get("/api/registry", info_hash=h)
         assert r.status == 200
-        assert r.json() == {
+        assert dated(r.json()) == {
             **FULL,
             "verified": False,
             "completions": 0,
@@ -84,7 +92,8 @@ async def test_get_errors(server: Server) -> None:
 async def test_entry_has_exactly_the_spec_keys_and_leaves_unset_ones_out(server: Server) -> None:
     await server.post_json({"info_hash": V2, "name": "Bare"})
     entry = (await server.get("/api/registry", info_hash=V2)).json()
-    assert entry == {
+    assert entry.pop("magnet") == f"magnet:?xt=urn:btmh:1220{V2}&dn=Bare&tr={server.announce_tr}"
+    assert dated(entry) == {
         "info_hash": V2,
         "name": "Bare",
         "verified": False,
@@ -94,7 +103,7 @@ async def test_entry_has_exactly_the_spec_keys_and_leaves_unset_ones_out(server:
     }
     await server.post_json(FULL)
     entry = (await server.get("/api/registry", info_hash=V2)).json()
-    assert set(entry) == SPEC_KEYS
+    assert set(entry) == SPEC_KEYS | {"created_at", "magnet"}
 
 
 # -- POST /api/registry

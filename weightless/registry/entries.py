@@ -8,13 +8,16 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from weightless.torrent.magnet import entry_magnet
 from weightless.torrent.metainfo import TorrentError, TorrentInfo, parse_torrent
 from weightless.torrent.signing import BadSignature, Signature, from_hex, verify
 from weightless.wire.numbers import INT64_MAX
+from weightless.wire.repo import valid_version
 
 _HEX = re.compile(r"[0-9a-fA-F]*")
 TEXT_FIELDS = ("description", "publisher", "license", "category", "tags")
@@ -42,6 +45,8 @@ class Entry:
     tags: str | None = None
     publisher_key: str | None = None  # 64 hex Ed25519 public key, with signature
     signature: str | None = None  # 128 hex, over the entry's hashes (weightless.torrent.signing)
+    version: str | None = None  # 1-64 of [A-Za-z0-9._+-] (weightless.wire.repo)
+    created_at: float | None = None  # Unix seconds when first registered (set by the store)
 
     def hashes(self) -> list[str]:
         return [self.info_hash] + ([self.v1_info_hash] if self.v1_info_hash else [])
@@ -78,6 +83,18 @@ def check_text(value: object, field: str) -> str:
     except UnicodeEncodeError:
         raise Invalid(f"{field} must be valid Unicode text") from None
     return value
+
+
+def check_version(value: object) -> str:
+    """A version label: 1-64 characters of ``[A-Za-z0-9._+-]``."""
+    if not isinstance(value, str) or not valid_version(value):
+        raise Invalid("version must be 1-64 characters of A-Z a-z 0-9 . _ + -")
+    return value
+
+
+def rfc3339(seconds: float) -> str:
+    """Unix seconds as RFC 3339 UTC to the second: ``2026-12-07T21:04:05Z``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(seconds)))
 
 
 def check_size(value: object, field: str = "size") -> int:
@@ -190,6 +207,9 @@ def _optional(entry: Entry, data: Mapping[str, Any]) -> None:
     size = data.get("size")
     if size is not None:
         entry.size = check_size(size)
+    version = data.get("version")
+    if version is not None:
+        entry.version = check_version(version)
 
 
 def _base64(raw: object) -> bytes:
@@ -225,6 +245,8 @@ def parse_upload(torrent_data: bytes, params: Mapping[str, str]) -> Submission:
             setattr(entry, field, check_text(value, field))
     if params.get("size") is not None:
         entry.size = parse_size(params["size"])
+    if params.get("version") is not None:
+        entry.version = check_version(params["version"])
     return Submission(entry, torrent_data, meta_json(info), info.signatures)
 
 
@@ -239,12 +261,17 @@ def stored_meta(torrent_data: bytes) -> str:
     return meta_json(parse_torrent(torrent_data, verify_signatures=False))
 
 
-def entry_json(entry: Entry, seeders: int, leechers: int) -> dict[str, Any]:
-    """A RegistryEntry: the spec's keys, optional ones left out when never set."""
+def entry_json(
+    entry: Entry, seeders: int, leechers: int, trackers: Sequence[str] = ()
+) -> dict[str, Any]:
+    """A RegistryEntry: the spec's keys, optional ones left out when never set, ``created_at``
+    (RFC 3339 UTC) and ``magnet`` (its hashes as it has them, announcing to ``trackers``)."""
     out: dict[str, Any] = {"info_hash": entry.info_hash}
     if entry.v1_info_hash:
         out["v1_info_hash"] = entry.v1_info_hash
     out["name"] = entry.name
+    if entry.version is not None:
+        out["version"] = entry.version
     out["verified"] = bool(entry.verified)
     out["completions"] = entry.completions
     for field in OPTIONAL_FIELDS:
@@ -254,6 +281,9 @@ def entry_json(entry: Entry, seeders: int, leechers: int) -> dict[str, Any]:
     if entry.publisher_key and entry.signature:
         out["publisher_key"] = entry.publisher_key
         out["signature"] = entry.signature
+    if entry.created_at is not None:
+        out["created_at"] = rfc3339(entry.created_at)
+    out["magnet"] = entry_magnet(entry.name, entry.info_hash, entry.v1_info_hash, trackers)
     out["seeders"] = seeders
     out["leechers"] = leechers
     return out

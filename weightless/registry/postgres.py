@@ -357,6 +357,7 @@ class PostgresStore:
                 raise Blocked(entry.info_hash)
             completions = int(row[0])
             entry.v1_info_hash = row[1]  # the stored one, when the upsert gave none
+            entry.created_at = float(row[2])  # the first registration's
             await cursor.execute(sql.reverify_sql("%s", "info_hash = {mark}"), (entry.info_hash,))
             await self._notify(
                 cursor,
@@ -466,6 +467,16 @@ class PostgresStore:
     def save_meta(self, info_hash: str, meta: str) -> Deferred[None]:
         query = sql.SAVE_META_SQL.format(meta="%(meta)s", h="%(h)s")
         values = {"meta": meta, "h": info_hash}
+        d: Deferred[Any] = self._run(lambda c: c.runOperation(query, values))
+        return d.addCallback(lambda _: None)
+
+    def card(self, info_hash: str) -> Deferred[str | None]:
+        d = self._query(sql.CARD_SQL.format(m="%(h)s") + " LIMIT 1", {"h": info_hash})
+        return d.addCallback(lambda rows: rows[0][0] if rows else None)
+
+    def set_card(self, info_hash: str, text: str) -> Deferred[None]:
+        query = sql.SET_CARD_SQL.format(card="%(card)s", h="%(h)s")
+        values = {"card": text, "h": info_hash}
         d: Deferred[Any] = self._run(lambda c: c.runOperation(query, values))
         return d.addCallback(lambda _: None)
 

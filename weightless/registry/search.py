@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from weightless.registry.entries import Invalid, check_text, parse_whole
+from weightless.registry.entries import Invalid, check_text, check_version, parse_whole
 
 SORTS = ("created_at", "completions", "seeders")
 DEFAULT_LIMIT = 50
@@ -20,6 +20,8 @@ class Search:
     category: str | None = None  # exact
     publisher: str | None = None  # exact
     tags: str | None = None  # substring of the tags, any case
+    name: str | None = None  # exact
+    version: str | None = None  # exact
     verified: bool | None = None  # only verified (True) or only unverified (False) entries
     sort: str = "created_at"  # newest first; completions and seeders: largest first
     limit: int = DEFAULT_LIMIT
@@ -30,7 +32,7 @@ def parse_search(params: Mapping[str, str]) -> Search:
     """The search from query parameters (first value of each); `Invalid` for bad ones. A
     ``limit`` above MAX_LIMIT is taken as MAX_LIMIT, an ``offset`` above MAX_OFFSET as that."""
     texts = {}
-    for name in ("q", "category", "publisher", "tags"):
+    for name in ("q", "category", "publisher", "tags", "name"):
         value = params.get(name)
         texts[name] = check_text(value, name) if value else None
     sort = params.get("sort") or "created_at"
@@ -38,6 +40,7 @@ def parse_search(params: Mapping[str, str]) -> Search:
         raise Invalid(f"sort must be one of {', '.join(SORTS)}")
     limit = params.get("limit")
     offset = params.get("offset")
+    version = params.get("version") or None
     verified = params.get("verified") or None
     if verified is not None and verified not in BOOLEANS:
         raise Invalid("verified must be true or false")
@@ -47,6 +50,8 @@ def parse_search(params: Mapping[str, str]) -> Search:
         category=texts["category"],
         publisher=texts["publisher"],
         tags=texts["tags"],
+        name=texts["name"],
+        version=None if version is None else check_version(version),
         sort=sort,
         limit=DEFAULT_LIMIT if limit is None else min(parse_whole(limit, "limit", 1), MAX_LIMIT),
         offset=0 if offset is None else min(parse_whole(offset, "offset"), MAX_OFFSET),

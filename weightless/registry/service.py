@@ -1,7 +1,9 @@
-"""The registry's rules, with no HTTP in them: register an entry (a JSON submission or a raw
-.torrent upload), check its signature against the publisher's trusted keys, the operator's
-mark, search, get, the /meta view of a stored file, takedowns, publishers' keys and users'
-traffic, with live swarm counts on every entry it answers.
+"""The registry's rules, with no HTTP in them: who may write (the operator's registry key, a
+publisher's token), register an entry (a JSON submission or a raw .torrent upload), check its
+signature against the publisher's trusted keys (a publisher with keys signs every entry of its
+name), the operator's mark, search, get, repositories and their versions, model cards, the /meta
+view of a stored file, takedowns, publishers' keys and users' traffic, with live swarm counts
+and the magnet link on every entry it answers.
 
 `RegistryService` takes its collaborators when built (the store, the live registry, what times
 the store's answers, what runs a long parse off the reactor) and answers with plain records: a
@@ -15,7 +17,8 @@ from __future__ import annotations
 import hmac
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from twisted.internet import defer
@@ -37,18 +40,24 @@ from weightless.registry.entries import (
     stored_meta,
 )
 from weightless.registry.live import LiveRegistry
-from weightless.registry.search import BOOLEANS, Search
+from weightless.registry.search import BOOLEANS, MAX_LIMIT, Search, parse_search
 from weightless.registry.store import Blocked, IStore, StoreUnavailable
 from weightless.registry.store import Conflict as StoreConflict
 from weightless.torrent.metainfo import TorrentError
 from weightless.tracker.accounting import PendingWrites
 from weightless.tracker.catalog import wire_hashes
-from weightless.wire.passkey import valid_user_id
+from weightless.wire.passkey import token_publisher, valid_user_id
+from weightless.wire.repo import Ambiguous, NoMatch, choose, parse_reference, searches
 
 __all__ = [
+    "ANYONE",
+    "MAX_CARD",
     "MAX_TRUSTED_KEYS",
+    "OPERATOR",
     "STORE_TIMEOUT",
+    "AmbiguousName",
     "Conflict",
+    "Forbidden",
     "Invalid",
     "NotFound",
     "RegistryError",
@@ -56,6 +65,7 @@ __all__ = [
     "Unauthorized",
     "Unavailable",
     "Unreadable",
+    "Writer",
     "parse_trusted_keys",
     "pool_runner",
 ]
@@ -63,6 +73,7 @@ __all__ = [
 T = TypeVar("T")
 STORE_TIMEOUT = 5.0  # seconds the store has to answer before the registry is Unavailable
 MAX_TRUSTED_KEYS = 100  # per publisher
+MAX_CARD = 256 * 1024  # bytes of a model card (Markdown, UTF-8)
 _KEY = re.compile(r"[0-9a-fA-F]{64}")
 
 # A RegistryEntry: the spec's keys, live counts included (``entries.entry_json``).
@@ -77,6 +88,15 @@ class RegistryError(Exception):
 
 class Unauthorized(RegistryError):
     """A write without the operator's registry key, or with a wrong one."""
+
+
+class Forbidden(RegistryError):
+    """A write the key given may not make: a publisher's token on another publisher's entry
+    or on the operator's endpoints, or an unsigned entry of a publisher with trusted keys."""
+
+
+class AmbiguousName(RegistryError):
+    """A ``NAME`` that entries of several publishers have (the message lists them)."""
 
 
 class NotFound(RegistryError):
@@ -94,6 +114,19 @@ class Unreadable(RegistryError):
 class Unavailable(RegistryError):
     """The database cannot be reached or did not answer in time. The message is the cause,
     for the operator's log; a client is told only to try again later."""
+
+
+@dataclass(frozen=True)
+class Writer:
+    """Who makes a write: the operator (the registry key), a publisher (its token: it may
+    write only entries of ``publisher``), or anyone (no registry key is set)."""
+
+    operator: bool = False
+    publisher: str | None = None
+
+
+OPERATOR = Writer(operator=True)
+ANYONE = Writer()
 
 
 def pool_runner(reactor: Any) -> Runner:
@@ -144,33 +177,107 @@ class RegistryService:
                 if found is not None and found[1].info_hash != entry.info_hash:
                     raise Conflict(f"{h} already belongs to entry {found[1].info_hash}")
 
-    def _view(self, entry: Entry) -> EntryView:
+    def _view(self, entry: Entry, trackers: Sequence[str] = ()) -> EntryView:
         entry.completions = self.live.completions(entry.info_hash, entry.completions)
         seeders, leechers = self.live.counts(entry.info_hash)
-        return entry_json(entry, seeders, leechers)
+        return entry_json(entry, seeders, leechers, trackers)
 
     # -- who may write
 
-    def authorize(self, given: bytes | None) -> None:
-        """`Unauthorized` unless ``given`` is the registry key (or no key is set)."""
+    def authorize(self, given: bytes | None) -> Writer:
+        """Who ``given`` (the X-Weightless-Key) is: `OPERATOR` for the registry key, a
+        publisher for its token (``weightless.wire.passkey.publisher_token``), `ANYONE` when
+        no registry key is set; `Unauthorized` for anything else. Constant time."""
         if self.registry_key is None:
-            return
-        if not hmac.compare_digest(given or b"", self.registry_key):
+            return ANYONE
+        given = given or b""
+        if hmac.compare_digest(given, self.registry_key):
+            return OPERATOR
+        publisher = token_publisher(self.registry_key, given)
+        if publisher is None:
             raise Unauthorized("missing or wrong registry key")
+        return Writer(publisher=publisher)
+
+    @staticmethod
+    def require_operator(writer: Writer) -> None:
+        """`Forbidden` for a publisher's token: trust, the operator's mark and users' traffic
+        take the registry key."""
+        if writer.publisher is not None:
+            raise Forbidden("this needs the operator's registry key, not a publisher token")
+
+    @staticmethod
+    def _owns(writer: Writer, entry: Entry | None) -> None:
+        """`Forbidden` when a publisher's token touches an entry of another publisher (or, with
+        ``entry`` None, one that does not exist)."""
+        if writer.publisher is not None and (entry is None or entry.publisher != writer.publisher):
+            raise Forbidden(f"a token of {writer.publisher} may only change its own entries")
+
+    async def _require_signed(self, writer: Writer, entry: Entry, publishers: set[str]) -> None:
+        """`Forbidden` unless the entry is signed by a key trusted for each of ``publishers``
+        that has any (the operator's registry key excepted)."""
+        if writer.operator:
+            return
+        for publisher in sorted(publishers):
+            keys: list[str] = await self._guard(self.store.trusted_keys(publisher))
+            if keys and entry.publisher_key not in keys:
+                raise Forbidden(f"entries of {publisher} must be signed by one of its keys")
 
     # -- reads
 
-    async def get(self, info_hash: str | None) -> EntryView:
-        """The entry with this hash (v2 or v1, any case), live counts included."""
+    async def get(self, info_hash: str | None, trackers: Sequence[str] = ()) -> EntryView:
+        """The entry with this hash (v2 or v1, any case), live counts included; its ``magnet``
+        announces to ``trackers`` (announce URLs)."""
         entry = await self._guard(self.store.entry(parse_hash(info_hash)))
         if entry is None:
             raise NotFound("info_hash not found")
-        return self._view(entry)
+        return self._view(entry, trackers)
 
-    async def search(self, query: Search) -> tuple[list[EntryView], int]:
+    async def search(
+        self, query: Search, trackers: Sequence[str] = ()
+    ) -> tuple[list[EntryView], int]:
         """One page of entries and how many match in all."""
         entries, total = await self._guard(self.store.search(query))
-        return [self._view(e) for e in entries], total
+        return [self._view(e, trackers) for e in entries], total
+
+    async def versions(
+        self, publisher: str, name: str, trackers: Sequence[str] = ()
+    ) -> list[EntryView]:
+        """A repository's entries (this ``publisher`` and ``name``, exactly), newest
+        (``created_at``) first; at most MAX_LIMIT (100) of them; [] for none."""
+        query = Search(
+            publisher=check_text(publisher, "publisher"),
+            name=check_text(name, "name"),
+            limit=MAX_LIMIT,
+        )
+        entries, _ = await self.search(query, trackers)
+        return entries
+
+    async def resolve(self, what: str, trackers: Sequence[str] = ()) -> EntryView:
+        """The entry ``PUBLISHER/NAME[@VERSION]`` or ``NAME[@VERSION]`` names
+        (``weightless.wire.repo``: the newest, or the one of that version label or hash prefix
+        of 8+ hex). `NotFound` when none matches, `AmbiguousName` (listing them) when ``NAME``
+        alone matches entries of several publishers."""
+        ref = parse_reference(check_text(what, "name"))
+        found: list[EntryView] = []
+        for params in searches(ref):
+            try:
+                query = parse_search(params)
+            except Invalid:
+                continue  # a part that cannot be a name or version matches nothing
+            found += (await self.search(query, trackers))[0]
+        try:
+            return dict(choose(ref, found))
+        except NoMatch as e:
+            raise NotFound(str(e)) from None
+        except Ambiguous as e:
+            raise AmbiguousName(str(e)) from None
+
+    async def card(self, info_hash: str | None) -> str:
+        """The model card (Markdown) of the entry with this hash; `NotFound` when it has none."""
+        text = await self._guard(self.store.card(parse_hash(info_hash)))
+        if text is None:
+            raise NotFound("no model card for this info_hash")
+        return text
 
     async def metadata(self, info_hash: str | None) -> str:
         """The /meta document of the stored .torrent (JSON text: name, piece_length,
@@ -215,49 +322,104 @@ class RegistryService:
             up, down = up + queued[0], down + queued[1]
         return up, down
 
-    # -- writes (each after `authorize`)
+    # -- writes (each by the `Writer` that `authorize` gave)
 
-    async def register_json(self, body: bytes) -> Entry:
-        """Add or update the entry of a JSON submission (``entries.parse_json_body``)."""
-        return await self._register(await self.run_in_thread(parse_json_body, body))
+    async def register_json(self, body: bytes, writer: Writer = ANYONE) -> Entry:
+        """Add or update the entry of a JSON submission (``entries.parse_json_body``).
+        `Forbidden` for a token on another publisher's entry, or an entry of a publisher with
+        trusted keys that none of them signed."""
+        return await self._register(await self.run_in_thread(parse_json_body, body), writer)
 
-    async def register_upload(self, torrent_data: bytes, fields: Mapping[str, str]) -> Entry:
-        """Add or update the entry of a raw .torrent file, with entry fields beside it."""
-        return await self._register(await self.run_in_thread(parse_upload, torrent_data, fields))
+    async def register_upload(
+        self, torrent_data: bytes, fields: Mapping[str, str], writer: Writer = ANYONE
+    ) -> Entry:
+        """Add or update the entry of a raw .torrent file, with entry fields beside it (the
+        same refusals as `register_json`)."""
+        submission = await self.run_in_thread(parse_upload, torrent_data, fields)
+        return await self._register(submission, writer)
 
-    async def delete(self, info_hash: str | None, reason: str) -> list[str]:
+    async def delete(
+        self, info_hash: str | None, reason: str, writer: Writer = ANYONE
+    ) -> list[str]:
         """Take the entry with this hash down, if any, and block its hashes (or this one);
-        the hashes blocked."""
+        the hashes blocked. A publisher's token takes down only its own entries."""
         key = parse_hash(info_hash)
         reason = check_text(reason, "reason")
+        if writer.publisher is not None:
+            self._owns(writer, await self._guard(self.store.entry(key)))
         hashes: list[str] = await self._guard(self.store.takedown(key, reason))
         self.live.taken_down(hashes)
         return hashes
 
-    async def trust(self, publisher: str, body: bytes) -> list[str]:
+    async def set_card(self, info_hash: str | None, body: bytes, writer: Writer = ANYONE) -> None:
+        """Store the model card (UTF-8 Markdown, at most MAX_CARD bytes) of the entry with this
+        hash, replacing any. `NotFound` without the entry; the key rules of `register_json`
+        (the entry's publisher's token, or the operator's key for an entry of a publisher with
+        trusted keys)."""
+        key = parse_hash(info_hash)
+        if len(body) > MAX_CARD:
+            raise Invalid(f"a model card is at most {MAX_CARD // 1024} KiB")
+        try:
+            text = check_text(body.decode("utf-8"), "card")
+        except UnicodeDecodeError:
+            raise Invalid("a model card must be UTF-8 text") from None
+        entry = await self._guard(self.store.entry(key))
+        if entry is None:
+            raise NotFound("info_hash not found")
+        if writer.publisher is not None:
+            self._owns(writer, entry)
+        elif not writer.operator and entry.publisher is not None:
+            keys: list[str] = await self._guard(self.store.trusted_keys(entry.publisher))
+            if keys:
+                raise Forbidden(
+                    f"cards of {entry.publisher}'s entries need its token or the registry key"
+                )
+        await self._guard(self.store.set_card(entry.info_hash, text))
+
+    async def trust(self, publisher: str, body: bytes, writer: Writer = ANYONE) -> list[str]:
         """Replace the keys trusted for a publisher with those of ``body``
-        (`parse_trusted_keys`); the keys now trusted."""
+        (`parse_trusted_keys`); the keys now trusted. The operator's (`Forbidden` for a token)."""
+        self.require_operator(writer)
         publisher = check_text(publisher, "publisher")
         keys = parse_trusted_keys(body)
         await self._guard(self.store.set_trusted_keys(publisher, keys))
         return keys
 
-    async def mark(self, info_hash: str | None, verified: str | None) -> EntryView:
+    async def mark(
+        self,
+        info_hash: str | None,
+        verified: str | None,
+        writer: Writer = ANYONE,
+        trackers: Sequence[str] = (),
+    ) -> EntryView:
         """Set (``true``, ``1``) or clear (``false``, ``0``) the operator's mark of an entry;
-        the entry after it."""
+        the entry after it. The operator's (`Forbidden` for a token)."""
+        self.require_operator(writer)
         key = parse_hash(info_hash)
         if verified not in BOOLEANS:
             raise Invalid("verified must be true or false")
         entry = await self._guard(self.store.set_operator_mark(key, BOOLEANS[verified]))
         if entry is None:
             raise NotFound("info_hash not found")
-        return self._view(entry)
+        return self._view(entry, trackers)
 
-    async def _register(self, submission: Submission) -> Entry:
+    async def _register(self, submission: Submission, writer: Writer) -> Entry:
         entry = submission.entry
+        if writer.publisher is not None:
+            if entry.publisher is None:
+                entry.publisher = writer.publisher  # a token writes its publisher's entries
+            self._owns(writer, entry)
         self._check_writable(entry)
+        stored: Entry | None = None
+        if not writer.operator:
+            stored = await self._guard(self.store.entry(entry.info_hash))
+            if stored is not None and writer.publisher is not None:
+                self._owns(writer, stored)
         if submission.signatures:
             await self._sign(submission)
+        if not writer.operator:
+            claimed = {p for p in (entry.publisher, stored and stored.publisher) if p}
+            await self._require_signed(writer, entry, claimed)
         completions = await self._guard(
             self.store.upsert(entry, submission.torrent_data, submission.meta)
         )

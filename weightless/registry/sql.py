@@ -25,10 +25,12 @@ ENTRY_COLUMNS = (
     "tags",
     "publisher_key",
     "signature",
+    "version",
+    "created_at",
 )
 SELECT_ENTRY = ", ".join(ENTRY_COLUMNS)
 # written by an upsert (info_hash is the key; v1_info_hash and torrent_data are kept when null)
-WRITTEN = ("name", "description", "publisher", "license", "size", "category", "tags")
+WRITTEN = ("name", "description", "publisher", "license", "size", "category", "tags", "version")
 
 # An entry is verified when the operator marked it, or when its signature (checked against its
 # hashes before it was stored) is by a key trusted for its publisher.
@@ -38,13 +40,14 @@ VERIFIED = (
 )
 # A new signature was checked against info_hash and the v1_info_hash given with it: it is
 # stored unless the row keeps another v1_info_hash (a write in between). Without a new one, the
-# stored signature stays while the entry's hashes do; a changed v1_info_hash drops it.
+# stored signature stays while the entry's hashes and stored file do; a changed v1_info_hash, or
+# a new file without a signature (an unsigned file replacing a signed one), drops it.
 _NEW_SIGNATURE = (
     "excluded.signature IS NOT NULL AND "
     "(excluded.v1_info_hash IS NOT NULL OR registry.v1_info_hash IS NULL)"
 )
 _KEEP_SIGNATURE = (
-    "excluded.signature IS NULL AND "
+    "excluded.signature IS NULL AND excluded.torrent_data IS NULL AND "
     "(excluded.v1_info_hash IS NULL OR excluded.v1_info_hash = registry.v1_info_hash)"
 )
 
@@ -70,6 +73,7 @@ def saturating_sum(column: str, added: str) -> str:
 def entry_from_row(row: Sequence[Any]) -> Entry:
     values = dict(zip(ENTRY_COLUMNS, row, strict=True))
     values["verified"] = bool(values["verified"])
+    values["created_at"] = float(values["created_at"])
     return Entry(**values)
 
 
@@ -105,7 +109,8 @@ def upsert_sql(mark: str) -> str:
         # the /meta view goes with the file: replaced with it, kept without one
         "meta = CASE WHEN excluded.torrent_data IS NULL THEN registry.meta "
         "ELSE excluded.meta END, "
-        f"{updates}, {signed}, updated_at = excluded.updated_at RETURNING completions, v1_info_hash"
+        f"{updates}, {signed}, updated_at = excluded.updated_at "
+        "RETURNING completions, v1_info_hash, created_at"
     )
 
 
@@ -133,6 +138,12 @@ def upsert_params(entry: Entry, torrent_data: Any, meta: str | None, now: float)
     ]
 
 
+CARD_SQL = (
+    "SELECT card FROM registry WHERE info_hash = {m} "
+    "UNION ALL SELECT card FROM registry WHERE v1_info_hash = {m}"
+)
+SET_CARD_SQL = "UPDATE registry SET card = {card} WHERE info_hash = {h}"
+
 # (stored /meta JSON, the file when that is not computed yet) of the entry with a hash
 META_SQL = (
     "SELECT meta, CASE WHEN meta IS NULL THEN torrent_data END FROM registry "
@@ -153,7 +164,13 @@ def where(query: Search, mark: str, contains: Contains) -> tuple[str, list[Any]]
             clause, values = contains(column, text)
             clauses.append(clause)
             params += values
-    for column, value in (("category", query.category), ("publisher", query.publisher)):
+    exact = (
+        ("category", query.category),
+        ("publisher", query.publisher),
+        ("name", query.name),
+        ("version", query.version),
+    )
+    for column, value in exact:
         if value:
             clauses.append(f"{column} = {mark}")
             params.append(value)

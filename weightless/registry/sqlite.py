@@ -173,6 +173,7 @@ class SQLiteStore:
                 if row is None:
                     raise Blocked(entry.info_hash)
                 entry.v1_info_hash = row[1]  # the stored one, when the upsert gave none
+                entry.created_at = float(row[2])  # the first registration's
                 conn.execute(sql.reverify_sql("?", "info_hash = {mark}"), (entry.info_hash,))
             return int(row[0])
 
@@ -237,6 +238,19 @@ class SQLiteStore:
     def save_meta(self, info_hash: str, meta: str) -> Deferred[None]:
         def write(conn: sqlite3.Connection) -> None:
             conn.execute(sql.SAVE_META_SQL.format(meta="?1", h="?2"), (meta, info_hash))
+
+        return self._run(write)
+
+    def card(self, info_hash: str) -> Deferred[str | None]:
+        def read(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(sql.CARD_SQL.format(m="?1"), (info_hash,)).fetchone()
+            return None if row is None else row[0]
+
+        return self._run(read)
+
+    def set_card(self, info_hash: str, text: str) -> Deferred[None]:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(sql.SET_CARD_SQL.format(card="?1", h="?2"), (text, info_hash))
 
         return self._run(write)
 

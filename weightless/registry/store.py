@@ -100,6 +100,14 @@ class IStore(Interface):
     def torrent(info_hash: str) -> Deferred[tuple[str, bytes] | None]:
         """(entry name, stored .torrent bytes) of an entry that has a file."""
 
+    def card(info_hash: str) -> Deferred[str | None]:
+        """The model card (Markdown) of the entry with this info_hash or v1_info_hash, or None
+        when there is no entry or it has no card."""
+
+    def set_card(info_hash: str, text: str) -> Deferred[None]:
+        """Store the card of the entry keyed by ``info_hash`` (kept by upserts, removed with
+        the entry)."""
+
     def search(query: Search) -> Deferred[tuple[list[Entry], int]]:
         """One page of matching entries and how many match in all."""
 

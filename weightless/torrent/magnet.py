@@ -9,6 +9,7 @@ form-encoded exactly as a browser's ``URLSearchParams.toString()`` writes it (a 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 _HEX40 = re.compile(r"[0-9a-fA-F]{40}")
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
@@ -28,7 +29,10 @@ def form_encode(text: str) -> str:
 
 
 def magnet_uri(
-    name: str, v2_info_hash_hex: str | None, v1_info_hash_hex: str | None, trackers: list[str]
+    name: str,
+    v2_info_hash_hex: str | None,
+    v1_info_hash_hex: str | None,
+    trackers: Sequence[str],
 ) -> str:
     """magnet:?xt=urn:btih:{v1}&xt=urn:btmh:1220{v2}&dn={name}&tr={tracker}... (spec format):
     the v1 ``xt`` when there is a v1 hash, the v2 one when there is a v2 hash, hashes in
@@ -47,3 +51,14 @@ def magnet_uri(
     params.append(f"dn={form_encode(name)}")
     params.extend(f"tr={form_encode(tracker)}" for tracker in trackers)
     return "magnet:?" + "&".join(params)
+
+
+def entry_magnet(
+    name: str, info_hash: str, v1_info_hash: str | None, trackers: Sequence[str]
+) -> str:
+    """The magnet link of a registry entry, keyed by ``info_hash`` (64 hex v2, or 40 hex for a
+    v1-only torrent) with its ``v1_info_hash`` when it is a hybrid: ``btih`` and ``btmh`` as
+    the entry has them (a v1-only entry gets no ``btmh``, a v2-only one no ``btih``)."""
+    if len(info_hash) == 40:
+        return magnet_uri(name, None, info_hash, trackers)
+    return magnet_uri(name, info_hash, v1_info_hash, trackers)

@@ -11,6 +11,8 @@ from twisted.web.server import Request
 JSON_LIMIT = 1 << 20  # the spec's 1 MB for POST /api/registry, and every other body
 TORRENT_LIMIT = 16 << 20  # POST /api/registry/torrent: a raw .torrent file
 TORRENT_PATH = b"/api/registry/torrent"
+CARD_LIMIT = 256 << 10  # PUT /api/registry/card: a model card (RegistryService.MAX_CARD)
+CARD_PATH = b"/api/registry/card"
 
 
 def limit_for(target: bytes) -> int:
@@ -18,7 +20,10 @@ def limit_for(target: bytes) -> int:
     path = target.partition(b"?")[0]
     if b"://" in path:
         path = b"/" + path.split(b"://", 1)[1].partition(b"/")[2]
-    return TORRENT_LIMIT if path.rstrip(b"/") == TORRENT_PATH else JSON_LIMIT
+    path = path.rstrip(b"/")
+    if path == TORRENT_PATH:
+        return TORRENT_LIMIT
+    return CARD_LIMIT if path == CARD_PATH else JSON_LIMIT
 
 
 class LimitedRequest(Request):

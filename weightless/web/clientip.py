@@ -15,6 +15,7 @@ from weightless.netaddr import (
     forwarded_for_hops,
     forwarded_hops,
 )
+from weightless.web.present import base_url
 
 
 class ClientIP:
@@ -74,3 +75,22 @@ class ClientIP:
             b",".join(xff) if xff else None,
             b",".join(fwd) if fwd else None,
         )
+
+    def base_url(self, request: IRequest) -> str:
+        """This tracker's URL (``scheme://host[:port]``) as the client reached it: the Host
+        header, or behind a trusted proxy its X-Forwarded-Host and X-Forwarded-Proto; the
+        listening address when the Host header is missing or malformed."""
+        host = request.getHeader(b"host")
+        secure = request.isSecure()
+        if self.trusts(request.getClientAddress().host):
+            forwarded_host = request.getHeader(b"x-forwarded-host")
+            if forwarded_host:
+                host = forwarded_host.split(b",")[0].strip()
+            proto = request.getHeader(b"x-forwarded-proto")
+            if proto:
+                secure = proto.split(b",")[0].strip().lower() == b"https"
+        address = request.getHost()
+        fallback = f"{address.host}:{address.port}"
+        if ":" in address.host:
+            fallback = f"[{address.host}]:{address.port}"
+        return base_url(host.decode("latin-1") if host else None, secure, fallback)

@@ -142,22 +142,7 @@ class Pages:
         return self.env.get_template(template).render(**values).encode("utf-8")
 
     def _base_url(self, request: IRequest) -> str:
-        """This tracker's URL as the browser sees it (behind a --trusted-proxy: as the proxy
-        says with X-Forwarded-Host and X-Forwarded-Proto)."""
-        host = request.getHeader(b"host")
-        secure = request.isSecure()
-        if self.client_ip.trusts(request.getClientAddress().host):
-            forwarded_host = request.getHeader(b"x-forwarded-host")
-            if forwarded_host:
-                host = forwarded_host.split(b",")[0].strip()
-            proto = request.getHeader(b"x-forwarded-proto")
-            if proto:
-                secure = proto.split(b",")[0].strip().lower() == b"https"
-        address = request.getHost()
-        fallback = f"{address.host}:{address.port}"
-        if ":" in address.host:
-            fallback = f"[{address.host}]:{address.port}"
-        return present.base_url(host.decode("latin-1") if host else None, secure, fallback)
+        return self.client_ip.base_url(request)
 
     # -- routes
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from weightless.torrent.magnet import magnet_uri
+from weightless.torrent.magnet import entry_magnet, magnet_uri
 from weightless.wire import route
 
 UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
@@ -80,8 +80,7 @@ def magnet(entry: Mapping[str, Any], announce: str) -> str:
     """The spec's magnet link: ``xt=urn:btih:{v1}`` (when the entry has a v1 hash), then
     ``xt=urn:btmh:1220{v2}`` (when it has a v2 one), ``dn`` and ``tr``; built by
     `weightless.torrent.magnet`, as the `weightless` command prints it."""
-    v2_hash, v1_hash = _hashes(entry)
-    return magnet_uri(entry["name"], v2_hash, v1_hash, [announce])
+    return entry_magnet(entry["name"], entry["info_hash"], entry.get("v1_info_hash"), [announce])
 
 
 def v1_magnet(entry: Mapping[str, Any], announce: str) -> str | None:

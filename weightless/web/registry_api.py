@@ -25,12 +25,14 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from weightless.registry.search import parse_search
 from weightless.registry.service import (
     Conflict,
+    Forbidden,
     Invalid,
     NotFound,
     RegistryService,
     Unauthorized,
     Unavailable,
     Unreadable,
+    Writer,
 )
 from weightless.tracker.ratelimit import Limiter
 from weightless.web.clientip import ClientIP
@@ -40,6 +42,7 @@ from weightless.web.status import set_status
 # the contract of every /api endpoint for frontend developers (OpenAPI 3.1), written by hand
 OPENAPI = resources.files("weightless.web").joinpath("openapi.json").read_bytes()
 JSON = b"application/json"
+MARKDOWN = b"text/markdown"
 ALLOWED_HEADERS = b"Content-Type, X-Weightless-Key"
 EXPOSED_HEADERS = b"X-Total-Count, Retry-After"
 # what a page of another site can POST without a CORS preflight (Fetch's safelisted types)
@@ -50,6 +53,7 @@ STATUSES: tuple[tuple[type[Exception], int], ...] = (
     (Invalid, 400),
     (QueryStringError, 400),  # never the body's parameters: see weightless.web.querystring
     (Unauthorized, 401),
+    (Forbidden, 403),
     (NotFound, 404),
     (Conflict, 409),
     (Unreadable, 500),
@@ -112,13 +116,16 @@ class RegistryAPI:
         client_ip: ClientIP,
         reactor: IReactorTime,
         cors_origins: Iterable[str] = (),
+        passkeys: bool = False,
     ) -> None:
-        """``reactor``'s clock is the rate limit's."""
+        """``reactor``'s clock is the rate limit's; with ``passkeys`` (TRACKER_SECRET set) plain
+        /announce is refused, so entries' magnet links name no tracker."""
         self.registry = registry
         self.limiter = limiter
         self.client_ip = client_ip
         self.reactor = reactor
         self.cors_origins = frozenset(cors_origins)
+        self.passkeys = passkeys
 
     def resource(self) -> IResource:
         return ApiGate(self, self.app.resource())
@@ -126,36 +133,46 @@ class RegistryAPI:
     def ip(self, request: IRequest) -> str:
         return self.client_ip.of_request(request)
 
-    def _authorize(self, request: IRequest) -> None:
-        """Writes (and user reads) carry the registry key in X-Weightless-Key."""
-        self.registry.authorize(request.getHeader(b"x-weightless-key"))
+    def _authorize(self, request: IRequest) -> Writer:
+        """Writes (and user reads) carry the registry key or a publisher's token in
+        X-Weightless-Key."""
+        return self.registry.authorize(request.getHeader(b"x-weightless-key"))
+
+    def _trackers(self, request: IRequest) -> tuple[str, ...]:
+        """The announce URL entries' magnet links carry: this tracker's, as the client reached
+        it; none when announces need a passkey."""
+        if self.passkeys:
+            return ()
+        return (self.client_ip.base_url(request) + "/announce",)
 
     # -- routes
 
     @app.route("/registry", methods=["GET"])
     async def get_entry(self, request: IRequest) -> bytes:
-        entry = await self.registry.get(query_params(request).get("info_hash"))
+        info_hash = query_params(request).get("info_hash")
+        entry = await self.registry.get(info_hash, self._trackers(request))
         return json_body(request, 200, entry)
 
     @app.route("/registry/search", methods=["GET"])
     async def search(self, request: IRequest) -> bytes:
-        entries, total = await self.registry.search(parse_search(query_params(request)))
+        query = parse_search(query_params(request))
+        entries, total = await self.registry.search(query, self._trackers(request))
         request.setHeader(b"x-total-count", str(total).encode())
         return json_body(request, 200, entries)
 
     @app.route("/registry", methods=["POST"])
     async def post_entry(self, request: IRequest) -> bytes:
-        self._authorize(request)
+        writer = self._authorize(request)
         require_content_type(request, (JSON,), refused=False)
-        await self.registry.register_json(request.content.read())
+        await self.registry.register_json(request.content.read(), writer)
         return json_body(request, 201, {"status": "created"})
 
     @app.route("/registry/torrent", methods=["POST"])
     async def upload(self, request: IRequest) -> bytes:
-        self._authorize(request)
+        writer = self._authorize(request)
         require_content_type(request, (b"application/x-bittorrent",), refused=True)
         body = request.content.read()
-        entry = await self.registry.register_upload(body, query_params(request))
+        entry = await self.registry.register_upload(body, query_params(request), writer)
         answer = {"status": "created", "info_hash": entry.info_hash}
         if entry.v1_info_hash:
             answer["v1_info_hash"] = entry.v1_info_hash
@@ -163,9 +180,9 @@ class RegistryAPI:
 
     @app.route("/registry", methods=["DELETE"])
     async def delete_entry(self, request: IRequest) -> bytes:
-        self._authorize(request)
+        writer = self._authorize(request)
         given = query_params(request)
-        await self.registry.delete(given.get("info_hash"), given.get("reason", ""))
+        await self.registry.delete(given.get("info_hash"), given.get("reason", ""), writer)
         return json_body(request, 200, {"status": "deleted"})
 
     @app.route("/registry/torrent", methods=["GET"])
@@ -182,6 +199,21 @@ class RegistryAPI:
         request.setHeader(b"content-type", JSON)
         return meta.encode("utf-8")
 
+    @app.route("/registry/card", methods=["GET"])
+    async def get_card(self, request: IRequest) -> bytes:
+        text = await self.registry.card(query_params(request).get("info_hash"))
+        set_status(request, 200)
+        request.setHeader(b"content-type", b"text/markdown; charset=utf-8")
+        return text.encode("utf-8")
+
+    @app.route("/registry/card", methods=["PUT"])
+    async def put_card(self, request: IRequest) -> bytes:
+        writer = self._authorize(request)
+        require_content_type(request, (MARKDOWN,), refused=False)
+        info_hash = query_params(request).get("info_hash")
+        await self.registry.set_card(info_hash, request.content.read(), writer)
+        return json_body(request, 200, {"status": "stored"})
+
     @app.route("/openapi.json", methods=["GET"])
     def openapi(self, request: IRequest) -> bytes:
         request.setHeader(b"content-type", JSON)
@@ -194,21 +226,23 @@ class RegistryAPI:
 
     @app.route("/publishers/<path:publisher>", methods=["PUT"])
     async def put_publisher(self, request: IRequest, publisher: str) -> bytes:
-        self._authorize(request)
+        writer = self._authorize(request)
         require_content_type(request, (JSON,), refused=False)
-        keys = await self.registry.trust(publisher, request.content.read())
+        keys = await self.registry.trust(publisher, request.content.read(), writer)
         return json_body(request, 200, {"publisher": publisher, "keys": keys})
 
     @app.route("/registry/verify", methods=["POST"])
     async def verify(self, request: IRequest) -> bytes:
-        self._authorize(request)
+        writer = self._authorize(request)
         given = query_params(request)
-        entry = await self.registry.mark(given.get("info_hash"), given.get("verified"))
+        entry = await self.registry.mark(
+            given.get("info_hash"), given.get("verified"), writer, self._trackers(request)
+        )
         return json_body(request, 200, entry)
 
     @app.route("/users/<user_id>", methods=["GET"])
     async def user(self, request: IRequest, user_id: str) -> bytes:
-        self._authorize(request)
+        self.registry.require_operator(self._authorize(request))
         up, down = await self.registry.user(user_id)
         return json_body(request, 200, {"user_id": user_id, "uploaded": up, "downloaded": down})
 

@@ -4,6 +4,7 @@ how registry changes reach the in-memory catalog and swarms."""
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 import pytest
@@ -56,9 +57,40 @@ def test_entry_json_shape() -> None:
         "completions": 3,
         "size": 0,
         "tags": "",
+        "magnet": f"magnet:?xt=urn:btmh:1220{V2}&dn=n",
         "seeders": 2,
         "leechers": 1,
     }
+
+
+@pytest.mark.parametrize(
+    ("info_hash", "v1", "hashes"),
+    [
+        (V2, V1, f"xt=urn:btih:{V1}&xt=urn:btmh:1220{V2}"),  # hybrid: both
+        (V2, None, f"xt=urn:btmh:1220{V2}"),  # v2-only: btmh alone
+        (V1, None, f"xt=urn:btih:{V1}"),  # v1-only: btih alone, never btmh with 40 hex
+    ],
+)
+def test_an_entry_has_its_version_created_at_and_the_magnet_of_its_own_hashes(
+    info_hash: str, v1: str | None, hashes: str
+) -> None:
+    entry = Entry(info_hash, "a b", v1, version="v1.0+fp16", created_at=1796677445.9)
+    out = entry_json(entry, 0, 0, ["http://t.example:8080/announce"])
+    assert out["version"] == "v1.0+fp16"
+    assert out["created_at"] == "2026-12-07T21:04:05Z"
+    tr = "tr=http%3A%2F%2Ft.example%3A8080%2Fannounce"
+    assert out["magnet"] == f"magnet:?{hashes}&dn=a+b&{tr}"
+
+
+@pytest.mark.parametrize("version", ["", "a" * 65, "1.0 beta", "v1/2", "v@1", "é", 7, None])
+def test_a_version_is_1_to_64_of_the_allowed_characters(version: object) -> None:
+    doc = {"info_hash": V2, "name": "n", "version": version}
+    if version is None:
+        assert parse_json_body(json.dumps(doc).encode()).entry.version is None
+        return
+    with pytest.raises(Invalid, match="version must be"):
+        parse_json_body(json.dumps(doc).encode())
+    assert parse_json_body(json.dumps({**doc, "version": "A-z_0.9+1"}).encode()).entry.version
 
 
 def test_parse_search() -> None:

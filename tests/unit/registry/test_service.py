@@ -82,7 +82,7 @@ class Registry:
 @pytest_twisted.async_yield_fixture
 async def registry(tmp_path: Path) -> AsyncIterator[Registry]:
     path = tmp_path / "registry.db"
-    store = SQLiteStore(str(path), reactor)
+    store = SQLiteStore(str(path), reactor, clock=lambda: 1796677445.0)
     await store.open()
     yield Registry(store, path)
     await store.close()
@@ -120,6 +120,8 @@ async def test_a_registered_entry_is_found_by_either_hash_with_live_counts(
         "completions": 0,
         "publisher": "org",
         "size": 10,
+        "created_at": "2026-12-07T21:04:05Z",
+        "magnet": f"magnet:?xt=urn:btih:{V1}&xt=urn:btmh:1220{V2}&dn=Model",
         "seeders": 1,
         "leechers": 1,
     }

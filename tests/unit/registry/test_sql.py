@@ -80,6 +80,7 @@ def test_an_upsert_of_a_blocked_hash_writes_nothing(db: sqlite3.Connection, bloc
 
 def test_an_entry_read_back_is_the_entry_written(db: sqlite3.Connection) -> None:
     entry = Entry(V2[1], "model", v1_info_hash=V1, publisher="acme", size=10, tags="a,b")
+    entry.version, entry.created_at = "2.0", 1.0
     upsert(db, entry)
     row = db.execute(f"SELECT {sql.SELECT_ENTRY} FROM registry").fetchone()
     assert sql.entry_from_row(row) == entry

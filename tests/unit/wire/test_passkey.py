@@ -66,3 +66,49 @@ def test_user_ids_are_restricted(user: str) -> None:
     assert not valid_user_id(user)
     with pytest.raises(ValueError):
         Passkeys(b"k").sign(user)
+
+
+# -- publisher tokens
+
+
+def test_a_publisher_token_is_the_hmac_of_the_publisher_name_under_the_registry_key() -> None:
+    key = b"registry-key"
+    token = passkey.publisher_token(key, "meta")
+    mac = hmac.new(key, b"publisher:meta", hashlib.sha256).hexdigest()
+    assert token == f"meta.{mac}"
+    assert passkey.token_publisher(key, token.encode()) == "meta"
+    # names with dots and non-ASCII letters: split at the last dot, UTF-8
+    for name in ("org.example", "Zürich lab"):
+        made = passkey.publisher_token(key, name)
+        assert passkey.token_publisher(key, made.encode("utf-8")) == name
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        b"",
+        b"meta",
+        b"meta.",
+        b".abc",
+        b"\xff\xfe." + b"0" * 64,
+    ],
+)
+def test_what_is_not_a_token_names_no_publisher(given: bytes) -> None:
+    assert passkey.token_publisher(b"registry-key", given) is None
+
+
+def test_a_token_is_refused_under_another_key_for_another_name_or_as_a_passkey() -> None:
+    token = passkey.publisher_token(b"registry-key", "meta")
+    assert passkey.token_publisher(b"other-key", token.encode()) is None
+    forged = token.replace("meta.", "mistralai.", 1)
+    assert passkey.token_publisher(b"registry-key", forged.encode()) is None
+    upper = "meta." + token.split(".")[1].upper()
+    assert passkey.token_publisher(b"registry-key", upper.encode()) is None
+    # a passkey made with the same secret for the same name is not a token, nor the reverse
+    assert (
+        passkey.token_publisher(b"registry-key", Passkeys(b"registry-key").sign("meta").encode())
+        is None
+    )
+    assert Passkeys(b"registry-key").user(token.encode()) is None
+    with pytest.raises(ValueError):
+        passkey.publisher_token(b"k", "")

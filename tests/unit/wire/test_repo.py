@@ -1,0 +1,108 @@
+"""``PUBLISHER/NAME[@VERSION]`` and ``NAME[@VERSION]``: taken apart, the searches that find the
+candidates, and the one entry chosen (newest, version label or hash prefix, one publisher)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pytest
+
+from weightless.wire.repo import (
+    Ambiguous,
+    NoMatch,
+    Reference,
+    choose,
+    parse_reference,
+    searches,
+)
+
+
+def entry(
+    name: str, publisher: str | None, version: str | None, day: int, seed: str
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "info_hash": hashlib.sha256(seed.encode()).hexdigest(),
+        "v1_info_hash": hashlib.sha1(seed.encode()).hexdigest(),
+        "name": name,
+        "created_at": f"2026-12-{day:02d}T10:00:00Z",
+    }
+    if publisher is not None:
+        out["publisher"] = publisher
+    if version is not None:
+        out["version"] = version
+    return out
+
+
+OLD = entry("llama", "meta", "v1", 1, "old")
+NEW = entry("llama", "meta", "v2", 9, "new")
+MID = entry("llama", "meta", None, 5, "mid")
+OTHER = entry("llama", "someone", "v1", 3, "other")
+WHOLE = entry("meta/llama@v1", None, None, 2, "whole")
+
+
+@pytest.mark.parametrize(
+    ("what", "ref"),
+    [
+        ("meta/llama", Reference("meta", "llama", None, "meta/llama")),
+        ("meta/llama@v1.0", Reference("meta", "llama", "v1.0", "meta/llama@v1.0")),
+        ("llama@v1", Reference(None, "llama", "v1", "llama@v1")),
+        ("llama", Reference(None, "llama", None, "llama")),
+        ("org/a/b", Reference("org", "a/b", None, "org/a/b")),
+        ("me@home.org/x", Reference("me@home.org", "x", None, "me@home.org/x")),
+        ("llama@", Reference(None, "llama@", None, "llama@")),
+        ("@v1", Reference(None, "@v1", None, "@v1")),
+        ("/llama", Reference(None, "/llama", None, "/llama")),
+        ("a@b c", Reference(None, "a@b c", None, "a@b c")),
+    ],
+)
+def test_what_is_taken_apart(what: str, ref: Reference) -> None:
+    assert parse_reference(what) == ref
+
+
+def test_the_searches_cover_the_repository_the_version_and_the_whole_name() -> None:
+    found = searches(parse_reference("meta/llama@v1"))
+    assert [(s.get("publisher"), s["name"], s.get("version")) for s in found] == [
+        ("meta", "llama", None),
+        ("meta", "llama", "v1"),
+        (None, "meta/llama@v1", None),
+    ]
+    assert all(s["sort"] == "created_at" for s in found)
+    assert searches(parse_reference("llama")) == [
+        {"name": "llama", "sort": "created_at", "limit": "100"}
+    ]
+
+
+def test_a_repository_names_its_newest_entry() -> None:
+    assert choose(parse_reference("meta/llama"), [OLD, NEW, MID, OTHER]) == NEW
+    assert choose(parse_reference("someone/llama"), [OLD, NEW, MID, OTHER]) == OTHER
+
+
+def test_a_version_is_a_label_or_a_hash_prefix_of_8_hex_or_more() -> None:
+    every = [OLD, NEW, MID, OTHER]
+    assert choose(parse_reference("meta/llama@v1"), every) == OLD
+    assert choose(parse_reference(f"meta/llama@{MID['info_hash'][:8]}"), every) == MID
+    assert choose(parse_reference(f"meta/llama@{MID['v1_info_hash'][:12].upper()}"), every) == MID
+    with pytest.raises(NoMatch, match="at version"):
+        choose(parse_reference(f"meta/llama@{MID['info_hash'][:7]}"), every)
+    with pytest.raises(NoMatch):
+        choose(parse_reference("meta/llama@v3"), every)
+
+
+def test_a_name_alone_needs_one_publisher() -> None:
+    assert choose(parse_reference("llama@v2"), [OLD, NEW]) == NEW
+    assert choose(parse_reference("llama"), [OLD, NEW, MID]) == NEW
+    with pytest.raises(Ambiguous, match="meta/llama, someone/llama"):
+        choose(parse_reference("llama"), [OLD, NEW, OTHER])
+    # the version narrows first: only meta has v2
+    assert choose(parse_reference("llama@v2"), [OLD, NEW, OTHER]) == NEW
+    with pytest.raises(NoMatch, match="'nothing'"):
+        choose(parse_reference("nothing"), [OLD])
+
+
+def test_an_entry_whose_whole_name_is_what_still_matches() -> None:
+    assert choose(parse_reference("meta/llama@v1"), [WHOLE]) == WHOLE
+    # entries of another name never match, whatever their publisher
+    assert (
+        choose(parse_reference("meta/llama"), [OLD, entry("llama-2", "meta", None, 30, "x")]) == OLD
+    )

@@ -1,0 +1,133 @@
+"""Repositories: ``PUBLISHER/NAME[@VERSION]`` and ``NAME[@VERSION]`` resolved to one registry
+entry, the one rule the registry and the `weightless` command both follow.
+
+A repository is the entries with the same ``publisher`` and ``name``. ``PUBLISHER/NAME`` names
+its newest entry (``created_at``, RFC 3339 UTC, which sorts as text); ``@VERSION`` a given one:
+its ``version`` label, or a prefix of at least 8 hex characters of either info hash. ``NAME``
+alone does the same among the entries named NAME when they share one publisher; several
+publishers are an error that lists them. An entry whose whole name equals WHAT still matches.
+
+Pure: entries are RegistryEntry mappings (as the API answers them) in, one entry out. The caller
+fetches the candidates with the searches of `searches` (the registry's exact ``name``,
+``publisher`` and ``version`` parameters)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+VERSION = re.compile(r"[A-Za-z0-9._+-]{1,64}")
+HASH_PREFIX = re.compile(r"[0-9a-fA-F]{8,64}")
+CANDIDATES = 100  # newest entries asked for per search (the registry's largest page)
+
+Entry = Mapping[str, Any]
+
+
+class ResolveError(ValueError):
+    """WHAT names no entry, or several publishers' entries; the message says which."""
+
+
+class NoMatch(ResolveError):
+    """No entry matches."""
+
+
+class Ambiguous(ResolveError):
+    """Entries of several publishers match ``NAME`` (the message lists them)."""
+
+
+def valid_version(text: str) -> bool:
+    """1-64 characters of ``[A-Za-z0-9._+-]``."""
+    return VERSION.fullmatch(text) is not None
+
+
+@dataclass(frozen=True)
+class Reference:
+    """WHAT taken apart: ``publisher`` (None for ``NAME`` alone), ``name``, ``version`` (None
+    for the newest), and ``whole``, WHAT itself (an entry's whole name may equal it)."""
+
+    publisher: str | None
+    name: str
+    version: str | None
+    whole: str
+
+
+def parse_reference(what: str) -> Reference:
+    """``PUBLISHER/NAME@VERSION`` split at the first ``/`` and the last ``@`` (a VERSION has no
+    ``@`` nor ``/``); a part that would be empty or a VERSION of other characters leaves WHAT
+    whole as the name."""
+    base, at, version = what.rpartition("@")
+    if not at or not base or not valid_version(version):
+        base, version = what, ""
+    publisher, slash, name = base.partition("/")
+    if not slash or not publisher or not name:
+        publisher, name = "", base
+    return Reference(publisher or None, name, version or None, what)
+
+
+def searches(ref: Reference) -> list[dict[str, str]]:
+    """The search parameters (``GET /api/registry/search``) whose results hold every candidate
+    of ``ref``: its repository (or name) newest first, the exact version label, and entries
+    whose whole name is WHAT."""
+    base = {"name": ref.name, "sort": "created_at", "limit": str(CANDIDATES)}
+    if ref.publisher is not None:
+        base["publisher"] = ref.publisher
+    found = [base]
+    if ref.version is not None:
+        found.append({**base, "version": ref.version})
+    if ref.whole != ref.name:
+        found.append({"name": ref.whole, "sort": "created_at", "limit": str(CANDIDATES)})
+    return found
+
+
+def _newest_first(entry: Entry) -> tuple[str, str]:
+    return str(entry.get("created_at") or ""), str(entry.get("info_hash") or "")
+
+
+def matches_version(entry: Entry, version: str) -> bool:
+    """``version`` is the entry's label, or a prefix (8+ hex) of either of its hashes."""
+    if entry.get("version") == version:
+        return True
+    if not HASH_PREFIX.fullmatch(version):
+        return False
+    prefix = version.lower()
+    return any(
+        str(entry.get(key) or "").startswith(prefix) for key in ("info_hash", "v1_info_hash")
+    )
+
+
+def choose(ref: Reference, entries: Iterable[Entry]) -> Entry:
+    """The entry ``ref`` names among ``entries`` (the results of `searches`, repeats allowed).
+    `NoMatch` when none does, `Ambiguous` when ``NAME`` alone matches several publishers."""
+    seen: dict[str, Entry] = {}
+    for entry in entries:
+        whole = entry.get("name") == ref.whole
+        in_repo = entry.get("name") == ref.name and (
+            ref.publisher is None or entry.get("publisher") == ref.publisher
+        )
+        if whole or in_repo:
+            seen.setdefault(str(entry.get("info_hash")), entry)
+    found: Sequence[Entry] = list(seen.values())
+    if ref.version is not None:
+        labelled = [
+            e for e in found if e.get("name") == ref.whole or matches_version(e, ref.version)
+        ]
+        found = labelled
+    if not found:
+        wanted = f" at version {ref.version!r}" if ref.version is not None else ""
+        raise NoMatch(f"no registry entry is named {_named(ref)}{wanted}")
+    publishers = sorted({str(e.get("publisher") or "") for e in found})
+    if len(publishers) > 1:
+        listed = ", ".join(
+            f"{p}/{ref.name}" if p else f"{ref.name} (no publisher)" for p in publishers
+        )
+        raise Ambiguous(
+            f"entries of {len(publishers)} publishers are named {ref.name!r}; name one: {listed}"
+        )
+    return max(found, key=_newest_first)
+
+
+def _named(ref: Reference) -> str:
+    name = f"{ref.publisher}/{ref.name}" if ref.publisher is not None else ref.name
+    return repr(name)
