@@ -1,5 +1,6 @@
 """What the HTML pages show, computed from registry entries: sizes in units, the file tree of a
-torrent, magnet links and the `weightless get` command. Pure: text and numbers in, text out."""
+torrent, the v1-only magnet link, repository links, dates and the `weightless get` commands. Pure:
+text and numbers in, text out."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from weightless.torrent.magnet import entry_magnet, magnet_uri
+from weightless.torrent.magnet import magnet_uri
 from weightless.wire import route
 
 UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
@@ -76,16 +77,10 @@ def _hashes(entry: Mapping[str, Any]) -> tuple[str | None, str | None]:
     return (info_hash if len(info_hash) == 64 else None), v1_hash
 
 
-def magnet(entry: Mapping[str, Any], announce: str) -> str:
-    """The spec's magnet link: ``xt=urn:btih:{v1}`` (when the entry has a v1 hash), then
-    ``xt=urn:btmh:1220{v2}`` (when it has a v2 one), ``dn`` and ``tr``; built by
-    `weightless.torrent.magnet`, as the `weightless` command prints it."""
-    return entry_magnet(entry["name"], entry["info_hash"], entry.get("v1_info_hash"), [announce])
-
-
 def v1_magnet(entry: Mapping[str, Any], announce: str) -> str | None:
     """The magnet link with the v1 hash alone, for clients that refuse ``urn:btmh``
-    (rtorrent); None for an entry with no v1 hash, or when it would equal :func:`magnet`."""
+    (rtorrent); None for an entry with no v1 hash, or when it would equal the entry's own
+    ``magnet`` (a v1-only entry)."""
     _, v1_hash = _hashes(entry)
     if not v1_hash or len(entry["info_hash"]) == 40:
         return None
