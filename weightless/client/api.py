@@ -362,8 +362,8 @@ def get(what: str, **options: Any) -> Path:
     .torrent and entry before any data is written; the entry's signature is always checked
     against the .torrent's hashes), ``require_verified`` (refuse entries not verified),
     ``seed`` (go on seeding until interrupted; ``on_done(Fetched)`` is called once the data
-    is complete, before that). Raises `ClientError` (no such entry, several
-    entries of that name, unreachable tracker, bad torrent, disk full, timeout).
+    is complete, before that). Raises `ClientError` (no such entry, entries of
+    several publishers of that name, unreachable tracker, bad torrent, disk full, timeout).
     """
     return fetch(what, **options).path
 
