@@ -15,6 +15,7 @@ from registry_kit import Server, error, make_store, make_torrent, raw_sql
 
 from weightless.registry import postgres, sqlite
 from weightless.registry.migrations import migrations
+from weightless.registry.service import AmbiguousName, NotFound
 
 V2 = hashlib.sha256(b"repo").hexdigest()
 V1 = hashlib.sha1(b"repo").hexdigest()
@@ -217,3 +218,61 @@ async def test_with_passkeys_the_magnet_names_no_tracker(tracker: Tracker) -> No
     assert (await server.post_json({"info_hash": V2, "v1_info_hash": V1, "name": "a b"})).status
     magnet = (await entry(server, V2))["magnet"]
     assert magnet == f"magnet:?xt=urn:btih:{V1}&xt=urn:btmh:1220{V2}&dn=a+b"
+
+
+# -- the service's repository reads (what the pages and the command use)
+
+
+@pytest_twisted.ensureDeferred
+async def test_versions_newest_first_and_resolution(tracker: Tracker) -> None:
+    server = await tracker.start()
+    service = server.api.registry
+    rows = [
+        ("meta", "llama", "v1", "a"),
+        ("meta", "llama", "v2", "b"),
+        ("meta", "llama", None, "c"),  # newest, without a label
+        ("someone", "llama", "v1", "d"),
+        ("meta", "llama-2", "v1", "e"),
+        (None, "meta/llama@v1", None, "f"),  # a whole name that looks like a reference
+    ]
+    hashes = {}
+    for i, (publisher, name, version, seed) in enumerate(rows):
+        tracker.clock.now = FIRST + 60 * i
+        h = hashlib.sha256(seed.encode()).hexdigest()
+        hashes[seed] = h
+        doc: dict[str, Any] = {
+            "info_hash": h,
+            "v1_info_hash": hashlib.sha1(seed.encode()).hexdigest(),
+            "name": name,
+        }
+        if publisher:
+            doc["publisher"] = publisher
+        if version:
+            doc["version"] = version
+        assert (await server.post_json(doc)).status == 201
+    found = await service.versions("meta", "llama", ["http://t/announce"])
+    assert [e["info_hash"] for e in found] == [hashes["c"], hashes["b"], hashes["a"]]
+    assert all(e["magnet"].endswith("&tr=http%3A%2F%2Ft%2Fannounce") for e in found)
+    assert await service.versions("meta", "nothing") == []
+
+    async def resolved(what: str) -> str:
+        entry = await service.resolve(what)
+        return str(entry["info_hash"])
+
+    assert await resolved("meta/llama") == hashes["c"]
+    assert await resolved("meta/llama@v2") == hashes["b"]
+    assert await resolved("someone/llama") == hashes["d"]
+    assert await resolved(f"meta/llama@{hashes['a'][:8]}") == hashes["a"]
+    v1_prefix = hashlib.sha1(b"b").hexdigest()[:10]
+    assert await resolved(f"meta/llama@{v1_prefix}") == hashes["b"]
+    assert await resolved("llama-2") == hashes["e"]
+    assert await resolved("llama-2@v1") == hashes["e"]
+    # the entry literally named "meta/llama@v1" is a candidate beside meta's v1: two publishers
+    with pytest.raises(AmbiguousName):
+        await service.resolve("meta/llama@v1")
+    with pytest.raises(AmbiguousName, match="meta/llama, someone/llama"):
+        await service.resolve("llama")
+    assert await resolved("llama@v2") == hashes["b"]  # only meta has v2
+    for missing in ("meta/llama@v9", "nobody/llama", "mistral", f"meta/llama@{hashes['d'][:8]}"):
+        with pytest.raises(NotFound):
+            await service.resolve(missing)
