@@ -754,3 +754,12 @@ async def test_real_client_hints(server: Server, tmp_path: Path) -> None:
     assert old.select_one("#transmission-hint") is None
     magnet = old.select_one("#magnet-link")["href"]
     assert "btmh" not in magnet and f"xt=urn:btih:{v1('only')}" in magnet
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_publisher_with_a_slash_has_its_repository_page(server: Server) -> None:
+    await register(server, "slash", name="llm", publisher="Org/Team", version="v1")
+    page = html(await server.get(f"/torrents/{v2('slash')}"))
+    href = page.select_one("a.repo-link")["href"]
+    assert href == "/repos/Org%2FTeam/llm"
+    assert listed_versions(html(await server.get(href))) == ["v1"]

@@ -18,7 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote_to_bytes, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from klein import Klein
@@ -235,6 +235,7 @@ class Pages:
     @app.route("/repos/<publisher>/<path:name>", methods=["GET"])
     async def repository(self, request: IRequest, publisher: str, name: str) -> bytes:
         self._limit(request)
+        publisher, name = _repository_parts(request.path)  # a %2F in the publisher stays in it
         try:
             versions = await self.registry.versions(publisher, name)
         except Invalid as e:
@@ -325,6 +326,18 @@ class Pages:
         if status >= 500:
             message = message if status == 503 else "Something went wrong on our side."
         return self._render(request, status, "error.html", status=status, message=message)
+
+
+def _repository_parts(path: bytes) -> tuple[str, str]:
+    """(publisher, name) of ``/repos/{publisher}/{name}`` from the raw request path: the
+    publisher is the first segment, percent-decoded (so ``Org%2FTeam`` is ``Org/Team``), the
+    name all the rest. The router decodes ``%2F`` before it splits, so it cannot say this."""
+    rest = path.split(b"/", 2)[2]  # b"/repos/" is what the route matched
+    publisher, _, name = rest.partition(b"/")
+    try:
+        return unquote_to_bytes(publisher).decode(), unquote_to_bytes(name).decode()
+    except UnicodeDecodeError:
+        raise PageError(400, "A repository's publisher and name are UTF-8 text.") from None
 
 
 def _page_number(text: str | None) -> int:
