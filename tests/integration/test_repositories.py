@@ -117,6 +117,7 @@ def test_two_versions_published_seeded_and_fetched_by_name(
     status, page = request(tracker.port, "GET", "/repos/org/tiny-model")
     assert status == 200
     assert page.index(v2["info_hash"].encode()) < page.index(v1["info_hash"].encode())
+    assert b"<h1>Tiny model</h1>" in page and b"license: apache-2.0" not in page  # the card
 
     # republishing v1 with one field changed keeps the others
     again = client.json(

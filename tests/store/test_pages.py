@@ -762,4 +762,7 @@ async def test_a_publisher_with_a_slash_has_its_repository_page(server: Server) 
     page = html(await server.get(f"/torrents/{v2('slash')}"))
     href = page.select_one("a.repo-link")["href"]
     assert href == "/repos/Org%2FTeam/llm"
-    assert listed_versions(html(await server.get(href))) == ["v1"]
+    repo = html(await server.get(href))
+    assert listed_versions(repo) == ["v1"]
+    # `get Org/Team/llm` would look for Team/llm of Org: the command names the hash
+    assert repo.select_one("#get-command")["value"].startswith(f"weightless get {v2('slash')}")
