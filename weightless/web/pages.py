@@ -113,7 +113,6 @@ class Pages:
             static=self._static_url,
             human_size=present.human_size,
             tag_list=present.tag_list,
-            repo_url=present.repo_url,
             when=present.when,
         )
 
