@@ -630,6 +630,8 @@ async def test_entry_page_shows_version_created_at_and_the_other_versions(
     hrefs = [a["href"] for a in page.select(".versions a.version-link")]
     assert hrefs == [f"/torrents/{v2(v)}" for v in ("v3", "v2", "v1")]
     assert page.select_one(".versions li .mark.latest").find_parent("li").a.get_text() == "v3"
+    listed = html(await server.get("/")).select("tr.entry")
+    assert [r.select_one(".version-tag").get_text() for r in listed] == ["v9", "v3", "v2", "v1"]
     lone = html(await server.get(f"/torrents/{v2('v9')}"))  # other/llm: one version
     assert lone.select_one(".versions") is None
     assert lone.select_one("a.repo-link")["href"] == "/repos/other/llm"
