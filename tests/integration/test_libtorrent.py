@@ -134,6 +134,11 @@ def test_download_through_the_tracker(
         deadline,
     )
     assert status == 200, found
+    assert entry(v1) == (200, found)
+    found = dict(found)
+    assert found.pop("created_at").endswith("Z")
+    magnet = found.pop("magnet")
+    assert magnet.startswith(f"magnet:?xt=urn:btih:{v1}&xt=urn:btmh:1220{v2}&dn="), magnet
     assert found == {
         "info_hash": v2,
         "v1_info_hash": v1,
@@ -145,7 +150,6 @@ def test_download_through_the_tracker(
         "seeders": 2,
         "leechers": 0,
     }
-    assert entry(v1) == (200, found)
 
     if passkeys:
         seeder.reannounce()  # its upload total reaches the tracker with its next announce

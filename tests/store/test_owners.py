@@ -15,6 +15,8 @@ import pytest_twisted
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from registry_kit import Response, Server, error, make_store, make_torrent
 
+from weightless.registry.entries import Entry
+from weightless.registry.store import Blocked, NotOwner
 from weightless.torrent import signing
 from weightless.torrent.metainfo import parse_torrent, sign_torrent
 from weightless.wire.passkey import publisher_token
@@ -298,3 +300,38 @@ async def test_card_limits_types_and_keys(server: Server) -> None:
     error(await put_card(server, OPERATOR, b"# x", "xyz"), 400)
     error(await server.get("/api/registry/card", info_hash="xyz"), 400)
     assert (await server.get("/api/registry/card", info_hash=V2)).body == b"a" * limit
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_store_checks_the_owner_in_the_write_itself(store_url: str) -> None:
+    """The service's check of the stored publisher and the write are apart in time: the write
+    itself refuses a row that became another publisher's meanwhile."""
+    store = make_store(store_url)
+    await store.open()
+    try:
+        await store.upsert(Entry(V2, "theirs", V1, publisher="mistralai"))
+        with pytest.raises(NotOwner):
+            await store.upsert(Entry(V2, "mine", V1, publisher="meta"), owner="meta")
+        kept = await store.entry(V2)
+        assert kept is not None and (kept.name, kept.publisher) == ("theirs", "mistralai")
+        # a new entry, and an entry of the owner, are written
+        other = hashlib.sha256(b"new").hexdigest()
+        await store.upsert(Entry(other, "new", publisher="meta"), owner="meta")
+        await store.upsert(Entry(other, "renamed", publisher="meta"), owner="meta")
+        found = await store.entry(other)
+        assert found is not None and found.name == "renamed"
+        # a takedown with an owner takes down only that owner's entry, and blocks nothing else
+        with pytest.raises(NotOwner):
+            await store.takedown(V2, "not theirs", owner="meta")
+        unregistered = hashlib.sha256(b"unregistered").hexdigest()
+        with pytest.raises(NotOwner):
+            await store.takedown(unregistered, "nothing", owner="meta")
+        assert (await store.snapshot()).blocked == []
+        assert await store.entry(V2) is not None
+        assert await store.takedown(other, "mine", owner="meta") == [other]
+        # a blocked hash is still Blocked, not NotOwner
+        await store.takedown(V2, "test")
+        with pytest.raises(Blocked):
+            await store.upsert(Entry(V2, "again", V1, publisher="meta"), owner="meta")
+    finally:
+        await store.close()

@@ -273,6 +273,12 @@ async def test_versions_newest_first_and_resolution(tracker: Tracker) -> None:
     with pytest.raises(AmbiguousName, match="meta/llama, someone/llama"):
         await service.resolve("llama")
     assert await resolved("llama@v2") == hashes["b"]  # only meta has v2
-    for missing in ("meta/llama@v9", "nobody/llama", "mistral", f"meta/llama@{hashes['d'][:8]}"):
+    for missing in (
+        "",
+        "meta/llama@v9",
+        "nobody/llama",
+        "mistral",
+        f"meta/llama@{hashes['d'][:8]}",
+    ):
         with pytest.raises(NotFound):
             await service.resolve(missing)

@@ -35,6 +35,7 @@ from weightless.registry.store import (
     Conflict,
     IRegistryListener,
     IStore,
+    NotOwner,
     Rejected,
     Snapshot,
     StoreUnavailable,
@@ -344,9 +345,13 @@ class PostgresStore:
     # -- the registry's side
 
     def upsert(
-        self, entry: Entry, torrent_data: bytes | None = None, meta: str | None = None
+        self,
+        entry: Entry,
+        torrent_data: bytes | None = None,
+        meta: str | None = None,
+        owner: str | None = None,
     ) -> Deferred[int]:
-        params = sql.upsert_params(entry, torrent_data, meta, self.clock())
+        params = sql.upsert_params(entry, torrent_data, meta, self.clock(), owner)
 
         async def write(cursor: Cursor) -> int:
             if entry.publisher is not None:
@@ -354,7 +359,10 @@ class PostgresStore:
             await cursor.execute(sql.upsert_sql("%s"), params)
             row = cursor.fetchone()
             if row is None:
-                raise Blocked(entry.info_hash)
+                await cursor.execute(sql.BLOCKED_SQL.format(m="%s"), sql.blocked_params(entry))
+                if cursor.fetchone():
+                    raise Blocked(entry.info_hash)
+                raise NotOwner(entry.info_hash)
             completions = int(row[0])
             entry.v1_info_hash = row[1]  # the stored one, when the upsert gave none
             entry.created_at = float(row[2])  # the first registration's
@@ -372,16 +380,21 @@ class PostgresStore:
 
         return self._transaction(write)
 
-    def takedown(self, info_hash: str, reason: str) -> Deferred[list[str]]:
+    def takedown(
+        self, info_hash: str, reason: str, owner: str | None = None
+    ) -> Deferred[list[str]]:
         now = self.clock()
 
         async def write(cursor: Cursor) -> list[str]:
             await cursor.execute(
                 "DELETE FROM registry WHERE info_hash = %s OR v1_info_hash = %s "
-                "RETURNING info_hash, v1_info_hash",
+                "RETURNING info_hash, v1_info_hash, publisher",
                 (info_hash, info_hash),
             )
-            found = [h for row in cursor.fetchall() for h in row if h]
+            rows = cursor.fetchall()
+            if owner is not None and (not rows or any(row[2] != owner for row in rows)):
+                raise NotOwner(info_hash)  # the transaction is rolled back: nothing deleted
+            found = [h for row in rows for h in row[:2] if h]
             hashes = list(dict.fromkeys([*found, info_hash]))
             await cursor.execute(
                 "INSERT INTO blocklist (info_hash, reason, blocked_at) "

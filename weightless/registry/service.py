@@ -41,7 +41,7 @@ from weightless.registry.entries import (
 )
 from weightless.registry.live import LiveRegistry
 from weightless.registry.search import BOOLEANS, MAX_LIMIT, Search, parse_search
-from weightless.registry.store import Blocked, IStore, StoreUnavailable
+from weightless.registry.store import Blocked, IStore, NotOwner, StoreUnavailable
 from weightless.registry.store import Conflict as StoreConflict
 from weightless.torrent.metainfo import TorrentError
 from weightless.tracker.accounting import PendingWrites
@@ -258,6 +258,8 @@ class RegistryService:
         of 8+ hex). `NotFound` when none matches, `AmbiguousName` (listing them) when ``NAME``
         alone matches entries of several publishers."""
         ref = parse_reference(check_text(what, "name"))
+        if not ref.name:
+            raise NotFound("no registry entry has an empty name")
         found: list[EntryView] = []
         for params in searches(ref):
             try:
@@ -347,7 +349,7 @@ class RegistryService:
         reason = check_text(reason, "reason")
         if writer.publisher is not None:
             self._owns(writer, await self._guard(self.store.entry(key)))
-        hashes: list[str] = await self._guard(self.store.takedown(key, reason))
+        hashes: list[str] = await self._guard(self.store.takedown(key, reason, writer.publisher))
         self.live.taken_down(hashes)
         return hashes
 
@@ -421,7 +423,7 @@ class RegistryService:
             claimed = {p for p in (entry.publisher, stored and stored.publisher) if p}
             await self._require_signed(writer, entry, claimed)
         completions = await self._guard(
-            self.store.upsert(entry, submission.torrent_data, submission.meta)
+            self.store.upsert(entry, submission.torrent_data, submission.meta, writer.publisher)
         )
         self.live.upserted(entry.info_hash, entry.v1_info_hash, completions)
         return entry
@@ -453,6 +455,8 @@ def _translate(failure: Failure) -> Failure:
         return Failure(Conflict(f"{error} is blocked"))
     if isinstance(error, StoreConflict):
         return Failure(Conflict("a hash of this entry belongs to another"))
+    if isinstance(error, NotOwner):
+        return Failure(Forbidden("this entry belongs to another publisher"))
     return failure
 
 

@@ -82,7 +82,8 @@ def upsert_sql(mark: str) -> str:
     and completions kept, the stored .torrent (with its /meta view) and v1_info_hash kept when
     none is given. Nothing
     is written (no row returned) when a hash of the entry is blocked: the in-memory check before
-    it can race a takedown made meanwhile, here or on another machine."""
+    it can race a takedown made meanwhile, here or on another machine; nor when an ``owner`` is
+    given (`upsert_params`) and the stored row is of another publisher."""
     columns = (
         "info_hash",
         "v1_info_hash",
@@ -110,6 +111,8 @@ def upsert_sql(mark: str) -> str:
         "meta = CASE WHEN excluded.torrent_data IS NULL THEN registry.meta "
         "ELSE excluded.meta END, "
         f"{updates}, {signed}, updated_at = excluded.updated_at "
+        # a publisher's token rewrites only its publisher's rows, checked in the same statement
+        f"WHERE {mark} IS NULL OR registry.publisher = {mark} "
         "RETURNING completions, v1_info_hash, created_at"
     )
 
@@ -120,7 +123,9 @@ def reverify_sql(mark: str, where: str) -> str:
     return f"UPDATE registry SET verified = ({VERIFIED}) WHERE {where.format(mark=mark)}"
 
 
-def upsert_params(entry: Entry, torrent_data: Any, meta: str | None, now: float) -> list[Any]:
+def upsert_params(
+    entry: Entry, torrent_data: Any, meta: str | None, now: float, owner: str | None = None
+) -> list[Any]:
     return [
         entry.info_hash,
         entry.v1_info_hash,
@@ -135,6 +140,9 @@ def upsert_params(entry: Entry, torrent_data: Any, meta: str | None, now: float)
         entry.info_hash,
         entry.v1_info_hash,
         entry.info_hash[:40],
+        # the owner check of an existing row (None: any row)
+        owner,
+        owner,
     ]
 
 
@@ -143,6 +151,14 @@ CARD_SQL = (
     "UNION ALL SELECT card FROM registry WHERE v1_info_hash = {m}"
 )
 SET_CARD_SQL = "UPDATE registry SET card = {card} WHERE info_hash = {h}"
+
+BLOCKED_SQL = "SELECT 1 FROM blocklist WHERE info_hash IN ({m}, {m}, {m})"
+
+
+def blocked_params(entry: Entry) -> tuple[Any, ...]:
+    """The blocklist check of an upsert: the hash, its v1 hash, its 40-hex (truncated v2) form."""
+    return (entry.info_hash, entry.v1_info_hash, entry.info_hash[:40])
+
 
 # (stored /meta JSON, the file when that is not computed yet) of the entry with a hash
 META_SQL = (

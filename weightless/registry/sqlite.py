@@ -28,6 +28,7 @@ from weightless.registry.store import (
     Conflict,
     IRegistryListener,
     IStore,
+    NotOwner,
     Rejected,
     Snapshot,
     StoreUnavailable,
@@ -163,15 +164,22 @@ class SQLiteStore:
         return self._run(write)
 
     def upsert(
-        self, entry: Entry, torrent_data: bytes | None = None, meta: str | None = None
+        self,
+        entry: Entry,
+        torrent_data: bytes | None = None,
+        meta: str | None = None,
+        owner: str | None = None,
     ) -> Deferred[int]:
-        params = sql.upsert_params(entry, torrent_data, meta, self.clock())
+        params = sql.upsert_params(entry, torrent_data, meta, self.clock(), owner)
 
         def write(conn: sqlite3.Connection) -> int:
             with _transaction(conn):
                 row = conn.execute(sql.upsert_sql("?"), params).fetchone()
                 if row is None:
-                    raise Blocked(entry.info_hash)
+                    blocked = sql.BLOCKED_SQL.format(m="?")
+                    if conn.execute(blocked, sql.blocked_params(entry)).fetchone():
+                        raise Blocked(entry.info_hash)
+                    raise NotOwner(entry.info_hash)
                 entry.v1_info_hash = row[1]  # the stored one, when the upsert gave none
                 entry.created_at = float(row[2])  # the first registration's
                 conn.execute(sql.reverify_sql("?", "info_hash = {mark}"), (entry.info_hash,))
@@ -179,20 +187,24 @@ class SQLiteStore:
 
         return self._run(write)
 
-    def takedown(self, info_hash: str, reason: str) -> Deferred[list[str]]:
+    def takedown(
+        self, info_hash: str, reason: str, owner: str | None = None
+    ) -> Deferred[list[str]]:
         now = self.clock()
 
         def write(conn: sqlite3.Connection) -> list[str]:
             with _transaction(conn):
                 row = conn.execute(
-                    "SELECT info_hash, v1_info_hash FROM registry "
+                    "SELECT info_hash, v1_info_hash, publisher FROM registry "
                     "WHERE info_hash = ? OR v1_info_hash = ?",
                     (info_hash, info_hash),
                 ).fetchone()
+                if owner is not None and (row is None or row[2] != owner):
+                    raise NotOwner(info_hash)
                 hashes = [info_hash]
                 if row is not None:
                     conn.execute("DELETE FROM registry WHERE info_hash = ?", (row[0],))
-                    hashes = list(dict.fromkeys([h for h in row if h] + hashes))
+                    hashes = list(dict.fromkeys([h for h in row[:2] if h] + hashes))
                 conn.executemany(
                     "INSERT INTO blocklist (info_hash, reason, blocked_at) VALUES (?, ?, ?) "
                     "ON CONFLICT (info_hash) DO UPDATE SET reason = excluded.reason",

@@ -34,6 +34,10 @@ class Conflict(Exception):
     """The write would give a hash to two entries (a v1_info_hash already in use)."""
 
 
+class NotOwner(Exception):
+    """An upsert with an ``owner`` found the entry stored under another publisher."""
+
+
 @dataclass
 class Snapshot:
     """What the in-memory catalog is loaded from at start."""
@@ -74,14 +78,19 @@ class IStore(Interface):
         it is written), with StoreUnavailable when it cannot be reached."""
 
     def upsert(
-        entry: Entry, torrent_data: bytes | None = None, meta: str | None = None
+        entry: Entry,
+        torrent_data: bytes | None = None,
+        meta: str | None = None,
+        owner: str | None = None,
     ) -> Deferred[int]:
         """Insert or update an entry by info_hash, keeping completions, the operator's mark,
         and the stored .torrent, v1_info_hash and signature when none is given (a signature
         is dropped when v1_info_hash changes without a new one); ``verified`` is recomputed.
         ``meta`` is the /meta JSON of ``torrent_data``, stored with it. Fires with the
         completions, and sets ``entry.v1_info_hash`` to the stored one (kept when the upsert
-        gave none), so that the catalog and other processes never lose the hybrid's v1 swarm."""
+        gave none), so that the catalog and other processes never lose the hybrid's v1 swarm.
+        With ``owner``, an existing entry is rewritten only if its publisher is ``owner``
+        (checked in the write itself): NotOwner otherwise. Blocked for a blocked hash."""
 
     def meta(info_hash: str) -> Deferred[tuple[str | None, bytes | None] | None]:
         """None when the entry (by either hash) has no file; (the stored /meta JSON, None), or
@@ -90,9 +99,11 @@ class IStore(Interface):
     def save_meta(info_hash: str, meta: str) -> Deferred[None]:
         """Keep the /meta JSON computed for a file stored without one."""
 
-    def takedown(info_hash: str, reason: str) -> Deferred[list[str]]:
+    def takedown(info_hash: str, reason: str, owner: str | None = None) -> Deferred[list[str]]:
         """Remove the entry with this info_hash or v1_info_hash, if any, and block all its
-        hashes (or just this one). Fires with the hashes blocked."""
+        hashes (or just this one). Fires with the hashes blocked. With ``owner``, only an
+        existing entry of that publisher is taken down (checked in the same transaction):
+        NotOwner, and nothing changed, otherwise."""
 
     def entry(info_hash: str) -> Deferred[Entry | None]:
         """The entry with this info_hash or v1_info_hash."""

@@ -8,10 +8,12 @@ from typing import Any
 
 from twisted.web.server import Request
 
+from weightless.registry.service import MAX_CARD
+
 JSON_LIMIT = 1 << 20  # the spec's 1 MB for POST /api/registry, and every other body
 TORRENT_LIMIT = 16 << 20  # POST /api/registry/torrent: a raw .torrent file
 TORRENT_PATH = b"/api/registry/torrent"
-CARD_LIMIT = 256 << 10  # PUT /api/registry/card: a model card (RegistryService.MAX_CARD)
+CARD_LIMIT = MAX_CARD  # PUT /api/registry/card: a model card
 CARD_PATH = b"/api/registry/card"
 
 
