@@ -42,6 +42,27 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "screenshots"
 EVIL = '<script>alert("owned")</script><img src=x onerror="alert(1)"> model'
 DASH, LEFT, RIGHT = "\u2013", "\u2039", "\u203a"  # as the pages write "1-20" and the pager
+CARD = """---
+license: mit
+tags: [llm]
+---
+# Tiny LLM <script>alert("card")</script>
+
+A card with *Markdown*, a [link](https://example.com/docs), a remote
+![chart](https://evil.example/chart.png) that must not load, raw HTML
+<img src="https://evil.example/pixel.png" onerror="alert(2)"> and [a trap](javascript:alert(3)).
+
+```bash
+weightless get weightless-lab/tiny-llm-with-a-rather-long-repository-name@v1 --tracker https://tracker.example.org:8443
+```
+
+| parameter | value | note |
+|---|---|---|
+| hidden_size | 4096 | sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef |
+
+A long word: 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.
+"""
+REPO = "tiny-llm-with-a-rather-long-repository-name"
 WAIT_MS = 30_000  # longest wait for something on a page (live counts refresh every 5 s)
 
 
@@ -111,6 +132,7 @@ class Registry:
     info_hash: str = ""
     v1_info_hash: str = ""
     files: dict[str, int] = {}
+    versions: list[str] = []  # info hashes of weightless-lab/tiny-llm-..., oldest first
 
 
 @pytest.fixture(scope="module")
@@ -163,6 +185,31 @@ def registry(tracker: Tracker, tmp_path_factory: pytest.TempPathFactory) -> Regi
     assert status == 201, body
     created = json.loads(body)
     reg.info_hash, reg.v1_info_hash = created["info_hash"], created["v1_info_hash"]
+    # a repository of two versions with a model card, long file names and long words
+    long_name = "a-very-long-file-name-without-any-space-" + "x" * 60 + ".safetensors"
+    for version in ("v1", "v2.0-rc1"):
+        data = make_folder_torrent(
+            root / version,
+            REPO,
+            {long_name: 4096, f"{version}/config.json": 100, "README.md": 300},
+        )
+        status, body = request(
+            tracker,
+            "POST",
+            f"/api/registry/torrent?publisher=weightless-lab&version={version}&license=MIT",
+            data,
+            "application/x-bittorrent",
+        )
+        assert status == 201, body
+        reg.versions.append(json.loads(body)["info_hash"])
+        status, body = request(
+            tracker,
+            "PUT",
+            f"/api/registry/card?info_hash={reg.versions[-1]}",
+            (CARD + f"\nThis is {version}.\n").encode(),
+            "text/markdown",
+        )
+        assert status in (200, 201, 204), body
     return reg
 
 
@@ -204,10 +251,11 @@ def shot(page: Any, name: str) -> None:
 def test_search_filter_and_untrusted_names(page: Any, registry: Registry) -> None:
     page.goto("/")
     assert page.title() == "Registry · Weightless"
-    assert page.locator("#count").inner_text() == f"1{DASH}20 of 26 entries"
+    assert page.locator("#count").inner_text() == f"1{DASH}20 of 28 entries"
     assert len(names(page)) == 20
-    # the newest first: the uploaded model, then the entry with markup in its name, as text
-    assert names(page)[:2] == ["big-model", EVIL]
+    # the newest first: the two versions of a repository, the uploaded model, then the entry
+    # with markup in its name, as text
+    assert names(page)[:4] == [REPO, REPO, "big-model", EVIL]
     assert page.locator("img[src=x]").count() == 0
     marks = page.locator("tr.entry", has_text="Model 22").locator(".mark.verified")
     assert marks.inner_text() == "✔ verified"
@@ -243,8 +291,8 @@ def test_pages_and_sort(page: Any, tracker: Tracker, registry: Registry) -> None
     page.goto("/")
     page.get_by_role("link", name=f"Next {RIGHT}").click()
     page.wait_for_url("**/?page=2")
-    assert page.locator("#count").inner_text() == f"21{DASH}26 of 26 entries"
-    assert names(page) == [f"Model {n:02d}" for n in range(5, -1, -1)]
+    assert page.locator("#count").inner_text() == f"21{DASH}28 of 28 entries"
+    assert names(page) == [f"Model {n:02d}" for n in range(7, -1, -1)]
     assert page.locator("nav.pager strong").inner_text() == "2"
     page.get_by_role("link", name=f"{LEFT} Previous").click()
     page.wait_for_url("**/")
@@ -363,24 +411,77 @@ def test_pages_work_without_javascript(browser: Any, tracker: Tracker, registry:
         context.close()
 
 
-def test_on_a_phone(browser: Any, tracker: Tracker, registry: Registry) -> None:
+def test_a_repository_its_versions_and_its_card(page: Any, registry: Registry) -> None:
+    """The repository page lists the versions newest first with the newest card; an entry
+    links its other versions; the card's markup stays text and nothing loads from another
+    host (the page fixture fails on any dialog or script error)."""
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    old = registry.versions[0]
+    page.goto(f"/torrents/{old}")
+    assert page.locator(".version-label").inner_text() == "v1"
+    versions = page.locator(".versions a.version-link")
+    assert versions.all_inner_texts() == ["v2.0-rc1", "v1"]
+    assert page.locator(".versions li.current a").inner_text() == "v1"
+    card = page.locator("section.card .markdown")
+    assert card.locator("h1").inner_text() == 'Tiny LLM <script>alert("card")</script>'
+    assert card.locator("img").count() == 0 and card.locator("script").count() == 0
+    assert "[a trap](javascript:alert(3))" in card.inner_text()
+    assert card.locator("a.card-image").get_attribute("href") == "https://evil.example/chart.png"
+    shot(page, "entry-versions.png")
+    page.locator("a.repo-link").click()
+    page.wait_for_url(f"**/repos/weightless-lab/{REPO}")
+    assert page.locator(".versions a.version-link").all_inner_texts() == ["v2.0-rc1", "v1"]
+    assert "This is v2.0-rc1." in page.locator("section.card").inner_text()
+    assert (
+        page.locator("#get-command")
+        .input_value()
+        .startswith("weightless get weightless-lab/tiny-llm-with-a-rather-long-repository-name")
+    )
+    shot(page, "repo.png")
+    others = [u for u in requested if not u.startswith(page.url.split("/repos/")[0])]
+    assert others == []
+
+
+@pytest.mark.parametrize("width", [375, 1280])
+def test_on_a_phone_and_a_desktop(
+    browser: Any, tracker: Tracker, registry: Registry, width: int
+) -> None:
+    """Nothing is wider than the screen (no sideways scrolling) at a small phone's 375 px
+    and on a desktop: long hashes, magnet links, commands, file names and cards wrap or
+    scroll inside their own box."""
+    phone = width < 600
     context = browser.new_context(
         base_url=f"http://127.0.0.1:{tracker.port}",
-        viewport={"width": 390, "height": 844},
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
+        viewport={"width": width, "height": 812 if phone else 900},
+        device_scale_factor=2 if phone else 1,
+        is_mobile=phone,
+        has_touch=phone,
     )
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
+    kind = "phone" if phone else "desktop"
+    repo = f"/repos/weightless-lab/{REPO}"
     try:
-        pages = (("/", "index-phone.png"), (f"/torrents/{registry.info_hash}", "entry-phone.png"))
+        pages = (
+            ("/", f"index-{kind}.png"),
+            (f"/torrents/{registry.info_hash}", f"entry-{kind}.png"),
+            (f"/torrents/{registry.versions[0]}", f"entry-card-{kind}.png"),
+            (repo, f"repo-{kind}.png"),
+        )
         for path, name in pages:
             page.goto(path)
-            # nothing is wider than the screen: no sideways scrolling
-            width = page.evaluate("document.documentElement.scrollWidth")
-            assert width <= 390, (path, width)
+            width_used = page.evaluate("document.documentElement.scrollWidth")
+            assert width_used <= width, (path, width_used)
+            wide = page.evaluate(
+                """(limit) => [...document.querySelectorAll('main *')]
+                    .filter(e => e.getBoundingClientRect().right > limit + 0.5
+                              && !e.closest('pre, .markdown table, details:not([open])'))
+                    .map(e => e.tagName + '.' + e.className)""",
+                width,
+            )
+            assert wide == [], (path, wide)
             SCREENSHOTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(SCREENSHOTS / name))  # the first screen, as a phone shows it
+            page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
     finally:
         context.close()

@@ -427,12 +427,12 @@ def test_user_mistakes_are_one_line(tmp_path: Path, setup: Setup) -> None:
     fails("get", "x", "--download-limit", "fast", says="--download-limit")
     fails("get", "x", "--udp-port", "99999", says="--udp-port")
 
-    # two entries of one name
-    for digest in ("a" * 64, "b" * 64):
-        body = json.dumps({"info_hash": digest, "name": "twins"}).encode()
+    # entries of one name by two publishers
+    for digest, publisher in (("a" * 64, "ann"), ("b" * 64, "bob")):
+        body = json.dumps({"info_hash": digest, "name": "twins", "publisher": publisher}).encode()
         headers = {"Content-Type": "application/json", "X-Weightless-Key": KEY}
         assert request(tracker.port, "POST", "/api/registry", body, headers)[0] == 201
-    fails("get", "twins", says="2 registry entries are named 'twins'")
+    fails("get", "twins", says="name one: ann/twins, bob/twins")
 
     # the data a seed is given is not the torrent's
     published = client.json("publish", str(folder), "--api-key", KEY)

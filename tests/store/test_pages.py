@@ -509,7 +509,10 @@ async def test_passkey_trackers_say_so(start: Start) -> None:
     server = await start(secret=b"s3cret")
     await register(server, 1)
     page = html(await server.get(f"/torrents/{v2(1)}"))
-    assert f"{server.url}/announce/YOUR_PASSKEY" in page.get_text()
+    hint = page.select_one("#passkey-hint").get_text(" ", strip=True)
+    # the form clients derive a scrape URL from (they replace a last segment "announce")
+    assert f"{server.url}/YOUR_PASSKEY/announce" in hint
+    assert "/announce/YOUR_PASSKEY" not in page.get_text()
     plain = await start()
     assert "PASSKEY" not in html(await plain.get(f"/torrents/{v2(1)}")).get_text()
 
@@ -549,3 +552,219 @@ async def test_the_verified_only_filter(server: Server, store_url: str) -> None:
     page = html(await server.get(link["href"]))
     assert rows(page) == ["entry marked"]
     assert page.select_one("a.chip").get_text(" ", strip=True).startswith("verified only")
+
+
+# -- repositories, versions and model cards
+
+HOSTILE_CARD = """---
+license: mit
+tags: [x]
+---
+# Tiny model <script>alert("title")</script>
+
+<script>alert("block")</script>
+<img src="https://evil.example/pixel.png" onerror="alert(1)">
+<div onclick="alert(2)" style="background:url(https://evil.example/bg.png)">raw html</div>
+
+Inline <b onmouseover="alert(3)">bold</b> and <iframe src="https://evil.example/"></iframe>.
+
+[js](javascript:alert(4)) [JS](JaVaScRiPt:alert(5)) [ent](&#106;avascript:alert(6))
+[data](data:text/html;base64,PHNjcmlwdD5hbGVydCg3KTwvc2NyaXB0Pg==) [vb](vbscript:msgbox(8))
+<javascript:alert(9)> [ref js][evil] [ref ok][good] [rel](config.json) [web](https://example.com/x)
+
+![remote](https://evil.example/remote.png) ![local](chart.png)
+[![badge](https://evil.example/badge.svg)](https://ci.example/)
+
+[good]: https://example.com/ref
+
+[evil]: javascript:alert(10)
+"""
+
+
+async def put_card(server: Server, info_hash: str, text: str) -> None:
+    r = await server.request(
+        "PUT",
+        "/api/registry/card",
+        text.encode(),
+        {"Content-Type": "text/markdown"},
+        info_hash=info_hash,
+    )
+    assert r.status in (200, 201, 204), r.body
+
+
+async def versions_of(server: Server, store_url: str) -> None:
+    """acme/llm at v1, v2, v3 (registered in that order, a day apart), other/llm at v9."""
+    for n, (publisher, version) in enumerate(
+        [("acme", "v1"), ("acme", "v2"), ("acme", "v3"), ("other", "v9")]
+    ):
+        await register(server, version, name="llm", publisher=publisher, version=version)
+        when = 1_780_000_000 + n * 86_400
+        raw_sql(
+            store_url, "UPDATE registry SET created_at = ? WHERE info_hash = ?", (when, v2(version))
+        )
+
+
+def listed_versions(page: BeautifulSoup) -> list[str]:
+    return [a.get_text() for a in page.select(".versions a.version-link")]
+
+
+@pytest_twisted.ensureDeferred
+async def test_entry_page_shows_version_created_at_and_the_other_versions(
+    server: Server, store_url: str
+) -> None:
+    await versions_of(server, store_url)
+    page = html(await server.get(f"/torrents/{v2('v2')}"))
+    line = page.select_one(".repo-line")
+    assert line.select_one(".version-label").get_text() == "v2"
+    assert line.select_one("a.repo-link")["href"] == "/repos/acme/llm"
+    assert line.time["datetime"] == "2026-05-29T20:26:40Z"
+    assert line.time.get_text() == "2026-05-29 20:26 UTC"
+    details = {
+        dt.get_text(strip=True): dt.find_next_sibling("dd").get_text(" ", strip=True)
+        for dt in page.select(".details dt")
+    }
+    assert details["Version"] == "v2" and details["Registered"] == "2026-05-29 20:26 UTC"
+    assert listed_versions(page) == ["v3", "v2", "v1"]  # newest first, only acme's
+    current = page.select_one(".versions li.current a")
+    assert current.get_text() == "v2" and current["aria-current"] == "page"
+    hrefs = [a["href"] for a in page.select(".versions a.version-link")]
+    assert hrefs == [f"/torrents/{v2(v)}" for v in ("v3", "v2", "v1")]
+    assert page.select_one(".versions li .mark.latest").find_parent("li").a.get_text() == "v3"
+    listed = html(await server.get("/")).select("tr.entry")
+    assert [r.select_one(".version-tag").get_text() for r in listed] == ["v9", "v3", "v2", "v1"]
+    lone = html(await server.get(f"/torrents/{v2('v9')}"))  # other/llm: one version
+    assert lone.select_one(".versions") is None
+    assert lone.select_one("a.repo-link")["href"] == "/repos/other/llm"
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_entry_without_publisher_or_version(server: Server) -> None:
+    await register(server, "bare")
+    page = html(await server.get(f"/torrents/{v2('bare')}"))
+    assert page.select_one("a.repo-link") is None and page.select_one(".versions") is None
+    assert page.select_one(".repo-line time") is not None  # when it was registered
+    assert page.select_one("section.card") is None  # no card: no section
+
+
+@pytest_twisted.ensureDeferred
+async def test_repo_page_lists_versions_newest_first_with_the_newest_card(
+    server: Server, store_url: str
+) -> None:
+    await versions_of(server, store_url)
+    await put_card(server, v2("v1"), "# Old card\n")
+    await put_card(server, v2("v3"), "---\nlicense: mit\n---\n# New card\n\nUse *it*.\n")
+    page = html(await server.get("/repos/acme/llm"))
+    assert page.title is not None and page.title.get_text() == "acme/llm · Weightless"
+    assert listed_versions(page) == ["v3", "v2", "v1"]
+    card = page.select_one("section.card .markdown")
+    assert card.h1.get_text() == "New card" and card.em.get_text() == "it"
+    assert "Old card" not in page.get_text() and "license: mit" not in page.get_text()
+    command = page.select_one("#get-command")["value"]
+    assert command == f"weightless get acme/llm --tracker {server.url}"
+    for missing in ("/repos/acme/nothing", "/repos/nobody/llm", "/repos/acme"):
+        assert html(await server.get(missing), 404).select_one(".error h1").get_text() == "404"
+
+
+@pytest_twisted.ensureDeferred
+async def test_repo_page_without_a_card(server: Server, store_url: str) -> None:
+    await versions_of(server, store_url)
+    await put_card(server, v2("v1"), "# Only the old one has a card\n")
+    page = html(await server.get("/repos/acme/llm"))
+    assert "has no model card" in page.select_one("section.card").get_text()
+
+
+@pytest_twisted.ensureDeferred
+async def test_repo_names_with_spaces_slashes_and_markup(server: Server) -> None:
+    name = 'My <b>"model"</b>/fp16 ?#%'
+    await register(server, "odd", name=name, publisher="Org Team", version="1.0")
+    page = html(await server.get(f"/torrents/{v2('odd')}"))
+    href = page.select_one("a.repo-link")["href"]
+    assert href == "/repos/Org%20Team/My%20%3Cb%3E%22model%22%3C/b%3E/fp16%20%3F%23%25"
+    repo = html(await server.get(href))
+    assert listed_versions(repo) == ["1.0"]
+    assert repo.find("b") is None
+    assert f"Org Team / {name}" == repo.select_one("h1").get_text(" ", strip=True).replace(
+        " /  ", " / "
+    )
+    command = repo.select_one("#get-command")["value"]
+    assert command.startswith("weightless get 'Org Team/My <b>\"model\"</b>/fp16 ?#%'")
+
+
+@pytest_twisted.ensureDeferred
+async def test_hostile_markdown_in_a_card_stays_text(server: Server, store_url: str) -> None:
+    await register(server, "card", name="tiny", publisher="acme", version="v1")
+    await put_card(server, v2("card"), HOSTILE_CARD)
+    for path in (f"/torrents/{v2('card')}", "/repos/acme/tiny"):
+        r = await server.get(path)
+        page = html(r)
+        assert "default-src 'none'" in r.headers["content-security-policy"]
+        card = page.select_one("section.card .markdown")
+        assert card is not None and card.h1.get_text().startswith("Tiny model")
+        # nothing runs: the only script is the page's own, no element has an event handler
+        scripts = [s.get("src", "").split("?")[0] for s in page.find_all("script")]
+        assert scripts == ["/static/live.js"]
+        for element in page.find_all(True):
+            assert not any(a.lower().startswith("on") for a in element.attrs), element
+            assert "style" not in element.attrs, element
+        assert card.find(["img", "iframe", "div", "b", "svg"]) is None
+        # raw HTML is shown as text, to read
+        assert '<script>alert("block")</script>' in card.get_text()
+        assert '<div onclick="alert(2)"' in card.get_text()
+        # nothing loads from another host
+        for tag, attr in (("script", "src"), ("link", "href"), ("img", "src"), ("iframe", "src")):
+            for el in page.find_all(tag):
+                assert el[attr].startswith("/static/"), el
+        # links: http(s) and relative only; other schemes stay text
+        hrefs = [a["href"] for a in card.find_all("a")]
+        assert all(
+            h.startswith(("https://", "http://")) or ":" not in h.split("/")[0] for h in hrefs
+        ), hrefs
+        assert not any("script" in h.lower() or h.startswith("data:") for h in hrefs), hrefs
+        assert "[js](javascript:alert(4))" in card.get_text()
+        assert "[ref js][evil]" in card.get_text()
+        links = {a.get_text(): a["href"] for a in card.find_all("a")}
+        assert links["ref ok"] == "https://example.com/ref"
+        assert links["rel"] == "config.json" and links["web"] == "https://example.com/x"
+        # images are links the reader may follow, never loaded
+        images = {a.get_text(): a["href"] for a in card.select("a.card-image")}
+        assert images == {
+            "image: remote": "https://evil.example/remote.png",
+            "image: local": "chart.png",
+        }
+        assert links["image: badge"] == "https://ci.example/"  # a badge: the link's label
+
+
+@pytest_twisted.ensureDeferred
+async def test_real_client_hints(server: Server, tmp_path: Path) -> None:
+    """Transmission 3 cannot read a hybrid's metadata at all: the page says so and sends it
+    nowhere; rtorrent gets the v1-only magnet; a v1-only entry has one btih magnet and no
+    such hint."""
+    await register(server, "hybrid")
+    page = html(await server.get(f"/torrents/{v2('hybrid')}"))
+    hint = page.select_one("#transmission-hint").get_text(" ", strip=True)
+    assert "Transmission 3 cannot read hybrid" in hint
+    assert page.select_one("#transmission-hint a") is None
+    v1_hint = page.select_one("#v1-magnet-link").find_parent("p").get_text()
+    assert "rtorrent" in v1_hint and "Transmission" not in v1_hint
+    entry = (await server.get("/api/registry", info_hash=v2("hybrid"))).json()
+    assert (
+        page.select_one("#magnet-link")["href"].split("&tr=")[0] == entry["magnet"].split("&tr=")[0]
+    )
+    r = await server.post_json({"info_hash": v1("only"), "name": "v1 only"})
+    assert r.status == 201
+    old = html(await server.get(f"/torrents/{v1('only')}"))
+    assert old.select_one("#transmission-hint") is None
+    magnet = old.select_one("#magnet-link")["href"]
+    assert "btmh" not in magnet and f"xt=urn:btih:{v1('only')}" in magnet
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_publisher_with_a_slash_has_its_repository_page(server: Server) -> None:
+    await register(server, "slash", name="llm", publisher="Org/Team", version="v1")
+    page = html(await server.get(f"/torrents/{v2('slash')}"))
+    href = page.select_one("a.repo-link")["href"]
+    assert href == "/repos/Org%2FTeam/llm"
+    repo = html(await server.get(href))
+    assert listed_versions(repo) == ["v1"]
+    # `get Org/Team/llm` would look for Team/llm of Org: the command names the hash
+    assert repo.select_one("#get-command")["value"].startswith(f"weightless get {v2('slash')}")

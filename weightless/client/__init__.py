@@ -4,9 +4,10 @@ The same operations as the ``weightless`` command::
 
     from weightless import client
     path = client.get("org/model-name", tracker="http://tracker.example:8080")
+    older = client.get("org/model-name@v1")  # a version label, or 8+ hex of an info hash
 
-`create`, `publish`, `get` (`fetch` for the details), `seed`, `search`, `passkey`, `verify`
-(key files in `weightless.client.keys`, signing in `weightless.client.signatures`); every
+`create`, `publish`, `get` (`fetch` for the details), `seed`, `search`, `passkey`, `token`,
+`verify` (key files in `weightless.client.keys`, signing in `weightless.client.signatures`); every
 failure a user can cause raises `ClientError`. The tracker never imports this package; it
 needs the ``client`` extra (``pip install weightless[client]``: libtorrent, click, rich, httpx).
 """
@@ -22,6 +23,7 @@ from weightless.client.api import (
     publish,
     search,
     seed,
+    token,
     verify,
 )
 from weightless.client.errors import ClientError
@@ -45,5 +47,6 @@ __all__ = [
     "publish",
     "search",
     "seed",
+    "token",
     "verify",
 ]

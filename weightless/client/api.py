@@ -1,8 +1,8 @@
 """The operations of the ``weightless`` command as Python calls: `create`, `publish`, `get`,
-`seed`, `search`, `passkey`. Every failure a user can cause (unknown name, unreachable tracker,
-bad key, disk full, bad torrent file, timeout) raises `ClientError` with a one-line reason;
-Ctrl-C raises KeyboardInterrupt after the transfer has stopped cleanly and saved its resume
-data."""
+`seed`, `search`, `passkey`, `token`. Every failure a user can cause (unknown name, unreachable
+tracker, bad key, disk full, bad torrent file, timeout) raises `ClientError` with a one-line
+reason; Ctrl-C raises KeyboardInterrupt after the transfer has stopped cleanly and saved its
+resume data."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Any
 
 import libtorrent as lt
 
+from weightless.client import card as cards
 from weightless.client import signatures
 from weightless.client.errors import ClientError
 from weightless.client.registry import Entry, Registry, SearchPage
@@ -25,6 +26,7 @@ from weightless.client.torrents import write_torrent as _write
 from weightless.client.trackers import DEFAULT_TRACKER, Tracker, make_passkey
 from weightless.client.transfer import OnStatus, Settings, Status, Transfer
 from weightless.wire import route
+from weightless.wire.passkey import publisher_token
 
 TrackerLike = Tracker | str
 # Hooks for signatures: a signer returns the .torrent bytes with a signature added outside
@@ -33,7 +35,15 @@ TrackerLike = Tracker | str
 Signer = Callable[[bytes], bytes]
 Check = Callable[[bytes | None, Entry | None], None]
 
-REGISTRY_FIELDS = ("name", "description", "publisher", "license", "category", "tags")
+REGISTRY_FIELDS = (
+    "name",
+    "description",
+    "publisher",
+    "license",
+    "category",
+    "tags",
+    "version",
+)
 
 
 def _tracker(tracker: TrackerLike | None) -> Tracker:
@@ -84,22 +94,39 @@ def create(
     ``piece_length`` is in bytes (0: chosen from the size by libtorrent's rule);
     ``on_hashed(done_bytes, total_bytes)`` reports progress. Raises `ClientError`.
     """
-    where = _tracker(tracker)
-    made = create_torrent(
+    created = _make(
         Path(path),
-        trackers=where.announce_urls(passkey),
+        _tracker(tracker),
+        output,
+        passkey=passkey,
         piece_length=piece_length,
         v1_only=v1_only,
         v2_only=v2_only,
         name=name,
-        web_seeds=tuple(web_seeds),
+        web_seeds=web_seeds,
         private=private,
         comment=comment,
         source=source,
         on_hashed=on_hashed,
     )
+    _write(created.torrent, created.made.data)
+    return created
+
+
+def _make(
+    path: Path,
+    where: Tracker,
+    output: str | os.PathLike[str] | None,
+    *,
+    passkey: str | None = None,
+    web_seeds: tuple[str, ...] | list[str] = (),
+    **options: Any,
+) -> Created:
+    """A new .torrent of ``path`` in memory, with the path it is to be written to."""
+    made = create_torrent(
+        path, trackers=where.announce_urls(passkey), web_seeds=tuple(web_seeds), **options
+    )
     target = Path(output) if output is not None else Path(f"{made.info.name}.torrent")
-    _write(target, made.data)
     return Created(
         target, made.info_hash, made.v1_info_hash, made.magnet(where.public_announce), made
     )
@@ -128,44 +155,74 @@ def publish(
     api_key: str | None = None,
     fields: dict[str, str] | None = None,
     sign: Signer | None = None,
+    card: str | os.PathLike[str] | None = None,
     **create_options: Any,
 ) -> Published:
-    """Register a torrent in the registry with ``POST /api/registry/torrent`` (the exact bytes).
+    """Register a torrent in the registry with ``POST /api/registry/torrent`` (the exact bytes),
+    then its model card with ``PUT /api/registry/card``.
 
-    Given a .torrent file, that file is uploaded as it is; given data, `create` makes one
-    first (``create_options`` are its keyword arguments). ``fields`` are the entry's
-    ``name``, ``description``, ``publisher``, ``license``, ``category``, ``tags``. ``api_key``
-    defaults to ``WL_API_KEY``, then ``REGISTRY_KEY``. ``sign`` adds a signature before the
-    upload. Raises `ClientError` (401 for a bad key, 409 for a blocked hash, ...).
+    Given a .torrent file, that file is uploaded as it is; given data, a .torrent is made of
+    it as `create` does (``create_options`` are its keyword arguments: ``output``,
+    ``passkey``, ``on_hashed``...). ``fields`` are the entry's ``name``, ``description``,
+    ``publisher``, ``license``, ``category``, ``tags``, ``version``. ``card`` is a Markdown
+    file (default: the folder's ``README.md``); its YAML front matter gives ``license`` and
+    ``tags`` when ``fields`` do not. A hash already registered keeps every field not given
+    (the entry is read and sent back merged). ``api_key`` (the registry key or a publisher
+    token) defaults to ``WL_API_KEY``, then ``REGISTRY_KEY``. ``sign`` adds a signature.
+
+    The local .torrent (a new one, or the given one once signed) is written only after the
+    registry accepted it: a refused publish leaves the files as they were. Raises
+    `ClientError` (401 for a bad key, 403 for another publisher's name, 409 for a blocked
+    hash, ...).
     """
     where = _tracker(tracker)
     source = Path(path_or_torrent)
-    unknown = set(fields or {}) - set(REGISTRY_FIELDS)
+    given = {k: v for k, v in (fields or {}).items() if v}
+    unknown = set(given) - set(REGISTRY_FIELDS)
     if unknown:
         raise ClientError(f"unknown registry fields: {', '.join(sorted(unknown))}")
-    if source.is_file() and source.suffix == ".torrent":
+    is_torrent = source.is_file() and source.suffix == ".torrent"
+    card_path = Path(card) if card is not None else None if is_torrent else cards.find(source)
+    found_card = cards.read(card_path) if card_path is not None else None
+    if found_card is not None:  # the command line first, then the card's front matter
+        from_card = {"license": found_card.license, "tags": found_card.tags}
+        given = {**{k: v for k, v in from_card.items() if v}, **given}
+    if is_torrent:
         made = load_torrent(source)
         created = Created(
             source, made.info_hash, made.v1_info_hash, made.magnet(where.public_announce), made
         )
     else:
-        created = create(source, tracker=where, **create_options)
-    data = created.made.data
+        output = create_options.pop("output", None)
+        created = _make(source, where, output, **create_options)
+    data = original = created.made.data
     if sign is not None:
         data = sign(data)
         made = read_torrent(data, "the signed torrent")
         if made.registry_hash != created.made.registry_hash:
             raise ClientError("signing changed the info hash")
-        if data != created.made.data:  # the local file is the one registered, signed too
-            _write(created.torrent, data)
         created = Created(created.torrent, made.info_hash, made.v1_info_hash, created.magnet, made)
     key = api_key or os.environ.get("WL_API_KEY") or os.environ.get("REGISTRY_KEY")
     with Registry(where, key) as registry:
-        answer = registry.upload(data, dict(fields or {}))
-        entry = registry.entry(str(answer.get("info_hash") or created.made.registry_hash))
+        before = registry.entry(created.made.registry_hash)
+        answer = registry.upload(data, merge_fields(before, given))
+        # accepted: the local file is the one registered (a new one, or signed in place)
+        if not is_torrent or data != original:
+            _write(created.torrent, data)
+        info_hash = str(answer.get("info_hash") or created.made.registry_hash)
+        if found_card is not None:
+            registry.put_card(info_hash, found_card.text)
+        entry = registry.entry(info_hash)
     if entry is None:
         raise ClientError("the registry accepted the torrent but does not show it")
     return Published(created, entry)
+
+
+def merge_fields(entry: Entry | None, given: dict[str, str]) -> dict[str, str]:
+    """The fields to register: those ``given``, and for the others the registered entry's
+    (so that publishing again changes only what was asked)."""
+    kept = {k: str(entry[k]) for k in REGISTRY_FIELDS if entry and entry.get(k) not in (None, "")}
+    return {**kept, **given}
 
 
 @dataclass(frozen=True)
@@ -290,11 +347,13 @@ def fetch(
 def get(what: str, **options: Any) -> Path:
     """Fetch a registry entry's data and return its local path.
 
-    ``what`` is a v2 (64 hex) or v1 (40 hex) info hash, a magnet link, or an entry's exact
-    name. The .torrent comes from ``GET /api/registry/torrent`` (from peers, BEP 9, when the
-    registry has none). The data goes under ``output`` (default the current folder) as the
-    torrent's name; a partial download there is resumed. Returns only once every piece is
-    verified (SHA-1 and SHA-256 merkle checks by libtorrent).
+    ``what`` is a v2 (64 hex) or v1 (40 hex) info hash, a magnet link,
+    ``PUBLISHER/NAME[@VERSION]`` or ``NAME[@VERSION]`` (the newest entry of the repository, or
+    the given version: its label, or 8+ hex characters of an info hash). The .torrent comes from
+    ``GET /api/registry/torrent`` (from peers, BEP 9, when the registry has none). The data goes
+    under ``output`` (default the current folder) as the torrent's name; a partial download
+    there is resumed. Returns only once every piece is verified (SHA-1 and SHA-256 merkle checks
+    by libtorrent).
 
     Options: ``tracker`` (URL or `Tracker`, default ``WL_TRACKER`` or
     ``http://localhost:8080``), ``output``, ``passkey``, ``settings`` (`Settings`: listen
@@ -303,8 +362,8 @@ def get(what: str, **options: Any) -> Path:
     .torrent and entry before any data is written; the entry's signature is always checked
     against the .torrent's hashes), ``require_verified`` (refuse entries not verified),
     ``seed`` (go on seeding until interrupted; ``on_done(Fetched)`` is called once the data
-    is complete, before that). Raises `ClientError` (no such entry, several
-    entries of that name, unreachable tracker, bad torrent, disk full, timeout).
+    is complete, before that). Raises `ClientError` (no such entry, entries of
+    several publishers of that name, unreachable tracker, bad torrent, disk full, timeout).
     """
     return fetch(what, **options).path
 
@@ -408,6 +467,22 @@ def passkey(user_id: str, secret: str | None = None) -> str:
     return make_passkey(user_id, secret)
 
 
+def token(publisher: str, registry_key: str | None = None) -> str:
+    """The publisher token of ``publisher``: ``PUBLISHER.hex(HMAC-SHA256(REGISTRY_KEY,
+    "publisher:" + PUBLISHER))``, sent as ``X-Weightless-Key`` to write that publisher's
+    entries; the key defaults to ``REGISTRY_KEY``. Raises `ClientError` without a key or for
+    an empty name."""
+    key = registry_key or os.environ.get("REGISTRY_KEY")
+    if not key:
+        raise ClientError(
+            "a publisher token needs the registry key: set REGISTRY_KEY or give --secret"
+        )
+    try:
+        return publisher_token(key.encode("utf-8"), publisher)
+    except ValueError as e:
+        raise ClientError(str(e)) from None
+
+
 def verify(
     what: str,
     *,
@@ -416,7 +491,7 @@ def verify(
     offline: bool = False,
 ) -> signatures.Verification:
     """Check the signature of a .torrent file (a path) or of a registry entry (a v2 or v1
-    hash, a magnet link or an entry's exact name) and whether its key is trusted for the
+    hash, a magnet link or ``PUBLISHER/NAME[@VERSION]``) and whether its key is trusted for the
     publisher (``publisher``, else the entry's). A file is checked offline; the registry is
     asked only for the trusted keys (not at all with ``offline``). Raises `ClientError` for
     a file that is not a torrent, an unknown entry or an unreachable tracker (for an entry)."""

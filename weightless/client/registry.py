@@ -5,6 +5,7 @@ person can act on."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -18,7 +19,6 @@ Entry = dict[str, Any]  # a RegistryEntry as the API returns it
 TIMEOUT = 30.0  # seconds for one request (connect, each read)
 RETRIES = 5  # on 429, waiting Retry-After (at most MAX_WAIT seconds) each time
 MAX_WAIT = 10.0
-PAGE = 100  # the API's largest page
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class Registry:
         except (ValueError, KeyError, TypeError):
             reason = response.reason_phrase or "no reason given"
         if response.status_code == 401:
-            reason += " (give the registry key with --api-key or WL_API_KEY)"
+            reason += " (give the registry key or a publisher token with --api-key or WL_API_KEY)"
         return ClientError(f"{what}: {reason} (HTTP {response.status_code})")
 
     def _json(self, response: httpx.Response, what: str) -> Any:
@@ -125,7 +125,9 @@ class Registry:
             }.items()
             if v is not None and v != ""
         }
-        response = self._request("GET", "/api/registry/search", params=params)
+        return self.search_by(params)
+
+    def _page(self, response: httpx.Response) -> SearchPage:
         if response.status_code != 200:
             raise self._fail(response, "searching the registry")
         entries = self._json(response, "searching the registry")
@@ -138,16 +140,11 @@ class Registry:
             total = len(entries)
         return SearchPage(total, entries)
 
-    def named(self, name: str) -> list[Entry]:
-        """Every entry whose name is exactly ``name`` (a ``q`` search, then exact match)."""
-        found: list[Entry] = []
-        offset = 0
-        while True:
-            page = self.search(name, limit=PAGE, offset=offset)
-            found.extend(e for e in page.entries if e.get("name") == name)
-            offset += len(page.entries)
-            if not page.entries or offset >= page.total:
-                return found
+    def search_by(self, params: Mapping[str, str | int]) -> SearchPage:
+        """``GET /api/registry/search`` with these parameters as they are (``name``,
+        ``publisher``, ``version``, ``sort``, ``limit``...)."""
+        response = self._request("GET", "/api/registry/search", params=params)
+        return self._page(response)
 
     def trusted_keys(self, publisher: str) -> list[str]:
         """``GET /api/publishers/{publisher}``: the public keys (64 hex) the registry trusts
@@ -172,12 +169,28 @@ class Registry:
             raise self._fail(response, f"fetching the .torrent of {info_hash}")
         return response.content
 
+    def _write_headers(self, content_type: str) -> dict[str, str]:
+        headers = {"Content-Type": content_type}
+        if self.api_key:
+            headers["X-Weightless-Key"] = self.api_key
+        return headers
+
+    def put_card(self, info_hash: str, text: str) -> None:
+        """``PUT /api/registry/card``: store the entry's model card (Markdown)."""
+        response = self._request(
+            "PUT",
+            "/api/registry/card",
+            params={"info_hash": info_hash},
+            content=text.encode("utf-8"),
+            headers=self._write_headers("text/markdown; charset=utf-8"),
+        )
+        if response.status_code not in (200, 201, 204):
+            raise self._fail(response, "registered, but storing the model card failed")
+
     def upload(self, torrent: bytes, fields: dict[str, str]) -> Entry:
         """``POST /api/registry/torrent`` with the exact bytes; returns the answer
         (``status``, ``info_hash``, ``v1_info_hash``)."""
-        headers = {"Content-Type": "application/x-bittorrent"}
-        if self.api_key:
-            headers["X-Weightless-Key"] = self.api_key
+        headers = self._write_headers("application/x-bittorrent")
         params = {k: v for k, v in fields.items() if v}
         response = self._request(
             "POST", "/api/registry/torrent", params=params, content=torrent, headers=headers

@@ -1,5 +1,6 @@
-"""What ``weightless get WHAT`` names: a v2 or v1 info hash, a magnet link, or an entry's exact
-name, resolved through the registry."""
+"""What ``weightless get WHAT`` names: a v2 or v1 info hash, a magnet link,
+``PUBLISHER/NAME[@VERSION]`` or ``NAME[@VERSION]`` (an entry's whole name too), resolved through
+the registry."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import libtorrent as lt
 
 from weightless.client.errors import ClientError
 from weightless.client.registry import Entry, Registry
+from weightless.wire.repo import NoMatch, ResolveError, choose, parse_reference, searches
 
 _HEX = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
 
@@ -40,8 +42,8 @@ def _from_entry(entry: Entry) -> Target:
 
 
 def resolve(registry: Registry, what: str) -> Target:
-    """Raises `ClientError` when nothing in the registry matches, when several entries have
-    the name, or for a malformed magnet link."""
+    """Raises `ClientError` when nothing in the registry matches, when entries of several
+    publishers have the name, or for a malformed magnet link."""
     what = what.strip()
     if _HEX.fullmatch(what):
         entry = registry.entry(what.lower())
@@ -52,23 +54,25 @@ def resolve(registry: Registry, what: str) -> Target:
         return _from_entry(entry)
     if what.startswith("magnet:"):
         return _magnet(registry, what)
-    found = registry.named(what)
-    if not found:
+    return _from_entry(_named(registry, what))
+
+
+def _named(registry: Registry, what: str) -> Entry:
+    """``PUBLISHER/NAME[@VERSION]`` or ``NAME[@VERSION]`` by the registry's one rule
+    (`weightless.wire.repo`): the newest entry of the repository, or the given version."""
+    ref = parse_reference(what)
+    found: list[Entry] = []
+    for params in searches(ref):
+        found.extend(registry.search_by(params).entries)
+    try:
+        return dict(choose(ref, found))
+    except NoMatch as e:
         raise ClientError(
-            f"no registry entry at {registry.tracker.url} is named {what!r} "
+            f"{e} at {registry.tracker.url} "
             "(names match exactly; `weightless search` finds by substring)"
-        )
-    if len(found) > 1:
-        listed = ", ".join(
-            f"{e['info_hash']}" + (f" ({e['publisher']})" if e.get("publisher") else "")
-            for e in found[:5]
-        )
-        more = f" and {len(found) - 5} more" if len(found) > 5 else ""
-        raise ClientError(
-            f"{len(found)} registry entries are named {what!r}; "
-            f"give one's info hash: {listed}{more}"
-        )
-    return _from_entry(found[0])
+        ) from None
+    except ResolveError as e:
+        raise ClientError(str(e)) from None
 
 
 def _magnet(registry: Registry, uri: str) -> Target:

@@ -46,6 +46,7 @@ from weightless.registry.store import Conflict as StoreConflict
 from weightless.torrent.metainfo import TorrentError
 from weightless.tracker.accounting import PendingWrites
 from weightless.tracker.catalog import wire_hashes
+from weightless.wire.card import MAX_CARD_BYTES
 from weightless.wire.passkey import token_publisher, valid_user_id
 from weightless.wire.repo import Ambiguous, NoMatch, choose, parse_reference, searches
 
@@ -73,7 +74,7 @@ __all__ = [
 T = TypeVar("T")
 STORE_TIMEOUT = 5.0  # seconds the store has to answer before the registry is Unavailable
 MAX_TRUSTED_KEYS = 100  # per publisher
-MAX_CARD = 256 * 1024  # bytes of a model card (Markdown, UTF-8)
+MAX_CARD = MAX_CARD_BYTES  # bytes of a model card (Markdown, UTF-8), as the command checks it
 _KEY = re.compile(r"[0-9a-fA-F]{64}")
 _NOT_OWNER = "a token of {} may only change its own entries"
 

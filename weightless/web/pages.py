@@ -1,8 +1,11 @@
-"""The registry in a browser: ``/`` (search, filters, sorting, pages) and ``/torrents/{hash}``
-(one entry), server-rendered with Jinja2 templates, plus their static files.
+"""The registry in a browser: ``/`` (search, filters, sorting, pages), ``/torrents/{hash}``
+(one entry, its model card and its repository's other versions) and
+``/repos/{publisher}/{name}`` (a repository: its versions, newest first, and the newest card),
+server-rendered with Jinja2 templates, plus their static files.
 
-Thin: entries, counts and file lists come from the `RegistryService` that answers ``/api``
-(``get``, ``search``, ``metadata``), so a page shows what ``/api`` answers.
+Thin: entries, counts, file lists and cards come from the `RegistryService` that answers
+``/api`` (``get``, ``search``, ``versions``, ``metadata``, ``card``), so a page shows what
+``/api`` answers.
 Pages count against the per-IP rate limit like ``/api``; static files do not. Every page works
 without JavaScript; ``live.js`` only refreshes the live counts and adds copy buttons."""
 
@@ -11,13 +14,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote_to_bytes, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from klein import Klein
+from markupsafe import Markup
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -29,13 +34,14 @@ from weightless.registry.entries import Invalid, parse_hash
 from weightless.registry.search import SORTS, parse_search
 from weightless.registry.service import NotFound, RegistryService, Unavailable, Unreadable
 from weightless.tracker.ratelimit import Limiter
-from weightless.web import present
+from weightless.web import card, present
 from weightless.web.clientip import ClientIP
 from weightless.web.querystring import QueryStringError, query_params
 from weightless.web.status import set_status
 
 PAGE_SIZE = 20
 MAX_PAGE = 10**9
+CARD_CACHE = 64  # model cards kept rendered (each at most 256 KiB of Markdown)
 REFRESH_SECONDS = 5  # how often live.js re-reads an entry's counts while the page is visible
 CSP = (
     b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -96,6 +102,7 @@ class Pages:
         self.reactor = reactor
         self.passkeys = passkeys  # plain /announce is refused: magnets need the user's passkey
         self.static = load_static()
+        self._cards: OrderedDict[bytes, str] = OrderedDict()  # SHA-256 of a card: its HTML
         self.env = Environment(
             loader=PackageLoader("weightless.web", "templates"),
             autoescape=select_autoescape(default=True),
@@ -106,6 +113,7 @@ class Pages:
             static=self._static_url,
             human_size=present.human_size,
             tag_list=present.tag_list,
+            when=present.when,
         )
 
     def resource(self) -> IResource:
@@ -192,16 +200,18 @@ class Pages:
             key = parse_hash(info_hash)
         except Invalid as e:
             raise PageError(400, f"Not an info hash: {e}.") from None
+        base = self._base_url(request)
+        announce = base + "/announce"
         try:
-            entry = await self.registry.get(key)
+            entry = await self.registry.get(key, [announce])
         except NotFound:
             raise PageError(404, "No entry has this info hash.") from None
         try:
             meta = json.loads(await self.registry.metadata(key))
         except NotFound:
             meta = None  # an entry without a stored file: no file list
-        base = self._base_url(request)
-        announce = base + "/announce"
+        publisher = entry.get("publisher")
+        versions = await self.registry.versions(publisher, entry["name"]) if publisher else []
         return self._render(
             request,
             200,
@@ -209,14 +219,62 @@ class Pages:
             entry=entry,
             meta=meta,
             tree=present.file_tree(meta["files"]) if meta else None,
-            magnet=present.magnet(entry, announce),
+            magnet=entry["magnet"],
             v1_magnet=present.v1_magnet(entry, announce),
             get_command=present.get_command(entry, base),
-            announce=announce,
+            passkey_announce=base + present.PASSKEY_ANNOUNCE,
             passkeys=self.passkeys,
             refresh=REFRESH_SECONDS,
             signed=bool(entry.get("signature")),
+            versions=versions if len(versions) > 1 else [],
+            repo_url=present.repo_url(entry),
+            card=await self._card(entry["info_hash"]),
         )
+
+    @app.route("/repos/<publisher>/<path:name>", methods=["GET"])
+    async def repository(self, request: IRequest, publisher: str, name: str) -> bytes:
+        self._limit(request)
+        publisher, name = _repository_parts(request.path)  # a %2F in the publisher stays in it
+        try:
+            versions = await self.registry.versions(publisher, name)
+        except Invalid as e:
+            raise PageError(400, f"Not a repository: {e}.") from None
+        if not versions:
+            raise PageError(404, f"No entry of {publisher} is named {name}.")
+        newest = versions[0]
+        base = self._base_url(request)
+        return self._render(
+            request,
+            200,
+            "repo.html",
+            publisher=publisher,
+            name=name,
+            versions=versions,
+            newest=newest,
+            # PUBLISHER/NAME splits at the first "/": a publisher with one gets the hash
+            get_command=present.get_command(newest, base)
+            if "/" in publisher
+            else present.repo_get_command(publisher, name, base),
+            card=await self._card(newest["info_hash"]),
+        )
+
+    async def _card(self, info_hash: str) -> Markup | None:
+        """The entry's model card as HTML (``weightless.web.card``), or None when it has none.
+        Rendered off the reactor (a 256 KiB card takes a while), and kept for the next view."""
+        try:
+            text = await self.registry.card(info_hash)
+        except NotFound:
+            return None
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+        html = self._cards.get(digest)
+        if html is None:
+            html = await self.registry.run_in_thread(card.render, text)
+            self._cards[digest] = html
+            if len(self._cards) > CARD_CACHE:
+                self._cards.popitem(last=False)
+        else:
+            self._cards.move_to_end(digest)
+        return Markup(html)  # markdown-it's output, raw HTML off (weightless.web.card)
 
     @app.route("/static/<name>", methods=["GET"])
     def static_file(self, request: IRequest, name: str) -> bytes:
@@ -270,6 +328,18 @@ class Pages:
         if status >= 500:
             message = message if status == 503 else "Something went wrong on our side."
         return self._render(request, status, "error.html", status=status, message=message)
+
+
+def _repository_parts(path: bytes) -> tuple[str, str]:
+    """(publisher, name) of ``/repos/{publisher}/{name}`` from the raw request path: the
+    publisher is the first segment, percent-decoded (so ``Org%2FTeam`` is ``Org/Team``), the
+    name all the rest. The router decodes ``%2F`` before it splits, so it cannot say this."""
+    rest = path.split(b"/", 2)[2]  # b"/repos/" is what the route matched
+    publisher, _, name = rest.partition(b"/")
+    try:
+        return unquote_to_bytes(publisher).decode(), unquote_to_bytes(name).decode()
+    except UnicodeDecodeError:
+        raise PageError(400, "A repository's publisher and name are UTF-8 text.") from None
 
 
 def _page_number(text: str | None) -> int:

@@ -1,14 +1,17 @@
 """What the HTML pages show, computed from registry entries: sizes in units, the file tree of a
-torrent, magnet links and the `weightless get` command. Pure: text and numbers in, text out."""
+torrent, the v1-only magnet link, repository links, dates and the `weightless get` commands. Pure:
+text and numbers in, text out."""
 
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
-from weightless.torrent.magnet import entry_magnet, magnet_uri
+from weightless.torrent.magnet import magnet_uri
 from weightless.wire import route
 
 UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
@@ -74,16 +77,10 @@ def _hashes(entry: Mapping[str, Any]) -> tuple[str | None, str | None]:
     return (info_hash if len(info_hash) == 64 else None), v1_hash
 
 
-def magnet(entry: Mapping[str, Any], announce: str) -> str:
-    """The spec's magnet link: ``xt=urn:btih:{v1}`` (when the entry has a v1 hash), then
-    ``xt=urn:btmh:1220{v2}`` (when it has a v2 one), ``dn`` and ``tr``; built by
-    `weightless.torrent.magnet`, as the `weightless` command prints it."""
-    return entry_magnet(entry["name"], entry["info_hash"], entry.get("v1_info_hash"), [announce])
-
-
 def v1_magnet(entry: Mapping[str, Any], announce: str) -> str | None:
     """The magnet link with the v1 hash alone, for clients that refuse ``urn:btmh``
-    (rtorrent); None for an entry with no v1 hash, or when it would equal :func:`magnet`."""
+    (rtorrent); None for an entry with no v1 hash, or when it would equal the entry's own
+    ``magnet`` (a v1-only entry)."""
     _, v1_hash = _hashes(entry)
     if not v1_hash or len(entry["info_hash"]) == 40:
         return None
@@ -113,3 +110,30 @@ def tag_list(tags: str | None) -> list[str]:
         if tag and tag not in seen:
             seen.append(tag)
     return seen
+
+
+# where clients announce with a passkey: the form they derive a scrape URL from (``/scrape``
+# for the last segment); ``/announce/{passkey}`` gives them none (weightless.wire.route)
+PASSKEY_ANNOUNCE = "/YOUR_PASSKEY/announce"
+
+
+def repo_url(entry: Mapping[str, Any]) -> str | None:
+    """``/repos/{publisher}/{name}``, the page of the entry's repository (each part
+    percent-encoded; a ``/`` in the name kept); None for an entry without a publisher."""
+    publisher = entry.get("publisher")
+    if not publisher:
+        return None
+    return f"/repos/{quote(publisher, safe='')}/{quote(entry['name'], safe='/')}"
+
+
+def repo_get_command(publisher: str, name: str, base_url: str) -> str:
+    """The `weightless get PUBLISHER/NAME` command (the newest version), quoted for a shell."""
+    return route.get_command(shlex.quote(f"{publisher}/{name}"), base_url)
+
+
+def when(created_at: str | None) -> str:
+    """An entry's ``created_at`` (RFC 3339 UTC) as people read it: ``2026-12-07 21:04 UTC``."""
+    if not created_at:
+        return ""
+    day, _, clock = created_at.partition("T")
+    return f"{day} {clock[:5]} UTC" if clock else day

@@ -46,14 +46,17 @@ def entry_of(torrent: bytes, **fields: Any) -> Entry:
 
 
 class Served:
-    """Entries (by registry hash), stored .torrent files, trusted keys per publisher, and the
-    requests seen. ``api_key`` set: uploads need it. ``override`` may answer any request first
-    (return None to fall through to the registry)."""
+    """Entries (by registry hash), stored .torrent files, model cards, trusted keys per
+    publisher, and the requests seen. A search matches ``q`` as a substring and ``name``,
+    ``publisher``, ``version`` exactly, newest ``created_at`` first; an upload replaces the
+    entry's fields with those it gives, as the registry does. ``api_key`` set: uploads need it.
+    ``override`` may answer any request first (return None to fall through to the registry)."""
 
     def __init__(self) -> None:
         self.entries: dict[str, Entry] = {}
         self.torrents: dict[str, bytes] = {}
         self.keys: dict[str, list[str]] = {}
+        self.cards: dict[str, str] = {}  # registry hash: Markdown
         self.requests: list[httpx.Request] = []
         self.api_key: str | None = None
         self.override: Override | None = None
@@ -83,7 +86,15 @@ class Served:
             return _json(200, found) if found else _json(404, {"error": "not found"})
         if request.method == "GET" and path == "/api/registry/search":
             q = (params.get("q") or "").lower()
-            hits = [e for e in self.entries.values() if q in str(e.get("name", "")).lower()]
+            hits = [
+                e
+                for e in self.entries.values()
+                if q in str(e.get("name", "")).lower()
+                and all(
+                    e.get(k) == params[k] for k in ("name", "publisher", "version") if k in params
+                )
+            ]
+            hits.sort(key=lambda e: str(e.get("created_at") or ""), reverse=True)
             offset, limit = int(params.get("offset", 0)), int(params.get("limit", 50))
             page = hits[offset : offset + limit]
             return _json(200, page, {"X-Total-Count": str(len(hits))})
@@ -106,6 +117,14 @@ class Served:
                     "v1_info_hash": made["v1_info_hash"],
                 },
             )
+        if request.method == "PUT" and path == "/api/registry/card":
+            if self.api_key and request.headers.get("X-Weightless-Key") != self.api_key:
+                return _json(401, {"error": "missing or wrong registry key"})
+            found = self.find(params.get("info_hash", ""))
+            if found is None:
+                return _json(404, {"error": "info_hash not found"})
+            self.cards[found["info_hash"]] = request.content.decode("utf-8")
+            return _json(200, {"status": "stored"})
         if request.method == "GET" and path.startswith("/api/publishers/"):
             name = unquote(request.url.raw_path.decode().split("/")[-1])
             return _json(200, {"publisher": name, "keys": self.keys.get(name, [])})

@@ -105,6 +105,10 @@ def registered(served: Served, data: bytes, **fields: Any) -> dict[str, Any]:
     return served.add(entry_of(data, **fields), data)
 
 
+def uploads(served: Served) -> list[httpx.Request]:
+    return [r for r in served.requests if r.method == "POST"]
+
+
 # -- search and passkey
 
 
@@ -165,7 +169,7 @@ def test_publish_a_torrent_uploads_its_exact_bytes(
     monkeypatch.setenv("REGISTRY_KEY", "from-env")
     served.api_key = "from-env"
     published = api.publish(path, tracker=TRACKER, fields={"publisher": "acme", "tags": ""})
-    upload = served.requests[0]
+    upload = uploads(served)[0]
     assert upload.content == torrent
     assert dict(upload.url.params) == {"publisher": "acme"}
     assert published.entry == served.entries[parse_torrent(torrent).info_hash_hex]
@@ -213,7 +217,7 @@ def test_publish_data_creates_the_torrent_first(served: Served, tmp_path: Path) 
     published = api.publish(
         tmp_path / "data.bin", tracker=TRACKER, fields={"name": "Data"}, output=out
     )
-    assert served.requests[0].content == out.read_bytes()
+    assert uploads(served)[0].content == out.read_bytes()
     assert published.entry["name"] == "Data"
     assert published.created.torrent == out
 
@@ -224,7 +228,7 @@ def test_publish_signed_signs_the_local_file_too(
     path = tmp_path / "w.torrent"
     path.write_bytes(torrent)
     published = api.publish(path, tracker=TRACKER, sign=signatures.signer(KEY))
-    uploaded = served.requests[0].content
+    uploaded = uploads(served)[0].content
     assert uploaded != torrent and path.read_bytes() == uploaded
     assert [s.public_key_hex for s in parse_torrent(uploaded).signatures] == [PUB]
     assert published.created.info_hash == parse_torrent(torrent).info_hash_hex
@@ -255,6 +259,134 @@ def test_publish_when_the_registry_does_not_show_the_entry(
     with pytest.raises(ClientError) as e:
         api.publish(path, tracker=TRACKER)
     assert str(e.value) == "the registry accepted the torrent but does not show it"
+
+
+def test_republishing_keeps_every_field_not_given(
+    served: Served, torrent: bytes, tmp_path: Path
+) -> None:
+    path = tmp_path / "w.torrent"
+    path.write_bytes(torrent)
+    fields = {
+        "name": "Weights",
+        "description": "what it is",
+        "publisher": "acme",
+        "license": "mit",
+        "category": "models",
+        "tags": "llm,demo",
+        "version": "v1",
+    }
+    api.publish(path, tracker=TRACKER, fields=fields)
+    published = api.publish(path, tracker=TRACKER, fields={"description": "better words"})
+    assert dict(uploads(served)[-1].url.params) == {**fields, "description": "better words"}
+    assert {k: published.entry[k] for k in fields} == {**fields, "description": "better words"}
+
+
+def test_a_refused_publish_leaves_the_local_files_as_they_were(
+    served: Served, torrent: bytes, tmp_path: Path
+) -> None:
+    signed_path = tmp_path / "w.torrent"
+    signed = signatures.signer(KEY)(torrent)
+    signed_path.write_bytes(signed)
+    served.api_key = "right"
+    with pytest.raises(ClientError, match="HTTP 401"):
+        api.publish(signed_path, tracker=TRACKER, api_key="wrong", sign=signatures.signer(KEY))
+    assert signed_path.read_bytes() == signed
+    # data made into a torrent: nothing written over the signed file of the same name
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "weights.bin").write_bytes(os.urandom(20_000))
+    with pytest.raises(ClientError, match="HTTP 401"):
+        api.publish(data, tracker=TRACKER, api_key="wrong", output=signed_path)
+    assert signed_path.read_bytes() == signed
+    with pytest.raises(ClientError, match="HTTP 401"):
+        api.publish(data, tracker=TRACKER, api_key="wrong", output=tmp_path / "new.torrent")
+    assert not (tmp_path / "new.torrent").exists()
+    published = api.publish(data, tracker=TRACKER, api_key="right", output=tmp_path / "new.torrent")
+    assert (tmp_path / "new.torrent").read_bytes() == uploads(served)[-1].content
+    assert published.created.torrent == tmp_path / "new.torrent"
+
+
+def test_the_readme_is_the_card_and_its_front_matter_fills_license_and_tags(
+    served: Served, tmp_path: Path
+) -> None:
+    folder = tmp_path / "tiny-model"
+    folder.mkdir()
+    (folder / "weights.bin").write_bytes(os.urandom(20_000))
+    readme = "---\nlicense: apache-2.0\ntags: [llm, tiny]\n---\n# Tiny model\n"
+    (folder / "README.md").write_text(readme, encoding="utf-8")
+    published = api.publish(
+        folder, tracker=TRACKER, fields={"tags": "given"}, output=tmp_path / "t.torrent"
+    )
+    params = dict(uploads(served)[0].url.params)
+    assert params["license"] == "apache-2.0"  # from the card
+    assert params["tags"] == "given"  # the command line first
+    puts = [r for r in served.requests if r.method == "PUT"]
+    assert [r.url.params["info_hash"] for r in puts] == [published.entry["info_hash"]]
+    assert puts[0].headers["Content-Type"] == "text/markdown; charset=utf-8"
+    assert served.cards[published.entry["info_hash"]] == readme
+
+
+def test_card_gives_another_file_and_a_torrent_sends_none_unless_asked(
+    served: Served, torrent: bytes, tmp_path: Path
+) -> None:
+    path = tmp_path / "w.torrent"
+    path.write_bytes(torrent)
+    (tmp_path / "README.md").write_text("# not sent\n", encoding="utf-8")
+    api.publish(path, tracker=TRACKER)
+    assert served.cards == {}
+    card = tmp_path / "CARD.md"
+    card.write_text("---\ntags: a,b\n---\n# Card\n", encoding="utf-8")
+    published = api.publish(path, tracker=TRACKER, card=card)
+    assert served.cards == {published.entry["info_hash"]: card.read_text()}
+    assert published.entry["tags"] == "a,b"
+
+
+def test_bad_front_matter_stops_before_anything_is_hashed_or_sent(
+    served: Served, tmp_path: Path
+) -> None:
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "README.md").write_text("---\ntags: [unclosed\n---\n", encoding="utf-8")
+    hashed: list[int] = []
+    with pytest.raises(ClientError, match="not valid YAML"):
+        api.publish(folder, tracker=TRACKER, on_hashed=lambda done, total: hashed.append(done))
+    assert served.requests == [] and hashed == []
+
+
+def test_a_refused_card_is_one_line_after_the_entry_is_registered(
+    served: Served, torrent: bytes, tmp_path: Path
+) -> None:
+    path = tmp_path / "w.torrent"
+    path.write_bytes(torrent)
+    card = tmp_path / "card.md"
+    card.write_text("# card\n", encoding="utf-8")
+    served.override = lambda r: (
+        httpx.Response(413, json={"error": "the card is larger than 256 KiB"})
+        if r.method == "PUT"
+        else None
+    )
+    with pytest.raises(ClientError) as e:
+        api.publish(path, tracker=TRACKER, card=card)
+    assert str(e.value) == (
+        "registered, but storing the model card failed: the card is larger than 256 KiB (HTTP 413)"
+    )
+
+
+def test_token_is_the_publisher_and_an_hmac_of_the_registry_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import hashlib
+    import hmac
+
+    mac = hmac.new(b"reg", b"publisher:acme", hashlib.sha256).hexdigest()
+    assert api.token("acme", "reg") == f"acme.{mac}"
+    monkeypatch.setenv("REGISTRY_KEY", "reg")
+    assert api.token("acme") == f"acme.{mac}"
+    monkeypatch.delenv("REGISTRY_KEY")
+    with pytest.raises(ClientError, match="REGISTRY_KEY"):
+        api.token("acme")
+    with pytest.raises(ClientError):
+        api.token("", "reg")
 
 
 # -- get / fetch

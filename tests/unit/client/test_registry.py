@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from weightless.client.errors import ClientError
-from weightless.client.registry import PAGE, RETRIES, Registry, SearchPage
+from weightless.client.registry import RETRIES, Registry, SearchPage
 from weightless.client.trackers import Tracker
 
 from .kit import H40, H64, Served, entry, serve
@@ -76,22 +76,16 @@ def test_search_total_falls_back_to_the_page_length(served: Served, registry: Re
     assert registry.search("x", offset=7) == SearchPage(7, [])
 
 
-def test_named_matches_exactly_across_pages(served: Served, registry: Registry) -> None:
-    for i in range(PAGE + 30):
-        served.add(entry(f"{i:064x}", None, name="gpt" if i % 40 == 0 else f"gpt-{i}"))
-    found = registry.named("gpt")
-    assert [e["info_hash"] for e in found] == [f"{i:064x}" for i in (0, 40, 80, 120)]
-    offsets = [r.url.params["offset"] for r in served.requests]
-    assert offsets == ["0", str(PAGE)]  # two pages of PAGE, then it stops at the total
-    assert all(r.url.params["limit"] == str(PAGE) for r in served.requests)
-
-
-def test_named_stops_on_an_empty_page_whatever_the_total(
-    served: Served, registry: Registry
-) -> None:
-    answer(served, httpx.Response(200, json=[], headers={"X-Total-Count": "500"}))
-    assert registry.named("x") == []
-    assert len(served.requests) == 1
+def test_search_by_sends_the_parameters_as_they_are(served: Served, registry: Registry) -> None:
+    served.add(entry(name="gpt", publisher="acme", version="v1"))
+    served.add(entry("01" * 32, None, name="gpt", publisher="other"))
+    page = registry.search_by({"name": "gpt", "publisher": "acme", "limit": "100"})
+    assert [e["publisher"] for e in page.entries] == ["acme"]
+    assert dict(served.requests[0].url.params) == {
+        "name": "gpt",
+        "publisher": "acme",
+        "limit": "100",
+    }
 
 
 def test_trusted_keys_quotes_the_publisher_and_lowercases(

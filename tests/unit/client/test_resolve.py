@@ -1,5 +1,6 @@
 """What `weightless get WHAT` names (weightless.client.resolve): a v2 or v1 hash, a magnet
-link or an exact name, resolved through a registry played in memory."""
+link, PUBLISHER/NAME[@VERSION] or NAME[@VERSION], resolved through a registry played in
+memory."""
 
 from __future__ import annotations
 
@@ -82,15 +83,79 @@ def test_an_unknown_name_says_names_match_exactly(registry: Registry) -> None:
     assert "\n" not in str(e.value)
 
 
-def test_several_entries_of_one_name_list_their_hashes(served: Served, registry: Registry) -> None:
-    for i in range(7):
-        served.add(entry(f"{i:064x}", None, name="dup", publisher="p" if i == 0 else None))
+def repo(served: Served) -> dict[str, str]:
+    """Three versions of acme/llm (v1 oldest), one of other/llm, one of acme/tools: their
+    hashes by label."""
+    made = {}
+    for n, (publisher, name, version, when) in enumerate(
+        [
+            ("acme", "llm", "v1", "2026-01-01T00:00:00Z"),
+            ("acme", "llm", "v3", "2026-03-01T00:00:00Z"),
+            ("acme", "llm", "v2", "2026-02-01T00:00:00Z"),
+            ("other", "llm-x", "v9", "2026-04-01T00:00:00Z"),
+            ("acme", "tools", "v1", "2026-05-01T00:00:00Z"),
+        ]
+    ):
+        key = f"{n + 1:x}0" * 32
+        served.add(
+            entry(key, None, name=name, publisher=publisher, version=version, created_at=when)
+        )
+        made[f"{publisher}/{name}@{version}"] = key
+    return made
+
+
+def test_publisher_and_name_give_the_newest_version(served: Served, registry: Registry) -> None:
+    made = repo(served)
+    assert resolve(registry, "acme/llm").key == made["acme/llm@v3"]
+    assert resolve(registry, "acme/tools").key == made["acme/tools@v1"]
+    asked = [dict(r.url.params) for r in served.requests]
+    assert asked[0] == {"name": "llm", "publisher": "acme", "sort": "created_at", "limit": "100"}
+
+
+def test_at_version_gives_that_version(served: Served, registry: Registry) -> None:
+    made = repo(served)
+    assert resolve(registry, "acme/llm@v1").key == made["acme/llm@v1"]
+    assert resolve(registry, "acme/llm@v2").key == made["acme/llm@v2"]
+    assert resolve(registry, "llm@v1").key == made["acme/llm@v1"]
+
+
+def test_at_a_hash_prefix_of_eight_hex_or_more(served: Served, registry: Registry) -> None:
+    made = repo(served)
+    v2 = made["acme/llm@v2"]
+    assert resolve(registry, f"acme/llm@{v2[:8]}").key == v2
+    assert resolve(registry, f"acme/llm@{v2[:8].upper()}").key == v2
+    with pytest.raises(ClientError):
+        resolve(registry, f"acme/llm@{v2[:7]}")  # too short to be a prefix; no such label
+
+
+def test_a_name_alone_of_one_publisher_gives_its_newest(served: Served, registry: Registry) -> None:
+    made = repo(served)
+    assert resolve(registry, "llm").key == made["acme/llm@v3"]
+
+
+def test_a_name_of_several_publishers_lists_them(served: Served, registry: Registry) -> None:
+    repo(served)
+    served.add(
+        entry("99" * 32, None, name="llm", publisher="rival", created_at="2027-01-01T00:00:00Z")
+    )
     with pytest.raises(ClientError) as e:
-        resolve(registry, "dup")
+        resolve(registry, "llm")
     message = str(e.value)
-    assert message.startswith("7 registry entries are named 'dup'; give one's info hash: ")
-    assert f"{0:064x} (p), {1:064x}, " in message
-    assert f"{4:064x} and 2 more" in message and f"{5:064x}" not in message
+    assert "acme/llm" in message and "rival/llm" in message and "\n" not in message
+    assert resolve(registry, "rival/llm").key == "99" * 32
+
+
+def test_unknown_repositories_and_versions(served: Served, registry: Registry) -> None:
+    repo(served)
+    for what in ("acme/nothing", "nobody/llm", "acme/llm@v7", "acme/llm@deadbeef"):
+        with pytest.raises(ClientError) as e:
+            resolve(registry, what)
+        assert "no registry entry" in str(e.value) and TRACKER.url in str(e.value)
+
+
+def test_a_whole_name_with_a_slash_or_at_still_matches(served: Served, registry: Registry) -> None:
+    served.add(entry("77" * 32, None, name="meta/llama@8b"))
+    assert resolve(registry, "meta/llama@8b").key == "77" * 32
 
 
 def test_a_magnet_of_a_registered_entry_uses_the_registry(

@@ -7,13 +7,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from weightless.torrent.magnet import magnet_uri
+from weightless.torrent.magnet import entry_magnet, magnet_uri
 from weightless.web.present import (
     base_url,
     file_tree,
     get_command,
     human_size,
-    magnet,
     tag_list,
     v1_magnet,
 )
@@ -60,6 +59,11 @@ def test_file_tree_sums_sizes_and_counts_per_folder() -> None:
 def test_single_file_torrent_is_one_file_at_the_top() -> None:
     tree = file_tree([{"path": "weights.safetensors", "length": 5}])
     assert (tree.folders, tree.files) == ({}, [("weights.safetensors", 5)])
+
+
+def magnet(entry: dict[str, str], announce: str) -> str:
+    """The entry's ``magnet`` as the registry gives it to the page."""
+    return entry_magnet(entry["name"], entry["info_hash"], entry.get("v1_info_hash"), [announce])
 
 
 def _xts(link: str) -> list[str]:
@@ -136,3 +140,19 @@ def test_base_url_takes_only_a_plain_host(host: str | None, secure: bool, url: s
 def test_tag_list() -> None:
     assert tag_list("llm, weights,,fp16,llm ") == ["llm", "weights", "fp16"]
     assert tag_list(None) == []
+
+
+def test_repository_links_and_commands() -> None:
+    from weightless.web.present import repo_get_command, repo_url, when
+
+    assert repo_url({"publisher": "acme", "name": "llm"}) == "/repos/acme/llm"
+    assert repo_url({"publisher": "Org/Team A", "name": "my model/fp16 ?#"}) == (
+        "/repos/Org%2FTeam%20A/my%20model/fp16%20%3F%23"
+    )
+    assert repo_url({"name": "llm"}) is None and repo_url({"publisher": "", "name": "x"}) is None
+    assert repo_get_command("acme", "llm", "http://localhost:8080") == "weightless get acme/llm"
+    assert repo_get_command("Org", "my model; rm -rf ~", "https://t.example") == (
+        "weightless get 'Org/my model; rm -rf ~' --tracker https://t.example"
+    )
+    assert when("2026-12-07T21:04:05Z") == "2026-12-07 21:04 UTC"
+    assert when(None) == "" and when("2026-12-07") == "2026-12-07"

@@ -17,10 +17,11 @@ from weightless.client.cli import (
     search,
     seed,
     sign,
+    token,
     verify,
 )
 
-COMMANDS = (create, publish, get, seed, search, passkey, keygen, sign, verify)
+COMMANDS = (create, publish, get, seed, search, passkey, token, keygen, sign, verify)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -29,9 +30,9 @@ def main() -> None:
     """Publish and fetch AI models and datasets through a Weightless tracker and registry.
 
     \b
-      weightless publish ./my-model --publisher me --category models --seed
+      weightless publish ./my-model --publisher me --version v1 --category models --seed
       weightless search llama
-      weightless get my-model -o ./models
+      weightless get me/my-model -o ./models
 
     Every subcommand takes --tracker URL (env WL_TRACKER, default http://localhost:8080) and
     --json. Errors are one line on stderr and a non-zero exit status.

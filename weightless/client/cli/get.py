@@ -54,7 +54,9 @@ def command(
 ) -> None:
     """Download a registry entry and print the path of its data.
 
-    WHAT is a v2 (64 hex) or v1 (40 hex) info hash, a magnet link, or an entry's exact name.
+    WHAT is a v2 (64 hex) or v1 (40 hex) info hash, a magnet link, PUBLISHER/NAME (the
+    newest version) or NAME (when one publisher has entries of that name), with @VERSION for
+    a given version (its label, or 8 or more hex characters of an info hash).
     The .torrent comes from the registry (from peers, BEP 9, if the registry has none). Peers
     come only from this tracker unless --dht. Run it again after an interruption to resume:
     what was verified is kept. Exits 0 only when every piece is verified. A signed entry's

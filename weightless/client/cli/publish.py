@@ -10,7 +10,7 @@ import click
 
 from weightless.client import api, keys, signatures
 from weightless.client.cli import common
-from weightless.client.cli.create import hashed, torrent_options
+from weightless.client.cli.create import torrent_options
 from weightless.client.cli.seed import seed_with_status
 
 
@@ -23,6 +23,16 @@ def show(published: api.Published, tracker: Any) -> None:
     click.echo(f"fetch it with: {published.get_command(tracker)}")
 
 
+def publish_data(path: str, options: dict[str, Any]) -> api.Published:
+    """Hash the data with a progress bar on stderr and publish it; Ctrl-C exits 130 and
+    writes nothing (the .torrent is written once the registry accepted it)."""
+    try:
+        with common.hashing_bar(path) as on_hashed:
+            return common.run(lambda: api.publish(path, on_hashed=on_hashed, **options))
+    except KeyboardInterrupt:
+        common.interrupted("interrupted: no torrent written")
+
+
 @click.command("publish")
 @click.argument("path_or_torrent", metavar="PATH_OR_TORRENT", type=click.Path(exists=True))
 @click.option("--name", help="The entry's display name. [default: the torrent's name]")
@@ -32,10 +42,23 @@ def show(published: api.Published, tracker: Any) -> None:
 @click.option("--category", help="models, datasets, tools...")
 @click.option("--tags", help="Comma-separated tags.")
 @click.option(
+    "--version",
+    "version",
+    metavar="VERSION",
+    help="This version's label (1-64 of A-Z a-z 0-9 . _ + -): `get PUBLISHER/NAME@VERSION`.",
+)
+@click.option(
+    "--card",
+    metavar="FILE",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The model card (Markdown) to register. [default: the folder's README.md]",
+)
+@click.option(
     "--api-key",
     envvar=["WL_API_KEY", "REGISTRY_KEY"],
     metavar="KEY",
-    help="The registry key, if the tracker has REGISTRY_KEY (env WL_API_KEY, then REGISTRY_KEY).",
+    help="The registry key or a publisher token (`weightless token`), if the tracker has "
+    "REGISTRY_KEY (env WL_API_KEY, then REGISTRY_KEY).",
 )
 @click.option(
     "-o", "--output", metavar="FILE", help="Where to write a new .torrent. [default: NAME.torrent]"
@@ -67,6 +90,8 @@ def command(
     license_: str | None,
     category: str | None,
     tags: str | None,
+    version: str | None,
+    card: str | None,
     api_key: str | None,
     output: str | None,
     key_file: str | None,
@@ -89,7 +114,11 @@ def command(
 
     Given a file or folder, makes a hybrid .torrent of it as `create` does; given a .torrent,
     uploads that file as it is (POST /api/registry/torrent: the server computes the hashes).
-    Prints the registry entry, the magnet link and the command that fetches it.
+    The folder's README.md (or --card FILE) is registered as the model card, and its YAML
+    front matter gives --license and --tags when they are not given. Publishing a hash that
+    is already registered keeps every field not given. The .torrent is written only once the
+    registry accepted it. Prints the registry entry, the magnet link and the command that
+    fetches it.
     """
     where = common.run(lambda: common.make_tracker(tracker, udp_port, announce_via))
     key = common.run(lambda: common.the_passkey(passkey, user_id, secret))
@@ -103,31 +132,22 @@ def command(
         "license": license_,
         "category": category,
         "tags": tags,
+        "version": version,
     }
     is_torrent = Path(path_or_torrent).is_file() and path_or_torrent.endswith(".torrent")
+    options: dict[str, Any] = dict(
+        tracker=where,
+        api_key=api_key,
+        fields={k: v for k, v in fields.items() if v},
+        sign=sign,
+        card=card,
+    )
     if is_torrent:
-        published = common.run(
-            lambda: api.publish(
-                path_or_torrent,
-                tracker=where,
-                api_key=api_key,
-                fields={k: v for k, v in fields.items() if v},
-                sign=sign,
-            )
-        )
+        published = common.run(lambda: api.publish(path_or_torrent, **options))
     else:
         torrent["piece_length"] = torrent["piece_length"] or 0
-        created = hashed(
-            path_or_torrent, as_json, dict(tracker=where, output=output, passkey=key, **torrent)
-        )
-        published = common.run(
-            lambda: api.publish(
-                created.torrent,
-                tracker=where,
-                api_key=api_key,
-                fields={k: v for k, v in fields.items() if v},
-                sign=sign,
-            )
+        published = publish_data(
+            path_or_torrent, dict(options, output=output, passkey=key, **torrent)
         )
     common.emit(as_json, published.as_json(), lambda: show(published, where))
     if keep_seeding:

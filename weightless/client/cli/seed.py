@@ -53,8 +53,9 @@ def command(
 ) -> None:
     """Seed a torrent until interrupted, with a status line.
 
-    TORRENT_OR_HASH is a .torrent file, an info hash, a magnet link or an entry's exact name
-    (the .torrent then comes from the registry). The data is checked before seeding starts.
+    TORRENT_OR_HASH is a .torrent file, an info hash, a magnet link or PUBLISHER/NAME[@VERSION]
+    as `get` takes it (the .torrent then comes from the registry). The data is checked before
+    seeding starts.
     """
     where = common.run(lambda: common.make_tracker(tracker, udp_port, announce_via))
     key = common.run(lambda: common.the_passkey(passkey, user_id, secret))

@@ -39,8 +39,9 @@ def command(
     """Check the signature of a .torrent file or of a registry entry.
 
     TORRENT_OR_HASH is a .torrent file, or a registry entry's v2 or v1 hash, magnet link or
-    exact name (then its signature is checked against its hashes and its stored .torrent).
-    Prints which key signed it and whether the registry trusts that key for the publisher.
+    PUBLISHER/NAME[@VERSION] as `get` takes it (then its signature is checked against its hashes
+    and its stored .torrent). Prints which key signed it and whether the registry trusts that
+    key for the publisher.
     Exits 0 when the signature is valid, 1 when it is missing or does not verify.
     """
     where = common.run(lambda: common.make_tracker(tracker, udp_port, announce_via))

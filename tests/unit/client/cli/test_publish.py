@@ -32,12 +32,13 @@ class Fakes:
         out = Path(options["output"] or self.path)
         return api.Created(out, self.torrent.info_hash, None, "magnet:?made", self.torrent)
 
-    def publish(self, source: str | Path, **options: Any) -> api.Published:
-        self.published.append({"source": source, **options})
+    def publish(self, path_or_torrent: str | Path, **options: Any) -> api.Published:
+        self.published.append({"path": path_or_torrent, **options})
         if self.refuse:
             raise ClientError(self.refuse)
+        written = options.get("output") or path_or_torrent
         created = api.Created(
-            Path(source), self.torrent.info_hash, None, "magnet:?xt=m", self.torrent
+            Path(written), self.torrent.info_hash, None, "magnet:?xt=m", self.torrent
         )
         entry = {"info_hash": self.torrent.info_hash, "name": "weights", "publisher": "acme"}
         return api.Published(created, entry)
@@ -86,8 +87,9 @@ def test_a_torrent_file_is_uploaded_as_it_is(fakes: Fakes) -> None:
     )
     assert fakes.created == []
     (call,) = fakes.published
-    assert call["source"] == str(fakes.path)
+    assert call["path"] == str(fakes.path)
     assert call["fields"] == {"name": "weights", "publisher": "acme", "license": "MIT"}
+    assert call["card"] is None
     assert call["api_key"] == "k" and call["sign"] is None
     assert call["tracker"] == Tracker("http://t.example:8080")
     lines = result.stdout.splitlines()
@@ -99,14 +101,26 @@ def test_a_torrent_file_is_uploaded_as_it_is(fakes: Fakes) -> None:
     ]
 
 
-def test_data_is_made_into_a_torrent_first(fakes: Fakes, tmp_path: Path) -> None:
+def test_data_is_hashed_and_published_in_one_call(fakes: Fakes, tmp_path: Path) -> None:
+    """publish makes the torrent itself, so that it writes the .torrent only once the
+    registry accepted it."""
     ok(invoke("publish", str(tmp_path / "data"), "-o", str(tmp_path / "new.torrent"), "--v1-only"))
-    (created,) = fakes.created
-    assert created["path"] == str(tmp_path / "data")
-    assert created["output"] == str(tmp_path / "new.torrent")
-    assert created["v1_only"] is True and created["piece_length"] == 0
+    assert fakes.created == []
     (call,) = fakes.published
-    assert call["source"] == tmp_path / "new.torrent" and call["fields"] == {}
+    assert call["path"] == str(tmp_path / "data")
+    assert call["output"] == str(tmp_path / "new.torrent")
+    assert call["v1_only"] is True and call["piece_length"] == 0
+    assert call["fields"] == {} and callable(call["on_hashed"])
+
+
+def test_version_and_card(fakes: Fakes, tmp_path: Path) -> None:
+    card = tmp_path / "CARD.md"
+    card.write_text("# card\n")
+    ok(invoke("publish", str(fakes.path), "--version", "v2.1", "--card", str(card)))
+    (call,) = fakes.published
+    assert call["fields"] == {"version": "v2.1"} and call["card"] == str(card)
+    missing = invoke("publish", str(fakes.path), "--card", str(tmp_path / "missing.md"))
+    assert missing.exit_code == 2 and "does not exist" in missing.stderr
 
 
 def test_api_key_from_the_environment(fakes: Fakes) -> None:
