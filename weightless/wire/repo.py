@@ -81,8 +81,10 @@ def searches(ref: Reference) -> list[dict[str, str]]:
     return found
 
 
-def _newest_first(entry: Entry) -> tuple[str, str]:
-    return str(entry.get("created_at") or ""), str(entry.get("info_hash") or "")
+def _newest_first(entry: Entry) -> str:
+    # created_at is to the second; among entries of the same second ``max`` keeps the first,
+    # and the registry's search (sort=created_at) lists the newest first to the microsecond
+    return str(entry.get("created_at") or "")
 
 
 def matches_version(entry: Entry, version: str) -> bool:

@@ -78,6 +78,13 @@ def test_a_repository_names_its_newest_entry() -> None:
     assert choose(parse_reference("someone/llama"), [OLD, NEW, MID, OTHER]) == OTHER
 
 
+def test_of_two_entries_of_the_same_second_the_first_the_search_listed_wins() -> None:
+    # the search lists newest first to the microsecond; created_at shows only the second
+    first, second = entry("llama", "meta", "b", 9, "zzz"), entry("llama", "meta", "a", 9, "aaa")
+    for order in ([first, second], [second, first]):
+        assert choose(parse_reference("meta/llama"), order) is order[0]
+
+
 def test_a_version_is_a_label_or_a_hash_prefix_of_8_hex_or_more() -> None:
     every = [OLD, NEW, MID, OTHER]
     assert choose(parse_reference("meta/llama@v1"), every) == OLD
