@@ -36,6 +36,8 @@ class Status:
     downloaded: int  # payload bytes received in this run
     uploaded: int  # payload bytes sent in this run
     tracker_error: str | None  # the last tracker error, until an announce succeeds
+    swarm_seeds: int = -1  # seeders the tracker lists (-1: not known yet)
+    swarm_peers: int = -1  # leechers the tracker lists (-1: not known yet)
 
     @property
     def eta(self) -> float | None:
@@ -183,6 +185,8 @@ class Transfer:
             downloaded=s.total_payload_download,
             uploaded=s.total_payload_upload,
             tracker_error=self.tracker_error,
+            swarm_seeds=s.num_complete,
+            swarm_peers=s.num_incomplete,
         )
 
     def _file(self, index: int) -> str:

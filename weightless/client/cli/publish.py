@@ -12,15 +12,17 @@ from weightless.client import api, keys, signatures
 from weightless.client.cli import common
 from weightless.client.cli.create import hashed, torrent_options
 from weightless.client.cli.seed import seed_with_status
+from weightless.wire.text import printable
 
 
 def show(published: api.Published, tracker: Any) -> None:
     entry = published.entry
-    click.echo(f"registered {entry.get('name')!r} at {tracker.url}")
+    # the entry is the registry's text: escaped, so that it cannot drive the terminal
+    click.echo(printable(f"registered {entry.get('name')!r} at {tracker.url}"))
     for key, value in entry.items():
-        click.echo(f"  {key}: {value}")
-    click.echo(f"magnet: {published.created.magnet}")
-    click.echo(f"fetch it with: {published.get_command(tracker)}")
+        click.echo(printable(f"  {key}: {value}"))
+    click.echo(f"magnet: {printable(published.created.magnet)}")
+    click.echo(f"fetch it with: {printable(published.get_command(tracker))}")
 
 
 @click.command("publish")

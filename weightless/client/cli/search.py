@@ -8,6 +8,8 @@ from rich.table import Table
 
 from weightless.client import api
 from weightless.client.cli import common
+from weightless.wire.text import printable
+from weightless.wire.units import human_size
 
 
 @click.command("search")
@@ -77,15 +79,24 @@ def table(page: api.SearchPage, offset: int) -> None:
         grid.add_column(column, justify=justify)  # type: ignore[arg-type]
     for e in page.entries:
         grid.add_row(
-            str(e.get("name", "")),
-            str(e.get("publisher", "")),
-            common.size(e.get("size")),
-            str(e.get("seeders", 0)),
-            str(e.get("leechers", 0)),
-            "yes" if e.get("verified") else "no",
-            str(e.get("info_hash", "")),
+            *(
+                printable(str(cell))  # registry text: no escape sequence reaches the terminal
+                for cell in (
+                    e.get("name") or "",
+                    e.get("publisher") or "",
+                    _size(e.get("size")),
+                    e.get("seeders", 0),
+                    e.get("leechers", 0),
+                    "yes" if e.get("verified") else "no",
+                    e.get("info_hash", ""),
+                )
+            ),
             end_section=False,
         )
     out.print(grid, markup=False)
     shown = f"{offset + 1}-{offset + len(page.entries)}" if offset else str(len(page.entries))
     out.print(f"{shown} of {page.total} entries")
+
+
+def _size(size: object) -> str:
+    return human_size(size) if isinstance(size, int) and not isinstance(size, bool) else ""

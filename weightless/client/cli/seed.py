@@ -9,6 +9,7 @@ import click
 
 from weightless.client import api
 from weightless.client.cli import common
+from weightless.wire.text import printable
 
 
 def seed_with_status(torrent: str, data: str, **options: Any) -> None:
@@ -16,7 +17,7 @@ def seed_with_status(torrent: str, data: str, **options: Any) -> None:
 
     def ready(transfer: Any) -> None:
         common.stderr.print(
-            f"seeding {transfer.status().name} from {transfer.save_path} (Ctrl-C stops)"
+            printable(f"seeding {transfer.status().name} from {transfer.save_path} (Ctrl-C stops)")
         )
 
     with common.transfer_bar("seeding") as on_status, contextlib.suppress(KeyboardInterrupt):

@@ -94,7 +94,7 @@ def test_human_output_names_the_file_hashes_and_magnet(
 ) -> None:
     out = ok(invoke("create", str(tmp_path / "data"), "-o", "x.torrent")).stdout.splitlines()
     torrent = made(tmp_path / "src")
-    assert out[0] == "wrote x.torrent (hybrid v1+v2, 3 pieces of 16 KiB, 40.0 kB in 1 file)"
+    assert out[0] == "wrote x.torrent (hybrid v1+v2, 3 pieces of 16.0 KiB, 39.1 KiB in 1 file)"
     assert out[1:] == [
         f"info hash (v2): {torrent.info_hash}",
         f"info hash (v1): {torrent.v1_info_hash}",

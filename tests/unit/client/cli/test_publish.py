@@ -5,6 +5,7 @@ fields, signing, seeding after, and the one-line errors."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ class Fakes:
         self.published: list[dict[str, Any]] = []
         self.seeded: list[dict[str, Any]] = []
         self.refuse: str | None = None
+        self.answered: dict[str, Any] = {}  # more fields of the entry the registry answers
 
     def create(self, path: str, **options: Any) -> api.Created:
         self.created.append({"path": path, **options})
@@ -40,6 +42,7 @@ class Fakes:
             Path(source), self.torrent.info_hash, None, "magnet:?xt=m", self.torrent
         )
         entry = {"info_hash": self.torrent.info_hash, "name": "weights", "publisher": "acme"}
+        entry.update(self.answered)
         return api.Published(created, entry)
 
     def seed(self, torrent: str, data: str, **options: Any) -> None:
@@ -107,6 +110,23 @@ def test_data_is_made_into_a_torrent_first(fakes: Fakes, tmp_path: Path) -> None
     assert created["v1_only"] is True and created["piece_length"] == 0
     (call,) = fakes.published
     assert call["source"] == tmp_path / "new.torrent" and call["fields"] == {}
+
+
+def test_the_entry_a_registry_answers_is_shown_escaped(fakes: Fakes) -> None:
+    """What `publish` prints comes from the registry's answer: a hostile one cannot write the
+    clipboard, clear the screen, plant a link or reorder text with it; --json stays JSON."""
+    fakes.answered = {
+        "name": "w\x1b]52;c;cm0gLXJmIH4=\x07",
+        "publisher": "\x9b2Jacme",
+        "tags": ["\x1b]8;;https://evil.example/\x1b\\tag\x1b]8;;\x1b\\"],
+        "description": "line one\nline two \u202egnp.exe \x1b[2J",
+    }
+    shown = ok(invoke("publish", str(fakes.path))).stdout
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", shown)
+    assert "\\x1b]52;c;cm0gLXJmIH4=\\x07" in shown and "\\x9b2Jacme" in shown
+    assert "line one\\x0aline two \\u202egnp.exe \\x1b[2J" in shown
+    entry = json.loads(ok(invoke("publish", str(fakes.path), "--json")).stdout)["entry"]
+    assert entry["description"] == fakes.answered["description"]
 
 
 def test_api_key_from_the_environment(fakes: Fakes) -> None:

@@ -1,0 +1,67 @@
+"""What a transfer's status line says, from a `Status`: the state, bytes verified of the total,
+the rate, the peers connected, an estimate of the time left, and, after `WAITING` seconds with
+no peer, that it is waiting for peers and why (what the tracker lists, or its refusal in its
+own words). Sizes and rates in binary units (`weightless.wire.units`). Pure: a status and the
+seconds without a peer in, text out; registry and tracker text escaped with ``printable``."""
+
+from __future__ import annotations
+
+from weightless.client.transfer import Status
+from weightless.wire.text import printable
+from weightless.wire.units import human_rate, human_size
+
+WAITING = 5.0  # seconds with no peer connected before the line says it is waiting for peers
+_STATES = {"metadata": "fetching metadata of", "checking": "checking"}
+
+
+def state(s: Status, verb: str) -> str:
+    """The verb at the start of the line: ``downloading``, ``checking``, ``verified``..."""
+    if s.state in _STATES:
+        return _STATES[s.state]
+    if s.state == "seeding":
+        return "verified" if verb != "seeding" and not s.uploaded else "seeding"
+    return "downloading"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def peers(s: Status, quiet: float) -> str:
+    """``3 peers (1 seeder)``; with none connected for ``quiet`` >= `WAITING` seconds,
+    ``waiting for peers`` and why: the tracker's refusal, or how many it lists."""
+    if s.peers:
+        return f"{_plural(s.peers, 'peer')} ({_plural(s.seeds, 'seeder')})"
+    if s.tracker_error:
+        return f"waiting for peers; the tracker says: {printable(s.tracker_error)}"
+    if quiet < WAITING:
+        return "looking for peers"
+    if s.swarm_seeds > 0 or s.swarm_peers > 0:
+        listed = f"{_plural(max(s.swarm_seeds, 0), 'seeder')}, "
+        listed += _plural(max(s.swarm_peers, 0), "leecher")
+        return f"waiting for peers (the tracker lists {listed})"
+    if s.swarm_seeds == 0:
+        return "waiting for peers (the tracker lists no seeder)"
+    return "waiting for peers"
+
+
+def left(s: Status) -> str:
+    """``0:01:05 left`` at the current rate; empty when nothing is moving or it is done."""
+    eta = s.eta
+    if eta is None or s.done >= s.total or s.state == "seeding":
+        return ""
+    seconds = int(eta)
+    if seconds >= 100 * 3600:
+        return "more than 4 days left"
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d} left"
+
+
+def numbers(s: Status, quiet: float) -> str:
+    """Everything after the bar, parts apart by two spaces."""
+    parts = [f"{human_size(s.done)} of {human_size(s.total)}" if s.total else ""]
+    if s.state in ("downloading", "metadata", "checking") or s.download_rate:
+        parts.append(human_rate(s.download_rate))
+    parts += [peers(s, quiet), left(s)]
+    if s.uploaded:
+        parts.append(f"↑ {human_rate(s.upload_rate)}, {human_size(s.uploaded)} sent")
+    return "  ".join(p for p in parts if p)
