@@ -76,13 +76,17 @@ def create(
     comment: str | None = None,
     source: str | None = None,
     on_hashed: Hashed | None = None,
+    exclude: tuple[str, ...] | list[str] = (),
 ) -> Created:
     """Hash a file or folder into a hybrid v1+v2 .torrent (BEP 52 with BEP 47 pad files)
     announcing to ``tracker``'s HTTP and UDP URLs (with ``passkey`` in them if given), and
     write it to ``output`` (default ``NAME.torrent`` in the current folder).
 
     ``piece_length`` is in bytes (0: chosen from the size by libtorrent's rule);
-    ``on_hashed(done_bytes, total_bytes)`` reports progress. Raises `ClientError`.
+    ``on_hashed(done_bytes, total_bytes)`` reports progress. A folder leaves out ``.git/``,
+    ``.hg/``, ``.svn/``, ``__pycache__/``, ``.DS_Store``, ``Thumbs.db`` and what ``exclude``
+    globs match (paths inside the folder, ``fnmatch`` rules); a symbolic link out of the
+    folder is refused (`weightless.client.contents`). Raises `ClientError`.
     """
     where = _tracker(tracker)
     made = create_torrent(
@@ -97,6 +101,7 @@ def create(
         comment=comment,
         source=source,
         on_hashed=on_hashed,
+        exclude=tuple(exclude),
     )
     target = Path(output) if output is not None else Path(f"{made.info.name}.torrent")
     _write(target, made.data)

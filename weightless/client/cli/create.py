@@ -37,6 +37,14 @@ def torrent_options(f: Any) -> Any:
             click.option(
                 "--source", help="A 'source' in the info dictionary (changes the hashes)."
             ),
+            click.option(
+                "--exclude",
+                multiple=True,
+                metavar="GLOB",
+                help="Leave out files or folders whose path inside the folder matches "
+                "(fnmatch: * also matches /; repeatable). .git/, .hg/, .svn/, __pycache__/, "
+                ".DS_Store and Thumbs.db are always left out.",
+            ),
         ]
     ):
         f = option(f)

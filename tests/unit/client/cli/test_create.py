@@ -70,6 +70,10 @@ def test_options_are_handed_on(asked: list[dict[str, Any]], tmp_path: Path) -> N
             "hi",
             "--source",
             "SRC",
+            "--exclude",
+            "logs",
+            "--exclude",
+            "*.tmp",
             "--tracker",
             "https://t.example",
             "--udp-port",
@@ -85,6 +89,7 @@ def test_options_are_handed_on(asked: list[dict[str, Any]], tmp_path: Path) -> N
     assert call["piece_length"] == 65536 and call["v2_only"] and call["private"]
     assert call["web_seeds"] == ("http://a/", "http://b/")
     assert (call["comment"], call["source"]) == ("hi", "SRC")
+    assert call["exclude"] == ("logs", "*.tmp")
     assert call["tracker"] == Tracker("https://t.example", 0)
     assert call["passkey"].startswith("alice.")
 
