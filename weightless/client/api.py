@@ -20,9 +20,10 @@ from weightless.client import signatures
 from weightless.client.errors import ClientError
 from weightless.client.registry import Entry, Registry, SearchPage
 from weightless.client.resolve import Target, resolve
+from weightless.client.scrape import check_passkey
 from weightless.client.torrents import Hashed, Made, create_torrent, load_torrent, read_torrent
 from weightless.client.torrents import write_torrent as _write
-from weightless.client.trackers import DEFAULT_TRACKER, Tracker, make_passkey
+from weightless.client.trackers import DEFAULT_TRACKER, Tracker, env_passkey, make_passkey
 from weightless.client.transfer import OnStatus, Settings, Status, Transfer
 from weightless.wire import route
 
@@ -91,7 +92,7 @@ def create(
     where = _tracker(tracker)
     made = create_torrent(
         Path(path),
-        trackers=where.announce_urls(passkey),
+        trackers=where.announce_urls(env_passkey(passkey)),
         piece_length=piece_length,
         v1_only=v1_only,
         v2_only=v2_only,
@@ -258,6 +259,8 @@ def fetch(
     signatures.download_check(require_verified)(torrent, target.entry)
     if check is not None:
         check(torrent, target.entry)
+    passkey = env_passkey(passkey)
+    check_passkey(where, passkey)  # before a peer session: the tracker's refusal, at once
     folder = Path(output)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -302,7 +305,9 @@ def get(what: str, **options: Any) -> Path:
     verified (SHA-1 and SHA-256 merkle checks by libtorrent).
 
     Options: ``tracker`` (URL or `Tracker`, default ``WL_TRACKER`` or
-    ``http://localhost:8080``), ``output``, ``passkey``, ``settings`` (`Settings`: listen
+    ``http://localhost:8080``), ``output``, ``passkey`` (default ``WL_PASSKEY``; a tracker
+    that needs one and refuses it, or its absence, stops the call at once with the tracker's
+    words), ``settings`` (`Settings`: listen
     address, DHT, rate limits in bytes/s), ``timeout`` (seconds for the whole download),
     ``on_status`` (called with a `Status` 4 times a second), ``check`` (another check of the
     .torrent and entry before any data is written; the entry's signature is always checked
@@ -344,6 +349,8 @@ def seed(
     each piece when first sent). ``ready`` is called once seeding starts.
     """
     where = _tracker(tracker)
+    passkey = env_passkey(passkey)
+    check_passkey(where, passkey)  # before the data is checked: the tracker's refusal, at once
     source = Path(torrent_or_hash)
     if source.is_file():
         made = load_torrent(source)

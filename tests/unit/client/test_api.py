@@ -411,7 +411,8 @@ def test_seed_a_torrent_file_from_the_folder_holding_its_data(
     assert transfer.params.save_path == str((tmp_path / "src").resolve())
     assert not transfer.params.flags & lt.torrent_flags.seed_mode
     assert [s.state for s in statuses] == ["checking", "checking"]
-    assert served.requests == []  # a .torrent file needs no registry
+    # a .torrent file needs no registry: only the tracker is asked whether it will serve us
+    assert [r.url.path for r in served.requests] == ["/scrape"]
 
 
 def test_seed_given_the_data_itself_and_trusted(

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn
 
 from weightless.client.cli import progress as lines
 from weightless.client.errors import ClientError
-from weightless.client.trackers import DEFAULT_TRACKER, Tracker, pick_passkey
+from weightless.client.trackers import DEFAULT_TRACKER, Tracker, hide_passkeys, pick_passkey
 from weightless.client.transfer import Settings, Status
 from weightless.wire.text import printable
 from weightless.wire.units import human_rate, human_size
@@ -31,8 +31,9 @@ stderr = Console(stderr=True, highlight=False, markup=False)
 
 
 def fail(message: str) -> click.ClickException:
-    """One line for stderr, a registry's or tracker's words in it escaped (`printable`)."""
-    return click.ClickException(printable(message))
+    """One line for stderr, a registry's or tracker's words in it escaped (`printable`), and
+    no passkey in it in full."""
+    return click.ClickException(printable(hide_passkeys(message)))
 
 
 def _udp_port(value: str | None) -> int | None:

@@ -12,6 +12,7 @@ from weightless.client import api, keys, signatures
 from weightless.client.cli import common
 from weightless.client.cli.create import hashed, torrent_options
 from weightless.client.cli.seed import seed_with_status
+from weightless.client.scrape import check_passkey
 from weightless.wire.text import printable
 
 
@@ -95,6 +96,8 @@ def command(
     """
     where = common.run(lambda: common.make_tracker(tracker, udp_port, announce_via))
     key = common.run(lambda: common.the_passkey(passkey, user_id, secret))
+    if keep_seeding:  # a tracker that will not let us seed says so before any hashing
+        common.run(lambda: check_passkey(where, key))
     # the key file is read first: a wrong one fails before any hashing
     sign = signatures.signer(common.run(lambda: keys.load(key_file))) if key_file else None
     settings = common.make_settings(listen, dht, download_limit, upload_limit)
