@@ -192,7 +192,7 @@ def hashing_bar(name: str) -> Iterator[Callable[[int, int], None]]:
         eta = (total - done) / rate if rate > 0 else None
         numbers = f"{human_size(done)} of {human_size(total)}  {human_rate(rate)}"
         if eta is not None and done < total:
-            numbers += f"  {int(eta) // 60}:{int(eta) % 60:02d} left"
+            numbers += f"  {lines.time_left(eta)}"
         progress.update(task, completed=done, total=total, numbers=numbers)
         if now - last[0] >= REFRESH or done >= total:
             last[0] = now

@@ -45,15 +45,20 @@ def peers(s: Status, quiet: float) -> str:
     return "waiting for peers"
 
 
+def time_left(seconds: float) -> str:
+    """``0:01:05 left``; ``more than 4 days left`` beyond 100 hours."""
+    whole = int(seconds)
+    if whole >= 100 * 3600:
+        return "more than 4 days left"
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d} left"
+
+
 def left(s: Status) -> str:
-    """``0:01:05 left`` at the current rate; empty when nothing is moving or it is done."""
+    """The time left at the current rate; empty when nothing is moving or it is done."""
     eta = s.eta
     if eta is None or s.done >= s.total or s.state == "seeding":
         return ""
-    seconds = int(eta)
-    if seconds >= 100 * 3600:
-        return "more than 4 days left"
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d} left"
+    return time_left(eta)
 
 
 def numbers(s: Status, quiet: float) -> str:
