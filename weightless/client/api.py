@@ -26,6 +26,7 @@ from weightless.client.torrents import write_torrent as _write
 from weightless.client.trackers import DEFAULT_TRACKER, Tracker, env_passkey, make_passkey
 from weightless.client.transfer import OnStatus, Settings, Status, Transfer
 from weightless.wire import route
+from weightless.wire.units import human_size
 
 TrackerLike = Tracker | str
 # Hooks for signatures: a signer returns the .torrent bytes with a signature added outside
@@ -224,7 +225,9 @@ def _room(folder: Path, need: int) -> None:
     except OSError:
         return
     if free < need:
-        raise ClientError(f"not enough space in {folder}: {need} bytes needed, {free} free")
+        raise ClientError(
+            f"not enough space in {folder}: {human_size(need)} needed, {human_size(free)} free"
+        )
 
 
 def _on_disk(folder: Path) -> int:

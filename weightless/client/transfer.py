@@ -17,6 +17,7 @@ import libtorrent as lt
 from weightless.client.errors import ClientError
 from weightless.client.trackers import hide_passkeys
 from weightless.state.atomic import PUBLIC, write_atomic
+from weightless.wire.units import human_size
 
 POLL = 0.25  # seconds between status reports
 STOP_WAIT = 3.0  # seconds to wait for the stopped announces when closing
@@ -254,7 +255,7 @@ class Transfer:
         if deadline is not None and time.monotonic() > deadline:
             raise ClientError(
                 f"timed out waiting for {what}: {_percent(status)} of "
-                f"{status.total} bytes after {time.monotonic() - self.started:.0f} s, "
+                f"{human_size(status.total)} after {time.monotonic() - self.started:.0f} s, "
                 f"{status.peers} peers"
                 + (f"; tracker: {status.tracker_error}" if status.tracker_error else "")
             )
