@@ -12,9 +12,10 @@ from urllib.parse import quote
 from weightless.client.errors import ClientError
 from weightless.client.http import MAX_JSON, Answer, Bounded
 from weightless.client.trackers import Tracker
+from weightless.torrent.metainfo import MAX_TORRENT_BYTES
 
 Entry = dict[str, Any]  # a RegistryEntry as the API returns it
-MAX_TORRENT = 16 << 20  # 16 MiB: the registry's limit on an uploaded .torrent (docs/api.md)
+MAX_TORRENT = MAX_TORRENT_BYTES  # the registry's limit on an uploaded .torrent, 16 MiB
 RETRIES = 5  # on 429, waiting Retry-After (at most MAX_WAIT seconds) each time
 MAX_WAIT = 10.0
 PAGE = 100  # the API's largest page
