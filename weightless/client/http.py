@@ -17,8 +17,10 @@ Every failure is a `ClientError` with one line.
 from __future__ import annotations
 
 import json
+import ssl
 import time
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import httpcore
@@ -130,15 +132,29 @@ class _Backend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
+@cache
+def _verified_tls() -> ssl.SSLContext:
+    """httpx's default TLS context (certifi's CAs, or SSL_CERT_FILE): made once, when the
+    first https origin is asked (it costs about 0.1 s to load)."""
+    return httpx.create_ssl_context()
+
+
+def _no_tls() -> ssl.SSLContext:
+    """For an http origin: a context that verifies against no CA, so TLS can never succeed
+    (a redirect to https is another origin and refused anyway), and costs nothing to make."""
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
 class Bounded:
     """An HTTP client for one origin's answers (see the module). ``where`` names the server
-    in messages (``the tracker at http://host:8080``); ``deadline`` is in seconds."""
+    in messages (``the tracker at http://host:8080``); ``deadline`` is in seconds; ``https``
+    says whether the origin is https (only then are the system's CAs loaded)."""
 
-    def __init__(self, where: str, deadline: float = DEADLINE) -> None:
+    def __init__(self, where: str, deadline: float = DEADLINE, *, https: bool = True) -> None:
         self.where = where
         self.seconds = deadline
         self._clock = _Clock()
-        transport = httpx.HTTPTransport()
+        transport = httpx.HTTPTransport(verify=_verified_tls() if https else _no_tls())
         pool = getattr(transport, "_pool", None)
         if isinstance(pool, httpcore.ConnectionPool):  # not through a proxy
             pool._network_backend = _Backend(self._clock)

@@ -39,7 +39,9 @@ class Registry:
     def __init__(self, tracker: Tracker, api_key: str | None = None) -> None:
         self.tracker = tracker
         self.api_key = api_key
-        self._http = Bounded(f"the tracker at {tracker.url}")
+        self._http = Bounded(
+            f"the tracker at {tracker.url}", https=tracker.url.startswith("https:")
+        )
 
     def close(self) -> None:
         self._http.close()

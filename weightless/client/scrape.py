@@ -23,7 +23,8 @@ def refusal(tracker: Tracker, passkey: str | None) -> str | None:
     """The tracker's ``failure reason`` when it refuses this passkey (or its absence), in its
     own words; None when it serves us, or cannot be asked (the transfer then finds out)."""
     path = f"/{quote(passkey, safe='')}/scrape" if passkey else "/scrape"
-    http = Bounded(f"the tracker at {tracker.url}", deadline=DEADLINE)
+    https = tracker.url.startswith("https:")
+    http = Bounded(f"the tracker at {tracker.url}", deadline=DEADLINE, https=https)
     try:
         answer = http.request(
             "GET", f"{tracker.url}{path}?info_hash={NO_TORRENT}", limit=MAX_ANSWER

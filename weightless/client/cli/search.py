@@ -57,10 +57,12 @@ def command(
     )
 
 
-def table(page: api.SearchPage, offset: int) -> None:
-    out = Console(highlight=False, soft_wrap=False)
-    if not out.is_terminal:  # piped: whole hashes and names, for grep and cut
-        out = Console(highlight=False, soft_wrap=False, width=250)
+def table(page: api.SearchPage, offset: int, out: Console | None = None) -> None:
+    """The page as a table on stdout (or ``out``), every cell escaped with ``printable``."""
+    if out is None:
+        out = Console(highlight=False, soft_wrap=False)
+        if not out.is_terminal:  # piped: whole hashes and names, for grep and cut
+            out = Console(highlight=False, soft_wrap=False, width=250)
     if not page.entries:
         out.print(
             "no entries match" if page.total == 0 else f"no entries past {offset} of {page.total}"

@@ -103,9 +103,19 @@ def test_a_torrent_file_is_uploaded_as_it_is(fakes: Fakes) -> None:
 
 
 def test_data_is_made_into_a_torrent_first(fakes: Fakes, tmp_path: Path) -> None:
-    ok(invoke("publish", str(tmp_path / "data"), "-o", str(tmp_path / "new.torrent"), "--v1-only"))
+    ok(
+        invoke(
+            "publish",
+            str(tmp_path / "data"),
+            "-o",
+            str(tmp_path / "new.torrent"),
+            "--v1-only",
+            "--exclude",
+            "*.log",
+        )
+    )
     (created,) = fakes.created
-    assert created["path"] == str(tmp_path / "data")
+    assert created["path"] == str(tmp_path / "data") and created["exclude"] == ("*.log",)
     assert created["output"] == str(tmp_path / "new.torrent")
     assert created["v1_only"] is True and created["piece_length"] == 0
     (call,) = fakes.published
