@@ -19,6 +19,7 @@ MAX_TORRENT = MAX_TORRENT_BYTES  # the registry's limit on an uploaded .torrent,
 RETRIES = 5  # on 429, waiting Retry-After (at most MAX_WAIT seconds) each time
 MAX_WAIT = 10.0
 PAGE = 100  # the API's largest page
+MAX_PAGES = 100  # pages a name lookup reads at most: a registry cannot keep it going forever
 
 
 @dataclass(frozen=True)
@@ -131,15 +132,20 @@ class Registry:
         return SearchPage(total, entries)
 
     def named(self, name: str) -> list[Entry]:
-        """Every entry whose name is exactly ``name`` (a ``q`` search, then exact match)."""
+        """Every entry whose name is exactly ``name`` (a ``q`` search, then exact match), from
+        at most `MAX_PAGES` pages; `ClientError` when more entries than that match."""
         found: list[Entry] = []
         offset = 0
-        while True:
+        for _ in range(MAX_PAGES):
             page = self.search(name, limit=PAGE, offset=offset)
             found.extend(e for e in page.entries if e.get("name") == name)
             offset += len(page.entries)
             if not page.entries or offset >= page.total:
                 return found
+        raise ClientError(
+            f"more than {offset} registry entries have {name!r} in their name: "
+            "give the info hash of the one you want"
+        )
 
     def trusted_keys(self, publisher: str) -> list[str]:
         """``GET /api/publishers/{publisher}``: the public keys (64 hex) the registry trusts

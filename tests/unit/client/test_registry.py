@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from weightless.client.errors import ClientError
-from weightless.client.registry import PAGE, RETRIES, Registry, SearchPage
+from weightless.client.registry import MAX_PAGES, PAGE, RETRIES, Registry, SearchPage
 from weightless.client.trackers import Tracker
 
 from .kit import H40, H64, Served, entry, serve
@@ -92,6 +92,20 @@ def test_named_stops_on_an_empty_page_whatever_the_total(
     answer(served, httpx.Response(200, json=[], headers={"X-Total-Count": "500"}))
     assert registry.named("x") == []
     assert len(served.requests) == 1
+
+
+def test_a_registry_cannot_keep_a_name_lookup_going(served: Served, registry: Registry) -> None:
+    """Full pages and a total that never comes: the lookup ends after MAX_PAGES pages."""
+    served.override = lambda request: httpx.Response(
+        200, json=[entry(name="other")] * PAGE, headers={"X-Total-Count": str(10**15)}
+    )
+    with pytest.raises(ClientError) as e:
+        registry.named("x")
+    assert one_line(e) == (
+        f"more than {MAX_PAGES * PAGE} registry entries have 'x' in their name: "
+        "give the info hash of the one you want"
+    )
+    assert len(served.requests) == MAX_PAGES
 
 
 def test_trusted_keys_quotes_the_publisher_and_lowercases(

@@ -55,7 +55,9 @@ def command(
     """Seed a torrent until interrupted, with a status line.
 
     TORRENT_OR_HASH is a .torrent file, an info hash, a magnet link or an entry's exact name
-    (the .torrent then comes from the registry). The data is checked before seeding starts.
+    (the .torrent then comes from the registry). The data is checked before seeding starts;
+    before that, a tracker that needs a passkey and has none (or refuses it) stops it at once,
+    in the tracker's words.
     """
     where = common.run(lambda: common.make_tracker(tracker, udp_port, announce_via))
     key = common.run(lambda: common.the_passkey(passkey, user_id, secret))
