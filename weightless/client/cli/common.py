@@ -231,7 +231,7 @@ class TransferBar:
             completed=s.done,
             total=s.total or None,
             state=lines.state(s, self.verb),
-            numbers=lines.numbers(s, now - self.last_peer),
+            numbers=lines.numbers(s, now - self.last_peer, self.verb),
         )
         if self.live:
             self.progress.refresh()

@@ -27,21 +27,23 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def peers(s: Status, quiet: float) -> str:
+def peers(s: Status, quiet: float, verb: str = "getting") -> str:
     """``3 peers (1 seeder)``; with none connected for ``quiet`` >= `WAITING` seconds,
-    ``waiting for peers`` and why: the tracker's refusal, or how many it lists."""
+    ``waiting for peers`` and why: the tracker's refusal, or the seeders it lists (a
+    download waits for seeders; the leechers it lists include this client)."""
     if s.peers:
         return f"{_plural(s.peers, 'peer')} ({_plural(s.seeds, 'seeder')})"
     if s.tracker_error:
         return f"waiting for peers; the tracker says: {printable(s.tracker_error)}"
+    if s.state == "seeding" and verb != "seeding":
+        return ""  # downloaded: nobody is needed any more
     if quiet < WAITING:
         return "looking for peers"
-    if s.swarm_seeds > 0 or s.swarm_peers > 0:
-        listed = f"{_plural(max(s.swarm_seeds, 0), 'seeder')}, "
-        listed += _plural(max(s.swarm_peers, 0), "leecher")
-        return f"waiting for peers (the tracker lists {listed})"
-    if s.swarm_seeds == 0:
+    if verb != "seeding" and s.swarm_seeds == 0:
         return "waiting for peers (the tracker lists no seeder)"
+    if verb != "seeding" and s.swarm_seeds > 0:
+        listed = _plural(s.swarm_seeds, "seeder")
+        return f"waiting for peers (the tracker lists {listed}; none has connected)"
     return "waiting for peers"
 
 
@@ -61,12 +63,12 @@ def left(s: Status) -> str:
     return time_left(eta)
 
 
-def numbers(s: Status, quiet: float) -> str:
+def numbers(s: Status, quiet: float, verb: str = "getting") -> str:
     """Everything after the bar, parts apart by two spaces."""
     parts = [f"{human_size(s.done)} of {human_size(s.total)}" if s.total else ""]
     if s.state in ("downloading", "metadata", "checking") or s.download_rate:
         parts.append(human_rate(s.download_rate))
-    parts += [peers(s, quiet), left(s)]
+    parts += [peers(s, quiet, verb), left(s)]
     if s.uploaded:
         parts.append(f"↑ {human_rate(s.upload_rate)}, {human_size(s.uploaded)} sent")
     return "  ".join(p for p in parts if p)

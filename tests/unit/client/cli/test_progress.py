@@ -39,16 +39,17 @@ def test_no_peer_for_a_while_says_waiting_and_what_the_tracker_lists() -> None:
     assert progress.peers(alone, 1.0) == "looking for peers"
     assert progress.peers(alone, progress.WAITING) == "waiting for peers"
     none = status(peers=0, seeds=0, download_rate=0.0, swarm_seeds=0, swarm_peers=1)
-    assert (
-        progress.peers(none, 60.0) == "waiting for peers (the tracker lists 0 seeders, 1 leecher)"
-    )
-    assert progress.peers(status(peers=0, swarm_seeds=0, swarm_peers=0), 60.0) == (
-        "waiting for peers (the tracker lists no seeder)"
-    )
+    assert progress.peers(none, 60.0) == "waiting for peers (the tracker lists no seeder)"
     some = status(peers=0, swarm_seeds=2, swarm_peers=0)
-    assert (
-        progress.peers(some, 60.0) == "waiting for peers (the tracker lists 2 seeders, 0 leechers)"
+    assert progress.peers(some, 60.0) == (
+        "waiting for peers (the tracker lists 2 seeders; none has connected)"
     )
+    # a seeder waits for leechers: what the tracker lists is no news to it
+    assert progress.peers(status(peers=0, state="seeding", swarm_seeds=1), 60.0, "seeding") == (
+        "waiting for peers"
+    )
+    # downloaded, the seeders gone: nothing to wait for
+    assert progress.peers(status(peers=0, state="seeding", done=100 * MiB), 60.0) == ""
     # never the unknown "-:--:--": no estimate at all while nothing moves
     assert "left" not in progress.numbers(alone, 60.0) and "-:--" not in progress.numbers(
         alone, 60.0
