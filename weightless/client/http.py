@@ -45,8 +45,11 @@ class Answer:
     body: bytes
 
     def json(self) -> Any:
-        """The body as JSON; `ValueError` when it is not."""
-        return json.loads(self.body)
+        """The body as JSON; `ValueError` when it is not, or nests too deeply to read."""
+        try:
+            return json.loads(self.body)
+        except RecursionError:  # [[[[... within the size limit: not an answer of ours
+            raise ValueError("JSON nested too deeply") from None
 
 
 def origin(url: httpx.URL) -> tuple[str, str, int]:

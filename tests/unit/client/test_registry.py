@@ -357,6 +357,16 @@ def test_a_redirect_to_another_origin_is_refused_and_the_key_stays(
     assert served.requests[0].headers["X-Weightless-Key"] == "k3y"
 
 
+@pytest.mark.parametrize("status", [200, 400])
+def test_json_nested_too_deeply_is_one_line(
+    served: Served, registry: Registry, status: int
+) -> None:
+    answer(served, httpx.Response(status, content=b"[" * 200_000))
+    with pytest.raises(ClientError) as e:
+        registry.search("x")
+    assert "did not answer JSON" in one_line(e) or "(HTTP 400)" in one_line(e)
+
+
 def test_redirect_loops_end(served: Served, registry: Registry) -> None:
     served.override = lambda request: httpx.Response(
         302, headers={"Location": "/api/registry/search"}
