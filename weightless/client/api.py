@@ -21,12 +21,14 @@ from weightless.client import signatures
 from weightless.client.errors import ClientError
 from weightless.client.registry import Entry, Registry, SearchPage
 from weightless.client.resolve import Target, resolve
+from weightless.client.scrape import check_passkey
 from weightless.client.torrents import Hashed, Made, create_torrent, load_torrent, read_torrent
 from weightless.client.torrents import write_torrent as _write
-from weightless.client.trackers import DEFAULT_TRACKER, Tracker, make_passkey
+from weightless.client.trackers import DEFAULT_TRACKER, Tracker, env_passkey, make_passkey
 from weightless.client.transfer import OnStatus, Settings, Status, Transfer
 from weightless.wire import route
 from weightless.wire.passkey import publisher_token
+from weightless.wire.units import human_size
 
 TrackerLike = Tracker | str
 # Hooks for signatures: a signer returns the .torrent bytes with a signature added outside
@@ -86,13 +88,17 @@ def create(
     comment: str | None = None,
     source: str | None = None,
     on_hashed: Hashed | None = None,
+    exclude: tuple[str, ...] | list[str] = (),
 ) -> Created:
     """Hash a file or folder into a hybrid v1+v2 .torrent (BEP 52 with BEP 47 pad files)
     announcing to ``tracker``'s HTTP and UDP URLs (with ``passkey`` in them if given), and
     write it to ``output`` (default ``NAME.torrent`` in the current folder).
 
     ``piece_length`` is in bytes (0: chosen from the size by libtorrent's rule);
-    ``on_hashed(done_bytes, total_bytes)`` reports progress. Raises `ClientError`.
+    ``on_hashed(done_bytes, total_bytes)`` reports progress. A folder leaves out ``.git/``,
+    ``.hg/``, ``.svn/``, ``__pycache__/``, ``.DS_Store``, ``Thumbs.db`` and what ``exclude``
+    globs match (paths inside the folder, ``fnmatch`` rules); a symbolic link out of the
+    folder is refused (`weightless.client.contents`). Raises `ClientError`.
     """
     created = _make(
         Path(path),
@@ -108,6 +114,7 @@ def create(
         comment=comment,
         source=source,
         on_hashed=on_hashed,
+        exclude=tuple(exclude),
     )
     _write(created.torrent, created.made.data)
     return created
@@ -122,9 +129,13 @@ def _make(
     web_seeds: tuple[str, ...] | list[str] = (),
     **options: Any,
 ) -> Created:
-    """A new .torrent of ``path`` in memory, with the path it is to be written to."""
+    """A new .torrent of ``path`` in memory, with the path it is to be written to; ``passkey``
+    defaults to ``WL_PASSKEY``."""
     made = create_torrent(
-        path, trackers=where.announce_urls(passkey), web_seeds=tuple(web_seeds), **options
+        path,
+        trackers=where.announce_urls(env_passkey(passkey)),
+        web_seeds=tuple(web_seeds),
+        **options,
     )
     target = Path(output) if output is not None else Path(f"{made.info.name}.torrent")
     return Created(
@@ -275,7 +286,9 @@ def _room(folder: Path, need: int) -> None:
     except OSError:
         return
     if free < need:
-        raise ClientError(f"not enough space in {folder}: {need} bytes needed, {free} free")
+        raise ClientError(
+            f"not enough space in {folder}: {human_size(need)} needed, {human_size(free)} free"
+        )
 
 
 def _on_disk(folder: Path) -> int:
@@ -310,6 +323,8 @@ def fetch(
     signatures.download_check(require_verified)(torrent, target.entry)
     if check is not None:
         check(torrent, target.entry)
+    passkey = env_passkey(passkey)
+    check_passkey(where, passkey)  # before a peer session: the tracker's refusal, at once
     folder = Path(output)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -356,7 +371,9 @@ def get(what: str, **options: Any) -> Path:
     by libtorrent).
 
     Options: ``tracker`` (URL or `Tracker`, default ``WL_TRACKER`` or
-    ``http://localhost:8080``), ``output``, ``passkey``, ``settings`` (`Settings`: listen
+    ``http://localhost:8080``), ``output``, ``passkey`` (default ``WL_PASSKEY``; a tracker
+    that needs one and refuses it, or its absence, stops the call at once with the tracker's
+    words), ``settings`` (`Settings`: listen
     address, DHT, rate limits in bytes/s), ``timeout`` (seconds for the whole download),
     ``on_status`` (called with a `Status` 4 times a second), ``check`` (another check of the
     .torrent and entry before any data is written; the entry's signature is always checked
@@ -398,6 +415,8 @@ def seed(
     each piece when first sent). ``ready`` is called once seeding starts.
     """
     where = _tracker(tracker)
+    passkey = env_passkey(passkey)
+    check_passkey(where, passkey)  # before the data is checked: the tracker's refusal, at once
     source = Path(torrent_or_hash)
     if source.is_file():
         made = load_torrent(source)

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from weightless.client.errors import ClientError
+from weightless.client.http import MAX_JSON, Answer, Bounded
 from weightless.client.trackers import Tracker
+from weightless.torrent.metainfo import MAX_TORRENT_BYTES
 
 Entry = dict[str, Any]  # a RegistryEntry as the API returns it
-TIMEOUT = 30.0  # seconds for one request (connect, each read)
+MAX_TORRENT = MAX_TORRENT_BYTES  # the registry's limit on an uploaded .torrent, 16 MiB
 RETRIES = 5  # on 429, waiting Retry-After (at most MAX_WAIT seconds) each time
 MAX_WAIT = 10.0
 
@@ -30,15 +30,17 @@ class SearchPage:
 
 
 class Registry:
-    """Calls to one tracker's ``/api``. ``api_key`` goes in ``X-Weightless-Key`` on writes."""
+    """Calls to one tracker's ``/api``. ``api_key`` goes in ``X-Weightless-Key`` on writes.
+
+    Each answer is read within `weightless.client.http`'s bounds: one deadline for the whole
+    exchange, JSON up to 16 MiB and a .torrent up to the registry's upload limit, and no
+    redirect to another origin."""
 
     def __init__(self, tracker: Tracker, api_key: str | None = None) -> None:
         self.tracker = tracker
         self.api_key = api_key
-        self._http = httpx.Client(
-            timeout=TIMEOUT,
-            headers={"User-Agent": "weightless-client"},
-            follow_redirects=True,
+        self._http = Bounded(
+            f"the tracker at {tracker.url}", https=tracker.url.startswith("https:")
         )
 
     def close(self) -> None:
@@ -50,21 +52,11 @@ class Registry:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _request(self, method: str, path: str, limit: int = MAX_JSON, **kwargs: Any) -> Answer:
         url = self.tracker.api(path)
         for attempt in range(RETRIES + 1):
-            try:
-                response = self._http.request(method, url, **kwargs)
-            except httpx.TimeoutException:
-                raise ClientError(
-                    f"the tracker at {self.tracker.url} did not answer in time"
-                ) from None
-            except httpx.HTTPError as e:
-                reason = str(e) or type(e).__name__
-                raise ClientError(
-                    f"cannot reach the tracker at {self.tracker.url}: {reason}"
-                ) from None
-            if response.status_code != 429 or attempt == RETRIES:
+            response = self._http.request(method, url, limit=limit, **kwargs)
+            if response.status != 429 or attempt == RETRIES:
                 return response
             try:
                 wait = float(response.headers.get("Retry-After", "1"))
@@ -73,16 +65,16 @@ class Registry:
             time.sleep(min(max(wait, 0.2), MAX_WAIT))
         raise AssertionError("unreachable")
 
-    def _fail(self, response: httpx.Response, what: str) -> ClientError:
+    def _fail(self, response: Answer, what: str) -> ClientError:
         try:
-            reason = response.json()["error"]
+            reason = str(response.json()["error"])
         except (ValueError, KeyError, TypeError):
-            reason = response.reason_phrase or "no reason given"
-        if response.status_code == 401:
+            reason = response.reason or "no reason given"
+        if response.status == 401:
             reason += " (give the registry key or a publisher token with --api-key or WL_API_KEY)"
-        return ClientError(f"{what}: {reason} (HTTP {response.status_code})")
+        return ClientError(f"{what}: {reason} (HTTP {response.status})")
 
-    def _json(self, response: httpx.Response, what: str) -> Any:
+    def _json(self, response: Answer, what: str) -> Any:
         try:
             return response.json()
         except ValueError:
@@ -93,9 +85,9 @@ class Registry:
     def entry(self, info_hash: str) -> Entry | None:
         """``GET /api/registry``: the entry of a v2 (64 hex) or v1 (40 hex) hash, or None."""
         response = self._request("GET", "/api/registry", params={"info_hash": info_hash})
-        if response.status_code == 404:
+        if response.status == 404:
             return None
-        if response.status_code != 200:
+        if response.status != 200:
             raise self._fail(response, f"looking up {info_hash}")
         return _entry(self._json(response, f"looking up {info_hash}"), f"looking up {info_hash}")
 
@@ -127,8 +119,8 @@ class Registry:
         }
         return self.search_by(params)
 
-    def _page(self, response: httpx.Response) -> SearchPage:
-        if response.status_code != 200:
+    def _page(self, response: Answer) -> SearchPage:
+        if response.status != 200:
             raise self._fail(response, "searching the registry")
         entries = self._json(response, "searching the registry")
         if not isinstance(entries, list):
@@ -152,7 +144,7 @@ class Registry:
         path = "/api/publishers/" + quote(publisher, safe="")
         response = self._request("GET", path)
         what = f"looking up the keys trusted for {publisher!r}"
-        if response.status_code != 200:
+        if response.status != 200:
             raise self._fail(response, what)
         found = self._json(response, what)
         keys = found.get("keys") if isinstance(found, dict) else None
@@ -162,12 +154,14 @@ class Registry:
 
     def torrent(self, info_hash: str) -> bytes | None:
         """``GET /api/registry/torrent``: the stored .torrent bytes, or None if none is stored."""
-        response = self._request("GET", "/api/registry/torrent", params={"info_hash": info_hash})
-        if response.status_code == 404:
+        response = self._request(
+            "GET", "/api/registry/torrent", MAX_TORRENT, params={"info_hash": info_hash}
+        )
+        if response.status == 404:
             return None
-        if response.status_code != 200:
+        if response.status != 200:
             raise self._fail(response, f"fetching the .torrent of {info_hash}")
-        return response.content
+        return response.body
 
     def _write_headers(self, content_type: str) -> dict[str, str]:
         headers = {"Content-Type": content_type}
@@ -184,7 +178,7 @@ class Registry:
             content=text.encode("utf-8"),
             headers=self._write_headers("text/markdown; charset=utf-8"),
         )
-        if response.status_code not in (200, 201, 204):
+        if response.status not in (200, 201, 204):
             raise self._fail(response, "registered, but storing the model card failed")
 
     def upload(self, torrent: bytes, fields: dict[str, str]) -> Entry:
@@ -195,7 +189,7 @@ class Registry:
         response = self._request(
             "POST", "/api/registry/torrent", params=params, content=torrent, headers=headers
         )
-        if response.status_code != 201:
+        if response.status != 201:
             raise self._fail(response, "registering the torrent")
         answer = self._json(response, "registering the torrent")
         if not isinstance(answer, dict):

@@ -3,12 +3,14 @@ pad files aligning every file to a piece), or v1-only / v2-only."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import libtorrent as lt
 
+from weightless.client.contents import selected
 from weightless.client.errors import ClientError
 from weightless.state.atomic import PUBLIC, write_atomic
 from weightless.torrent.magnet import magnet_uri
@@ -96,6 +98,7 @@ def create_torrent(
     comment: str | None = None,
     source: str | None = None,
     on_hashed: Hashed | None = None,
+    exclude: Sequence[str] = (),
 ) -> Made:
     """Hash the file or folder at ``path`` into a .torrent (one tier of ``trackers``).
 
@@ -104,8 +107,11 @@ def create_torrent(
     16 KiB. ``name`` renames the top of the torrent (default: the file or folder name).
     ``web_seeds`` are BEP 19 ``url-list`` URLs. ``source`` goes in the info dictionary (so it
     changes the info hashes, as private trackers use it). ``on_hashed(done, total)`` is called
-    after each piece, in bytes. Hashing runs on libtorrent's hashing threads.
-    Raises `ClientError` for a missing path, no data, a bad piece length, or a read error.
+    after each piece, in bytes. Hashing runs on libtorrent's hashing threads. A folder's files
+    are chosen by `weightless.client.contents` (``.git/`` and the like left out, ``exclude``
+    globs, symbolic links out of the folder refused).
+    Raises `ClientError` for a missing path, no data, a bad piece length, a link out of the
+    folder, or a read error.
     """
     if v1_only and v2_only:
         raise ClientError("--v1-only and --v2-only exclude each other")
@@ -113,7 +119,11 @@ def create_torrent(
     if not path.exists():
         raise ClientError(f"{path}: no such file or folder")
     path = path.resolve()
-    files = lt.list_files(str(path))
+    if path.is_dir():
+        keep = selected(path, exclude)
+        files = lt.list_files(str(path), lambda p: os.path.normpath(p) in keep)
+    else:
+        files = lt.list_files(str(path))
     if not files or sum(f.size for f in files) == 0:
         raise ClientError(f"{path}: a torrent needs at least one non-empty file")
     if piece_length and (piece_length < 16384 or piece_length & (piece_length - 1)):

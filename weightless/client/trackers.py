@@ -9,6 +9,7 @@ HTTP port unless told otherwise, as ``twistd weightless`` listens by default.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
@@ -17,6 +18,8 @@ from weightless.wire.passkey import Passkeys, valid_user_id
 from weightless.wire.route import DEFAULT_TRACKER
 
 _PROTOCOLS = ("http", "udp")
+# a passkey anywhere in a text (a URL, an error): USER_ID "." 64 hex
+_PASSKEY = re.compile(r"(?<![A-Za-z0-9_-])([A-Za-z0-9_-]{1,64})\.[0-9a-fA-F]{64}(?![0-9a-fA-F])")
 
 
 @dataclass(frozen=True)
@@ -114,3 +117,14 @@ def pick_passkey(passkey: str | None, user_id: str | None, secret: str | None = 
             raise ClientError("a passkey looks like USER_ID.<64 hex characters>")
         return passkey
     return make_passkey(user_id, secret) if user_id else None
+
+
+def env_passkey(passkey: str | None) -> str | None:
+    """``passkey``, else ``WL_PASSKEY`` (as the command reads it), else None."""
+    return passkey if passkey else os.environ.get("WL_PASSKEY") or None
+
+
+def hide_passkeys(text: str) -> str:
+    """``text`` with every passkey cut to its user id: ``alice.…`` (a passkey is a
+    credential: it is never printed in full, in a URL, an error or a status line)."""
+    return _PASSKEY.sub(lambda m: f"{m.group(1)}.…", text)

@@ -4,16 +4,20 @@ service discovery, peer exchange, UPnP and NAT-PMP are on, as in any desktop cli
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import libtorrent as lt
 
 from weightless.client.errors import ClientError
+from weightless.client.trackers import hide_passkeys
 from weightless.state.atomic import PUBLIC, write_atomic
+from weightless.wire.units import human_size
 
 POLL = 0.25  # seconds between status reports
 STOP_WAIT = 3.0  # seconds to wait for the stopped announces when closing
@@ -36,6 +40,8 @@ class Status:
     downloaded: int  # payload bytes received in this run
     uploaded: int  # payload bytes sent in this run
     tracker_error: str | None  # the last tracker error, until an announce succeeds
+    swarm_seeds: int = -1  # seeders the tracker lists (-1: not known yet)
+    swarm_peers: int = -1  # leechers the tracker lists (-1: not known yet)
 
     @property
     def eta(self) -> float | None:
@@ -99,6 +105,10 @@ class Transfer:
             # several peers behind one address (NAT, or one machine) are still several peers
             "allow_multiple_connections_per_ip": True,
             "stop_tracker_timeout": int(STOP_WAIT),
+            # libtorrent's SSRF rule lets an announce to a loopback tracker through only on
+            # the exact path /announce, which blocks /{passkey}/announce; the trackers here are
+            # the user's own --tracker (override_trackers below), so on loopback it is off
+            "ssrf_mitigation": not _on_loopback(trackers),
             "user_agent": f"weightless/{_version()} libtorrent/{lt.__version__}",
             "alert_mask": lt.alert_category.error
             | lt.alert_category.tracker
@@ -133,6 +143,10 @@ class Transfer:
             self.handle = self.session.add_torrent(params)
         except RuntimeError as e:
             raise ClientError(f"libtorrent refused the torrent: {e}") from None
+        if _on_loopback(trackers):  # the rest of the SSRF rule: no local web seed with a query
+            for url in self.handle.url_seeds():
+                if _on_loopback([url]) and urlsplit(url).query:
+                    self.handle.remove_url_seed(url)
         self.tracker_error: str | None = None
         self.failure: str | None = None
         self.stops = self.announces = self.replies = 0
@@ -156,9 +170,13 @@ class Transfer:
                 self.tracker_error = None
             elif isinstance(alert, lt.tracker_error_alert):
                 self.replies += 1
-                self.tracker_error = (
-                    f"{alert.tracker_url()}: {alert.error_message() or alert.message()}"
+                if _skipped(alert):  # a listen address that cannot reach it (IPv6 to IPv4)
+                    continue
+                # the tracker's own words when it sent a failure reason; else what went wrong
+                reason = alert.failure_reason() or (
+                    f"{alert.tracker_url()}: {alert.error_message() or alert.error.message()}"
                 )
+                self.tracker_error = hide_passkeys(reason)
             elif isinstance(alert, lt.file_error_alert):
                 self.failure = f"cannot write the data: {alert.message()}"
             elif isinstance(alert, lt.torrent_error_alert):
@@ -183,6 +201,8 @@ class Transfer:
             downloaded=s.total_payload_download,
             uploaded=s.total_payload_upload,
             tracker_error=self.tracker_error,
+            swarm_seeds=s.num_complete,
+            swarm_peers=s.num_incomplete,
         )
 
     def _file(self, index: int) -> str:
@@ -235,7 +255,7 @@ class Transfer:
         if deadline is not None and time.monotonic() > deadline:
             raise ClientError(
                 f"timed out waiting for {what}: {_percent(status)} of "
-                f"{status.total} bytes after {time.monotonic() - self.started:.0f} s, "
+                f"{human_size(status.total)} after {time.monotonic() - self.started:.0f} s, "
                 f"{status.peers} peers"
                 + (f"; tracker: {status.tracker_error}" if status.tracker_error else "")
             )
@@ -301,6 +321,26 @@ def _read_resume(path: Path, hashes: Any) -> Any:
     except (OSError, RuntimeError):
         return None
     return resumed if resumed.info_hashes == hashes else None
+
+
+def _skipped(alert: Any) -> bool:
+    """libtorrent's ``announce_skipped``: a listen socket with no route to the tracker (each
+    interface announces on its own); not an answer from the tracker."""
+    return bool(alert.error.category().name() == "libtorrent" and alert.error.value() == 180)
+
+
+def _on_loopback(urls: list[str]) -> bool:
+    """Whether every URL's host is a loopback address (or ``localhost``)."""
+    for url in urls:
+        host = urlsplit(url).hostname or ""
+        if host == "localhost":
+            continue
+        try:
+            if not ipaddress.ip_address(host).is_loopback:
+                return False
+        except ValueError:
+            return False
+    return bool(urls)
 
 
 def _percent(status: Status) -> str:

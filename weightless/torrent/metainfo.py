@@ -25,6 +25,7 @@ from weightless.wire.numbers import INT64_MAX
 
 MAX_TREE_DEPTH = 64  # directories in one file path
 MAX_FILES = 100_000  # file entries, pad files included
+MAX_TORRENT_BYTES = 16 << 20  # the largest .torrent file the registry takes, and the client reads
 MAX_ITEMS = 40 * MAX_FILES  # bencode values: room for MAX_FILES in a hybrid; caps time, memory
 MIN_V2_PIECE_LENGTH = 16 * 1024
 MAX_SIGNATURES = 16  # signature objects in one file (each costs about 0.1-0.4 ms to verify)

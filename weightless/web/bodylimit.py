@@ -9,9 +9,10 @@ from typing import Any
 from twisted.web.server import Request
 
 from weightless.registry.service import MAX_CARD
+from weightless.torrent.metainfo import MAX_TORRENT_BYTES
 
 JSON_LIMIT = 1 << 20  # the spec's 1 MB for POST /api/registry, and every other body
-TORRENT_LIMIT = 16 << 20  # POST /api/registry/torrent: a raw .torrent file
+TORRENT_LIMIT = MAX_TORRENT_BYTES  # POST /api/registry/torrent: a raw .torrent file
 TORRENT_PATH = b"/api/registry/torrent"
 CARD_LIMIT = MAX_CARD  # PUT /api/registry/card: a model card
 CARD_PATH = b"/api/registry/card"

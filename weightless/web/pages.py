@@ -38,6 +38,7 @@ from weightless.web import card, present
 from weightless.web.clientip import ClientIP
 from weightless.web.querystring import QueryStringError, query_params
 from weightless.web.status import set_status
+from weightless.wire.units import human_size
 
 PAGE_SIZE = 20
 MAX_PAGE = 10**9
@@ -111,7 +112,7 @@ class Pages:
         )
         self.env.globals.update(
             static=self._static_url,
-            human_size=present.human_size,
+            human_size=human_size,
             tag_list=present.tag_list,
             when=present.when,
         )

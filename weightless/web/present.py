@@ -14,23 +14,7 @@ from urllib.parse import quote
 from weightless.torrent.magnet import magnet_uri
 from weightless.wire import route
 
-UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
 _HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,253})|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?")
-
-
-def human_size(size: int | None) -> str:
-    """Bytes as people read them: ``512 B``, ``1.5 KiB``, ``226.0 MiB`` (binary units, as
-    BitTorrent clients show them); an empty string for an unknown size."""
-    if size is None:
-        return ""
-    if size < 1024:
-        return f"{size} B"
-    value = float(size)
-    for unit in UNITS:
-        value /= 1024
-        if value < 1024 or unit == UNITS[-1]:
-            return f"{value:.1f} {unit}"
-    raise AssertionError("unreachable")
 
 
 @dataclass

@@ -12,6 +12,7 @@ from urllib.parse import unquote
 import httpx
 import pytest
 
+from weightless.client import http as http_module
 from weightless.client import registry as registry_module
 from weightless.torrent.metainfo import parse_torrent
 
@@ -146,8 +147,9 @@ def serve(monkeypatch: pytest.MonkeyPatch, served: Served | None = None) -> Serv
     real = httpx.Client
 
     def client(**options: Any) -> httpx.Client:
-        return real(transport=httpx.MockTransport(served), **options)
+        options["transport"] = httpx.MockTransport(served)
+        return real(**options)
 
-    monkeypatch.setattr(registry_module.httpx, "Client", client)
+    monkeypatch.setattr(http_module.httpx, "Client", client)
     monkeypatch.setattr(registry_module.time, "sleep", served.slept.append)
     return served

@@ -21,6 +21,7 @@ from weightless.client.trackers import Tracker
 from weightless.client.transfer import Settings, Status
 from weightless.torrent import signing
 from weightless.torrent.metainfo import parse_torrent
+from weightless.wire.units import human_size
 
 from .kit import Served, entry, entry_of, serve
 
@@ -489,7 +490,9 @@ def test_get_without_room_on_disk(
     with pytest.raises(ClientError) as e:
         api.fetch(found["info_hash"], tracker=URL, output=tmp_path / "o")
     size = parse_torrent(torrent).total_size
-    assert str(e.value) == f"not enough space in {tmp_path / 'o'}: {size} bytes needed, 10 free"
+    assert str(e.value) == (
+        f"not enough space in {tmp_path / 'o'}: {human_size(size)} needed, 10 B free"
+    )
 
 
 def test_get_counts_what_is_already_on_disk_toward_the_room(
@@ -543,7 +546,8 @@ def test_seed_a_torrent_file_from_the_folder_holding_its_data(
     assert transfer.params.save_path == str((tmp_path / "src").resolve())
     assert not transfer.params.flags & lt.torrent_flags.seed_mode
     assert [s.state for s in statuses] == ["checking", "checking"]
-    assert served.requests == []  # a .torrent file needs no registry
+    # a .torrent file needs no registry: only the tracker is asked whether it will serve us
+    assert [r.url.path for r in served.requests] == ["/scrape"]
 
 
 def test_seed_given_the_data_itself_and_trusted(

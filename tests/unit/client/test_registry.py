@@ -264,7 +264,7 @@ def test_timeout(served: Served, registry: Registry) -> None:
     served.override = slow
     with pytest.raises(ClientError) as e:
         registry.torrent(H64)
-    assert one_line(e) == "the tracker at http://tracker.example:8080 did not answer in time"
+    assert one_line(e) == "the tracker at http://tracker.example:8080 did not answer within 30 s"
 
 
 # -- 429: wait as told (within bounds), then give up with the error
@@ -296,17 +296,64 @@ def test_429_every_time_gives_the_error_after_the_retries(
     assert served.slept == [1.0] * RETRIES
 
 
-def test_redirects_are_followed(served: Served, registry: Registry) -> None:
+def test_redirects_within_the_origin_are_followed(served: Served, registry: Registry) -> None:
     def moved(request: httpx.Request) -> httpx.Response | None:
-        if request.url.host == "tracker.example":
-            return httpx.Response(
-                301, headers={"Location": f"https://new.example/api/registry?info_hash={H64}"}
-            )
+        if request.url.path == "/api/registry":
+            return httpx.Response(301, headers={"Location": f"/api/registry/?info_hash={H64}"})
+        if request.url.path == "/api/registry/":
+            return httpx.Response(200, json=entry(name="moved"))
         return None
 
     served.override = moved
-    served.add(entry(name="moved"))
     assert registry.entry(H64)["name"] == "moved"  # type: ignore[index]
+    assert [r.url.path for r in served.requests] == ["/api/registry", "/api/registry/"]
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+@pytest.mark.parametrize(
+    "location",
+    [
+        "https://tracker.example:8080/api/registry/torrent",  # another scheme
+        "http://tracker.example:8081/api/registry/torrent",  # another port
+        "http://evil.example:8080/api/registry/torrent",  # another host
+        "//evil.example/api/registry/torrent",  # scheme-relative
+        "http://tracker.example.evil.example:8080/x",
+    ],
+)
+def test_a_redirect_to_another_origin_is_refused_and_the_key_stays(
+    served: Served, registry: Registry, status: int, location: str
+) -> None:
+    """``publish --api-key`` must not hand the registry key to whatever origin a 3xx names."""
+    served.override = lambda request: (
+        httpx.Response(status, headers={"Location": location})
+        if request.url.host == "tracker.example" and request.url.port == 8080
+        else httpx.Response(201, json={"status": "created", "info_hash": H64})
+    )
+    with pytest.raises(ClientError) as e:
+        registry.upload(b"d4:infod4:name1:xee", {"name": "x"})
+    message = one_line(e)
+    assert "redirected to" in message and "another origin: refused" in message
+    assert len(served.requests) == 1  # nothing went to the other origin
+    assert served.requests[0].headers["X-Weightless-Key"] == "k3y"
+
+
+@pytest.mark.parametrize("status", [200, 400])
+def test_json_nested_too_deeply_is_one_line(
+    served: Served, registry: Registry, status: int
+) -> None:
+    answer(served, httpx.Response(status, content=b"[" * 200_000))
+    with pytest.raises(ClientError) as e:
+        registry.search("x")
+    assert "did not answer JSON" in one_line(e) or "(HTTP 400)" in one_line(e)
+
+
+def test_redirect_loops_end(served: Served, registry: Registry) -> None:
+    served.override = lambda request: httpx.Response(
+        302, headers={"Location": "/api/registry/search"}
+    )
+    with pytest.raises(ClientError) as e:
+        registry.search("x")
+    assert "redirected more than 5 times" in one_line(e)
 
 
 def test_search_refuses_entries_that_are_not_objects(served: Served, registry: Registry) -> None:

@@ -6,7 +6,7 @@ import pytest
 from helpers import make_passkey
 
 from weightless.client.errors import ClientError
-from weightless.client.trackers import Tracker, pick_passkey
+from weightless.client.trackers import Tracker, env_passkey, hide_passkeys, pick_passkey
 from weightless.client.trackers import make_passkey as client_passkey
 
 KEY = make_passkey("s3cret", "alice")
@@ -74,3 +74,24 @@ def test_passkeys() -> None:
         client_passkey("alice", "")
     with pytest.raises(ClientError, match="user id"):
         client_passkey("al ice", "s3cret")
+
+
+def test_passkeys_are_never_shown_in_full() -> None:
+    alice = client_passkey("alice", "s")
+    bob = client_passkey("b-o_b", "s")
+    text = f"http://t:8080/{alice}/announce and udp://t:8080/announce/{bob}; {alice.upper()}"
+    assert hide_passkeys(text) == (
+        "http://t:8080/alice.…/announce and udp://t:8080/announce/b-o_b.…; ALICE.…"
+    )
+    info_hash = "ab" * 32  # a hash alone is not a passkey
+    assert hide_passkeys(f"v2 {info_hash}, x.{info_hash}0") == f"v2 {info_hash}, x.{info_hash}0"
+
+
+def test_the_passkey_defaults_to_wl_passkey(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WL_PASSKEY", raising=False)
+    assert env_passkey(None) is None
+    monkeypatch.setenv("WL_PASSKEY", "alice.key")
+    assert env_passkey(None) == "alice.key"
+    assert env_passkey("bob.key") == "bob.key"
+    monkeypatch.setenv("WL_PASSKEY", "")
+    assert env_passkey(None) is None

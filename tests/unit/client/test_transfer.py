@@ -124,3 +124,19 @@ def test_version_is_the_installed_package_version() -> None:
     from importlib.metadata import version
 
     assert transfer._version() == version("weightless")
+
+
+@pytest.mark.parametrize(
+    ("urls", "loopback"),
+    [
+        (["http://127.0.0.1:8080/alice.x/announce", "udp://127.0.0.1:8080/announce"], True),
+        (["http://[::1]:8080/announce"], True),
+        (["http://localhost:8080/announce"], True),
+        (["http://127.0.0.1:8080/announce", "udp://10.0.0.1:8080/announce"], False),
+        (["http://tracker.example/announce"], False),
+        (["http://192.168.1.2/announce"], False),  # a LAN tracker keeps libtorrent's rule
+        ([], False),
+    ],
+)
+def test_ssrf_rule_is_off_only_for_a_loopback_tracker(urls: list[str], loopback: bool) -> None:
+    assert transfer._on_loopback(urls) is loopback

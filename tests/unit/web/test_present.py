@@ -12,7 +12,6 @@ from weightless.web.present import (
     base_url,
     file_tree,
     get_command,
-    human_size,
     tag_list,
     v1_magnet,
 )
@@ -20,23 +19,6 @@ from weightless.web.present import (
 V2 = "ab" * 32
 V1 = "cd" * 20
 ANNOUNCE = "http://tracker.example:8080/announce"
-
-
-@pytest.mark.parametrize(
-    ("size", "shown"),
-    [
-        (None, ""),
-        (0, "0 B"),
-        (1023, "1023 B"),
-        (1024, "1.0 KiB"),
-        (1536, "1.5 KiB"),
-        (236936515, "226.0 MiB"),
-        (70 * 1024**3, "70.0 GiB"),
-        (2**63 - 1, "8.0 EiB"),
-    ],
-)
-def test_human_size(size: int | None, shown: str) -> None:
-    assert human_size(size) == shown
 
 
 def test_file_tree_sums_sizes_and_counts_per_folder() -> None:

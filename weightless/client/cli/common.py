@@ -13,28 +13,27 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
-from rich.filesize import decimal
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from rich.progress import BarColumn, Progress, TextColumn
 
+from weightless.client.cli import progress as lines
 from weightless.client.errors import ClientError
-from weightless.client.trackers import DEFAULT_TRACKER, Tracker, pick_passkey
+from weightless.client.trackers import DEFAULT_TRACKER, Tracker, hide_passkeys, pick_passkey
 from weightless.client.transfer import Settings, Status
+from weightless.wire.text import printable
+from weightless.wire.units import human_rate, human_size
 
 F = TypeVar("F", bound=Callable[..., Any])
 REFRESH = 0.1  # seconds between redraws of a progress bar
 
-stderr = Console(stderr=True, highlight=False)
+# no markup: names from a registry or a torrent are shown as they are (escaped), never read
+# as rich's [link=...] or [style] tags
+stderr = Console(stderr=True, highlight=False, markup=False)
 
 
 def fail(message: str) -> click.ClickException:
-    return click.ClickException(message)
+    """One line for stderr, a registry's or tracker's words in it escaped (`printable`), and
+    no passkey in it in full."""
+    return click.ClickException(printable(hide_passkeys(message)))
 
 
 def _udp_port(value: str | None) -> int | None:
@@ -113,24 +112,27 @@ _RATE = re.compile(r"(\d+(?:\.\d+)?)\s*([kKmMgG]?)(?:i?B)?(?:/s)?")
 
 
 def _rate(value: str | None, what: str) -> int:
+    """Bytes per second in binary units, as the command shows them: 500k is 500 KiB/s."""
     if not value:
         return 0
     match = _RATE.fullmatch(value.strip())
     if not match:
         raise fail(f"{what} must be bytes per second such as 500k, 20M, 1.5G, not {value!r}")
-    scale = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3}[match.group(2).lower()]
+    scale = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[match.group(2).lower()]
     return int(float(match.group(1)) * scale)
 
 
 def transfer_options(f: F) -> F:
     """--listen, --dht, --download-limit, --upload-limit."""
     f = click.option(
-        "--upload-limit", metavar="RATE", help="Most bytes/s to send (500k, 20M). [default: none]"
+        "--upload-limit",
+        metavar="RATE",
+        help="Most bytes/s to send (500k = 500 KiB/s, 20M = 20 MiB/s). [default: none]",
     )(f)
     f = click.option(
         "--download-limit",
         metavar="RATE",
-        help="Most bytes/s to receive (500k, 20M). [default: none]",
+        help="Most bytes/s to receive (500k = 500 KiB/s, 20M = 20 MiB/s). [default: none]",
     )(f)
     f = click.option(
         "--dht",
@@ -166,41 +168,32 @@ def emit(as_json: bool, obj: dict[str, Any] | str, human: Callable[[], None]) ->
         human()
 
 
-def size(n: int | None) -> str:
-    """A size in decimal units (kB, MB, GB), as disks and downloads are counted."""
-    return "" if n is None else decimal(int(n))
-
-
-def binary(n: int) -> str:
-    """A power-of-two size such as a piece length: 256 KiB, 4 MiB."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or n % 1024:
-            return f"{n} {unit}"
-        n //= 1024
-    return f"{n} TiB"
-
-
 @contextmanager
 def hashing_bar(name: str) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar on stderr for hashing: bytes hashed, rate, ETA. Redrawn from the
-    callback (libtorrent holds the GIL while it hashes, so no thread could draw it)."""
+    """A progress bar on stderr for hashing: bytes hashed of the total, rate, time left.
+    Redrawn from the callback (libtorrent holds the GIL while it hashes, so no thread could
+    draw it)."""
     progress = Progress(
-        TextColumn("hashing {task.description}"),
+        TextColumn("hashing {task.description}", markup=False),
         BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
+        TextColumn("{task.fields[numbers]}", markup=False),
         console=stderr,
         auto_refresh=False,
         transient=False,
         disable=not stderr.is_terminal,
     )
-    task = progress.add_task(name, total=None)
+    task = progress.add_task(printable(name), total=None, numbers="")
+    started = time.monotonic()
     last = [0.0]
 
     def update(done: int, total: int) -> None:
-        progress.update(task, completed=done, total=total)
         now = time.monotonic()
+        rate = done / (now - started) if now > started else 0.0
+        eta = (total - done) / rate if rate > 0 else None
+        numbers = f"{human_size(done)} of {human_size(total)}  {human_rate(rate)}"
+        if eta is not None and done < total:
+            numbers += f"  {lines.time_left(eta)}"
+        progress.update(task, completed=done, total=total, numbers=numbers)
         if now - last[0] >= REFRESH or done >= total:
             last[0] = now
             progress.refresh()
@@ -209,48 +202,60 @@ def hashing_bar(name: str) -> Iterator[Callable[[int, int], None]]:
         yield update
 
 
-@contextmanager
-def transfer_bar(verb: str) -> Iterator[Callable[[Status], None]]:
-    """A progress bar on stderr for a transfer: verified bytes, rate and ETA (rich's estimate
-    over the last 30 s of updates), peers, and the upload while seeding."""
-    progress = Progress(
-        TextColumn("{task.fields[state]} {task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TextColumn("{task.fields[peers]}"),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[sent]}"),
-        console=stderr,
-        auto_refresh=False,
-        disable=not stderr.is_terminal,
-    )
-    task = progress.add_task("", total=None, state=verb, peers="", sent="")
-    labels = {"metadata": "fetching metadata of", "checking": "checking"}
+class TransferBar:
+    """A status line on stderr for a transfer (see `progress`): call it with each `Status`.
+    `finish` ends the line (so that what follows, the data's path, has a line of its own);
+    `resume` starts it again (seeding after a download)."""
 
-    def update(s: Status) -> None:
-        state = labels.get(s.state, "downloading" if s.state != "seeding" else "seeding")
-        if s.state == "seeding" and verb != "seeding" and not s.uploaded:
-            state = "verified"
-        peers = f"{s.peers} peer{'s' if s.peers != 1 else ''}"
-        if s.tracker_error and not s.peers:
-            peers += f" (tracker: {s.tracker_error})"
-        sent = (
-            f"↑ {decimal(int(s.upload_rate))}/s, {decimal(s.uploaded)} sent" if s.uploaded else ""
+    def __init__(self, verb: str) -> None:
+        self.verb = verb
+        self.progress = Progress(
+            TextColumn("{task.fields[state]} {task.description}", markup=False),
+            BarColumn(),
+            TextColumn("{task.fields[numbers]}", markup=False),
+            console=stderr,
+            auto_refresh=False,
+            disable=not stderr.is_terminal,
         )
-        progress.update(
-            task,
-            description=s.name,
+        self.task = self.progress.add_task("", total=None, state=verb, numbers="")
+        self.last_peer = time.monotonic()
+        self.live = False
+
+    def __call__(self, s: Status) -> None:
+        now = time.monotonic()
+        if s.peers:
+            self.last_peer = now
+        self.progress.update(
+            self.task,
+            description=printable(s.name),
             completed=s.done,
             total=s.total or None,
-            state=state,
-            peers=peers,
-            sent=sent,
+            state=lines.state(s, self.verb),
+            numbers=lines.numbers(s, now - self.last_peer, self.verb),
         )
-        progress.refresh()
+        if self.live:
+            self.progress.refresh()
 
-    with progress:
-        yield update
+    def resume(self) -> None:
+        if not self.live:
+            self.live = True
+            self.progress.start()
+
+    def finish(self) -> None:
+        if self.live:
+            self.live = False
+            self.progress.stop()
+
+
+@contextmanager
+def transfer_bar(verb: str) -> Iterator[TransferBar]:
+    """A `TransferBar`, drawn while inside."""
+    bar = TransferBar(verb)
+    bar.resume()
+    try:
+        yield bar
+    finally:
+        bar.finish()
 
 
 def run(call: Callable[[], Any]) -> Any:

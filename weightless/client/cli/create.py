@@ -8,6 +8,8 @@ import click
 
 from weightless.client import api
 from weightless.client.cli import common
+from weightless.wire.text import printable
+from weightless.wire.units import human_size
 
 
 def torrent_options(f: Any) -> Any:
@@ -35,6 +37,14 @@ def torrent_options(f: Any) -> Any:
             click.option(
                 "--source", help="A 'source' in the info dictionary (changes the hashes)."
             ),
+            click.option(
+                "--exclude",
+                multiple=True,
+                metavar="GLOB",
+                help="Leave out files or folders whose path inside the folder matches "
+                "(fnmatch: * also matches /; repeatable). .git/, .hg/, .svn/, __pycache__/, "
+                ".DS_Store and Thumbs.db are always left out.",
+            ),
         ]
     ):
         f = option(f)
@@ -54,15 +64,15 @@ def show(created: api.Created) -> None:
     made = created.made
     info = made.info
     click.echo(
-        f"wrote {created.torrent} ({made.kind}, {info.piece_count} pieces of "
-        f"{common.binary(info.piece_length)}, {common.size(info.total_size)} in "
+        f"wrote {printable(str(created.torrent))} ({made.kind}, {info.piece_count} pieces of "
+        f"{human_size(info.piece_length)}, {human_size(info.total_size)} in "
         f"{len(info.files)} file{'s' if len(info.files) != 1 else ''})"
     )
     if created.info_hash:
         click.echo(f"info hash (v2): {created.info_hash}")
     if created.v1_info_hash:
         click.echo(f"info hash (v1): {created.v1_info_hash}")
-    click.echo(f"magnet: {created.magnet}")
+    click.echo(f"magnet: {printable(created.magnet)}")
 
 
 @click.command("create")

@@ -6,6 +6,7 @@ import click
 
 from weightless.client import api
 from weightless.client.cli import common
+from weightless.wire.text import printable
 
 
 @click.command("get")
@@ -69,11 +70,14 @@ def command(
 
     def finished(fetched: api.Fetched) -> None:
         done.append(fetched)
-        common.emit(as_json, fetched.as_json(), lambda: click.echo(str(fetched.path)))
+        bar.finish()  # the path on a line of its own, not after the bar
+        path = printable(str(fetched.path))
+        common.emit(as_json, fetched.as_json(), lambda: click.echo(path))
         if keep_seeding:
-            common.stderr.print(f"seeding {fetched.path} (Ctrl-C stops)")
+            common.stderr.print(f"seeding {path} (Ctrl-C stops)")
+            bar.resume()
 
-    with common.transfer_bar("getting") as on_status:
+    with common.transfer_bar("getting") as bar:
         try:
             common.run(
                 lambda: api.fetch(
@@ -83,7 +87,7 @@ def command(
                     passkey=key,
                     settings=settings,
                     timeout=timeout,
-                    on_status=on_status,
+                    on_status=bar,
                     seed=keep_seeding,
                     require_verified=require_verified,
                     on_done=finished,

@@ -12,15 +12,18 @@ from weightless.client import api, keys, signatures
 from weightless.client.cli import common
 from weightless.client.cli.create import torrent_options
 from weightless.client.cli.seed import seed_with_status
+from weightless.client.scrape import check_passkey
+from weightless.wire.text import printable
 
 
 def show(published: api.Published, tracker: Any) -> None:
     entry = published.entry
-    click.echo(f"registered {entry.get('name')!r} at {tracker.url}")
+    # the entry is the registry's text: escaped, so that it cannot drive the terminal
+    click.echo(printable(f"registered {entry.get('name')!r} at {tracker.url}"))
     for key, value in entry.items():
-        click.echo(f"  {key}: {value}")
-    click.echo(f"magnet: {published.created.magnet}")
-    click.echo(f"fetch it with: {published.get_command(tracker)}")
+        click.echo(printable(f"  {key}: {value}"))
+    click.echo(f"magnet: {printable(published.created.magnet)}")
+    click.echo(f"fetch it with: {printable(published.get_command(tracker))}")
 
 
 def publish_data(path: str, options: dict[str, Any]) -> api.Published:
@@ -122,6 +125,8 @@ def command(
     """
     where = common.run(lambda: common.make_tracker(tracker, udp_port, announce_via))
     key = common.run(lambda: common.the_passkey(passkey, user_id, secret))
+    if keep_seeding:  # a tracker that will not let us seed says so before any hashing
+        common.run(lambda: check_passkey(where, key))
     # the key file is read first: a wrong one fails before any hashing
     sign = signatures.signer(common.run(lambda: keys.load(key_file))) if key_file else None
     settings = common.make_settings(listen, dht, download_limit, upload_limit)

@@ -8,6 +8,8 @@ from rich.table import Table
 
 from weightless.client import api
 from weightless.client.cli import common
+from weightless.wire.text import printable
+from weightless.wire.units import human_size
 
 
 @click.command("search")
@@ -55,10 +57,12 @@ def command(
     )
 
 
-def table(page: api.SearchPage, offset: int) -> None:
-    out = Console(highlight=False, soft_wrap=False)
-    if not out.is_terminal:  # piped: whole hashes and names, for grep and cut
-        out = Console(highlight=False, soft_wrap=False, width=250)
+def table(page: api.SearchPage, offset: int, out: Console | None = None) -> None:
+    """The page as a table on stdout (or ``out``), every cell escaped with ``printable``."""
+    if out is None:
+        out = Console(highlight=False, soft_wrap=False)
+        if not out.is_terminal:  # piped: whole hashes and names, for grep and cut
+            out = Console(highlight=False, soft_wrap=False, width=250)
     if not page.entries:
         out.print(
             "no entries match" if page.total == 0 else f"no entries past {offset} of {page.total}"
@@ -77,15 +81,24 @@ def table(page: api.SearchPage, offset: int) -> None:
         grid.add_column(column, justify=justify)  # type: ignore[arg-type]
     for e in page.entries:
         grid.add_row(
-            str(e.get("name", "")),
-            str(e.get("publisher", "")),
-            common.size(e.get("size")),
-            str(e.get("seeders", 0)),
-            str(e.get("leechers", 0)),
-            "yes" if e.get("verified") else "no",
-            str(e.get("info_hash", "")),
+            *(
+                printable(str(cell))  # registry text: no escape sequence reaches the terminal
+                for cell in (
+                    e.get("name") or "",
+                    e.get("publisher") or "",
+                    _size(e.get("size")),
+                    e.get("seeders", 0),
+                    e.get("leechers", 0),
+                    "yes" if e.get("verified") else "no",
+                    e.get("info_hash", ""),
+                )
+            ),
             end_section=False,
         )
     out.print(grid, markup=False)
     shown = f"{offset + 1}-{offset + len(page.entries)}" if offset else str(len(page.entries))
     out.print(f"{shown} of {page.total} entries")
+
+
+def _size(size: object) -> str:
+    return human_size(size) if isinstance(size, int) and not isinstance(size, bool) else ""

@@ -9,6 +9,7 @@ import click
 
 from weightless.client import api
 from weightless.client.cli import common
+from weightless.wire.text import printable
 
 
 def seed_with_status(torrent: str, data: str, **options: Any) -> None:
@@ -16,7 +17,7 @@ def seed_with_status(torrent: str, data: str, **options: Any) -> None:
 
     def ready(transfer: Any) -> None:
         common.stderr.print(
-            f"seeding {transfer.status().name} from {transfer.save_path} (Ctrl-C stops)"
+            printable(f"seeding {transfer.status().name} from {transfer.save_path} (Ctrl-C stops)")
         )
 
     with common.transfer_bar("seeding") as on_status, contextlib.suppress(KeyboardInterrupt):
@@ -55,7 +56,8 @@ def command(
 
     TORRENT_OR_HASH is a .torrent file, an info hash, a magnet link or PUBLISHER/NAME[@VERSION]
     as `get` takes it (the .torrent then comes from the registry). The data is checked before
-    seeding starts.
+    seeding starts; before that, a tracker that needs a passkey and has none (or refuses it)
+    stops it at once, in the tracker's words.
     """
     where = common.run(lambda: common.make_tracker(tracker, udp_port, announce_via))
     key = common.run(lambda: common.the_passkey(passkey, user_id, secret))

@@ -8,10 +8,11 @@ import click
 
 from weightless.client import api, signatures
 from weightless.client.cli import common
+from weightless.wire.text import printable
 
 
 def show(found: signatures.Verification) -> None:
-    click.echo(found.reason)
+    click.echo(printable(found.reason))
     for key in found.public_keys:
         if key != found.public_key:
             click.echo(f"also signed by {key}")

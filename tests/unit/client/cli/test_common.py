@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import io
 import json
+import re
 import signal
 
 import click
@@ -80,15 +81,16 @@ def test_a_bad_tracker_is_a_client_error_turned_into_one_line() -> None:
         (None, 0),
         ("", 0),
         ("500", 500),
-        ("500k", 500_000),
-        ("20M", 20_000_000),
-        ("1.5G", 1_500_000_000),
-        ("2 MB/s", 2_000_000),
-        ("3kiB", 3000),
-        (" 7k ", 7000),
+        ("500k", 500 * 1024),
+        ("20M", 20 * 1024**2),
+        ("1.5G", 1536 * 1024**2),
+        ("2 MiB/s", 2 * 1024**2),
+        ("2 MB/s", 2 * 1024**2),  # the command counts in binary units, whatever the spelling
+        ("3kiB", 3072),
+        (" 7k ", 7168),
     ],
 )
-def test_rates_in_decimal_units(text: str | None, rate: int) -> None:
+def test_rates_in_binary_units(text: str | None, rate: int) -> None:
     assert common._rate(text, "--upload-limit") == rate
 
 
@@ -103,18 +105,8 @@ def test_a_bad_rate_says_what_a_rate_looks_like(text: str) -> None:
 
 def test_make_settings() -> None:
     assert common.make_settings("127.0.0.1:0", True, "1M", None) == Settings(
-        "127.0.0.1:0", True, 1_000_000, 0
+        "127.0.0.1:0", True, 1024**2, 0
     )
-
-
-def test_sizes() -> None:
-    assert common.size(None) == ""
-    assert common.size(1_500_000) == "1.5 MB"
-    assert common.binary(16384) == "16 KiB"
-    assert common.binary(4 * 1024 * 1024) == "4 MiB"
-    assert common.binary(1000) == "1000 B"
-    assert common.binary(1536) == "1536 B"  # not a whole KiB: left in bytes
-    assert common.binary(3 * 1024**4) == "3 TiB"
 
 
 # -- output and errors
@@ -154,6 +146,28 @@ def test_run_turns_client_and_os_errors_into_one_line() -> None:
         assert e.value.exit_code == 1
 
 
+@pytest.mark.parametrize(
+    ("said", "shown"),
+    [
+        ("bad \x1b]52;c;Y3VybCBldmlsfHNo\x07 name", "bad \\x1b]52;c;Y3VybCBldmlsfHNo\\x07 name"),
+        ("\x1b[2J\x1b[H cleared", "\\x1b[2J\\x1b[H cleared"),
+        ("\x9b31m C1", "\\x9b31m C1"),
+        ("two\nlines", "two\\x0alines"),
+        ("invoice\u202efdp.exe", "invoice\\u202efdp.exe"),
+    ],
+)
+def test_an_error_from_a_server_is_one_escaped_line(said: str, shown: str) -> None:
+    """A registry's {"error": ...} or a tracker's failure reason ends up in a ClientError;
+    on the terminal it cannot write the clipboard (OSC 52), clear the screen, or reorder text."""
+
+    def refused() -> None:
+        raise ClientError(f"searching the registry: {said} (HTTP 400)")
+
+    with pytest.raises(click.ClickException) as e:
+        common.run(refused)
+    assert e.value.message == f"searching the registry: {shown} (HTTP 400)"
+
+
 def test_other_errors_are_not_hidden() -> None:
     def bug() -> None:
         raise ValueError("a bug")
@@ -191,25 +205,63 @@ def drawn(out: io.StringIO) -> str:
     return " ".join(out.getvalue().split())
 
 
+def status(**fields: object) -> Status:
+    base: dict[str, object] = dict(
+        name="m.bin",
+        state="downloading",
+        total=2 * 1024**2,
+        done=1024**2,
+        download_rate=100 * 1024.0,
+        upload_rate=0.0,
+        peers=1,
+        seeds=1,
+        downloaded=1024**2,
+        uploaded=0,
+        tracker_error=None,
+    )
+    base.update(fields)
+    return Status(**base)  # type: ignore[arg-type]
+
+
 def test_transfer_bar_says_what_happens(terminal: io.StringIO) -> None:
     with common.transfer_bar("getting") as update:
-        update(Status("m.bin", "metadata", 0, 0, 0.0, 0.0, 0, 0, 0, 0, "udp://t: refused"))
+        update(status(state="metadata", total=0, done=0, peers=0, seeds=0, tracker_error="no"))
         assert "fetching metadata of m.bin" in drawn(terminal)
-        assert "0 peers (tracker: udp://t: refused)" in drawn(terminal)
-        update(Status("m.bin", "downloading", 2_000_000, 1_000_000, 1e5, 0.0, 1, 1, 1, 0, None))
-        assert "downloading m.bin" in drawn(terminal) and "1 peer " in drawn(terminal)
-        update(Status("m.bin", "seeding", 2_000_000, 2_000_000, 0.0, 0.0, 2, 0, 1, 0, None))
+        assert "waiting for peers; the tracker says: no" in drawn(terminal)
+        update(status())
+        assert "downloading m.bin" in drawn(terminal)
+        assert "1.0 MiB of 2.0 MiB 100.0 KiB/s 1 peer (1 seeder) 0:00:10 left" in drawn(terminal)
+        update(status(state="seeding", done=2 * 1024**2, download_rate=0.0))
         assert "verified m.bin" in drawn(terminal)  # complete, nothing sent yet
-        update(Status("m.bin", "seeding", 2_000_000, 2_000_000, 0.0, 5e5, 2, 0, 1, 3_000_000, None))
+        update(status(state="seeding", done=2 * 1024**2, upload_rate=5e5, uploaded=3 * 1024**2))
         assert "seeding m.bin" in drawn(terminal)
-        assert "↑ 500.0 kB/s, 3.0 MB sent" in drawn(terminal)
+        assert "↑ 488.3 KiB/s, 3.0 MiB sent" in drawn(terminal)
+
+
+def test_the_path_after_a_bar_is_on_its_own_line(terminal: io.StringIO) -> None:
+    with common.transfer_bar("getting") as bar:
+        bar(status())
+        bar.finish()
+        common.stderr.file.write("/data/m.bin\n")
+        bar.resume()
+        bar(status(state="seeding", done=2 * 1024**2))
+    cursor = re.compile("\x1b\\[\\?25[lh]")  # rich hides the cursor while it draws
+    assert "\n/data/m.bin\n" in cursor.sub("", terminal.getvalue())
+
+
+def test_a_name_cannot_drive_the_terminal_from_the_bar(terminal: io.StringIO) -> None:
+    with common.transfer_bar("getting") as bar:
+        bar(status(name="[link=http://evil.example]x[/link] \x1b]8;;http://evil\x07y", peers=0))
+    shown = terminal.getvalue()
+    assert "\x1b]8" not in shown and "\\x1b]8;;http://evil\\x07y" in shown
+    assert "[link=http://evil.example]x[/link]" in shown  # shown as text, not a hyperlink
 
 
 def test_hashing_bar_shows_bytes_hashed(terminal: io.StringIO) -> None:
     with common.hashing_bar("weights") as hashed:
-        hashed(0, 4_000_000)
-        hashed(4_000_000, 4_000_000)  # the last one is always drawn
-    assert "hashing weights" in drawn(terminal) and "4.0/4.0 MB" in drawn(terminal)
+        hashed(0, 4 * 1024**2)
+        hashed(4 * 1024**2, 4 * 1024**2)  # the last one is always drawn
+    assert "hashing weights" in drawn(terminal) and "4.0 MiB of 4.0 MiB" in drawn(terminal)
 
 
 def test_bars_are_not_drawn_on_a_pipe(capsys: pytest.CaptureFixture[str]) -> None:

@@ -70,6 +70,10 @@ def test_options_are_handed_on(asked: list[dict[str, Any]], tmp_path: Path) -> N
             "hi",
             "--source",
             "SRC",
+            "--exclude",
+            "logs",
+            "--exclude",
+            "*.tmp",
             "--tracker",
             "https://t.example",
             "--udp-port",
@@ -85,6 +89,7 @@ def test_options_are_handed_on(asked: list[dict[str, Any]], tmp_path: Path) -> N
     assert call["piece_length"] == 65536 and call["v2_only"] and call["private"]
     assert call["web_seeds"] == ("http://a/", "http://b/")
     assert (call["comment"], call["source"]) == ("hi", "SRC")
+    assert call["exclude"] == ("logs", "*.tmp")
     assert call["tracker"] == Tracker("https://t.example", 0)
     assert call["passkey"].startswith("alice.")
 
@@ -94,7 +99,7 @@ def test_human_output_names_the_file_hashes_and_magnet(
 ) -> None:
     out = ok(invoke("create", str(tmp_path / "data"), "-o", "x.torrent")).stdout.splitlines()
     torrent = made(tmp_path / "src")
-    assert out[0] == "wrote x.torrent (hybrid v1+v2, 3 pieces of 16 KiB, 40.0 kB in 1 file)"
+    assert out[0] == "wrote x.torrent (hybrid v1+v2, 3 pieces of 16.0 KiB, 39.1 KiB in 1 file)"
     assert out[1:] == [
         f"info hash (v2): {torrent.info_hash}",
         f"info hash (v1): {torrent.v1_info_hash}",

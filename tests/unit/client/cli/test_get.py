@@ -88,7 +88,7 @@ def test_options_are_handed_on(fetch: Fetch) -> None:
     )
     (call,) = fetch.calls
     assert call["output"] == "models" and call["timeout"] == 2.5 and call["require_verified"]
-    assert call["settings"] == Settings("127.0.0.1:7000", True, 2_000_000, 100_000)
+    assert call["settings"] == Settings("127.0.0.1:7000", True, 2 * 1024**2, 100 * 1024)
     assert call["tracker"] == Tracker("http://t.example:8080", None, ("http",))
 
 

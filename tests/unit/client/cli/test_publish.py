@@ -5,6 +5,7 @@ fields, signing, seeding after, and the one-line errors."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ class Fakes:
         self.published: list[dict[str, Any]] = []
         self.seeded: list[dict[str, Any]] = []
         self.refuse: str | None = None
+        self.answered: dict[str, Any] = {}  # more fields of the entry the registry answers
 
     def create(self, path: str, **options: Any) -> api.Created:
         self.created.append({"path": path, **options})
@@ -41,6 +43,7 @@ class Fakes:
             Path(written), self.torrent.info_hash, None, "magnet:?xt=m", self.torrent
         )
         entry = {"info_hash": self.torrent.info_hash, "name": "weights", "publisher": "acme"}
+        entry.update(self.answered)
         return api.Published(created, entry)
 
     def seed(self, torrent: str, data: str, **options: Any) -> None:
@@ -104,12 +107,14 @@ def test_a_torrent_file_is_uploaded_as_it_is(fakes: Fakes) -> None:
 def test_data_is_hashed_and_published_in_one_call(fakes: Fakes, tmp_path: Path) -> None:
     """publish makes the torrent itself, so that it writes the .torrent only once the
     registry accepted it."""
-    ok(invoke("publish", str(tmp_path / "data"), "-o", str(tmp_path / "new.torrent"), "--v1-only"))
+    data, out = str(tmp_path / "data"), str(tmp_path / "new.torrent")
+    ok(invoke("publish", data, "-o", out, "--v1-only", "--exclude", "*.log"))
     assert fakes.created == []
     (call,) = fakes.published
     assert call["path"] == str(tmp_path / "data")
     assert call["output"] == str(tmp_path / "new.torrent")
     assert call["v1_only"] is True and call["piece_length"] == 0
+    assert call["exclude"] == ("*.log",)
     assert call["fields"] == {} and callable(call["on_hashed"])
 
 
@@ -121,6 +126,23 @@ def test_version_and_card(fakes: Fakes, tmp_path: Path) -> None:
     assert call["fields"] == {"version": "v2.1"} and call["card"] == str(card)
     missing = invoke("publish", str(fakes.path), "--card", str(tmp_path / "missing.md"))
     assert missing.exit_code == 2 and "does not exist" in missing.stderr
+
+
+def test_the_entry_a_registry_answers_is_shown_escaped(fakes: Fakes) -> None:
+    """What `publish` prints comes from the registry's answer: a hostile one cannot write the
+    clipboard, clear the screen, plant a link or reorder text with it; --json stays JSON."""
+    fakes.answered = {
+        "name": "w\x1b]52;c;cm0gLXJmIH4=\x07",
+        "publisher": "\x9b2Jacme",
+        "tags": ["\x1b]8;;https://evil.example/\x1b\\tag\x1b]8;;\x1b\\"],
+        "description": "line one\nline two \u202egnp.exe \x1b[2J",
+    }
+    shown = ok(invoke("publish", str(fakes.path))).stdout
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", shown)
+    assert "\\x1b]52;c;cm0gLXJmIH4=\\x07" in shown and "\\x9b2Jacme" in shown
+    assert "line one\\x0aline two \\u202egnp.exe \\x1b[2J" in shown
+    entry = json.loads(ok(invoke("publish", str(fakes.path), "--json")).stdout)["entry"]
+    assert entry["description"] == fakes.answered["description"]
 
 
 def test_api_key_from_the_environment(fakes: Fakes) -> None:

@@ -4,6 +4,7 @@ on, the table (whole hashes when piped), --json, and bad options."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from weightless.client import api
 from weightless.client.errors import ClientError
 from weightless.client.registry import SearchPage
 from weightless.client.trackers import Tracker
+from weightless.wire.text import printable
 
 from .kit import error_line, help_text, invoke, ok, usage_error
 
@@ -103,9 +105,37 @@ def test_the_table_has_whole_hashes_when_piped(asked: list[dict[str, Any]]) -> N
         "info",
         "hash",
     ]
-    assert lines[1].split() == ["llama-7b", "meta", "13.5", "GB", "12", "3", "yes", H1]
+    assert lines[1].split() == ["llama-7b", "meta", "12.6", "GiB", "12", "3", "yes", H1]
     assert lines[2].split() == ["tiny", "0", "0", "no", H2]
     assert lines[3] == "2 of 42 entries"
+
+
+HOSTILE = [
+    "\x1b]52;c;cm0gLXJmIH4K\x07",  # OSC 52: writes the clipboard
+    "\x1b[2J\x1b[H",  # CSI: clears the screen
+    "\x1b]8;;https://evil.example/\x1b\\click\x1b]8;;\x1b\\",  # OSC 8: a hyperlink
+    "\x9b2J",  # C1 CSI, one byte
+    "\x9d52;c;eA==\x9c",  # C1 OSC and ST
+    "invoice\u202efdp.exe",  # right-to-left override
+    "\u2066isolated\u2069",  # isolates
+    "[link=https://evil.example]rich markup[/link]",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+@pytest.mark.parametrize("field", ["name", "publisher", "info_hash", "size", "seeders"])
+def test_registry_text_reaches_the_terminal_escaped(
+    monkeypatch: pytest.MonkeyPatch, text: str, field: str
+) -> None:
+    """A hostile registry's names, publishers (any field) cannot drive the terminal: no ESC,
+    no C1 control, no bidirectional control reaches stdout; --json stays JSON."""
+    hostile = {**ENTRIES[0], field: text}
+    monkeypatch.setattr(api, "search", lambda query, **options: SearchPage(1, [hostile]))
+    shown = ok(invoke("search")).stdout
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", shown)
+    if field in ("name", "publisher", "info_hash"):
+        assert printable(text) in shown
+    assert json.loads(ok(invoke("search", "--json")).stdout)["entries"] == [hostile]
 
 
 def test_a_later_page_says_which_entries_it_shows(asked: list[dict[str, Any]]) -> None:

@@ -71,7 +71,7 @@ def test_options_are_handed_on(asked: list[dict[str, Any]], tmp_path: Path) -> N
         )
     )
     (call,) = asked
-    assert call["settings"] == Settings("0.0.0.0:7000", False, 0, 1_000_000)
+    assert call["settings"] == Settings("0.0.0.0:7000", False, 0, 1024**2)
     assert call["passkey"].startswith("alice.")
     assert call["tracker"] == Tracker("http://localhost:8080", 6969)
 
