@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -28,6 +27,8 @@ from weightless.registry.entries import (
     Entry,
     Invalid,
     Submission,
+    check_key,
+    check_readable,
     check_signature,
     check_text,
     entry_json,
@@ -63,7 +64,6 @@ __all__ = [
 T = TypeVar("T")
 STORE_TIMEOUT = 5.0  # seconds the store has to answer before the registry is Unavailable
 MAX_TRUSTED_KEYS = 100  # per publisher
-_KEY = re.compile(r"[0-9a-fA-F]{64}")
 
 # A RegistryEntry: the spec's keys, live counts included (``entries.entry_json``).
 EntryView = dict[str, Any]
@@ -237,7 +237,7 @@ class RegistryService:
     async def trust(self, publisher: str, body: bytes) -> list[str]:
         """Replace the keys trusted for a publisher with those of ``body``
         (`parse_trusted_keys`); the keys now trusted."""
-        publisher = check_text(publisher, "publisher")
+        publisher = check_readable(publisher, "publisher")
         keys = parse_trusted_keys(body)
         await self._guard(self.store.set_trusted_keys(publisher, keys))
         return keys
@@ -296,7 +296,8 @@ def _translate(failure: Failure) -> Failure:
 
 def parse_trusted_keys(body: bytes) -> list[str]:
     """The body of PUT /api/publishers/{publisher}: {"keys": ["<64 hex>", ...]}, sorted and
-    without repeats; [] trusts no key."""
+    without repeats; [] trusts no key. Each must be an Ed25519 public key that
+    ``entries.check_key`` takes (not merely 64 hex characters)."""
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):
@@ -306,7 +307,4 @@ def parse_trusted_keys(body: bytes) -> list[str]:
     keys = data["keys"]
     if len(keys) > MAX_TRUSTED_KEYS:
         raise Invalid(f"at most {MAX_TRUSTED_KEYS} keys per publisher")
-    for key in keys:
-        if not isinstance(key, str) or not _KEY.fullmatch(key):
-            raise Invalid("each key must be 64 hex characters (an Ed25519 public key)")
-    return sorted({key.lower() for key in keys})
+    return sorted({check_key(key, f"keys[{i}]") for i, key in enumerate(keys)})

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from weightless.torrent import signing
 from weightless.torrent.bdecode import BdecodeError, Spans, bdecode
-from weightless.torrent.signing import BadSignature, Signature
+from weightless.torrent.signing import BadKey, BadSignature, Signature
 from weightless.wire.numbers import INT64_MAX
 from weightless.wire.text import describe, unsafe_char
 
@@ -39,6 +39,12 @@ FileList = list[tuple[tuple[str, ...], int, bool]]  # path in the torrent, lengt
 
 class TorrentError(ValueError):
     """The .torrent file is malformed; the message says why."""
+
+
+class BadPublicKey(TorrentError):
+    """A signature in the file names a ``pub`` that is not an acceptable Ed25519 public key
+    (``weightless.torrent.signing.check_public_key``): the file is refused, not merely
+    unverified."""
 
 
 @dataclass(frozen=True)
@@ -268,6 +274,8 @@ def _signatures(
             signature = signing.from_object(value)
             if verify:
                 signing.verify(signature, btih, btmh)
+        except BadKey as e:
+            raise BadPublicKey(f"signature {i}: {e}") from None
         except BadSignature as e:
             raise TorrentError(f"signature {i}: {e}") from None
         if any(s.pub == signature.pub for s in found):
