@@ -200,7 +200,7 @@ class RegistryService:
 
     async def publisher_keys(self, publisher: str) -> list[str]:
         """The public keys (64 hex, sorted) trusted for a publisher; [] for none."""
-        return await self._guard(self.store.trusted_keys(check_text(publisher, "publisher")))
+        return await self._guard(self.store.trusted_keys(check_readable(publisher, "publisher")))
 
     async def user(self, user_id: str) -> tuple[int, int]:
         """A user's (uploaded, downloaded) bytes: those stored plus those not written yet."""
