@@ -353,3 +353,20 @@ def test_acceptance_agrees_with_an_independent_check(pub: bytes) -> None:
         assert not expected
     else:
         assert expected
+
+
+L = 2**252 + 27742317777372353535851937790883648493  # the order of the base point
+
+
+@pytest.mark.parametrize("multiple", [1, 2, 7, 15])
+def test_a_non_canonical_s_is_refused(multiple: int) -> None:
+    """S + k*L satisfies the verification equation as S does (it is the same scalar mod L),
+    so a verifier that did not insist on S < L would take a second signature for the same
+    statement (malleability). RFC 8032 5.1.7 requires S < L."""
+    good = signing.sign(KEY, BTIH, BTMH)
+    s = int.from_bytes(good.sig[32:], "little") + multiple * L
+    assert s < 2**256
+    bad = Signature(PUB, good.sig[:32] + s.to_bytes(32, "little"))
+    signing.verify(good, BTIH, BTMH)
+    with pytest.raises(BadSignature, match="does not verify"):
+        signing.verify(bad, BTIH, BTMH)
