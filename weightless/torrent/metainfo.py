@@ -32,7 +32,7 @@ MIN_V2_PIECE_LENGTH = 16 * 1024
 MAX_SIGNATURES = 16  # signature objects in one file (each costs about 0.1-0.4 ms to verify)
 
 _UNSAFE = re.compile(r"[/\\]|^[A-Za-z]:")  # path separators, a Windows drive
-_UNSAFE_BYTES = re.compile(rb"[\x00-\x1f\x7f-\x9f/\\]|^[A-Za-z]:|^$")
+_UNSAFE_BYTES = re.compile(rb"[\x00-\x1f\x7f-\x9f/\\]|^[A-Za-z]:")  # ... in a legacy encoding
 
 FileList = list[tuple[tuple[str, ...], int, bool]]  # path in the torrent, length, is a pad file
 
@@ -104,10 +104,11 @@ def _component(raw: object, what: str) -> str:
 
 def _legacy_component(raw: object, what: str) -> None:
     """The legacy spelling of a name beside its ``.utf-8`` one: checked as `_component` when it
-    is UTF-8; in another encoding, byte by byte: no separator, drive, C0 or C1 control (read
-    as Latin-1 bytes 0x80-0x9f are C1) or DEL, and not empty, ``.`` or ``..``."""
+    is UTF-8; in another encoding (never empty, ``.`` or ``..``: those are UTF-8), byte by
+    byte: no separator, drive, C0 or C1 control (read as Latin-1, bytes 0x80-0x9f are C1) or
+    DEL."""
     if isinstance(raw, bytes) and not _is_utf8(raw):
-        if raw in (b".", b"..") or _UNSAFE_BYTES.search(raw):
+        if _UNSAFE_BYTES.search(raw):
             raise TorrentError(f"{what} {raw!r} is not a safe file name")
         return
     _component(raw, what)
@@ -218,10 +219,8 @@ def _v2_files(tree: object, prefix: tuple[str, ...], out: FileList) -> None:
 
 def _v2_layout(files: FileList, piece_length: int) -> FileList:
     """The files of a v2 file tree as libtorrent lays them out, and a hybrid's v1 file list
-    must spell them: in tree order, and when there is more than one file, each followed by a
-    pad file (BEP 47) up to the next piece boundary."""
-    if len(files) < 2:
-        return files
+    must spell them: in tree order, each followed by a pad file (BEP 47) up to the next piece
+    boundary, the last one too."""
     out: FileList = []
     for path, size, pad in files:
         out.append((path, size, pad))
@@ -231,12 +230,27 @@ def _v2_layout(files: FileList, piece_length: int) -> FileList:
     return out
 
 
+def _without_tail_padding(files: FileList) -> FileList:
+    """``files`` without the pad file after the last file that holds data (empty files after
+    it stay): hybrids made before libtorrent wrote that pad leave it out, and it takes both."""
+    for i in range(len(files) - 1, -1, -1):
+        _, size, pad = files[i]
+        if size == 0:
+            continue
+        return files[:i] + files[i + 1 :] if pad else files
+    return files
+
+
 def _hybrid_mismatch(v1: FileList, v2: FileList, piece_length: int) -> str | None:
     """Why a hybrid's v1 file list and v2 file tree describe different files, or None. The
-    rule is libtorrent's (``files_compatible``): as many entries, the same total, and at each
-    index a file that holds data (not a pad file, not empty) on one side only if on both,
-    with the same path, length and offset; pad files and empty files match each other."""
+    rule is libtorrent's (``torrent_info``, ``files_compatible``): as many entries (the v2
+    layout's tail padding dropped when the v1 list has one entry fewer), the same total, and
+    at each index a file that holds data (not a pad file, not empty) on one side only if on
+    both, with the same path, length and offset; pad files and empty files match each
+    other."""
     layout = _v2_layout(v2, piece_length)
+    if len(layout) == len(v1) + 1:
+        layout = _without_tail_padding(layout)
     if len(v1) != len(layout):
         return (
             f"the v1 file list has {len(v1)} entries where the v2 file tree needs "

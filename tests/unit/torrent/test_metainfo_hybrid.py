@@ -30,6 +30,7 @@ def hybrids(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
         "mixed": {"a.bin": 5000, "b.bin": 20000, "e.bin": 0, "sub/c.bin": 100, "z.bin": 32768},
         "unaligned last": {"a.bin": 5000, "b.bin": 0, "c.bin": 20000},
         "aligned": {"a.bin": PIECE, "b.bin": 2 * PIECE},
+        "empty last": {"a.bin": 5000, "c.bin": 20000, "z": 0},
     }
     made = {}
     for name, files in layouts.items():
@@ -39,6 +40,9 @@ def hybrids(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
         made[name] = _make(root, name)
     (root / "one.bin").write_bytes(b"y" * 5000)
     made["single"] = _make(root, "one.bin")
+    top = lt.bdecode(made["single"])  # the same single file, listed under "files"
+    top[b"info"][b"files"] = [{b"length": top[b"info"].pop(b"length"), b"path": [b"one.bin"]}]
+    made["single as a list"] = bytes(lt.bencode(top))
     return made
 
 
@@ -152,6 +156,23 @@ def rename_the_single_file(info: Info) -> None:
     info[b"name"] = b"other.bin"
 
 
+def resize_the_tail_pad(info: Info) -> None:
+    info[b"files"][_pads(info)[-1]][b"length"] = 100
+
+
+def split_the_tail_pad(info: Info) -> None:
+    i = _pads(info)[-1]
+    size = info[b"files"][i][b"length"]
+    info[b"files"][i:] = [
+        {b"attr": b"p", b"length": size - 1, b"path": [b".pad", b"a"]},
+        {b"attr": b"p", b"length": 1, b"path": [b".pad", b"b"]},
+    ]
+
+
+def empty_file_after_the_tail_pad(info: Info) -> None:
+    info[b"files"].append({b"length": 0, b"path": [b"zz"]})
+
+
 # (layout, mutation): libtorrent refuses every one of these
 REFUSED = [
     ("mixed", swap_first_two_files),
@@ -175,6 +196,11 @@ REFUSED = [
     ("aligned", swap_first_two_files),
     ("aligned", pad_the_end),
     ("single", rename_the_single_file),
+    ("unaligned last", resize_the_tail_pad),
+    ("unaligned last", split_the_tail_pad),
+    ("unaligned last", empty_file_after_the_tail_pad),
+    ("empty last", swap_first_two_files),
+    ("single as a list", add_a_file),
 ]
 
 
@@ -206,6 +232,16 @@ def swap_the_empty_file_and_a_pad(info: Info) -> None:
     files[i - 1], files[i] = files[i], files[i - 1]
 
 
+def drop_the_tail_pad(info: Info) -> None:
+    """As libtorrent wrote hybrids before it padded the last file."""
+    del info[b"files"][_pads(info)[-1]]
+
+
+def pad_the_single_file(info: Info) -> None:
+    size = PIECE - info[b"files"][0][b"length"] % PIECE
+    info[b"files"].append({b"attr": b"p", b"length": size, b"path": [b".pad", b"%d" % size]})
+
+
 def set_mtime_and_attributes(info: Info) -> None:
     info[b"files"][0][b"mtime"] = 5
     info[b"files"][0][b"attr"] = b"x"
@@ -216,6 +252,9 @@ ACCEPTED = [
     ("mixed", set_mtime_and_attributes),
     ("unaligned last", rename_the_empty_file),
     ("unaligned last", swap_the_empty_file_and_a_pad),
+    ("unaligned last", drop_the_tail_pad),
+    ("empty last", drop_the_tail_pad),
+    ("single as a list", pad_the_single_file),
 ]
 
 
@@ -241,19 +280,23 @@ def test_the_reason_names_the_file(hybrids: dict[str, bytes]) -> None:
         parse_torrent(mutated(hybrids["mixed"], swap_first_two_files))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_file_list_mutations_agree_with_libtorrent(
     hybrids: dict[str, bytes], data: st.DataObject
 ) -> None:
     """Random edits of a hybrid's v1 file list (reorder, drop, repeat, resize, toggle pad
-    attributes, add pads): accepted here exactly when libtorrent accepts."""
-    layout = data.draw(st.sampled_from(["mixed", "unaligned last", "aligned"]))
+    attributes, add pads or empty files): accepted here exactly when libtorrent accepts."""
+    layout = data.draw(
+        st.sampled_from(["mixed", "unaligned last", "aligned", "empty last", "single as a list"])
+    )
 
     def change(info: Info) -> None:
         files = info[b"files"]
         for _ in range(data.draw(st.integers(1, 3))):
-            op = data.draw(st.sampled_from(["swap", "drop", "repeat", "resize", "pad", "insert"]))
+            op = data.draw(
+                st.sampled_from(["swap", "drop", "repeat", "resize", "pad", "insert", "empty"])
+            )
             i = data.draw(st.integers(0, len(files) - 1))
             j = data.draw(st.integers(0, len(files) - 1))
             if op == "swap":
@@ -264,6 +307,8 @@ def test_file_list_mutations_agree_with_libtorrent(
                 files.insert(j, copy.deepcopy(files[i]))
             elif op == "resize":
                 files[i][b"length"] = max(0, files[i][b"length"] + data.draw(st.integers(-2, 2)))
+            elif op == "empty":
+                files.insert(i, {b"length": 0, b"path": [b"e%d" % i]})
             elif op == "pad":
                 attr = files[i].get(b"attr", b"")
                 files[i][b"attr"] = attr.replace(b"p", b"") if b"p" in attr else attr + b"p"
