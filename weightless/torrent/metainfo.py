@@ -32,7 +32,6 @@ MIN_V2_PIECE_LENGTH = 16 * 1024
 MAX_SIGNATURES = 16  # signature objects in one file (each costs about 0.1-0.4 ms to verify)
 
 _UNSAFE = re.compile(r"[/\\]|^[A-Za-z]:")  # path separators, a Windows drive
-_UNSAFE_BYTES = re.compile(rb"[\x00-\x1f\x7f-\x9f/\\]|^[A-Za-z]:")  # ... in a legacy encoding
 
 FileList = list[tuple[tuple[str, ...], int, bool]]  # path in the torrent, length, is a pad file
 
@@ -104,11 +103,11 @@ def _component(raw: object, what: str) -> str:
 
 def _legacy_component(raw: object, what: str) -> None:
     """The legacy spelling of a name beside its ``.utf-8`` one: checked as `_component` when it
-    is UTF-8; in another encoding (never empty, ``.`` or ``..``: those are UTF-8), byte by
-    byte: no separator, drive, C0 or C1 control (read as Latin-1, bytes 0x80-0x9f are C1) or
-    DEL."""
+    is UTF-8. In another encoding (never empty, ``.`` or ``..``: those are UTF-8) its bytes are
+    read as Latin-1, where 0x80-0x9f are the C1 controls, and checked the same way."""
     if isinstance(raw, bytes) and not _is_utf8(raw):
-        if _UNSAFE_BYTES.search(raw):
+        text = raw.decode("latin-1")
+        if _UNSAFE.search(text) or unsafe_char(text) is not None:
             raise TorrentError(f"{what} {raw!r} is not a safe file name")
         return
     _component(raw, what)
