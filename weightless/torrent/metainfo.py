@@ -367,7 +367,7 @@ def _parse(
     if not listed:
         raise TorrentError("torrent has no files besides padding")
     total_size = sum(size for _, size in listed)
-    if total_size > INT64_MAX:
+    if sum(size for _, size, _ in files) > INT64_MAX:  # pad files take room in pieces too
         raise TorrentError(f"the files add up to more than {INT64_MAX} bytes")
 
     v1_info_hash = hashlib.sha1(raw_info).digest() if is_v1 else None
