@@ -347,28 +347,31 @@ def _parse(
         if b"file tree" not in info:
             raise TorrentError("v2 torrent without 'file tree'")
         _v2_files(info[b"file tree"], (), v2_files)
-    files = v2_files
+    v1_files: FileList = []
     if is_v1:
-        files = _v1_files(info, name)
+        v1_files = _v1_files(info, name)
         pieces = info[b"pieces"]
         if not isinstance(pieces, bytes) or len(pieces) % 20:
             raise TorrentError("'pieces' must be a string whose length is a multiple of 20")
         piece_count = len(pieces) // 20
-        if piece_count != -(-sum(size for _, size, _ in files) // piece_length):
+        if piece_count != -(-sum(size for _, size, _ in v1_files) // piece_length):
             raise TorrentError("'pieces' does not match the total length of the files")
-        mismatch = _hybrid_mismatch(files, v2_files, piece_length) if is_v2 else None
+        mismatch = _hybrid_mismatch(v1_files, v2_files, piece_length) if is_v2 else None
         if mismatch is not None:
             raise TorrentError(
                 f"the v1 file list and the v2 file tree describe different files: {mismatch}"
             )
     else:
-        piece_count = sum(-(-size // piece_length) for _, size, pad in files if not pad)
+        piece_count = sum(-(-size // piece_length) for _, size, pad in v2_files if not pad)
+    # a hybrid's files are named as its v2 file tree names them (so libtorrent shows them):
+    # the two lists agree on every file that holds data, not on the names of empty ones
+    files = v2_files if is_v2 else v1_files
     listed = [("/".join(path), size) for path, size, pad in files if not pad]
     if not listed:
         raise TorrentError("torrent has no files besides padding")
     total_size = sum(size for _, size in listed)
-    if sum(size for _, size, _ in files) > INT64_MAX:  # pad files take room in pieces too
-        raise TorrentError(f"the files add up to more than {INT64_MAX} bytes")
+    if max(sum(size for _, size, _ in f) for f in (v1_files, v2_files)) > INT64_MAX:
+        raise TorrentError(f"the files add up to more than {INT64_MAX} bytes")  # pads count
 
     v1_info_hash = hashlib.sha1(raw_info).digest() if is_v1 else None
     v2_info_hash = hashlib.sha256(raw_info).digest() if is_v2 else None
