@@ -56,3 +56,53 @@ def from_scratch_verify(torrent: bytes) -> list[bytes]:
         )
         keys.append(o[b"pub"])
     return keys
+
+
+# Ed25519 public keys that are points of small order (order 1, 2, 4 or 8), as libsodium's
+# blocklist (ge25519_has_small_order) and "Taming the many EdDSAs" (Chalkias et al., 2020) list
+# them: the eight points in canonical form, each with the sign bit flipped, and the
+# non-canonical y >= p spellings of y = 0, 1 (p = 2^255 - 19). `cryptography` loads them all.
+_SMALL_ORDER_Y = {
+    "identity (order 1)": "0100000000000000000000000000000000000000000000000000000000000000",
+    "y = p-1 (order 2)": "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    "y = 0 (order 4)": "0000000000000000000000000000000000000000000000000000000000000000",
+    "order 8, a": "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+    "order 8, b": "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+    "y = p, non-canonical 0": "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    "y = p+1, non-canonical 1": "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+}
+
+
+def _flip_sign(hex_key: str) -> str:
+    raw = bytearray.fromhex(hex_key)
+    raw[31] ^= 0x80
+    return raw.hex()
+
+
+SMALL_ORDER_KEYS: dict[str, str] = {
+    **_SMALL_ORDER_Y,
+    **{f"{name}, sign bit flipped": _flip_sign(key) for name, key in _SMALL_ORDER_Y.items()},
+}
+assert len(set(SMALL_ORDER_KEYS.values())) == 14
+
+IDENTITY = bytes.fromhex(_SMALL_ORDER_Y["identity (order 1)"])
+# R = the identity, S = 0: with the identity as the key, [S]B = R + [k]A holds for every message
+FORGED_SIG = IDENTITY + bytes(32)
+
+
+def forged_signature_object(pub: bytes = IDENTITY, sig: bytes = FORGED_SIG) -> bytes:
+    """A bencoded signature object (alg, pub, sig, v), written by hand."""
+    return b"d3:alg7:ed255193:pub32:" + pub + b"3:sig64:" + sig + b"1:vi1ee"
+
+
+def with_forged_signature(torrent: bytes, pub: bytes = IDENTITY, sig: bytes = FORGED_SIG) -> bytes:
+    """``torrent`` (no ``signatures`` yet, keys in order) with a ``signatures`` list holding one
+    object by ``pub``, spliced in before the first top-level key that sorts after it."""
+    top, _ = scan(torrent, 0)
+    at = len(torrent) - 1
+    for key, _value, start, _end in top:
+        if key > b"signatures":
+            at = start - len(key) - len(str(len(key))) - 1
+            break
+    added = b"10:signaturesl" + forged_signature_object(pub, sig) + b"e"
+    return torrent[:at] + added + torrent[at:]

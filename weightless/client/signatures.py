@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from weightless.client.errors import ClientError
 from weightless.client.torrents import write_torrent
 from weightless.torrent import signing
-from weightless.torrent.metainfo import TorrentError, parse_torrent, sign_torrent
-from weightless.torrent.signing import BadSignature, Signature
+from weightless.torrent.metainfo import BadPublicKey, TorrentError, parse_torrent, sign_torrent
+from weightless.torrent.signing import BadKey, BadSignature, Signature
 
 
 def sign_bytes(data: bytes, key: Ed25519PrivateKey, where: str = "the torrent") -> bytes:
@@ -97,9 +97,12 @@ def verify_torrent(
 ) -> Verification:
     """Check every signature of a .torrent file against its own hashes. The key reported is
     the first one in ``trusted_keys`` (the keys trusted for its publisher), else the first.
-    `ClientError` when the file is not a torrent at all."""
+    `ClientError` when the file is not a torrent at all, or names a key that is not an
+    Ed25519 public key."""
     try:
         info = parse_torrent(data)
+    except BadPublicKey as e:
+        raise ClientError(f"{where}: {e}") from None
     except TorrentError as e:
         if not str(e).startswith("signature"):
             raise ClientError(f"{where} is not a valid torrent file: {e}") from None
@@ -137,9 +140,12 @@ def entry_hashes(entry: Mapping[str, Any]) -> tuple[bytes | None, bytes | None]:
 
 
 def _file_problem(hashes: tuple[bytes | None, bytes | None], torrent: bytes) -> str | None:
-    """Why a stored .torrent does not go with an entry of these hashes, or None."""
+    """Why a stored .torrent does not go with an entry of these hashes, or None; `ClientError`
+    for one whose signatures name a key that is not an Ed25519 public key."""
     try:
         info = parse_torrent(torrent)
+    except BadPublicKey as e:
+        raise ClientError(f"refusing the stored .torrent: {e}") from None
     except TorrentError as e:
         return f"the stored .torrent: {e}"
     if (info.v1_info_hash, info.v2_info_hash) != hashes:
@@ -154,7 +160,9 @@ def verify_entry(
 ) -> Verification:
     """Check a registry entry's ``publisher_key``/``signature`` against the entry's hashes and,
     when the registry stores a file, against that file's own hashes (and the file's own
-    signatures). ``trusted_keys``: the keys trusted for the entry's publisher."""
+    signatures). ``trusted_keys``: the keys trusted for the entry's publisher. `ClientError`
+    for a ``publisher_key`` that is not an Ed25519 public key (a small-order point "signs"
+    anything)."""
     key, sig = entry.get("publisher_key"), entry.get("signature")
     hashes = entry_hashes(entry)
     problem = None if torrent is None else _file_problem(hashes, torrent)
@@ -166,6 +174,8 @@ def verify_entry(
         if not isinstance(key, str) or not isinstance(sig, str):
             raise BadSignature("publisher_key and signature must be hex strings")
         signing.verify(signing.from_hex(key, sig), *hashes)
+    except BadKey as e:
+        raise ClientError(f"refusing the entry's signature: {e}") from None
     except BadSignature as e:
         return Verification(True, False, str(key), None, f"the entry's signature: {e}")
     trusted = _trusted(key, trusted_keys)

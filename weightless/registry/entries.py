@@ -15,12 +15,20 @@ from typing import Any
 
 from weightless.torrent.magnet import entry_magnet
 from weightless.torrent.metainfo import TorrentError, TorrentInfo, parse_torrent
-from weightless.torrent.signing import BadSignature, Signature, from_hex, verify
+from weightless.torrent.signing import (
+    BadSignature,
+    Signature,
+    from_hex,
+    public_key_from_hex,
+    verify,
+)
 from weightless.wire.numbers import INT64_MAX
 from weightless.wire.repo import valid_version
+from weightless.wire.text import describe, unsafe_char
 
 _HEX = re.compile(r"[0-9a-fA-F]*")
 TEXT_FIELDS = ("description", "publisher", "license", "category", "tags")
+MULTILINE_FIELDS = ("description",)  # may hold \n, \r and \t
 OPTIONAL_FIELDS = ("description", "publisher", "license", "size", "category", "tags")
 
 
@@ -97,6 +105,31 @@ def rfc3339(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(seconds)))
 
 
+def check_readable(value: object, field: str) -> str:
+    """`check_text`, and text that people read: no character of
+    ``weightless.wire.text.unsafe_char`` (C0 and C1 controls, DEL, bidirectional overrides and
+    isolates; a field of ``MULTILINE_FIELDS`` may hold ``\\n``, ``\\r`` and ``\\t``). `Invalid`
+    naming the field and the character otherwise."""
+    text = check_text(value, field)
+    char = unsafe_char(text, multiline=field in MULTILINE_FIELDS)
+    if char is not None:
+        raise Invalid(
+            f"{field} must not contain {describe(char)} (control and bidirectional "
+            "characters are refused in text people read)"
+        )
+    return text
+
+
+def check_key(value: object, field: str = "key") -> str:
+    """An Ed25519 public key as 64 hex characters, lowercased: the canonical encoding of a
+    point not of small order (``weightless.torrent.signing.check_public_key``); `Invalid`
+    otherwise."""
+    try:
+        return public_key_from_hex(value, field).hex()
+    except BadSignature as e:
+        raise Invalid(str(e)) from None
+
+
 def check_size(value: object, field: str = "size") -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # JSON has one number type: 1e9 and 1000000000.0 are whole numbers
@@ -151,7 +184,7 @@ def parse_json_body(body: bytes) -> Submission:
     name = data.get("name")
     if name is None or name == "":
         raise Invalid("name is required")
-    entry = Entry(info_hash=info_hash, name=check_text(name, "name"))
+    entry = Entry(info_hash=info_hash, name=check_readable(name, "name"))
     _optional(entry, data)
     v1 = data.get("v1_info_hash")
     if v1 is not None:
@@ -203,7 +236,7 @@ def _optional(entry: Entry, data: Mapping[str, Any]) -> None:
     for field in TEXT_FIELDS:
         value = data.get(field)
         if value is not None:
-            setattr(entry, field, check_text(value, field))
+            setattr(entry, field, check_readable(value, field))
     size = data.get("size")
     if size is not None:
         entry.size = check_size(size)
@@ -236,13 +269,13 @@ def parse_upload(torrent_data: bytes, params: Mapping[str, str]) -> Submission:
     entry = Entry(
         info_hash=info.info_hash_hex,
         v1_info_hash=info.v1_info_hash_hex if info.v2_info_hash is not None else None,
-        name=check_text(params.get("name") or info.name, "name"),
+        name=check_readable(params.get("name") or info.name, "name"),
         size=info.total_size,
     )
     for field in TEXT_FIELDS:
         value = params.get(field)
         if value is not None:
-            setattr(entry, field, check_text(value, field))
+            setattr(entry, field, check_readable(value, field))
     if params.get("size") is not None:
         entry.size = parse_size(params["size"])
     if params.get("version") is not None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -31,6 +30,8 @@ from weightless.registry.entries import (
     Entry,
     Invalid,
     Submission,
+    check_key,
+    check_readable,
     check_signature,
     check_text,
     entry_json,
@@ -75,7 +76,6 @@ T = TypeVar("T")
 STORE_TIMEOUT = 5.0  # seconds the store has to answer before the registry is Unavailable
 MAX_TRUSTED_KEYS = 100  # per publisher
 MAX_CARD = MAX_CARD_BYTES  # bytes of a model card (Markdown, UTF-8), as the command checks it
-_KEY = re.compile(r"[0-9a-fA-F]{64}")
 _NOT_OWNER = "a token of {} may only change its own entries"
 
 # A RegistryEntry: the spec's keys, live counts included (``entries.entry_json``).
@@ -305,7 +305,7 @@ class RegistryService:
 
     async def publisher_keys(self, publisher: str) -> list[str]:
         """The public keys (64 hex, sorted) trusted for a publisher; [] for none."""
-        return await self._guard(self.store.trusted_keys(check_text(publisher, "publisher")))
+        return await self._guard(self.store.trusted_keys(check_readable(publisher, "publisher")))
 
     async def user(self, user_id: str) -> tuple[int, int]:
         """A user's (uploaded, downloaded) bytes: those stored plus those not written yet."""
@@ -380,7 +380,7 @@ class RegistryService:
         """Replace the keys trusted for a publisher with those of ``body``
         (`parse_trusted_keys`); the keys now trusted. The operator's (`Forbidden` for a token)."""
         self.require_operator(writer)
-        publisher = check_text(publisher, "publisher")
+        publisher = check_readable(publisher, "publisher")
         keys = parse_trusted_keys(body)
         await self._guard(self.store.set_trusted_keys(publisher, keys))
         return keys
@@ -464,7 +464,8 @@ def _translate(failure: Failure) -> Failure:
 
 def parse_trusted_keys(body: bytes) -> list[str]:
     """The body of PUT /api/publishers/{publisher}: {"keys": ["<64 hex>", ...]}, sorted and
-    without repeats; [] trusts no key."""
+    without repeats; [] trusts no key. Each must be an Ed25519 public key that
+    ``entries.check_key`` takes (not merely 64 hex characters)."""
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):
@@ -474,7 +475,4 @@ def parse_trusted_keys(body: bytes) -> list[str]:
     keys = data["keys"]
     if len(keys) > MAX_TRUSTED_KEYS:
         raise Invalid(f"at most {MAX_TRUSTED_KEYS} keys per publisher")
-    for key in keys:
-        if not isinstance(key, str) or not _KEY.fullmatch(key):
-            raise Invalid("each key must be 64 hex characters (an Ed25519 public key)")
-    return sorted({key.lower() for key in keys})
+    return sorted({check_key(key, f"keys[{i}]") for i, key in enumerate(keys)})

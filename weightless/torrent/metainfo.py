@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +21,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from weightless.torrent import signing
 from weightless.torrent.bdecode import BdecodeError, Spans, bdecode
-from weightless.torrent.signing import BadSignature, Signature
+from weightless.torrent.signing import BadKey, BadSignature, Signature
 from weightless.wire.numbers import INT64_MAX
+from weightless.wire.text import describe, unsafe_char
 
 MAX_TREE_DEPTH = 64  # directories in one file path
 MAX_FILES = 100_000  # file entries, pad files included
@@ -30,13 +32,19 @@ MAX_ITEMS = 40 * MAX_FILES  # bencode values: room for MAX_FILES in a hybrid; ca
 MIN_V2_PIECE_LENGTH = 16 * 1024
 MAX_SIGNATURES = 16  # signature objects in one file (each costs about 0.1-0.4 ms to verify)
 
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]")  # path separators and control characters
+_UNSAFE = re.compile(r"[/\\]|^[A-Za-z]:")  # path separators, a Windows drive
 
 FileList = list[tuple[tuple[str, ...], int, bool]]  # path in the torrent, length, is a pad file
 
 
 class TorrentError(ValueError):
     """The .torrent file is malformed; the message says why."""
+
+
+class BadPublicKey(TorrentError):
+    """A signature in the file names a ``pub`` that is not an acceptable Ed25519 public key
+    (``weightless.torrent.signing.check_public_key``): the file is refused, not merely
+    unverified."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +85,9 @@ class TorrentInfo:
 
 
 def _component(raw: object, what: str) -> str:
-    """One file or directory name; refuse anything a client could be tricked with."""
+    """One file or directory name; refuse anything a client could be tricked with: not UTF-8,
+    empty, ``.``, ``..``, a path separator, a drive (``C:``), or a character people must not
+    be shown (``weightless.wire.text.unsafe_char``: controls, bidirectional overrides)."""
     if not isinstance(raw, bytes):
         raise TorrentError(f"{what} is not a string")
     try:
@@ -86,12 +96,64 @@ def _component(raw: object, what: str) -> str:
         raise TorrentError(f"{what} is not valid UTF-8") from None
     if text in ("", ".", "..") or _UNSAFE.search(text):
         raise TorrentError(f"{what} {text!r} is not a safe file name")
+    char = unsafe_char(text)
+    if char is not None:
+        raise TorrentError(f"{what} contains {describe(char)}: not a safe file name")
     return text
 
 
-def _utf8_key(d: dict[bytes, Any], key: bytes) -> object:
-    """Prefer ``key.utf-8``, which some creators add next to a legacy-encoded ``key``."""
-    return d.get(key + b".utf-8", d.get(key))
+def _legacy_component(raw: object, what: str) -> None:
+    """The legacy spelling of a name beside its ``.utf-8`` one: checked as `_component` when it
+    is UTF-8. In another encoding (never empty, ``.`` or ``..``: those are UTF-8) its bytes are
+    read as Latin-1, where 0x80-0x9f are the C1 controls, and checked the same way."""
+    if isinstance(raw, bytes) and not _is_utf8(raw):
+        text = raw.decode("latin-1")
+        if _UNSAFE.search(text) or unsafe_char(text) is not None:
+            raise TorrentError(f"{what} {raw!r} is not a safe file name")
+        return
+    _component(raw, what)
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _spelled(d: dict[bytes, Any], key: bytes, what: str) -> tuple[object, str]:
+    """(the value of ``key.utf-8`` when there is one, else of ``key``; which of the two), so
+    that some creators' ``.utf-8`` spelling beside a legacy-encoded ``key`` is the one shown.
+    Both spellings are checked by the caller: a safe one must not hide an unsafe other."""
+    utf8 = key + b".utf-8"
+    if utf8 in d:
+        return d[utf8], f"{what}{utf8.decode()}"
+    return d.get(key), f"{what}{key.decode()}"
+
+
+def _name(info: dict[bytes, Any]) -> str:
+    """The torrent's name, from ``name.utf-8`` or ``name``; every spelling present checked."""
+    value, spelling = _spelled(info, b"name", "")
+    name = _component(value, spelling)
+    if spelling != "name" and b"name" in info:
+        _legacy_component(info[b"name"], "name")
+    return name
+
+
+def _path(entry: dict[bytes, Any], what: str) -> tuple[str, ...]:
+    """A v1 file's path, from ``path.utf-8`` or ``path``; every spelling present checked."""
+    value, spelling = _spelled(entry, b"path", f"{what} ")
+    parts = _path_list(value, spelling, _component)
+    if spelling.endswith(".utf-8") and b"path" in entry:
+        _path_list(entry[b"path"], f"{what} path", _legacy_component)
+    return tuple(str(p) for p in parts)
+
+
+def _path_list(value: object, what: str, check: Callable[[object, str], object]) -> list[object]:
+    if not isinstance(value, list) or not 0 < len(value) <= MAX_TREE_DEPTH:
+        raise TorrentError(f"{what} must be a list of 1 to {MAX_TREE_DEPTH} names")
+    return [check(p, f"{what} component") for p in value]
 
 
 def _length(raw: object, what: str) -> int:
@@ -125,11 +187,7 @@ def _v1_files(info: dict[bytes, Any], name: str) -> FileList:
         if not isinstance(entry, dict):
             raise TorrentError(f"{what} is not a dictionary")
         size = _length(entry.get(b"length"), f"{what} length")
-        path = _utf8_key(entry, b"path")
-        if not isinstance(path, list) or not 0 < len(path) <= MAX_TREE_DEPTH:
-            raise TorrentError(f"{what} path must be a list of 1 to {MAX_TREE_DEPTH} names")
-        parts = tuple(_component(p, f"{what} path component") for p in path)
-        files.append((parts, size, _is_pad(entry, what)))
+        files.append((_path(entry, what), size, _is_pad(entry, what)))
     return files
 
 
@@ -159,9 +217,57 @@ def _v2_files(tree: object, prefix: tuple[str, ...], out: FileList) -> None:
         out.append((path, size, pad))
 
 
-def _real(files: FileList) -> list[tuple[tuple[str, ...], int]]:
-    """Non-pad files in a canonical order, to compare a hybrid's v1 and v2 views."""
-    return sorted((path, size) for path, size, pad in files if not pad)
+def _v2_layout(files: FileList, piece_length: int) -> FileList:
+    """The files of a v2 file tree as libtorrent lays them out, and a hybrid's v1 file list
+    must spell them: in tree order, each followed by a pad file (BEP 47) up to the next piece
+    boundary, the last one too."""
+    out: FileList = []
+    for path, size, pad in files:
+        out.append((path, size, pad))
+        if size % piece_length:
+            gap = piece_length - size % piece_length
+            out.append(((".pad", str(gap)), gap, True))
+    return out
+
+
+def _without_tail_padding(files: FileList) -> FileList:
+    """``files`` without the pad file after the last file that holds data (empty files after
+    it stay): hybrids made before libtorrent wrote that pad leave it out, and it takes both."""
+    for i in range(len(files) - 1, -1, -1):
+        _, size, pad = files[i]
+        if size == 0:
+            continue
+        return files[:i] + files[i + 1 :] if pad else files
+    return files
+
+
+def _hybrid_mismatch(v1: FileList, v2: FileList, piece_length: int) -> str | None:
+    """Why a hybrid's v1 file list and v2 file tree describe different files, or None. The
+    rule is libtorrent's (``torrent_info``, ``files_compatible``): as many entries (the v2
+    layout's tail padding dropped when the v1 list has one entry fewer), the same total, and
+    at each index a file that holds data (not a pad file, not empty) on one side only if on
+    both, with the same path, length and offset; pad files and empty files match each
+    other."""
+    layout = _v2_layout(v2, piece_length)
+    if len(layout) == len(v1) + 1:
+        layout = _without_tail_padding(layout)
+    if len(v1) != len(layout):
+        return (
+            f"the v1 file list has {len(v1)} entries where the v2 file tree needs "
+            f"{len(layout)} (pad files included)"
+        )
+    offset1 = offset2 = 0
+    for i, ((path1, size1, pad1), (path2, size2, pad2)) in enumerate(zip(v1, layout, strict=True)):
+        real1, real2 = not pad1 and size1 > 0, not pad2 and size2 > 0
+        if (real1 or real2) and (real1, path1, size1, offset1) != (real2, path2, size2, offset2):
+            return (
+                f"file {i} is {'/'.join(path1)!r} ({size1} bytes at {offset1}) in the v1 file "
+                f"list but {'/'.join(path2)!r} ({size2} bytes at {offset2}) in the v2 file tree"
+            )
+        offset1, offset2 = offset1 + size1, offset2 + size2
+    if offset1 != offset2:
+        return f"the v1 file list adds up to {offset1} bytes, the v2 file tree to {offset2}"
+    return None
 
 
 def _signatures(
@@ -182,6 +288,8 @@ def _signatures(
             signature = signing.from_object(value)
             if verify:
                 signing.verify(signature, btih, btmh)
+        except BadKey as e:
+            raise BadPublicKey(f"signature {i}: {e}") from None
         except BadSignature as e:
             raise TorrentError(f"signature {i}: {e}") from None
         if any(s.pub == signature.pub for s in found):
@@ -216,7 +324,7 @@ def _parse(
         raise TorrentError("missing 'info' dictionary")
     raw_info = raw[info_span[0] : info_span[1]]
 
-    name = _component(_utf8_key(info, b"name"), "name")
+    name = _name(info)
     piece_length = info.get(b"piece length")
     if not isinstance(piece_length, int) or not 0 < piece_length <= INT64_MAX:
         raise TorrentError("'piece length' must be a positive integer")
@@ -240,25 +348,31 @@ def _parse(
         if b"file tree" not in info:
             raise TorrentError("v2 torrent without 'file tree'")
         _v2_files(info[b"file tree"], (), v2_files)
-    files = v2_files
+    v1_files: FileList = []
     if is_v1:
-        files = _v1_files(info, name)
+        v1_files = _v1_files(info, name)
         pieces = info[b"pieces"]
         if not isinstance(pieces, bytes) or len(pieces) % 20:
             raise TorrentError("'pieces' must be a string whose length is a multiple of 20")
         piece_count = len(pieces) // 20
-        if piece_count != -(-sum(size for _, size, _ in files) // piece_length):
+        if piece_count != -(-sum(size for _, size, _ in v1_files) // piece_length):
             raise TorrentError("'pieces' does not match the total length of the files")
-        if is_v2 and _real(files) != _real(v2_files):
-            raise TorrentError("the v1 file list and the v2 file tree describe different files")
+        mismatch = _hybrid_mismatch(v1_files, v2_files, piece_length) if is_v2 else None
+        if mismatch is not None:
+            raise TorrentError(
+                f"the v1 file list and the v2 file tree describe different files: {mismatch}"
+            )
     else:
-        piece_count = sum(-(-size // piece_length) for _, size, pad in files if not pad)
+        piece_count = sum(-(-size // piece_length) for _, size, pad in v2_files if not pad)
+    # a hybrid's files are named as its v2 file tree names them (so libtorrent shows them):
+    # the two lists agree on every file that holds data, not on the names of empty ones
+    files = v2_files if is_v2 else v1_files
     listed = [("/".join(path), size) for path, size, pad in files if not pad]
     if not listed:
         raise TorrentError("torrent has no files besides padding")
     total_size = sum(size for _, size in listed)
-    if total_size > INT64_MAX:
-        raise TorrentError(f"the files add up to more than {INT64_MAX} bytes")
+    if max(sum(size for _, size, _ in f) for f in (v1_files, v2_files)) > INT64_MAX:
+        raise TorrentError(f"the files add up to more than {INT64_MAX} bytes")  # pads count
 
     v1_info_hash = hashlib.sha1(raw_info).digest() if is_v1 else None
     v2_info_hash = hashlib.sha256(raw_info).digest() if is_v2 else None

@@ -10,10 +10,16 @@ and a signature object, as a signed .torrent lists it under its top-level ``sign
 ``bencode({alg: "ed25519", pub: <32 bytes>, sig: <64 bytes>, v: 1})``. Both are written by
 hand: their shape is fixed, and a generic encoder's quirks must never change a signed byte.
 Binding both hashes is the point: a signature over a hybrid's v2 hash alone would let anyone
-pair it with another v1 info dict (SHA-1 collisions are practical)."""
+pair it with another v1 info dict (SHA-1 collisions are practical).
+
+Public keys are checked here before ``cryptography`` sees them (`check_public_key`):
+``cryptography`` takes any 32 bytes that decode to a point, small-order ones included, and
+with the identity ``01 00..00`` as the key, the signature ``01 00..00 || 00..00`` (R the
+identity, S = 0) verifies for every message."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,9 +36,82 @@ BTIH_BYTES = 20  # v1 SHA-1 info hash
 BTMH_BYTES = 32  # v2 SHA-256 info hash
 _OBJECT_KEYS = {b"alg", b"pub", b"sig", b"v"}
 
+# Edwards25519 (RFC 8032, section 5.1): the field prime, the curve constant d, sqrt(-1)
+_P = 2**255 - 19
+_D = -121665 * pow(121666, _P - 2, _P) % _P
+_SQRT_M1 = pow(2, (_P - 1) // 4, _P)
+_KEY_HEX = re.compile(f"[0-9a-fA-F]{{{2 * PUB_BYTES}}}")
+_SIG_HEX = re.compile(f"[0-9a-fA-F]{{{2 * SIG_BYTES}}}")
+
 
 class BadSignature(ValueError):
     """A signature object that is malformed or does not verify; the message says which."""
+
+
+class BadKey(BadSignature):
+    """32 bytes that are not an acceptable Ed25519 public key (`check_public_key`)."""
+
+
+def _decode_point(pub: bytes) -> tuple[int, int] | None:
+    """The affine point (x, y) that ``pub`` encodes canonically (RFC 8032, 5.1.3), or None:
+    y >= p, no x on the curve for this y, or x = 0 with its sign bit set."""
+    y = int.from_bytes(pub, "little")
+    sign, y = y >> 255, y & ((1 << 255) - 1)
+    if y >= _P:
+        return None
+    u, v = (y * y - 1) % _P, (_D * y * y + 1) % _P
+    x = u * pow(v, 3, _P) * pow(u * pow(v, 7, _P), (_P - 5) // 8, _P) % _P
+    if v * x * x % _P == (-u) % _P:
+        x = x * _SQRT_M1 % _P
+    if v * x * x % _P != u:
+        return None
+    if x == 0 and sign:
+        return None
+    return (x, y) if x & 1 == sign else (_P - x, y)
+
+
+def _is_small_order(x: int, y: int) -> bool:
+    """Whether [8](x, y) is the identity: the point lies in the group of the cofactor 8, so a
+    key made of it lets signatures with a chosen R verify for many or all messages."""
+    # extended coordinates (X, Y, Z, T), doubling as in RFC 8032 5.1.4 ("dbl-2008-hwcd")
+    X, Y, Z = x, y, 1
+    for _ in range(3):
+        A, B, C = X * X % _P, Y * Y % _P, 2 * Z * Z % _P
+        H = (A + B) % _P
+        E = (H - (X + Y) * (X + Y)) % _P
+        G = (A - B) % _P
+        F = (C + G) % _P
+        X, Y, Z = E * F % _P, G * H % _P, F * G % _P
+    return X == 0 and Y == Z
+
+
+def check_public_key(pub: bytes) -> None:
+    """Nothing if ``pub`` is the canonical encoding of an Ed25519 point that is not of small
+    order; `BadKey` otherwise. Refused: other lengths, y >= p (RFC 8032 5.1.3 rejects them),
+    bytes that decode to no point, x = 0 with the sign bit set, and the eight points of order
+    1, 2, 4 or 8 (the identity ``01 00..00``, ``ec ff..ff 7f``, ``00..00``, ``00..00 80``,
+    ``26 e8 95 8f..fc 05`` and ``c7 17 6a 70..03 7a`` with either sign bit), so every
+    non-canonical spelling of them too (libsodium's blocklist of small-order encodings)."""
+    if not isinstance(pub, bytes) or len(pub) != PUB_BYTES:
+        raise BadKey(f"not an Ed25519 public key: those are {PUB_BYTES} bytes")
+    point = _decode_point(pub)
+    if point is None:
+        raise BadKey(f"{pub.hex()} is not the canonical encoding of an Ed25519 point")
+    if _is_small_order(*point):
+        raise BadKey(f"{pub.hex()} is a point of small order, not an Ed25519 public key")
+
+
+def public_key_from_hex(text: object, field: str = "publisher_key") -> bytes:
+    """A public key written as 64 hex characters (any case), checked by `check_public_key`;
+    `BadKey` naming ``field`` otherwise."""
+    if not isinstance(text, str) or not _KEY_HEX.fullmatch(text):
+        raise BadKey(f"{field} must be {2 * PUB_BYTES} hex characters (an Ed25519 public key)")
+    pub = bytes.fromhex(text)
+    try:
+        check_public_key(pub)
+    except BadKey as e:
+        raise BadKey(f"{field}: {e}") from None
+    return pub
 
 
 @dataclass(frozen=True)
@@ -94,11 +173,12 @@ def sign(key: Ed25519PrivateKey, btih: bytes | None, btmh: bytes | None) -> Sign
 
 def verify(signature: Signature, btih: bytes | None, btmh: bytes | None) -> None:
     """Nothing if ``signature`` signs exactly these hashes (no more, no fewer); `BadSignature`
-    otherwise."""
+    otherwise (`BadKey` for a public key `check_public_key` refuses)."""
+    check_public_key(signature.pub)
     try:
         key = Ed25519PublicKey.from_public_bytes(signature.pub)
     except ValueError:
-        raise BadSignature("pub is not an Ed25519 public key") from None
+        raise BadKey("pub is not an Ed25519 public key") from None
     if len(signature.sig) != SIG_BYTES:
         raise BadSignature(f"sig must be {SIG_BYTES} bytes")
     try:
@@ -128,17 +208,16 @@ def from_object(value: Any) -> Signature:
         raise BadSignature(f"pub must be {PUB_BYTES} bytes")
     if not isinstance(sig, bytes) or len(sig) != SIG_BYTES:
         raise BadSignature(f"sig must be {SIG_BYTES} bytes")
+    try:
+        check_public_key(pub)
+    except BadKey as e:
+        raise BadKey(f"pub: {e}") from None
     return Signature(pub, sig)
 
 
 def from_hex(public_key: str, signature: str) -> Signature:
-    """The registry's form: ``publisher_key`` (64 hex) and ``signature`` (128 hex)."""
-    try:
-        pub, sig = bytes.fromhex(public_key), bytes.fromhex(signature)
-    except ValueError:
-        raise BadSignature("publisher_key and signature must be hex") from None
-    if len(pub) != PUB_BYTES:
-        raise BadSignature(f"publisher_key must be {2 * PUB_BYTES} hex characters")
-    if len(sig) != SIG_BYTES:
+    """The registry's form: ``publisher_key`` (64 hex, a key `check_public_key` takes) and
+    ``signature`` (128 hex); `BadKey` for the key, `BadSignature` for the signature."""
+    if not isinstance(signature, str) or not _SIG_HEX.fullmatch(signature):
         raise BadSignature(f"signature must be {2 * SIG_BYTES} hex characters")
-    return Signature(pub, sig)
+    return Signature(public_key_from_hex(public_key), bytes.fromhex(signature))

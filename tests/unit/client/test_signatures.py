@@ -13,6 +13,7 @@ import libtorrent as lt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from registry_kit import make_torrent
+from signature_kit import FORGED_SIG, SMALL_ORDER_KEYS, with_forged_signature
 
 from weightless.client import signatures
 from weightless.client.errors import ClientError
@@ -181,3 +182,25 @@ def test_malformed_entries_from_the_registry() -> None:
     ):
         with pytest.raises(ClientError, match="malformed info hashes"):
             signatures.entry_hashes(entry)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL_ORDER_KEYS))
+def test_small_order_keys_from_a_registry_or_a_file_are_refused(torrent: bytes, name: str) -> None:
+    """A registry that answers with the identity key and the signature R = identity, S = 0
+    (which verifies for every message under a plain Ed25519 check), or that stores a .torrent
+    carrying it, gets a refusal before any data is written, even without --require-verified."""
+    key = SMALL_ORDER_KEYS[name]
+    entry = entry_of(torrent, publisher_key=key, signature=FORGED_SIG.hex(), verified=True)
+    with pytest.raises(ClientError, match="refusing the entry's signature: publisher_key: "):
+        signatures.verify_entry(entry, torrent, [key])
+    forged_file = with_forged_signature(torrent, bytes.fromhex(key))
+    with pytest.raises(ClientError, match=r"refusing the stored \.torrent: signature 1: pub: "):
+        signatures.verify_entry(entry_of(torrent), forged_file, [key])
+    with pytest.raises(ClientError, match="signature 1: pub: "):
+        signatures.verify_torrent(forged_file, [key])
+    for require_verified in (False, True):
+        check = signatures.download_check(require_verified)
+        with pytest.raises(ClientError, match="publisher_key"):
+            check(torrent, entry)
+        with pytest.raises(ClientError, match="pub: "):
+            check(forged_file, entry_of(torrent, verified=True))

@@ -298,8 +298,8 @@ async def test_trust_verifies_a_publishers_signed_entries(registry: Registry) ->
         (b"[]", "the body must be"),
         (b'{"keys": "x"}', "the body must be"),
         (json.dumps({"keys": [PUB] * (MAX_TRUSTED_KEYS + 1)}).encode(), "at most 100 keys"),
-        (b'{"keys": ["abc"]}', "each key must be 64 hex"),
-        (b'{"keys": [1]}', "each key must be 64 hex"),
+        (b'{"keys": ["abc"]}', r"keys\[0\] must be 64 hex"),
+        (b'{"keys": [1]}', r"keys\[0\] must be 64 hex"),
     ],
 )
 @pytest_twisted.ensureDeferred

@@ -467,3 +467,23 @@ def test_files_that_add_up_past_int64_are_refused(version: str) -> None:
         }
     with pytest.raises(TorrentError, match="add up to more than"):
         parse_torrent(bencodepy.encode({b"info": info}))
+
+
+def test_pad_files_count_toward_the_total() -> None:
+    """A pad file is bytes of the torrent too: a v1 list whose data fits in 2^63-1 but whose
+    pads push it past is refused, whatever its pieces say."""
+    piece = 2**62
+    info = {
+        b"files": [
+            {b"length": 2**63 - 2**62 - 1, b"path": [b"a"]},
+            {b"attr": b"p", b"length": 2**62, b"path": [b".pad", b"x"]},
+            {b"length": 1, b"path": [b"b"]},
+        ],
+        b"name": b"big",
+        b"piece length": piece,
+        b"pieces": bytes(40),  # two pieces: 2^63 bytes with the pad
+    }
+    with pytest.raises(TorrentError, match="add up to more than"):
+        parse_torrent(bencodepy.encode({b"info": info}))
+    info[b"files"][2][b"length"] = 0  # 2^63-1 with the pad: still two pieces
+    assert parse_torrent(bencodepy.encode({b"info": info})).total_size == 2**62 - 1

@@ -10,12 +10,13 @@ from typing import Any
 
 import bencodepy
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from hypothesis import given
 from hypothesis import strategies as st
+from signature_kit import FORGED_SIG, IDENTITY, SMALL_ORDER_KEYS
 
 from weightless.torrent import signing
-from weightless.torrent.signing import BadSignature, Signature
+from weightless.torrent.signing import BadKey, BadSignature, Signature
 
 # RFC 8032, section 7.1, TEST 1: a fixed private key and its public key
 SECRET = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
@@ -170,7 +171,7 @@ def test_truncated_or_bad_values() -> None:
     signature = signing.sign(KEY, BTIH, BTMH)
     with pytest.raises(BadSignature, match="sig must be 64"):
         signing.verify(Signature(PUB, signature.sig[:63]), BTIH, BTMH)
-    with pytest.raises(BadSignature, match="not an Ed25519 public key"):
+    with pytest.raises(BadKey, match="not an Ed25519 public key"):
         signing.verify(Signature(PUB[:31], signature.sig), BTIH, BTMH)
     for btih, btmh in ((BTIH[:19], BTMH), (BTIH, BTMH[:31]), (None, None), (BTMH, None)):
         with pytest.raises(ValueError):
@@ -248,3 +249,124 @@ def test_from_object_never_raises_anything_else(raw: bytes) -> None:
         return
     with contextlib.suppress(BadSignature):
         signing.from_object(value)
+
+
+# -- public keys: canonical points that are not of small order (RFC 8032 5.1.3)
+
+P = 2**255 - 19
+D = -121665 * pow(121666, P - 2, P) % P
+
+
+def _on_curve(y: int) -> bool:
+    """Whether some x has -x^2 + y^2 = 1 + d x^2 y^2 (Euler's criterion on x^2): written apart
+    from the module's square root."""
+    x2 = (y * y - 1) * pow(D * y * y + 1, P - 2, P) % P
+    return x2 == 0 or pow(x2, (P - 1) // 2, P) == 1
+
+
+NOT_POINTS = [y for y in range(2, 60) if not _on_curve(y)][:6]
+ON_CURVE = [y for y in range(2, 60) if _on_curve(y)][:6]
+
+
+@pytest.mark.parametrize("name", sorted(SMALL_ORDER_KEYS))
+def test_small_order_keys_are_refused_everywhere(name: str) -> None:
+    pub = bytes.fromhex(SMALL_ORDER_KEYS[name])
+    Ed25519PublicKey.from_public_bytes(pub)  # cryptography takes it: why the check exists
+    with pytest.raises(BadKey):
+        signing.check_public_key(pub)
+    with pytest.raises(BadKey, match="publisher_key"):
+        signing.from_hex(pub.hex(), FORGED_SIG.hex())
+    with pytest.raises(BadKey, match="pub: "):
+        signing.from_object({**good_object(), b"pub": pub})
+    with pytest.raises(BadKey):
+        signing.verify(Signature(pub, FORGED_SIG), BTIH, BTMH)
+    with pytest.raises(BadKey, match="trusted"):
+        signing.public_key_from_hex(pub.hex().upper(), "trusted")
+
+
+def test_the_identity_forgery_verifies_in_cryptography_and_nowhere_here() -> None:
+    """The identity key with R = identity, S = 0 'signs' every message under cryptography."""
+    key = Ed25519PublicKey.from_public_bytes(IDENTITY)
+    for message in (b"", b"any torrent", signing.statement(IDENTITY, BTIH, BTMH)):
+        key.verify(FORGED_SIG, message)  # no InvalidSignature
+    for btih, btmh in ((BTIH, None), (None, BTMH), (BTIH, BTMH)):
+        with pytest.raises(BadKey, match="small order"):
+            signing.verify(Signature(IDENTITY, FORGED_SIG), btih, btmh)
+
+
+@pytest.mark.parametrize("offset", range(19))
+@pytest.mark.parametrize("sign", [0, 1])
+def test_y_at_or_above_p_is_not_canonical(offset: int, sign: int) -> None:
+    pub = ((P + offset) | sign << 255).to_bytes(32, "little")
+    with pytest.raises(BadKey, match="canonical"):
+        signing.check_public_key(pub)
+
+
+@pytest.mark.parametrize("y", NOT_POINTS)
+@pytest.mark.parametrize("sign", [0, 1])
+def test_bytes_that_are_no_point_are_refused(y: int, sign: int) -> None:
+    with pytest.raises(BadKey, match="canonical"):
+        signing.check_public_key((y | sign << 255).to_bytes(32, "little"))
+
+
+@pytest.mark.parametrize("y", ON_CURVE)
+@pytest.mark.parametrize("sign", [0, 1])
+def test_large_order_points_are_keys(y: int, sign: int) -> None:
+    signing.check_public_key((y | sign << 255).to_bytes(32, "little"))
+
+
+@pytest.mark.parametrize("length", [0, 31, 33, 64])
+def test_keys_of_other_lengths(length: int) -> None:
+    with pytest.raises(BadKey, match="32 bytes"):
+        signing.check_public_key(bytes(length))
+
+
+@pytest.mark.parametrize(
+    "text", ["", "ab" * 31, "ab" * 33, "zz" * 32, " " + "ab" * 31 + "a", "ab " * 21 + "a", 5, None]
+)
+def test_hex_keys_must_be_exactly_64_hex_characters(text: Any) -> None:
+    with pytest.raises(BadKey, match="64 hex"):
+        signing.public_key_from_hex(text, "publisher_key")
+
+
+@given(keys)
+def test_every_generated_key_is_accepted(key: Ed25519PrivateKey) -> None:
+    pub = signing.public_bytes(key)
+    signing.check_public_key(pub)
+    assert signing.public_key_from_hex(pub.hex().upper()) == pub
+
+
+@given(st.binary(min_size=32, max_size=32))
+def test_acceptance_agrees_with_an_independent_check(pub: bytes) -> None:
+    """Accepted exactly when y < p, y is on the curve, x = 0 has no sign bit, and the point is
+    not one of the small-order ones."""
+    y, sign = int.from_bytes(pub, "little") & ((1 << 255) - 1), pub[31] >> 7
+    expected = (
+        y < P
+        and _on_curve(y)
+        and not (sign and y in (1, P - 1))
+        and pub.hex() not in SMALL_ORDER_KEYS.values()
+    )
+    try:
+        signing.check_public_key(pub)
+    except BadKey:
+        assert not expected
+    else:
+        assert expected
+
+
+L = 2**252 + 27742317777372353535851937790883648493  # the order of the base point
+
+
+@pytest.mark.parametrize("multiple", [1, 2, 7, 15])
+def test_a_non_canonical_s_is_refused(multiple: int) -> None:
+    """S + k*L satisfies the verification equation as S does (it is the same scalar mod L),
+    so a verifier that did not insist on S < L would take a second signature for the same
+    statement (malleability). RFC 8032 5.1.7 requires S < L."""
+    good = signing.sign(KEY, BTIH, BTMH)
+    s = int.from_bytes(good.sig[32:], "little") + multiple * L
+    assert s < 2**256
+    bad = Signature(PUB, good.sig[:32] + s.to_bytes(32, "little"))
+    signing.verify(good, BTIH, BTMH)
+    with pytest.raises(BadSignature, match="does not verify"):
+        signing.verify(bad, BTIH, BTMH)

@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+from registry_kit import make_torrent
+from signature_kit import SMALL_ORDER_KEYS, with_forged_signature
 
 from weightless.client import api
 from weightless.client.errors import ClientError
@@ -72,3 +75,18 @@ def test_an_unknown_entry_is_one_line(asked: list[dict[str, Any]]) -> None:
     assert error_line(invoke("verify", "ghost")) == (
         "Error: no registry entry at http://localhost:8080 is named 'ghost'"
     )
+
+
+@pytest.mark.parametrize("name", sorted(SMALL_ORDER_KEYS))
+def test_a_torrent_signed_by_a_small_order_key_is_one_line_and_non_zero(
+    name: str, tmp_path: Path
+) -> None:
+    """Checked offline with the real code: a key of small order (the identity "signs" every
+    torrent with R = identity, S = 0) is refused, never reported as a valid signature."""
+    data = make_torrent(tmp_path, "model.bin")
+    path = tmp_path / "model.torrent"
+    path.write_bytes(with_forged_signature(data, bytes.fromhex(SMALL_ORDER_KEYS[name])))
+    for extra in ((), ("--json",)):
+        line = error_line(invoke("verify", str(path), "--offline", *extra))
+        assert line.startswith(f"Error: {path}: signature 1: pub: "), line
+        assert "small order" in line or "canonical" in line
