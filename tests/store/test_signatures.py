@@ -13,9 +13,12 @@ from typing import Any
 import pytest
 import pytest_twisted
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from registry_kit import Response, Server, error, make_store, make_torrent
+from registry_kit import Response, Server, error, make_store, make_torrent, raw_sql
+from signature_kit import FORGED_SIG, IDENTITY, SMALL_ORDER_KEYS
 
+from weightless.registry import postgres, sqlite
 from weightless.registry.entries import Entry
+from weightless.registry.migrations import migrations
 from weightless.torrent import signing
 from weightless.torrent.metainfo import parse_torrent, sign_torrent
 
@@ -389,3 +392,51 @@ def test_statement_hashes_of_entries(version: str) -> None:
     btih, btmh = e.signed_hashes()
     assert (btih.hex() if btih else None) == (None if version == "v2" else V1)
     assert (btmh.hex() if btmh else None) == (None if version == "v1" else V2)
+
+
+@pytest_twisted.ensureDeferred
+async def test_small_order_keys_stored_before_they_were_refused_are_removed(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registry that trusted the identity key (which "signs" every torrent) before such keys
+    were refused: upgrading removes the trust and the forged signatures, and the entries it
+    verified are verified again only where the operator marked them."""
+
+    def older(dialect: str) -> list[tuple[int, str]]:
+        return [(v, text) for v, text in migrations(dialect) if v < 7]
+
+    good = Ed25519PrivateKey.generate().public_key().public_bytes_raw().hex()
+    forged = [
+        (hashlib.sha256(bytes([i])).hexdigest(), IDENTITY.hex(), FORGED_SIG.hex(), marked)
+        for i, marked in enumerate([False, True])
+    ]
+    monkeypatch.setattr(sqlite, "migrations", older)
+    monkeypatch.setattr(postgres, "migrations", older)
+    store = make_store(store_url)
+    await store.open()
+    await store.close()
+    small = [IDENTITY.hex().upper(), SMALL_ORDER_KEYS["identity (order 1), sign bit flipped"]]
+    for key in [good, *small]:
+        raw_sql(store_url, "INSERT INTO publisher_keys VALUES (?, ?)", ("acme", key))
+    for info_hash, pub, sig, marked in forged:
+        raw_sql(
+            store_url,
+            "INSERT INTO registry (info_hash, name, publisher, publisher_key, signature, "
+            "verified, operator_verified, created_at, updated_at) "
+            "VALUES (?, 'forged', 'acme', ?, ?, ?, ?, 0, 0)",
+            (info_hash, pub, sig, True, marked),
+        )
+    monkeypatch.undo()
+    store = make_store(store_url)
+    await store.open()
+    server = await Server.start(store)
+    try:
+        keys = (await server.get("/api/publishers/acme")).json()["keys"]
+        assert keys == [good]
+        for info_hash, _pub, _sig, marked in forged:
+            shown = (await server.get("/api/registry", info_hash=info_hash)).json()
+            assert "publisher_key" not in shown and "signature" not in shown
+            assert shown["verified"] is marked
+    finally:
+        await server.stop()
+        await store.close()
