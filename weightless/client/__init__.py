@@ -13,11 +13,8 @@ needs the ``client`` extra (``pip install weightless[client]``: libtorrent, clic
 
 from weightless.client.api import (
     Created,
-    Fetched,
     Published,
     create,
-    fetch,
-    get,
     passkey,
     publish,
     search,
@@ -25,6 +22,7 @@ from weightless.client.api import (
     verify,
 )
 from weightless.client.errors import ClientError
+from weightless.client.fetching import Fetched, fetch, get
 from weightless.client.registry import SearchPage
 from weightless.client.trackers import Tracker
 from weightless.client.transfer import Settings, Status

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import httpx
 
-from weightless.client.errors import ClientError
+from weightless.client.errors import ClientError, Unreachable
 from weightless.client.trackers import Tracker
 
 Entry = dict[str, Any]  # a RegistryEntry as the API returns it
@@ -56,12 +56,12 @@ class Registry:
             try:
                 response = self._http.request(method, url, **kwargs)
             except httpx.TimeoutException:
-                raise ClientError(
+                raise Unreachable(
                     f"the tracker at {self.tracker.url} did not answer in time"
                 ) from None
             except httpx.HTTPError as e:
                 reason = str(e) or type(e).__name__
-                raise ClientError(
+                raise Unreachable(
                     f"cannot reach the tracker at {self.tracker.url}: {reason}"
                 ) from None
             if response.status_code != 429 or attempt == RETRIES:
