@@ -188,6 +188,12 @@ def test_the_cache_returns_complete_data_at_once_offline_and_with_the_tracker_do
     # the client's state is in the cache, nothing of it beside the data
     assert sorted(p.name for p in path.parent.iterdir()) == [folder.name]
     assert (client.cache / "state" / v2 / "torrent").is_file()
+    # the record of what was verified matches the files as they are once the command ended
+    record = Cache(client.cache).record(v2, path.parent)
+    assert record is not None and sorted(record.files) == sorted(first["files"])
+    assert all(record.intact(f) for f in first["files"]), [
+        (f, record.files[f].mtime_ns, record.place(f).stat().st_mtime_ns) for f in record.files
+    ]
 
     # a file changed behind the cache's back (same size, same mtime): --verify finds it
     shard = path / "model-00001.safetensors"

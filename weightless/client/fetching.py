@@ -12,25 +12,26 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import libtorrent as lt
 
-from weightless.client import signatures
 from weightless.client.cache import Cache, FileRecord, Record
 from weightless.client.errors import ClientError, Unreachable
 from weightless.client.pinning import Pins, pins_of
-from weightless.client.registry import Entry, Registry
-from weightless.client.resolve import Target, resolve
 from weightless.client.selection import Selection
 from weightless.client.torrents import Made, read_torrent
 from weightless.client.trackers import DEFAULT_TRACKER, Tracker
 from weightless.client.transfer import OnStatus, Settings, Status, Transfer
 
+if TYPE_CHECKING:  # imported when the registry is asked: data in the cache needs neither
+    from weightless.client.registry import Entry, Registry
+    from weightless.client.resolve import Target
+
 TrackerLike = Tracker | str
 # a check sees the .torrent and the registry entry that `get` is about to fetch, before any
 # data is written, and raises ClientError to refuse it
-Check = Callable[[bytes | None, Entry | None], None]
+Check = Callable[[bytes | None, "Entry | None"], None]
 Warn = Callable[[str], None]
 WANTED, SKIPPED = 4, 0  # libtorrent file priorities
 
@@ -315,6 +316,10 @@ def _local(cache: Cache, what: str, pins: Pins, where: Tracker, names: bool) -> 
 def _ask_registry(
     where: Tracker, what: str, pins: Pins, require_verified: bool, check: Check | None
 ) -> _Plan:
+    from weightless.client import signatures
+    from weightless.client.registry import Registry
+    from weightless.client.resolve import resolve
+
     with Registry(where) as registry:
         target = resolve(registry, what)
         torrent = registry_torrent(registry, target, pins, what)
