@@ -231,7 +231,10 @@ def fetch(
         return output_folder if output_folder is not None else cache.data_folder(key)
 
     def ready(made: Made) -> Fetched | None:
-        return None if verify else _complete(cache, made, folder_of(made.registry_hash), selection)
+        """The data at once, when it is complete (``seed`` needs a session all the same)."""
+        if verify or seed:
+            return None
+        return _complete(cache, made, folder_of(made.registry_hash), selection)
 
     # 1. a hash the cache holds (or, offline, a name resolved before): no network at all
     local = _local(cache, what, pins, where, offline)
@@ -472,7 +475,7 @@ def _download(
         need = sum(lengths[p] for p in chosen) - sum(
             _on_disk(data if layout.single else data.joinpath(*p.split("/"))) for p in chosen
         )
-        _room(folder, need - reused)
+        _room(folder, need)  # files linked from the cache are on disk already
         if offline and not transfer.wait_checked(deadline, on_status):
             raise ClientError(
                 f"{what}: the selected files are not complete in the cache {cache.root} "

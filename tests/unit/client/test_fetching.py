@@ -137,3 +137,11 @@ def test_a_file_with_the_same_pieces_root_is_linked(
     assert not (data / "new.bin").exists()
     # not selected, not taken
     assert fetching._reuse(cache, layout, ["new.bin"], tmp_path / "out2" / "tiny2") == 0
+
+
+def test_seed_starts_a_session_even_for_complete_data(
+    tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache, key = cached(tmp_path, model, monkeypatch)
+    with pytest.raises(AssertionError, match="a peer session was started"):
+        fetching.fetch(key, cache=cache, seed=True, tracker="http://127.0.0.1:9")
