@@ -135,6 +135,9 @@ def test_only_the_selected_files_are_fetched_and_written(tmp_path: Path, setup: 
         )
         assert sorted(got["files"]) == sorted(want), args
         assert got["bytes"] == sum(len(everything[f]) for f in want)
+        # only the pieces of the selected files were requested (pad files keep files apart)
+        pieces = sum(-(-len(everything[f]) // 16384) * 16384 for f in want)
+        assert got["downloaded"] + got["reused"] <= pieces, got
         # only those files are on disk, nothing else under the download folder
         assert tree(out) == {f"{folder.name}/{f}": everything[f] for f in want}, args
         assert Path(got["path"]) == out.resolve() / folder.name

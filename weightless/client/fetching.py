@@ -375,8 +375,8 @@ def _reuse(cache: Cache, layout: Layout, chosen: Sequence[str], data: Path) -> i
         try:
             if dest.exists() and dest.samefile(source):
                 continue
-            dest.parent.mkdir(parents=True, exist_ok=True)
             _inside(data.parent, dest)
+            dest.parent.mkdir(parents=True, exist_ok=True)
             tmp = dest.with_name(f".{dest.name}.weightless-link")
             tmp.unlink(missing_ok=True)
             try:
@@ -518,7 +518,17 @@ def _record(
     cache.write_record(Record(key, data, layout.single, files), save_path)
 
 
-def get(what: str, **options: Any) -> Path:
+def get(
+    what: str,
+    files: Sequence[str] | str | None = None,
+    include: Sequence[str] | str | None = None,
+    exclude: Sequence[str] | str | None = None,
+    output: str | os.PathLike[str] | None = None,
+    offline: bool = False,
+    tracker: TrackerLike | None = None,
+    passkey: str | None = None,
+    **options: Any,
+) -> Path:
     """Fetch a registry entry's data (or the selected files of it) and return its local path.
 
     ``what`` is a v2 (64 hex) or v1 (40 hex) info hash, a magnet link, or an entry's name.
@@ -533,12 +543,22 @@ def get(what: str, **options: Any) -> Path:
     only once every selected file is verified (SHA-1 and SHA-256 merkle checks by
     libtorrent).
 
-    Options: ``tracker`` (URL or `Tracker`, default ``WL_TRACKER`` or
-    ``http://localhost:8080``), ``passkey`` (default ``WL_PASSKEY``), ``verify`` (re-hash
-    cached data), ``settings`` (`Settings`), ``timeout`` (seconds for the whole download),
+    ``tracker`` is a URL or `Tracker` (default ``WL_TRACKER`` or ``http://localhost:8080``),
+    ``passkey`` defaults to ``WL_PASSKEY``. Other options (those of `fetch`): ``verify``
+    (re-hash cached data), ``settings`` (`Settings`), ``timeout`` (seconds for the whole download),
     ``on_status`` (called with a `Status` 4 times a second), ``check``,
     ``require_verified``, ``seed``, ``on_done``, ``on_warning``. Raises `ClientError` (no
     such entry, several entries of that name, unreachable tracker with nothing cached,
     selection matching nothing, bad torrent, disk full, timeout).
     """
-    return fetch(what, **options).path
+    return fetch(
+        what,
+        files=files,
+        include=include,
+        exclude=exclude,
+        output=output,
+        offline=offline,
+        tracker=tracker,
+        passkey=passkey,
+        **options,
+    ).path

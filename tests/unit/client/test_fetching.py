@@ -145,3 +145,17 @@ def test_seed_starts_a_session_even_for_complete_data(
     cache, key = cached(tmp_path, model, monkeypatch)
     with pytest.raises(AssertionError, match="a peer session was started"):
         fetching.fetch(key, cache=cache, seed=True, tracker="http://127.0.0.1:9")
+
+
+def test_nothing_is_written_through_a_link_that_leads_outside(
+    tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache, key = cached(tmp_path, model, monkeypatch)
+    out = tmp_path / "out"
+    out.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (out / "tiny").symlink_to(elsewhere)  # planted before the download
+    with pytest.raises(ClientError, match="leads outside"):
+        fetching.fetch(key, output=out, cache=cache, tracker="http://127.0.0.1:9")
+    assert list(elsewhere.iterdir()) == []
