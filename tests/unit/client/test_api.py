@@ -595,3 +595,19 @@ def test_publish_when_the_upload_answer_is_not_an_object(
     served.override = lambda r: httpx.Response(201, json=["ok"]) if r.method == "POST" else None
     with pytest.raises(ClientError):
         api.publish(path, tracker=TRACKER)
+
+
+def test_get_reads_wl_passkey_and_wl_cache(
+    served: Served, torrent: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    found = registered(served, torrent)
+    key = "alice." + "b" * 64
+    monkeypatch.setenv("WL_PASSKEY", key)
+    monkeypatch.setenv("WL_CACHE", str(tmp_path / "elsewhere"))
+    path = fetching.get(found["info_hash"], tracker=URL)
+    (transfer,) = FakeTransfer.made
+    assert transfer.trackers == TRACKER.announce_urls(key)
+    assert path == (tmp_path / "elsewhere" / "data" / found["info_hash"]).resolve() / "weights.bin"
+    assert (
+        tmp_path / "elsewhere" / "state" / found["info_hash"] / "torrent"
+    ).read_bytes() == torrent
