@@ -31,6 +31,7 @@ CLIENT_ENV = (
     "WL_LISTEN",
     "WL_UDP_PORT",
     "WL_ANNOUNCE_VIA",
+    "WL_CACHE",
 )
 
 
@@ -46,11 +47,9 @@ def make_folder(root: Path, name: str = "mödel weights v1") -> Path:
 
 
 def tree(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` (the resume folder excluded) with its bytes."""
+    """Every file under ``folder`` with its bytes."""
     return {
-        str(p.relative_to(folder)): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and ".weightless" not in p.parts
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
     }
 
 
@@ -80,7 +79,8 @@ def sigint_default_in_children() -> Iterator[None]:
 
 
 class Client:
-    """Runs ``weightless`` with a tracker's URL and ports in its environment."""
+    """Runs ``weightless`` with a tracker's URL and ports in its environment, and a cache
+    directory of its own (``cache``)."""
 
     def __init__(self, tracker: Tracker, workdir: Path, udp_port: int | None = None) -> None:
         self.tracker = tracker
@@ -92,7 +92,9 @@ class Client:
             WL_TRACKER=f"http://127.0.0.1:{tracker.port}",
             WL_LISTEN="127.0.0.1:0",
             WL_UDP_PORT=str(udp_port) if udp_port else "off",
+            WL_CACHE=str(workdir / "cache"),
         )
+        self.cache = workdir / "cache"
         self.background: list[tuple[subprocess.Popen[bytes], Path]] = []
 
     def run(self, *args: str, env: dict[str, str] | None = None, ok: bool = True) -> Any:

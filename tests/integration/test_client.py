@@ -20,6 +20,7 @@ from integration.client_kit import KEY, Client, make_folder, start_tracker, tree
 from integration.lt_helpers import get_json, request
 from integration.process import Tracker
 from integration.waiting import eventually
+from weightless.client.cache import Cache
 
 pytestmark = pytest.mark.integration
 
@@ -118,7 +119,16 @@ def test_publish_seed_and_get_by_every_name(tmp_path: Path, setup: Setup) -> Non
 
     for n, what in enumerate([v2, v1, published["magnet"], folder.name], start=1):
         out = tmp_path / f"get-{n}"
-        result = client.run("get", what, "-o", str(out), "--timeout", GET_TIMEOUT)
+        # a cache of its own each time: the files are downloaded again, not linked
+        result = client.run(
+            "get",
+            what,
+            "-o",
+            str(out),
+            "--timeout",
+            GET_TIMEOUT,
+            env={"WL_CACHE": str(tmp_path / f"cache-{n}")},
+        )
         path = Path(result.stdout.decode().strip())
         assert path == out.resolve() / folder.name
         assert tree(path) == tree(folder), what
@@ -243,6 +253,7 @@ def test_interrupted_get_resumes_without_downloading_again(tmp_path: Path, setup
     where = Where(f"http://127.0.0.1:{tracker.port}", protocols=("http",))
     slow = Settings(listen="127.0.0.1:0", download_limit=600_000)
     out = tmp_path / "out"
+    cache = Cache(client.cache)
 
     def stop_at(fraction: float) -> Any:
         def on_status(s: Any) -> None:
@@ -260,9 +271,10 @@ def test_interrupted_get_resumes_without_downloading_again(tmp_path: Path, setup
                 settings=slow,
                 on_status=stop_at(1 / 3),
                 timeout=float(GET_TIMEOUT),
+                cache=cache,
             )
-        resume = out / ".weightless" / f"{published['info_hash']}.resume"
-        assert resume.exists()
+        resume = cache.resume_file(published["info_hash"], out.resolve())
+        assert resume.exists() and not (out / ".weightless").exists()
         if run == "re-check":
             resume.unlink()
         fetched = fetch(
@@ -271,6 +283,7 @@ def test_interrupted_get_resumes_without_downloading_again(tmp_path: Path, setup
             output=out,
             settings=Settings(listen="127.0.0.1:0"),
             timeout=float(GET_TIMEOUT),
+            cache=cache,
         )
         assert tree(fetched.path) == tree(folder)
         assert fetched.bytes == total
@@ -284,6 +297,7 @@ def test_interrupted_get_resumes_without_downloading_again(tmp_path: Path, setup
             output=out,
             settings=Settings(listen="127.0.0.1:0"),
             timeout=float(GET_TIMEOUT),
+            cache=cache,
         )
         assert again.downloaded == 0
         for p in (out / "big model").iterdir():
@@ -292,7 +306,7 @@ def test_interrupted_get_resumes_without_downloading_again(tmp_path: Path, setup
         if resume.exists():
             resume.unlink()
     with pytest.raises(ClientError, match="no registry entry"):
-        fetch("no such model", tracker=where, output=out)
+        fetch("no such model", tracker=where, output=out, cache=cache)
 
 
 def test_ctrl_c_then_run_again(tmp_path: Path, setup: Setup) -> None:
@@ -312,7 +326,8 @@ def test_ctrl_c_then_run_again(tmp_path: Path, setup: Setup) -> None:
     counts(tracker, published["info_hash"], deadline, (1, 1, 0))
     assert client.interrupt(getter) == 130
     assert "run the same command again to resume" in client.stderr_of(getter)
-    assert (tmp_path / "out" / ".weightless" / f"{published['info_hash']}.resume").exists()
+    out = (tmp_path / "out").resolve()
+    assert Cache(client.cache).resume_file(published["info_hash"], out).exists()
     result = client.run("get", folder.name, "-o", str(tmp_path / "out"))
     assert tree(Path(result.stdout.decode().strip())) == tree(folder)
 
@@ -502,7 +517,10 @@ def test_publish_seed_then_get_seed(tmp_path: Path, setup: Setup) -> None:
 
     assert client.interrupt(publisher) == 0
     counts(tracker, v2, deadline, (1, 0, 1))
-    result = client.run("get", v2, "-o", str(tmp_path / "third"))
+    # another machine (a cache of its own): it downloads from the one seeder left
+    result = client.run(
+        "get", v2, "-o", str(tmp_path / "third"), env={"WL_CACHE": str(tmp_path / "cache-3")}
+    )
     assert tree(Path(result.stdout.decode().strip())) == tree(folder)
     assert client.interrupt(second) == 0
     counts(tracker, v2, deadline, (0, 0, 2))

@@ -1,13 +1,12 @@
-"""The operations of the ``weightless`` command as Python calls: `create`, `publish`, `get`,
-`seed`, `search`, `passkey`, `token`. Every failure a user can cause (unknown name, unreachable
-tracker, bad key, disk full, bad torrent file, timeout) raises `ClientError` with a one-line
-reason; Ctrl-C raises KeyboardInterrupt after the transfer has stopped cleanly and saved its
-resume data."""
+"""The operations of the ``weightless`` command as Python calls: `create`, `publish`, `seed`,
+`search`, `passkey`, `token`, `verify` (`get` is in `weightless.client.fetching`). Every
+failure a user can cause (unknown name, unreachable tracker, bad key, disk full, bad torrent
+file, timeout) raises `ClientError` with a one-line reason; Ctrl-C raises KeyboardInterrupt
+after the transfer has stopped cleanly and saved its resume data."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -19,23 +18,22 @@ import libtorrent as lt
 from weightless.client import card as cards
 from weightless.client import signatures
 from weightless.client.errors import ClientError
+from weightless.client.fetching import TrackerLike, registry_torrent
+from weightless.client.fetching import tracker_of as _tracker
+from weightless.client.pinning import pins_of
 from weightless.client.registry import Entry, Registry, SearchPage
-from weightless.client.resolve import Target, resolve
+from weightless.client.resolve import resolve
 from weightless.client.scrape import check_passkey
 from weightless.client.torrents import Hashed, Made, create_torrent, load_torrent, read_torrent
 from weightless.client.torrents import write_torrent as _write
-from weightless.client.trackers import DEFAULT_TRACKER, Tracker, env_passkey, make_passkey
-from weightless.client.transfer import OnStatus, Settings, Status, Transfer
+from weightless.client.trackers import Tracker, env_passkey, make_passkey
+from weightless.client.transfer import OnStatus, Settings, Transfer
 from weightless.wire import route
 from weightless.wire.passkey import publisher_token
-from weightless.wire.units import human_size
 
-TrackerLike = Tracker | str
-# Hooks for signatures: a signer returns the .torrent bytes with a signature added outside
-# ``info`` (the hashes do not change); a check sees the .torrent and the registry entry that
-# `get` is about to fetch, before any data is written, and raises ClientError to refuse it.
+# A signer returns the .torrent bytes with a signature added outside ``info`` (the hashes do
+# not change).
 Signer = Callable[[bytes], bytes]
-Check = Callable[[bytes | None, Entry | None], None]
 
 REGISTRY_FIELDS = (
     "name",
@@ -46,12 +44,6 @@ REGISTRY_FIELDS = (
     "tags",
     "version",
 )
-
-
-def _tracker(tracker: TrackerLike | None) -> Tracker:
-    if isinstance(tracker, Tracker):
-        return tracker
-    return Tracker(tracker or os.environ.get("WL_TRACKER") or DEFAULT_TRACKER)
 
 
 @dataclass(frozen=True)
@@ -236,155 +228,6 @@ def merge_fields(entry: Entry | None, given: dict[str, str]) -> dict[str, str]:
     return {**kept, **given}
 
 
-@dataclass(frozen=True)
-class Fetched:
-    """A completed download: where the data is, its hashes, its size in bytes, and the
-    payload bytes received in this run (less than ``bytes`` after a resume)."""
-
-    path: Path
-    info_hash: str | None
-    v1_info_hash: str | None
-    bytes: int
-    downloaded: int
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "path": str(self.path),
-            "info_hash": self.info_hash,
-            "v1_info_hash": self.v1_info_hash,
-            "bytes": self.bytes,
-        }
-
-
-def _hashes(v2: str | None, v1: str | None) -> Any:
-    if v2 and v1:
-        return lt.info_hash_t(lt.sha1_hash(bytes.fromhex(v1)), lt.sha256_hash(bytes.fromhex(v2)))
-    if v2:
-        return lt.info_hash_t(lt.sha256_hash(bytes.fromhex(v2)))
-    return lt.info_hash_t(lt.sha1_hash(bytes.fromhex(v1 or "")))
-
-
-def _fetch_torrent(registry: Registry, target: Target) -> bytes | None:
-    """The registry's .torrent for the target, checked against the hashes asked for."""
-    if target.entry is None:
-        return None
-    data = registry.torrent(target.key)
-    if data is None:
-        return None
-    made = read_torrent(data, f"the registry's .torrent of {target.key}")
-    if (target.info_hash and made.info_hash != target.info_hash) or (
-        target.v1_info_hash and made.v1_info_hash != target.v1_info_hash
-    ):
-        raise ClientError(f"the registry's .torrent of {target.key} has other info hashes")
-    return data
-
-
-def _room(folder: Path, need: int) -> None:
-    """Refuse at once when the folder's file system cannot hold ``need`` more bytes."""
-    try:
-        free = shutil.disk_usage(folder).free
-    except OSError:
-        return
-    if free < need:
-        raise ClientError(
-            f"not enough space in {folder}: {human_size(need)} needed, {human_size(free)} free"
-        )
-
-
-def _on_disk(folder: Path) -> int:
-    if not folder.exists():
-        return 0
-    files = [folder] if folder.is_file() else [p for p in folder.rglob("*") if p.is_file()]
-    return sum(p.stat().st_blocks * 512 for p in files)
-
-
-def fetch(
-    what: str,
-    *,
-    tracker: TrackerLike | None = None,
-    output: str | os.PathLike[str] = ".",
-    passkey: str | None = None,
-    settings: Settings | None = None,
-    timeout: float | None = None,
-    on_status: OnStatus | None = None,
-    check: Check | None = None,
-    require_verified: bool = False,
-    seed: bool = False,
-    on_done: Callable[[Fetched], None] | None = None,
-) -> Fetched:
-    """`get`, returning a `Fetched` (path, hashes, sizes) rather than the path alone."""
-    where = _tracker(tracker)
-    settings = settings or Settings()
-    deadline = None if timeout is None else time.monotonic() + timeout
-    with Registry(where) as registry:
-        target = resolve(registry, what)
-        torrent = _fetch_torrent(registry, target)
-    # before anything is written: the registry's signature against the .torrent's hashes
-    signatures.download_check(require_verified)(torrent, target.entry)
-    if check is not None:
-        check(torrent, target.entry)
-    passkey = env_passkey(passkey)
-    check_passkey(where, passkey)  # before a peer session: the tracker's refusal, at once
-    folder = Path(output)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ClientError(f"cannot make {folder}: {e.strerror or e}") from None
-    params = lt.add_torrent_params()
-    params.save_path = str(folder.resolve())
-    if torrent is not None:
-        params.ti = lt.torrent_info(torrent)
-    else:  # BEP 9: the info dictionary from peers, checked by libtorrent against the hashes
-        params.info_hashes = _hashes(target.info_hash, target.v1_info_hash)
-        if target.name:
-            params.name = target.name
-    with Transfer(params, where.announce_urls(passkey), settings) as transfer:
-        transfer.wait_metadata(deadline, on_status)
-        ti = transfer.torrent_info
-        data_path = folder.resolve() / ti.name()
-        _room(folder, ti.total_size() - _on_disk(data_path))
-        status: Status = transfer.wait_complete(deadline, on_status)
-        hashes = ti.info_hashes()
-        fetched = Fetched(
-            path=data_path,
-            info_hash=hashes.v2.to_bytes().hex() if hashes.has_v2() else None,
-            v1_info_hash=hashes.v1.to_bytes().hex() if hashes.has_v1() else None,
-            bytes=status.total,
-            downloaded=status.downloaded,
-        )
-        if on_done is not None:
-            on_done(fetched)
-        if seed:
-            transfer.seed_forever(on_status)
-    return fetched
-
-
-def get(what: str, **options: Any) -> Path:
-    """Fetch a registry entry's data and return its local path.
-
-    ``what`` is a v2 (64 hex) or v1 (40 hex) info hash, a magnet link,
-    ``PUBLISHER/NAME[@VERSION]`` or ``NAME[@VERSION]`` (the newest entry of the repository, or
-    the given version: its label, or 8+ hex characters of an info hash). The .torrent comes from
-    ``GET /api/registry/torrent`` (from peers, BEP 9, when the registry has none). The data goes
-    under ``output`` (default the current folder) as the torrent's name; a partial download
-    there is resumed. Returns only once every piece is verified (SHA-1 and SHA-256 merkle checks
-    by libtorrent).
-
-    Options: ``tracker`` (URL or `Tracker`, default ``WL_TRACKER`` or
-    ``http://localhost:8080``), ``output``, ``passkey`` (default ``WL_PASSKEY``; a tracker
-    that needs one and refuses it, or its absence, stops the call at once with the tracker's
-    words), ``settings`` (`Settings`: listen
-    address, DHT, rate limits in bytes/s), ``timeout`` (seconds for the whole download),
-    ``on_status`` (called with a `Status` 4 times a second), ``check`` (another check of the
-    .torrent and entry before any data is written; the entry's signature is always checked
-    against the .torrent's hashes), ``require_verified`` (refuse entries not verified),
-    ``seed`` (go on seeding until interrupted; ``on_done(Fetched)`` is called once the data
-    is complete, before that). Raises `ClientError` (no such entry, entries of
-    several publishers of that name, unreachable tracker, bad torrent, disk full, timeout).
-    """
-    return fetch(what, **options).path
-
-
 def _data_folder(data: Path, name: str) -> Path:
     """The save path of a torrent named ``name``: ``data`` holds it, or is it."""
     if (data / name).exists():
@@ -423,7 +266,9 @@ def seed(
     else:
         with Registry(where) as registry:
             target = resolve(registry, str(torrent_or_hash))
-            raw = _fetch_torrent(registry, target)
+            raw = registry_torrent(
+                registry, target, pins_of(str(torrent_or_hash)), str(torrent_or_hash)
+            )
         if raw is None:
             raise ClientError(f"the registry has no .torrent file of {target.key}")
         made = read_torrent(raw, "the registry's .torrent")

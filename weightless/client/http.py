@@ -26,7 +26,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from weightless.client.errors import ClientError
+from weightless.client.errors import ClientError, Unreachable
 from weightless.wire.units import human_size
 
 DEADLINE = 30.0  # seconds for one exchange, from connecting to the last byte of the body
@@ -196,10 +196,10 @@ class Bounded:
                 request = target
             raise ClientError(f"{self.where} redirected more than {MAX_REDIRECTS} times")
         except httpx.TimeoutException:
-            raise ClientError(f"{self.where} did not answer within {self.seconds:g} s") from None
+            raise Unreachable(f"{self.where} did not answer within {self.seconds:g} s") from None
         except httpx.HTTPError as e:
             reason = str(e) or type(e).__name__
-            raise ClientError(f"cannot reach {self.where}: {reason}") from None
+            raise Unreachable(f"cannot reach {self.where}: {reason}") from None
         finally:
             self._clock.deadline = None
 

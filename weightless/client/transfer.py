@@ -21,7 +21,6 @@ from weightless.wire.units import human_size
 
 POLL = 0.25  # seconds between status reports
 STOP_WAIT = 3.0  # seconds to wait for the stopped announces when closing
-RESUME_DIR = ".weightless"  # under the download folder, like huggingface's local_dir/.cache
 DEFAULT_LISTEN = "0.0.0.0:6881,[::]:6881"
 
 
@@ -88,6 +87,7 @@ class Transfer:
         params: Any,  # lt.add_torrent_params, with ti or info_hashes, and save_path
         trackers: list[str],
         settings: Settings,
+        resume_file: Path | None = None,
     ) -> None:
         pack: dict[str, Any] = {
             "listen_interfaces": settings.listen or DEFAULT_LISTEN,
@@ -123,14 +123,10 @@ class Transfer:
             self.session.add_extension("ut_pex")
         self.save_path = Path(params.save_path)
         self.info_hashes = params.ti.info_hashes() if params.ti is not None else params.info_hashes
-        self.resume_file = resume_path(self.save_path, self.info_hashes)
-        resumed = _read_resume(self.resume_file, self.info_hashes)
+        self.resume_file = resume_file
+        resumed = None if resume_file is None else _read_resume(resume_file, self.info_hashes)
         if resumed is not None:
-            if params.ti is not None:
-                resumed.ti = params.ti
-            resumed.save_path = params.save_path
-            resumed.flags = params.flags
-            params = resumed
+            params = merge_resume(resumed, params)
         params.trackers = trackers
         params.tracker_tiers = [0] * len(trackers)
         flags = params.flags | lt.torrent_flags.override_trackers
@@ -239,14 +235,24 @@ class Transfer:
             self._tick(deadline, on_status, "the download")
 
     def _complete(self, status: Status) -> bool:
+        """Every wanted piece (of the selected files) verified."""
         s = self.handle.status()
-        ti = self.handle.torrent_file()
         return bool(
-            ti is not None
-            and s.state == lt.torrent_status.states.seeding
-            and s.num_pieces == ti.num_pieces()
-            and status.done == status.total
+            s.has_metadata
+            and s.state in (lt.torrent_status.states.seeding, lt.torrent_status.states.finished)
+            and s.total_wanted_done == s.total_wanted
         )
+
+    def wait_checked(self, deadline: float | None, on_status: OnStatus | None) -> bool:
+        """Until libtorrent has checked the files on disk; whether every wanted piece is
+        verified then."""
+        while self.status().state in ("checking", "metadata"):
+            self._tick(deadline, on_status, "the check of the files on disk")
+        return self._complete(self._check())
+
+    def file_progress(self) -> list[int]:
+        """Verified bytes of each file of the torrent (pad files included), by file index."""
+        return list(self.handle.file_progress(lt.torrent_handle.piece_granularity))
 
     def _tick(self, deadline: float | None, on_status: OnStatus | None, what: str) -> None:
         status = self._check()
@@ -269,10 +275,10 @@ class Transfer:
     # -- stopping
 
     def save_resume(self) -> None:
-        """Write libtorrent's resume data (which pieces are verified) beside the data."""
-        if not self.handle.status().has_metadata:
+        """Write libtorrent's resume data (which pieces are verified) to the resume file."""
+        if self.resume_file is None or not self.handle.status().has_metadata:
             return
-        self.handle.save_resume_data(lt.torrent_handle.save_info_dict)
+        self.handle.save_resume_data()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             for alert in self.session.pop_alerts():
@@ -307,10 +313,18 @@ class Transfer:
             self.session = None
 
 
-def resume_path(save_path: Path, info_hashes: Any) -> Path:
-    """``SAVE_PATH/.weightless/HASH.resume`` (v2 hash, else v1)."""
-    digest = info_hashes.v2 if info_hashes.has_v2() else info_hashes.v1
-    return save_path / RESUME_DIR / f"{digest.to_bytes().hex()}.resume"
+def merge_resume(resumed: Any, params: Any) -> Any:
+    """Resume data with only what it may say taken from it (which pieces are verified, the
+    counters): where files go (save path, renamed files, part file), what they are (the info
+    dict) and which are wanted come from ``params``, whatever the resume file says."""
+    if params.ti is not None:
+        resumed.ti = params.ti
+    resumed.save_path = params.save_path
+    resumed.renamed_files = {}
+    resumed.part_file_dir = params.part_file_dir
+    resumed.file_priorities = params.file_priorities
+    resumed.flags = params.flags
+    return resumed
 
 
 def _read_resume(path: Path, hashes: Any) -> Any:

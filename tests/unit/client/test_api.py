@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -15,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from registry_kit import make_torrent
 
-from weightless.client import api, signatures
+from weightless.client import api, fetching, signatures
 from weightless.client.errors import ClientError
 from weightless.client.trackers import Tracker
 from weightless.client.transfer import Settings, Status
@@ -39,8 +40,20 @@ class FakeTransfer:
     metadata: bytes | None = None
     states: list[str] = ["seeding"]
 
-    def __init__(self, params: Any, trackers: list[str], settings: Settings) -> None:
+    def __init__(
+        self,
+        params: Any,
+        trackers: list[str],
+        settings: Settings,
+        resume_file: Path | None = None,
+    ) -> None:
         self.params = params
+        self.resume_file = resume_file
+        self.priorities: list[int] | None = None
+        self.handle = SimpleNamespace(
+            prioritize_files=lambda p: setattr(self, "priorities", list(p)),
+            unset_flags=lambda flags: None,
+        )
         self.trackers = trackers
         self.settings = settings
         self.save_path = Path(params.save_path)
@@ -79,19 +92,29 @@ class FakeTransfer:
             on_status(status)
         return status
 
+    def wait_checked(self, deadline: float | None, on_status: Any) -> bool:
+        return self.status().state == "seeding"
+
+    def file_progress(self) -> list[int]:
+        fs = self.torrent_info.layout()
+        done = self.status().state == "seeding"
+        return [fs.file_size(i) if done else 0 for i in range(fs.num_files())]
+
     def seed_forever(self, on_status: Any) -> None:
         self.seeded = True
         raise KeyboardInterrupt
 
 
 @pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch) -> Served:
-    for name in ("WL_TRACKER", "WL_API_KEY", "REGISTRY_KEY", "TRACKER_SECRET"):
+def served(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Served:
+    for name in ("WL_TRACKER", "WL_API_KEY", "REGISTRY_KEY", "TRACKER_SECRET", "WL_PASSKEY"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WL_CACHE", str(tmp_path / "cache"))
     FakeTransfer.made = []
     FakeTransfer.metadata = None
     FakeTransfer.states = ["seeding"]
     monkeypatch.setattr(api, "Transfer", FakeTransfer)
+    monkeypatch.setattr(fetching, "Transfer", FakeTransfer)
     monkeypatch.setattr(api.time, "sleep", lambda seconds: None)
     return serve(monkeypatch)
 
@@ -399,7 +422,7 @@ def test_get_hands_the_registry_torrent_to_the_transfer(
     found = registered(served, torrent, name="weights")
     statuses: list[Status] = []
     out = tmp_path / "models"
-    fetched = api.fetch(
+    fetched = fetching.fetch(
         "weights",
         tracker=URL,
         output=out,
@@ -425,8 +448,11 @@ def test_get_hands_the_registry_torrent_to_the_transfer(
         "info_hash": found["info_hash"],
         "v1_info_hash": found["v1_info_hash"],
         "bytes": fetched.bytes,
+        "downloaded": 1234,
+        "reused": 0,
+        "files": ["weights.bin"],
     }
-    assert api.get(found["info_hash"], tracker=URL, output=out) == fetched.path
+    assert fetching.get(found["info_hash"], tracker=URL, output=out) == fetched.path
 
 
 def test_get_of_an_unregistered_magnet_fetches_metadata_from_peers(
@@ -435,7 +461,7 @@ def test_get_of_an_unregistered_magnet_fetches_metadata_from_peers(
     info = parse_torrent(torrent)
     FakeTransfer.metadata = torrent
     uri = f"magnet:?xt=urn:btih:{info.v1_info_hash_hex}&dn=peers"
-    fetched = api.fetch(uri, tracker=URL, output=tmp_path / "o")
+    fetched = fetching.fetch(uri, tracker=URL, output=tmp_path / "o")
     (transfer,) = FakeTransfer.made
     assert transfer.params.ti is None and transfer.params.name == "peers"
     assert transfer.params.info_hashes.v1.to_bytes().hex() == info.v1_info_hash_hex
@@ -447,7 +473,9 @@ def test_get_with_require_verified_refuses_before_any_transfer(
 ) -> None:
     found = registered(served, torrent)
     with pytest.raises(ClientError) as e:
-        api.fetch(found["info_hash"], tracker=URL, output=tmp_path / "o", require_verified=True)
+        fetching.fetch(
+            found["info_hash"], tracker=URL, output=tmp_path / "o", require_verified=True
+        )
     assert "is not verified by the registry (--require-verified)" in str(e.value)
     assert FakeTransfer.made == [] and not (tmp_path / "o").exists()
 
@@ -458,7 +486,7 @@ def test_get_refuses_a_registry_torrent_of_other_hashes(
     found = registered(served, torrent)
     served.torrents[found["info_hash"]] = make_torrent(tmp_path, "swapped.bin")
     with pytest.raises(ClientError) as e:
-        api.fetch(found["info_hash"], tracker=URL, output=tmp_path / "o")
+        fetching.fetch(found["info_hash"], tracker=URL, output=tmp_path / "o")
     assert str(e.value) == (
         f"the registry's .torrent of {found['info_hash']} has other info hashes"
     )
@@ -474,7 +502,7 @@ def test_get_runs_the_callers_check(served: Served, torrent: bytes, tmp_path: Pa
         raise ClientError("not this one")
 
     with pytest.raises(ClientError, match="not this one"):
-        api.fetch(found["info_hash"], tracker=URL, output=tmp_path / "o", check=check)
+        fetching.fetch(found["info_hash"], tracker=URL, output=tmp_path / "o", check=check)
     assert seen == [(torrent, found)]
 
 
@@ -486,9 +514,9 @@ def test_get_without_room_on_disk(
     class Usage:
         free = 10
 
-    monkeypatch.setattr(api.shutil, "disk_usage", lambda p: Usage)
+    monkeypatch.setattr(fetching.shutil, "disk_usage", lambda p: Usage)
     with pytest.raises(ClientError) as e:
-        api.fetch(found["info_hash"], tracker=URL, output=tmp_path / "o")
+        fetching.fetch(found["info_hash"], tracker=URL, output=tmp_path / "o")
     size = parse_torrent(torrent).total_size
     assert str(e.value) == (
         f"not enough space in {tmp_path / 'o'}: {human_size(size)} needed, 10 B free"
@@ -507,15 +535,17 @@ def test_get_counts_what_is_already_on_disk_toward_the_room(
     class Usage:
         free = 10
 
-    monkeypatch.setattr(api.shutil, "disk_usage", lambda p: Usage)
-    assert api.fetch(found["info_hash"], tracker=URL, output=out).path == out / "weights.bin"
+    monkeypatch.setattr(fetching.shutil, "disk_usage", lambda p: Usage)
+    assert fetching.fetch(found["info_hash"], tracker=URL, output=out).path == out / "weights.bin"
 
 
 def test_get_then_seed_calls_on_done_first(served: Served, torrent: bytes, tmp_path: Path) -> None:
     found = registered(served, torrent)
-    done: list[api.Fetched] = []
+    done: list[fetching.Fetched] = []
     with pytest.raises(KeyboardInterrupt):
-        api.fetch(found["info_hash"], tracker=URL, output=tmp_path, seed=True, on_done=done.append)
+        fetching.fetch(
+            found["info_hash"], tracker=URL, output=tmp_path, seed=True, on_done=done.append
+        )
     (transfer,) = FakeTransfer.made
     assert len(done) == 1 and transfer.seeded and transfer.closed
 
@@ -524,7 +554,7 @@ def test_get_into_a_path_that_is_a_file(served: Served, torrent: bytes, tmp_path
     found = registered(served, torrent)
     (tmp_path / "file").write_bytes(b"")
     with pytest.raises(ClientError) as e:
-        api.fetch(found["info_hash"], tracker=URL, output=tmp_path / "file" / "sub")
+        fetching.fetch(found["info_hash"], tracker=URL, output=tmp_path / "file" / "sub")
     assert str(e.value).startswith(f"cannot make {tmp_path / 'file' / 'sub'}: ")
 
 
@@ -701,3 +731,19 @@ def test_publish_when_the_upload_answer_is_not_an_object(
     served.override = lambda r: httpx.Response(201, json=["ok"]) if r.method == "POST" else None
     with pytest.raises(ClientError):
         api.publish(path, tracker=TRACKER)
+
+
+def test_get_reads_wl_passkey_and_wl_cache(
+    served: Served, torrent: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    found = registered(served, torrent)
+    key = "alice." + "b" * 64
+    monkeypatch.setenv("WL_PASSKEY", key)
+    monkeypatch.setenv("WL_CACHE", str(tmp_path / "elsewhere"))
+    path = fetching.get(found["info_hash"], tracker=URL)
+    (transfer,) = FakeTransfer.made
+    assert transfer.trackers == TRACKER.announce_urls(key)
+    assert path == (tmp_path / "elsewhere" / "data" / found["info_hash"]).resolve() / "weights.bin"
+    assert (
+        tmp_path / "elsewhere" / "state" / found["info_hash"] / "torrent"
+    ).read_bytes() == torrent

@@ -81,16 +81,6 @@ V1 = lt.sha1_hash(bytes(range(20)))
 V2 = lt.sha256_hash(bytes(range(32)))
 
 
-def test_resume_file_is_named_by_the_v2_hash_else_the_v1(tmp_path: Path) -> None:
-    hybrid = lt.info_hash_t(V1, V2)
-    assert transfer.resume_path(tmp_path, hybrid) == (
-        tmp_path / ".weightless" / f"{bytes(range(32)).hex()}.resume"
-    )
-    assert transfer.resume_path(tmp_path, lt.info_hash_t(V1)) == (
-        tmp_path / ".weightless" / f"{bytes(range(20)).hex()}.resume"
-    )
-
-
 def resume_data(hashes: object) -> bytes:
     params = lt.add_torrent_params()
     params.info_hashes = hashes
@@ -100,8 +90,7 @@ def resume_data(hashes: object) -> bytes:
 
 def test_resume_data_of_the_same_torrent_is_taken(tmp_path: Path) -> None:
     hashes = lt.info_hash_t(V1, V2)
-    path = transfer.resume_path(tmp_path, hashes)
-    path.parent.mkdir()
+    path = tmp_path / "resume"
     path.write_bytes(resume_data(hashes))
     resumed = transfer._read_resume(path, hashes)
     assert resumed is not None and resumed.info_hashes == hashes
@@ -118,6 +107,31 @@ def test_resume_data_of_another_torrent_missing_or_garbage_is_ignored(tmp_path: 
     folder = tmp_path / "a-folder.resume"
     folder.mkdir()
     assert transfer._read_resume(folder, hashes) is None  # unreadable
+
+
+def test_resume_data_cannot_move_the_files(tmp_path: Path) -> None:
+    """A resume file that names other places (a save path, a file renamed to an absolute
+    path, a part file folder) or other wanted files decides none of them."""
+    hashes = lt.info_hash_t(V1, V2)
+    hostile = lt.add_torrent_params()
+    hostile.info_hashes = hashes
+    hostile.save_path = "/elsewhere"
+    hostile.renamed_files = {0: "/home/victim/.bashrc", 1: "../../x"}
+    hostile.part_file_dir = "/elsewhere/parts"
+    hostile.file_priorities = [4, 4]
+    path = tmp_path / "resume"
+    path.write_bytes(bytes(lt.write_resume_data_buf(hostile)))
+    resumed = transfer._read_resume(path, hashes)
+    assert resumed is not None and resumed.renamed_files  # the file does say it
+    ours = lt.add_torrent_params()
+    ours.save_path = str(tmp_path / "data")
+    ours.part_file_dir = str(tmp_path / "state")
+    ours.file_priorities = [4, 0]
+    merged = transfer.merge_resume(resumed, ours)
+    assert merged.save_path == str(tmp_path / "data")
+    assert merged.renamed_files == {}
+    assert merged.part_file_dir == str(tmp_path / "state")
+    assert list(merged.file_priorities) == [4, 0]
 
 
 def test_version_is_the_installed_package_version() -> None:

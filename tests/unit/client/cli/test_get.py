@@ -1,4 +1,4 @@
-"""``weightless get WHAT`` with `api.fetch` replaced by a fake: the options it hands on, the
+"""``weightless get WHAT`` with `fetching.fetch` replaced by a fake: the options it hands on, the
 path (or JSON) it prints once the data is complete, seeding after, Ctrl-C, and errors."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from weightless.client import api
+from weightless.client import fetching
 from weightless.client.errors import ClientError
 from weightless.client.trackers import Tracker
 from weightless.client.transfer import Settings
@@ -18,11 +18,11 @@ from weightless.client.transfer import Settings
 from .kit import error_line, help_text, invoke, ok, usage_error
 
 H64 = "ab" * 32
-FETCHED = api.Fetched(Path("/data/models/m.bin"), H64, "cd" * 20, 4096, 4096)
+FETCHED = fetching.Fetched(Path("/data/models/m.bin"), H64, "cd" * 20, 4096, 4096, 0, ("m.bin",))
 
 
 class Fetch:
-    """Stands for `api.fetch`: records its call, then does ``then(options)``."""
+    """Stands for `fetching.fetch`: records its call, then does ``then(options)``."""
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
@@ -32,7 +32,7 @@ class Fetch:
     def complete(options: dict[str, Any]) -> None:
         options["on_done"](FETCHED)
 
-    def __call__(self, what: str, **options: Any) -> api.Fetched:
+    def __call__(self, what: str, **options: Any) -> fetching.Fetched:
         self.calls.append({"what": what, **options})
         self.then(options)
         return FETCHED
@@ -41,14 +41,24 @@ class Fetch:
 @pytest.fixture
 def fetch(monkeypatch: pytest.MonkeyPatch) -> Fetch:
     fake = Fetch()
-    monkeypatch.setattr(api, "fetch", fake)
+    monkeypatch.setattr(fetching, "fetch", fake)
     return fake
 
 
 def test_help() -> None:
     text = help_text("get")
     assert "WHAT is a v2 (64 hex) or v1 (40 hex) info hash" in text
-    for option in ("--seed", "--require-verified", "--timeout SECONDS", "--dht", "--listen"):
+    for option in (
+        "--seed",
+        "--require-verified",
+        "--timeout SECONDS",
+        "--dht",
+        "--listen",
+        "--include GLOB",
+        "--exclude GLOB",
+        "--offline",
+        "--verify",
+    ):
         assert option in text
 
 
@@ -58,9 +68,33 @@ def test_prints_the_path_once_complete(fetch: Fetch) -> None:
     (call,) = fetch.calls
     assert call["what"] == "my-model"
     assert call["tracker"] == Tracker()
-    assert call["output"] == "." and call["timeout"] is None and call["passkey"] is None
+    assert call["output"] is None and call["timeout"] is None and call["passkey"] is None
     assert call["settings"] == Settings()
     assert (call["seed"], call["require_verified"]) == (False, False)
+    assert (call["files"], call["include"], call["exclude"]) == ((), (), ())
+    assert (call["offline"], call["verify"]) == (False, False)
+
+
+def test_files_globs_offline_and_verify_are_handed_on(fetch: Fetch) -> None:
+    args = ["config.json", "sub/a b.bin", "--include", "*.json", "--include", "tok*"]
+    ok(invoke("get", "m", *args, "--exclude", "*.bin", "--offline", "--verify"))
+    (call,) = fetch.calls
+    assert call["files"] == ("config.json", "sub/a b.bin")
+    assert call["include"] == ("*.json", "tok*") and call["exclude"] == ("*.bin",)
+    assert call["offline"] and call["verify"]
+
+
+def test_warnings_go_to_stderr_as_they_are(fetch: Fetch) -> None:
+    def warned(options: dict[str, Any]) -> None:
+        options["on_warning"]("cannot reach the tracker [x]; returning the copy")
+        options["on_done"](FETCHED)
+
+    fetch.then = warned
+    result = ok(invoke("get", "m"))
+    assert result.stdout == "/data/models/m.bin\n"
+    assert " ".join(result.stderr.split()) == (
+        "warning: cannot reach the tracker [x]; returning the copy"
+    )
 
 
 def test_options_are_handed_on(fetch: Fetch) -> None:
@@ -106,6 +140,9 @@ def test_json(fetch: Fetch) -> None:
         "info_hash": H64,
         "v1_info_hash": "cd" * 20,
         "bytes": 4096,
+        "downloaded": 4096,
+        "reused": 0,
+        "files": ["m.bin"],
     }
 
 
