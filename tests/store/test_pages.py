@@ -306,6 +306,8 @@ async def test_entry_page_shows_every_field_files_and_links(server: Server, tmp_
     assert page.select_one("#torrent-link")["href"] == f"/api/registry/torrent?info_hash={v2_hash}"
     command = page.select_one("#get-command")["value"]
     assert command == f"weightless get {v2_hash} --tracker {base}"
+    one_file = page.select_one("#file-command")["value"]
+    assert one_file == f"weightless get {v2_hash} config.json --tracker {base}"
     download = await server.get(page.select_one("#torrent-link")["href"])
     assert download.body == torrent
 

@@ -223,6 +223,7 @@ class Pages:
             magnet=entry["magnet"],
             v1_magnet=present.v1_magnet(entry, announce),
             get_command=present.get_command(entry, base),
+            file_command=present.file_get_command(entry, meta["files"], base) if meta else None,
             passkey_announce=base + present.PASSKEY_ANNOUNCE,
             passkeys=self.passkeys,
             refresh=REFRESH_SECONDS,

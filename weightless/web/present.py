@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -108,6 +108,18 @@ def repo_url(entry: Mapping[str, Any]) -> str | None:
     if not publisher:
         return None
     return f"/repos/{quote(publisher, safe='')}/{quote(entry['name'], safe='/')}"
+
+
+def file_get_command(
+    entry: Mapping[str, Any], files: Sequence[Mapping[str, Any]], base_url: str
+) -> str | None:
+    """The `weightless get` command that fetches one file of a /meta ``files`` list (a
+    ``config.json`` when there is one, else the first file); None for a single-file torrent."""
+    if len(files) < 2:
+        return None
+    paths = [str(f["path"]) for f in files]
+    chosen = next((p for p in paths if p.rsplit("/", 1)[-1] == "config.json"), paths[0])
+    return route.get_command(entry["info_hash"], base_url, [chosen])
 
 
 def repo_get_command(publisher: str, name: str, base_url: str) -> str:

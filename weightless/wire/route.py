@@ -12,6 +12,8 @@ segment ``announce`` with ``scrape``."""
 
 from __future__ import annotations
 
+import shlex
+from collections.abc import Sequence
 from urllib.parse import unquote_to_bytes
 
 ANNOUNCE = b"announce"
@@ -22,11 +24,13 @@ SCRAPE = b"scrape"
 DEFAULT_TRACKER = "http://localhost:8080"
 
 
-def get_command(info_hash: str, tracker_url: str) -> str:
-    """The `weightless get` command line that fetches ``info_hash`` from the tracker at
-    ``tracker_url`` (``--tracker`` left out for the default one)."""
+def get_command(info_hash: str, tracker_url: str, files: Sequence[str] = ()) -> str:
+    """The `weightless get` command line that fetches ``info_hash`` (or only ``files``, paths
+    inside the torrent, quoted for a shell) from the tracker at ``tracker_url`` (``--tracker``
+    left out for the default one)."""
+    selected = "".join(f" {shlex.quote(path)}" for path in files)
     flag = "" if tracker_url == DEFAULT_TRACKER else f" --tracker {tracker_url}"
-    return f"weightless get {info_hash}{flag}"
+    return f"weightless get {info_hash}{selected}{flag}"
 
 
 def route(target: bytes) -> tuple[bytes, bytes | None, bytes] | None:

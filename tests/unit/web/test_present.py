@@ -138,3 +138,18 @@ def test_repository_links_and_commands() -> None:
     )
     assert when("2026-12-07T21:04:05Z") == "2026-12-07 21:04 UTC"
     assert when(None) == "" and when("2026-12-07") == "2026-12-07"
+
+
+def test_the_one_file_command_prefers_config_json_and_quotes_paths() -> None:
+    from weightless.web.present import file_get_command
+
+    entry = {"info_hash": V2}
+    files = [{"path": "model; rm -rf ~.bin", "length": 9}, {"path": "a b/config.json", "length": 1}]
+    assert file_get_command(entry, files, "http://localhost:8080") == (
+        f"weightless get {V2} 'a b/config.json'"
+    )
+    shards = [{"path": "shards/1 of 2.bin", "length": 1}, {"path": "x.bin", "length": 1}]
+    assert file_get_command(entry, shards, "https://t.example") == (
+        f"weightless get {V2} 'shards/1 of 2.bin' --tracker https://t.example"
+    )
+    assert file_get_command(entry, [{"path": "model.bin", "length": 1}], "https://t") is None
