@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network, ip_address
+from urllib.parse import urlsplit
 
 from weightless.netaddr import parse_networks
 
@@ -27,6 +28,7 @@ class Config:
     udp_key_file: str = "weightless.udp-key"
     pending_file: str = "weightless.pending"  # writes the database did not take at a stop
     database: str = "sqlite:///weightless.db"
+    swarm_store: str = "memory"  # or redis://HOST:PORT/DB: swarms shared by several trackers
     workers: int = 1
     open: bool = False
     tracker_secret: bytes | None = None
@@ -173,6 +175,7 @@ def build(options: Mapping[str, object], env: Mapping[str, str], cpu_count: int)
             "--udp-connection-ttl", pick("udp_connection_ttl") or "300", 120, 86400
         ),
         database=_database(pick, env),
+        swarm_store=_swarm_store(pick),
         workers=_workers(pick, http, cpu_count),
         open=bool(options.get("open")) or _bool("OPEN_TRACKER", env.get("OPEN_TRACKER", "false")),
         tracker_secret=secret.encode("utf-8") if secret else None,
@@ -245,6 +248,32 @@ def _database(pick: Pick, env: Mapping[str, str]) -> str:
             f"--database {database!r}: expected sqlite:///path or postgresql://user@host/db"
         )
     return database
+
+
+def _swarm_store(pick: Pick) -> str:
+    store = (pick("swarm_store", "WEIGHTLESS_SWARM_STORE") or "memory").strip()
+    if store.lower() == "memory":
+        return "memory"
+    try:
+        redis_address(store)
+    except ValueError as e:
+        raise ConfigError(f"--swarm-store {store!r}: {e}") from None
+    return store
+
+
+def redis_address(url: str) -> tuple[str, int, int]:
+    """(host, port, database) of ``redis://HOST[:PORT][/DB]``; ValueError says what is wrong."""
+    parts = urlsplit(url)
+    if parts.scheme != "redis" or not parts.hostname:
+        raise ValueError("expected memory or redis://HOST:PORT/DB")
+    try:
+        port = parts.port or 6379
+    except ValueError:
+        raise ValueError("the port must be a number from 1 to 65535") from None
+    path = parts.path.strip("/")
+    if path and not (path.isascii() and path.isdigit() and len(path) < 6):
+        raise ValueError("the database must be a number (redis://HOST:PORT/0)")
+    return parts.hostname, port, int(path or 0)
 
 
 def _workers(pick: Pick, http: str, cpu_count: int) -> int:

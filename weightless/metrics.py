@@ -29,6 +29,7 @@ class Stats:
         self.latency_counts = [0] * (len(BUCKETS) + 1)
         self.latency_sum = 0.0
         self.store_rejected = 0  # rows of flushes the database refused, set aside
+        self.swarm_store_unavailable = 0  # requests refused while Redis did not answer
 
     def count(self, protocol: str, action: str, outcome: str) -> None:
         key = (protocol, action, outcome)
@@ -45,6 +46,7 @@ class Stats:
             "latency_counts": self.latency_counts,
             "latency_sum": self.latency_sum,
             "store_rejected": self.store_rejected,
+            "swarm_store_unavailable": self.swarm_store_unavailable,
         }
 
     def replace_with_sum(self, parts: list[dict[str, Any]]) -> None:
@@ -53,8 +55,10 @@ class Stats:
         self.latency_counts = [0] * (len(BUCKETS) + 1)
         self.latency_sum = 0.0
         self.store_rejected = 0
+        self.swarm_store_unavailable = 0
         for part in parts:
             self.store_rejected += part.get("store_rejected", 0)
+            self.swarm_store_unavailable += part.get("swarm_store_unavailable", 0)
             for protocol, action, outcome, n in part["requests"]:
                 key = (protocol, action, outcome)
                 self.requests[key] = self.requests.get(key, 0) + n
@@ -106,6 +110,11 @@ class TrackerCollector(Collector):
             "tracker_store_rejected",
             "Rows of queued writes (completions, user traffic) the database refused, set aside",
             value=stats.store_rejected,
+        )
+        yield CounterMetricFamily(
+            "tracker_swarm_store_unavailable",
+            "Announces and scrapes refused because the swarm store (Redis) did not answer",
+            value=stats.swarm_store_unavailable,
         )
         requests = CounterMetricFamily(
             "tracker_requests",

@@ -1,0 +1,222 @@
+"""Swarms kept in Redis (or Valkey), shared by every tracker process and machine that uses it.
+
+One announce is one script run (EVALSHA, or EVAL once when the server does not know the script
+yet): no scan, one round trip. The connection is txredisapi's, kept open and reopened by it
+within half a second of Redis coming back; while there is none, every call fails at once with
+`SwarmStoreUnavailable` instead of waiting in a queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import txredisapi
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, FirstError, fail, gatherResults
+from twisted.internet.endpoints import HostnameEndpoint
+from twisted.logger import Logger
+
+from weightless.config import redis_address
+from weightless.sharedswarms.scripts import ANNOUNCE, COUNTS, sha1, swarm_keys
+from weightless.wire.numbers import EVENT_COMPLETED, EVENT_STOPPED
+
+REPLY_TIMEOUT = 2.0  # seconds Redis has to answer before the connection counts as gone
+CONNECT_TIMEOUT = 1.0
+RECONNECT_DELAY = 0.5  # seconds between attempts while Redis is away
+
+
+class SwarmStoreUnavailable(Exception):
+    """Redis did not answer (no connection, a timeout, an error)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Announced:
+    """What one announce did to its shared swarm. ``peers``: packed addresses (6 bytes IPv4,
+    18 bytes IPv6, BEP 23 / BEP 7) in reply order; ``ids`` their peer ids when asked for."""
+
+    seeders: int
+    leechers: int
+    completions: int
+    counted: bool  # this announce was a completed download
+    peers: list[bytes]
+    ids: list[bytes]
+
+
+class RedisSwarms:
+    """The swarm store on a Redis server: announce and counts, each one script run."""
+
+    log = Logger()
+
+    def __init__(self, url: str, reactor: Any, on_outage: Callable[[], None] = lambda: None):
+        """``on_outage`` runs once per call refused while Redis is away (a metric)."""
+        host, port, db = redis_address(url)
+        self.url = url
+        self.reactor = reactor
+        self.on_outage = on_outage
+        factory = txredisapi.RedisFactory(
+            f"{host}:{port}",
+            db or None,
+            1,
+            isLazy=True,
+            charset=None,
+            replyTimeout=REPLY_TIMEOUT,
+            convertNumbers=False,
+        )
+        factory.initialDelay = factory.maxDelay = RECONNECT_DELAY
+        factory.jitter = 0
+        self.factory = factory
+        self._endpoint = HostnameEndpoint(reactor, host, port, timeout=CONNECT_TIMEOUT)
+        self.down = False  # an outage is being reported (one log line each)
+        self._started = False
+
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            self.factory.startConnecting(self._endpoint)
+
+    def stop(self) -> Deferred[Any] | None:
+        if not self._started:
+            return None
+        self._started = False
+        return self.factory.disconnect()
+
+    @property
+    def reachable(self) -> bool:
+        """A connection is open (what /health reports)."""
+        return any(conn.connected for conn in self.factory.pool)
+
+    # -- one script run
+
+    def _connection(self) -> Any:
+        for conn in self.factory.pool:
+            if conn.connected:
+                return conn
+        return None
+
+    def _run(self, script: str, digest: bytes, keys: list[bytes], args: Sequence[Any]) -> Deferred:
+        conn = self._connection()
+        if conn is None:
+            return self._refused(SwarmStoreUnavailable("no connection"))
+        try:
+            d = conn.execute_command(b"EVALSHA", digest, len(keys), *keys, *args)
+        except Exception as e:  # the connection closed under us
+            return self._refused(e)
+        return d.addCallbacks(self._answered, self._retry, errbackArgs=(conn, script, keys, args))
+
+    def _retry(self, failure: Any, conn: Any, script: str, keys: list[bytes], args: Any) -> Any:
+        """NOSCRIPT (a restarted or flushed server): run the script's text, which loads it."""
+        error = failure.value
+        if isinstance(error, txredisapi.ResponseError) and "NOSCRIPT" in str(error):
+            try:
+                d = conn.execute_command(b"EVAL", script, len(keys), *keys, *args)
+            except Exception as e:
+                return self._refused(e)
+            return d.addCallbacks(self._answered, self._failed)
+        return self._failed(failure)
+
+    def _answered(self, reply: Any) -> Any:
+        if self.down:
+            self.down = False
+            self.log.info("swarm store {url} reachable again", url=self.url)
+        return reply
+
+    def _failed(self, failure: Any) -> Deferred:
+        return self._refused(failure.value)
+
+    def _refused(self, error: BaseException) -> Deferred:
+        self.on_outage()
+        if not self.down:
+            self.down = True  # one line per outage, not one per announce
+            self.log.warn(
+                "swarm store {url} unreachable: {e}",
+                url=self.url,
+                e=str(error) or type(error).__name__,
+            )
+        return fail(SwarmStoreUnavailable(str(error)))
+
+    # -- the store's operations
+
+    def announce(
+        self,
+        key: bytes,
+        other: bool,
+        addr: bytes,
+        peer_id: bytes,
+        seeding: bool,
+        event: int,
+        numwant: int,
+        both_families: bool,
+        known_completions: int,
+        now: int,
+        peer_ttl: int,
+        with_ids: bool = False,
+    ) -> Deferred[Announced]:
+        """Apply one announce to the swarm ``key`` (``other``: in the list of its other hash)
+        and pick up to ``numwant`` peers of that list, the announcer's network first.
+        ``known_completions``: the completions this process knows of (the registry's count),
+        which the shared count never falls below."""
+        event = event if event in (EVENT_COMPLETED, EVENT_STOPPED) else 0
+        args = (
+            now - peer_ttl, now, peer_ttl, 1 if other else 0, addr, peer_id,
+            1 if seeding else 0, event, numwant, 1 if both_families else 0,
+            known_completions, 1 if with_ids else 0,
+        )  # fmt: skip
+        return self._run(ANNOUNCE, _ANNOUNCE_SHA, swarm_keys(key), args).addCallback(_announced)
+
+    def counts(self, key: bytes, now: int, peer_ttl: int) -> Deferred[tuple[int, int, int]]:
+        """(seeders, leechers, completions) of one swarm, expired peers dropped first."""
+        d = self._run(COUNTS, _COUNTS_SHA, swarm_keys(key), (now - peer_ttl,))
+        return d.addCallback(lambda r: (int(r[0]), int(r[1]), int(r[2])))
+
+    def counts_of(
+        self, keys: Sequence[bytes], now: int, peer_ttl: int
+    ) -> Deferred[list[tuple[int, int, int]]]:
+        """Counts of several swarms: one script run each (each swarm is in its own slot of a
+        cluster), sent together on the connection."""
+        d = gatherResults([self.counts(k, now, peer_ttl) for k in keys], consumeErrors=True)
+        return d.addErrback(_first_error)
+
+    def drop(self, key: bytes) -> Deferred[Any]:
+        """Delete a whole swarm (its registry entry was taken down)."""
+        conn = self._connection()
+        if conn is None:
+            return fail(SwarmStoreUnavailable("no connection"))
+        try:
+            return conn.execute_command(b"DEL", *swarm_keys(key))
+        except Exception as e:
+            return fail(SwarmStoreUnavailable(str(e)))
+
+
+class RedisConnection(Service):
+    """Opens the connection when the tracker starts, closes it when it stops."""
+
+    def __init__(self, swarms: RedisSwarms) -> None:
+        self.swarms = swarms
+
+    def startService(self) -> None:
+        super().startService()
+        self.swarms.start()
+
+    def stopService(self) -> Deferred[Any] | None:
+        super().stopService()
+        return self.swarms.stop()
+
+
+_ANNOUNCE_SHA = sha1(ANNOUNCE)
+_COUNTS_SHA = sha1(COUNTS)
+
+
+def _first_error(failure: Any) -> Any:
+    """The error of the first of several script runs that failed (gatherResults wraps it)."""
+    if failure.check(FirstError):
+        return failure.value.subFailure
+    return failure
+
+
+def _announced(reply: list[Any]) -> Announced:
+    n = int(reply[4])
+    peers = [bytes(p) for p in reply[5 : 5 + n]]
+    ids = [bytes(i) for i in reply[5 + n : 5 + 2 * n]]
+    return Announced(int(reply[0]), int(reply[1]), int(reply[2]), reply[3] == 1, peers, ids)

@@ -1,0 +1,189 @@
+"""The Lua scripts of the Redis swarm store: one announce, or one swarm's counts, is one script.
+
+Every key of a swarm carries the swarm key as its hash tag (``wl:{<40 hex>}:...``), so a
+swarm's keys sit in one slot of a Redis Cluster and a script touches one node. The keys, in
+the order the scripts take them (``KEYS``):
+
+- 1-8: sorted sets of peers, scored by the second they last announced: the swarm's own hash
+  and its other hash (a hybrid entry's v1 hash), IPv4 and IPv6, leechers and seeders. A member
+  is a packed address and port (6 or 18 bytes, as in a compact reply).
+- 9-12: the same peers by address, all scored 0, for a range by address: the peers of the
+  announcer's network (an IPv4 /24 or an IPv6 /64) without a scan.
+- 13: a hash of peer ids by address.
+- 14: a hash of counts: ``s`` seeders and ``l`` leechers (each peer once whichever hash it
+  announced) and ``d`` completed downloads.
+
+A peer announcing under both hashes of a hybrid swarm has the same state in both lists (its
+last announce sets both), and is counted once. Peers last seen before the cutoff are dropped
+by the next script that runs on their swarm; every key written gets an EXPIRE of the peer
+TTL, so a swarm nobody announces to goes away by itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+KEY_SUFFIXES = (
+    b"a4l", b"a4s", b"a6l", b"a6s", b"b4l", b"b4s", b"b6l", b"b6s",
+    b"xa4", b"xa6", b"xb4", b"xb6", b"id", b"c",
+)  # fmt: skip
+
+# peers dropped from one sorted set per script run: expiry catches up over a few announces
+EXPIRE_BATCH = 128
+
+_COMMON = """
+local cutoff = tonumber(ARGV[1])
+local function z(l, f, s) return KEYS[l * 4 + f * 2 + s + 1] end
+local function x(l, f) return KEYS[9 + l * 2 + f] end
+local IDS, C = KEYS[13], KEYS[14]
+local function state(l, f, m)
+  if redis.call('ZSCORE', z(l, f, 0), m) then return 1 end
+  if redis.call('ZSCORE', z(l, f, 1), m) then return 2 end
+  return 0
+end
+local function count(field, by) redis.call('HINCRBY', C, field, by) end
+for l = 0, 1 do for f = 0, 1 do for s = 0, 1 do
+  local key = z(l, f, s)
+  local gone = redis.call('ZRANGEBYSCORE', key, '-inf', '(' .. cutoff, 'LIMIT', 0, EXPIRE_BATCH)
+  if #gone > 0 then
+    redis.call('ZREM', key, unpack(gone))
+    redis.call('ZREM', x(l, f), unpack(gone))
+    for _, m in ipairs(gone) do
+      if state(1 - l, f, m) == 0 then
+        count(s == 1 and 's' or 'l', -1)
+        redis.call('HDEL', IDS, m)
+      end
+    end
+  end
+end end end
+""".replace("EXPIRE_BATCH", str(EXPIRE_BATCH))
+
+# ARGV: cutoff, now, ttl, list (0: the swarm key, 1: the other hash), address, peer id,
+# seeding (0/1), event (BEP 15 numbers), peers wanted, both families (0/1), completions known
+# to the caller, peer ids wanted (0/1).
+# Returns: seeders, leechers, completions, counted (0/1), n, n addresses, [n peer ids].
+ANNOUNCE = (
+    _COMMON
+    + r"""
+local now, ttl, list = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local addr, seeding, event = ARGV[5], tonumber(ARGV[7]), tonumber(ARGV[8])
+local numwant, both, known = tonumber(ARGV[9]), ARGV[10] == '1', tonumber(ARGV[11])
+local fam = (#addr == 18) and 1 or 0
+local other = 1 - list
+local here = 0
+if redis.call('ZSCORE', z(list, fam, seeding), addr) then
+  here = seeding + 1
+elseif redis.call('ZREM', z(list, fam, 1 - seeding), addr) == 1 then
+  here = 2 - seeding
+end
+local there = state(other, fam, addr)
+local before = here
+if before == 0 then before = there end
+local counted = 0
+local function move_there(to)
+  local from = z(other, fam, there - 1)
+  local score = redis.call('ZSCORE', from, addr)
+  redis.call('ZREM', from, addr)
+  redis.call('ZADD', z(other, fam, to), score, addr)
+  redis.call('EXPIRE', z(other, fam, to), ttl)
+end
+if event == 3 then
+  if here ~= 0 then
+    redis.call('ZREM', z(list, fam, seeding), addr)
+    redis.call('ZREM', x(list, fam), addr)
+    if there == 0 then
+      count(here == 2 and 's' or 'l', -1)
+      redis.call('HDEL', IDS, addr)
+    end
+  end
+  if seeding == 1 and there == 1 then
+    move_there(1)
+    count('l', -1)
+    count('s', 1)
+  end
+  if seeding == 1 and before == 1 then counted = 1 end
+else
+  local key = z(list, fam, seeding)
+  redis.call('ZADD', key, now, addr)
+  redis.call('EXPIRE', key, ttl)
+  if here == 0 then
+    redis.call('ZADD', x(list, fam), 0, addr)
+  end
+  redis.call('EXPIRE', x(list, fam), ttl)
+  redis.call('HSET', IDS, addr, ARGV[6])
+  redis.call('EXPIRE', IDS, ttl)
+  local want = seeding + 1
+  if there ~= 0 and there ~= want then move_there(seeding) end
+  if before == 0 then
+    count(seeding == 1 and 's' or 'l', 1)
+  elseif before ~= want then
+    count(before == 2 and 's' or 'l', -1)
+    count(seeding == 1 and 's' or 'l', 1)
+  end
+  if seeding == 1 and (before == 1 or (before == 0 and event == 1)) then counted = 1 end
+end
+local got = redis.call('HMGET', C, 's', 'l', 'd')
+local done = tonumber(got[3] or '0')
+if known > done then done = known end
+done = done + counted
+if done > 0 then redis.call('HSET', C, 'd', done) end
+redis.call('EXPIRE', C, ttl)
+local reply = {tonumber(got[1] or '0'), tonumber(got[2] or '0'), done, counted, 0}
+if event ~= 3 and numwant > 0 then
+  local seen = {[addr] = true}
+  local n = 0
+  local function take(members)
+    for _, m in ipairs(members) do
+      if n >= numwant then return end
+      if not seen[m] then
+        seen[m] = true
+        n = n + 1
+        reply[5 + n] = m
+      end
+    end
+  end
+  local width = fam == 1 and 8 or 3
+  local prefix = string.sub(addr, 1, width)
+  take(redis.call('ZRANGEBYLEX', x(list, fam), '[' .. prefix,
+    '[' .. prefix .. string.rep('\255', #addr - width), 'LIMIT', 0, numwant + 1))
+  local order
+  if seeding == 1 then
+    order = {{fam, 0}, {1 - fam, 0}, {fam, 1}, {1 - fam, 1}}
+  else
+    order = {{fam, 1}, {fam, 0}, {1 - fam, 1}, {1 - fam, 0}}
+  end
+  for _, o in ipairs(order) do
+    if n >= numwant then break end
+    if both or o[1] == fam then
+      take(redis.call('ZRANDMEMBER', z(list, o[1], o[2]), numwant + 1))
+    end
+  end
+  reply[5] = n
+  if ARGV[12] == '1' and n > 0 then
+    local ids = redis.call('HMGET', IDS, unpack(reply, 6, 5 + n))
+    for i = 1, n do reply[5 + n + i] = ids[i] or '' end
+  end
+end
+return reply
+"""
+)
+
+# ARGV: cutoff. Returns: seeders, leechers, completions.
+COUNTS = (
+    _COMMON
+    + """
+local got = redis.call('HMGET', C, 's', 'l', 'd')
+return {tonumber(got[1] or '0'), tonumber(got[2] or '0'), tonumber(got[3] or '0')}
+"""
+)
+
+
+def sha1(script: str) -> bytes:
+    """The name EVALSHA knows a script by."""
+    return hashlib.sha1(script.encode()).hexdigest().encode()
+
+
+def swarm_keys(key: bytes) -> list[bytes]:
+    """The keys of the swarm with this 20-byte swarm key, in the scripts' order."""
+    prefix = b"wl:{" + key.hex().encode() + b"}:"
+    return [prefix + suffix for suffix in KEY_SUFFIXES]
