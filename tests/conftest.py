@@ -58,10 +58,10 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def redis_server() -> Iterator[redisserver.RedisServer]:
     """The session's redis-server on a free port (skips, or fails under
     WEIGHTLESS_REQUIRE_REDIS, without one)."""
-    server = redisserver.RedisServer()
-    server.start()
-    yield server
-    server.stop()
+    redis = redisserver.RedisServer()
+    redis.start()
+    yield redis
+    redis.stop()
 
 
 @pytest.fixture
