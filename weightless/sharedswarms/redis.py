@@ -14,9 +14,11 @@ from typing import Any
 
 import txredisapi
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, FirstError, fail, gatherResults
+from twisted.internet.defer import CancelledError, Deferred, FirstError, fail, gatherResults
 from twisted.internet.endpoints import HostnameEndpoint
+from twisted.internet.protocol import Factory
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from weightless.config import redis_address
 from weightless.sharedswarms.scripts import ANNOUNCE, COUNTS, sha1, swarm_keys
@@ -55,45 +57,74 @@ class RedisSwarms:
         self.url = url
         self.reactor = reactor
         self.on_outage = on_outage
-        factory = txredisapi.RedisFactory(
-            f"{host}:{port}",
-            db or None,
-            1,
-            isLazy=True,
-            charset=None,
-            replyTimeout=REPLY_TIMEOUT,
-            convertNumbers=False,
-        )
-        factory.initialDelay = factory.maxDelay = RECONNECT_DELAY
-        factory.jitter = 0
-        self.factory = factory
+        self._factory = _ProtocolFactory(db, self._connection_failed)
         self._endpoint = HostnameEndpoint(reactor, host, port, timeout=CONNECT_TIMEOUT)
+        self.conn: txredisapi.RedisProtocol | None = None  # a usable connection, or None
         self.down = False  # an outage is being reported (one log line each)
         self._started = False
+        self._attempt: Deferred[Any] | None = None
+        self._next: Any = None  # the delayed call of the next attempt
 
     def start(self) -> None:
+        """Connect, and keep reconnecting every RECONNECT_DELAY seconds while Redis is away."""
         if not self._started:
             self._started = True
-            self.factory.startConnecting(self._endpoint)
+            self._connect()
 
     def stop(self) -> Deferred[Any] | None:
-        if not self._started:
-            return None
         self._started = False
-        return self.factory.disconnect()
+        if self._next is not None and self._next.active():
+            self._next.cancel()
+        if self._attempt is not None:
+            self._attempt.cancel()
+        conn, self.conn = self.conn, None
+        if conn is None or conn.transport is None:
+            return None
+        gone = conn.whenDisconnected()
+        conn.transport.loseConnection()
+        return gone
+
+    def _connect(self) -> None:
+        self._next = None
+        if not self._started:
+            return
+        attempt: Deferred[Any] = self._endpoint.connect(self._factory)
+        self._attempt = attempt.addCallback(_usable)
+        self._attempt.addCallbacks(self._connected, self._connection_failed)
+
+    def _connected(self, conn: txredisapi.RedisProtocol) -> None:
+        self._attempt = None
+        self.conn = conn
+        conn.whenDisconnected().addCallback(self._lost)
+
+    def _lost(self, conn: Any) -> None:
+        if self.conn is conn:
+            self.conn = None
+            self._again()
+
+    def _connection_failed(self, failure: Any) -> None:
+        self._attempt = None
+        if not self.down and self._started and not failure.check(CancelledError):
+            self.down = True
+            self.log.warn(
+                "swarm store {url} unreachable: {e}", url=self.url, e=failure.getErrorMessage()
+            )
+        self._again()
+
+    def _again(self) -> None:
+        if self._started and self._next is None:
+            self._next = self.reactor.callLater(RECONNECT_DELAY, self._connect)
 
     @property
     def reachable(self) -> bool:
         """A connection is open (what /health reports)."""
-        return any(conn.connected for conn in self.factory.pool)
+        return self._connection() is not None
 
     # -- one script run
 
     def _connection(self) -> Any:
-        for conn in self.factory.pool:
-            if conn.connected:
-                return conn
-        return None
+        conn = self.conn
+        return conn if conn is not None and conn.connected else None
 
     def _run(self, script: str, digest: bytes, keys: list[bytes], args: Sequence[Any]) -> Deferred:
         conn = self._connection()
@@ -187,6 +218,39 @@ class RedisSwarms:
             return conn.execute_command(b"DEL", *swarm_keys(key))
         except Exception as e:
             return fail(SwarmStoreUnavailable(str(e)))
+
+
+def _usable(conn: Any) -> Deferred[Any]:
+    """Fires once the connection has selected its database."""
+    ready: Deferred[Any] = conn.whenConnected()
+    return ready
+
+
+class _ProtocolFactory(Factory):
+    """txredisapi's protocol on a connection of our own, reopened by ``RedisSwarms`` (its
+    pool would queue announces while Redis is away instead of refusing them)."""
+
+    isLazy = True  # what the protocol asks of its factory when SELECT fails
+
+    def __init__(self, db: int, failed: Callable[[Any], None]) -> None:
+        self.db = db
+        self.failed = failed
+
+    def buildProtocol(self, addr: Any) -> txredisapi.RedisProtocol:
+        conn = txredisapi.RedisProtocol(
+            charset=None,
+            replyTimeout=REPLY_TIMEOUT,
+            dbid=self.db or None,
+            convertNumbers=False,
+        )
+        conn.factory = self
+        return conn
+
+    def stopTrying(self) -> None:
+        """SELECT of the database failed: the connection closes, and is tried again."""
+
+    def connectionError(self, message: str) -> None:
+        self.failed(Failure(SwarmStoreUnavailable(message)))
 
 
 class RedisConnection(Service):
