@@ -25,7 +25,7 @@ from integration.lt_helpers import (
 )
 from integration.process import Tracker
 from integration.test_signed_workers import as_url, send
-from integration.test_workers import get_from, http_announce, udp_announce
+from integration.test_workers import cluster, get_from, http_announce, udp_announce, workers_of
 from integration.waiting import eventually, wait_for
 
 pytestmark = pytest.mark.integration
@@ -205,3 +205,28 @@ def test_redis_stopped_and_started_under_announces(
         log = tracker.log()
         assert "Traceback" not in log
         assert log.count("unreachable") == 1, log
+
+
+def test_workers_on_redis_answer_from_it_without_forwarding(
+    tmp_path: Path, trackers: list[Tracker], private_redis: RedisServer
+) -> None:
+    """``--workers 2`` on Redis: each worker asks Redis itself, so whichever worker the kernel
+    hands a request to, the swarm is whole, and no announce crosses the mesh."""
+    tracker = cluster(
+        tmp_path, trackers, "--open", "--swarm-store", private_redis.url, workers=2
+    ).start()
+    assert len(workers_of(tracker)) == 2
+    hashes = [hashlib.sha1(b"%d" % i).digest() for i in range(4)]
+    for h in hashes:
+        for n in range(6):
+            http_announce(tracker, h, n)
+        for n in range(6, 9):
+            udp_announce(tracker, h, n)
+    for h in hashes:
+        reply = http_announce(tracker, h, 100, left=0)
+        assert len(peers_of(reply)) == 9
+        assert (reply[b"complete"], reply[b"incomplete"]) == (1, 9)
+        assert udp_announce(tracker, h, 101).seeders == 1
+    assert {f[b"incomplete"] for f in tracker.scrape(*hashes).values()} == {10}
+    assert "forwarding" not in tracker.log()
+    tracker.stop()
