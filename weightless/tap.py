@@ -30,7 +30,7 @@ from weightless.metrics import Stats, TrackerCollector, make_registry
 from weightless.registry.live import ChangeFeed, CountsPublisher, LiveRegistry
 from weightless.registry.postgres import PostgresStore
 from weightless.registry.service import STORE_TIMEOUT, RegistryService, pool_runner
-from weightless.registry.sharedlive import SharedLive
+from weightless.registry.sharedlive import CountsReader, SharedLive
 from weightless.registry.sqlite import SQLiteStore
 from weightless.registry.store import IStore
 from weightless.service import Maintenance, TrackerService
@@ -547,6 +547,8 @@ def services(config: Config, reactor: Any, seat: Seat | None, w: Wiring) -> serv
     owned = w.live.owned if isinstance(w.live, ClusterLive) else None
     if w.shared is None or seat is None or seat.index == 0:  # shared counts: one writer
         CountsPublisher(w.live, w.store, reactor, owned=owned).setServiceParent(top)
+    elif isinstance(w.live, SharedLive):  # the other workers read them for their pages
+        CountsReader(w.live, reactor).setServiceParent(top)
     ChangeFeed(w.store, w.live).setServiceParent(top)
     return top
 

@@ -229,4 +229,24 @@ def test_workers_on_redis_answer_from_it_without_forwarding(
         assert udp_announce(tracker, h, 101).seeders == 1
     assert {f[b"incomplete"] for f in tracker.scrape(*hashes).values()} == {10}
     assert "forwarding" not in tracker.log()
+    # the registry's counts: the same from every worker
+    entry = {"info_hash": V2, "v1_info_hash": V1, "name": "shared model"}
+    assert send(tracker, "POST", "/api/registry", entry) == 201
+    v2 = bytes.fromhex(V2)[:20]
+    for n in range(3):
+        http_announce(tracker, v2, n, left=0 if n == 0 else 100)
+
+    def seen() -> set[tuple[int, int]]:
+        found = set()
+        for n in range(12):  # new connections from other addresses: other workers
+            status, body = get_from(
+                tracker, f"/api/registry?info_hash={V2}".encode(), f"127.0.6.{n}"
+            )
+            assert status == 200, body
+            entry = json.loads(body)
+            found.add((entry["seeders"], entry["leechers"]))
+        return found
+
+    eventually(seen, lambda f: f == {(1, 2)}, time.monotonic() + 30)
+    assert seen() == {(1, 2)}
     tracker.stop()

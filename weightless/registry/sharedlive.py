@@ -11,10 +11,13 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from weightless.registry.live import COUNTS_SLICE, LiveRegistry
+from weightless.registry.live import COUNTS_EVERY, COUNTS_SLICE, LiveRegistry
 from weightless.sharedswarms.redis import RedisSwarms
 from weightless.tracker.catalog import Catalog, wire_hashes
 from weightless.tracker.swarm import SwarmStore
@@ -88,3 +91,33 @@ class SharedLive(LiveRegistry):
             LiveRegistry.upserted(self, *change["args"])
         elif change["op"] == "taken_down":
             LiveRegistry.taken_down(self, *change["args"])
+
+
+class CountsReader(Service):
+    """Refreshes a SharedLive's counts every ``every`` seconds, in a process that does not
+    publish them to the store (a worker other than the first): its pages answer the same
+    numbers as every other process's."""
+
+    log = Logger()
+
+    def __init__(self, live: SharedLive, reactor: IReactorTime, every: float = COUNTS_EVERY):
+        self.live = live
+        self.reactor = reactor
+        self.every = every
+        self._loop: LoopingCall | None = None
+
+    def startService(self) -> None:
+        super().startService()
+        self._loop = LoopingCall(self._read)
+        self._loop.clock = self.reactor
+        self._loop.start(self.every, now=True)
+
+    def stopService(self) -> None:
+        super().stopService()
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        self._loop = None
+
+    def _read(self) -> Deferred[Any]:
+        d = Deferred.fromCoroutine(self.live.collect(self.reactor))
+        return d.addErrback(lambda f: self.log.debug("counts not read: {e}", e=f.value))
