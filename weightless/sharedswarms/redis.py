@@ -21,7 +21,15 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from weightless.config import redis_address
-from weightless.sharedswarms.scripts import ANNOUNCE, COUNTS, sha1, swarm_keys
+from weightless.sharedswarms.scripts import (
+    ANNOUNCE,
+    ANNOUNCE_ARGS,
+    COUNTS,
+    COUNTS_ARGS,
+    sha1,
+    swarm_keys,
+    swarm_prefix,
+)
 from weightless.wire.numbers import EVENT_COMPLETED, EVENT_STOPPED
 
 REPLY_TIMEOUT = 2.0  # seconds Redis has to answer before the connection counts as gone
@@ -35,15 +43,24 @@ class SwarmStoreUnavailable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Announced:
-    """What one announce did to its shared swarm. ``peers``: packed addresses (6 bytes IPv4,
-    18 bytes IPv6, BEP 23 / BEP 7) in reply order; ``ids`` their peer ids when asked for."""
+    """What one announce did to its shared swarm. ``peers4``/``peers6``: packed addresses (6
+    bytes IPv4, BEP 23; 18 bytes IPv6, BEP 7), joined, in reply order; ``ids`` their peer ids
+    (20 bytes each, IPv4 peers first) when asked for, else empty."""
 
     seeders: int
     leechers: int
     completions: int
     counted: bool  # this announce was a completed download
-    peers: list[bytes]
-    ids: list[bytes]
+    peers4: bytes
+    peers6: bytes
+    ids: bytes
+
+    def listed(self) -> list[tuple[bytes, bytes | None]]:
+        """(packed address, peer id or None) of each peer, IPv4 first."""
+        addrs = [self.peers4[i : i + 6] for i in range(0, len(self.peers4), 6)]
+        addrs += [self.peers6[i : i + 18] for i in range(0, len(self.peers6), 18)]
+        ids = self.ids
+        return [(a, ids[i * 20 : i * 20 + 20] if ids else None) for i, a in enumerate(addrs)]
 
 
 class RedisSwarms:
@@ -126,22 +143,22 @@ class RedisSwarms:
         conn = self.conn
         return conn if conn is not None and conn.connected else None
 
-    def _run(self, script: str, digest: bytes, keys: list[bytes], args: Sequence[Any]) -> Deferred:
+    def _run(self, script: str, digest: bytes, key: bytes, args: Sequence[Any]) -> Deferred:
         conn = self._connection()
         if conn is None:
             return self._refused(SwarmStoreUnavailable("no connection"))
         try:
-            d = conn.execute_command(b"EVALSHA", digest, len(keys), *keys, *args)
+            d = conn.execute_command(b"EVALSHA", digest, 1, key, *args)
         except Exception as e:  # the connection closed under us
             return self._refused(e)
-        return d.addCallbacks(self._answered, self._retry, errbackArgs=(conn, script, keys, args))
+        return d.addCallbacks(self._answered, self._retry, errbackArgs=(conn, script, key, args))
 
-    def _retry(self, failure: Any, conn: Any, script: str, keys: list[bytes], args: Any) -> Any:
+    def _retry(self, failure: Any, conn: Any, script: str, key: bytes, args: Any) -> Any:
         """NOSCRIPT (a restarted or flushed server): run the script's text, which loads it."""
         error = failure.value
         if isinstance(error, txredisapi.ResponseError) and "NOSCRIPT" in str(error):
             try:
-                d = conn.execute_command(b"EVAL", script, len(keys), *keys, *args)
+                d = conn.execute_command(b"EVAL", script, 1, key, *args)
             except Exception as e:
                 return self._refused(e)
             return d.addCallbacks(self._answered, self._failed)
@@ -158,7 +175,7 @@ class RedisSwarms:
 
     def _refused(self, error: BaseException) -> Deferred:
         self.on_outage()
-        if not self.down:
+        if not self.down and self._started:
             self.down = True  # one line per outage, not one per announce
             self.log.warn(
                 "swarm store {url} unreachable: {e}",
@@ -189,16 +206,16 @@ class RedisSwarms:
         ``known_completions``: the completions this process knows of (the registry's count),
         which the shared count never falls below."""
         event = event if event in (EVENT_COMPLETED, EVENT_STOPPED) else 0
-        args = (
-            now - peer_ttl, now, peer_ttl, 1 if other else 0, addr, peer_id,
-            1 if seeding else 0, event, numwant, 1 if both_families else 0,
-            known_completions, 1 if with_ids else 0,
+        args = _ANNOUNCE_ARGS(
+            now, peer_ttl, other, seeding, event, numwant, both_families, with_ids,
+            min(known_completions, 0xFFFFFFFF),
         )  # fmt: skip
-        return self._run(ANNOUNCE, _ANNOUNCE_SHA, swarm_keys(key), args).addCallback(_announced)
+        d = self._run(ANNOUNCE, _ANNOUNCE_SHA, swarm_prefix(key), (args, addr, peer_id))
+        return d.addCallback(_announced)
 
     def counts(self, key: bytes, now: int, peer_ttl: int) -> Deferred[tuple[int, int, int]]:
         """(seeders, leechers, completions) of one swarm, expired peers dropped first."""
-        d = self._run(COUNTS, _COUNTS_SHA, swarm_keys(key), (now - peer_ttl,))
+        d = self._run(COUNTS, _COUNTS_SHA, swarm_prefix(key), (_COUNTS_ARGS(now, peer_ttl),))
         return d.addCallback(lambda r: (int(r[0]), int(r[1]), int(r[2])))
 
     def counts_of(
@@ -221,7 +238,10 @@ class RedisSwarms:
 
 
 def _usable(conn: Any) -> Deferred[Any]:
-    """Fires once the connection has selected its database."""
+    """Fires once the connection has selected its database. Small writes go out at once:
+    with Nagle's algorithm, a script run sent while the last one's reply is unacknowledged
+    waits for the peer's delayed ACK (40 ms)."""
+    conn.transport.setTcpNoDelay(True)
     ready: Deferred[Any] = conn.whenConnected()
     return ready
 
@@ -231,6 +251,7 @@ class _ProtocolFactory(Factory):
     pool would queue announces while Redis is away instead of refusing them)."""
 
     isLazy = True  # what the protocol asks of its factory when SELECT fails
+    noisy = False  # no "Starting factory" line for each attempt while Redis is away
 
     def __init__(self, db: int, failed: Callable[[Any], None]) -> None:
         self.db = db
@@ -269,6 +290,8 @@ class RedisConnection(Service):
 
 
 _ANNOUNCE_SHA = sha1(ANNOUNCE)
+_ANNOUNCE_ARGS = ANNOUNCE_ARGS.pack
+_COUNTS_ARGS = COUNTS_ARGS.pack
 _COUNTS_SHA = sha1(COUNTS)
 
 
@@ -280,7 +303,8 @@ def _first_error(failure: Any) -> Any:
 
 
 def _announced(reply: list[Any]) -> Announced:
-    n = int(reply[4])
-    peers = [bytes(p) for p in reply[5 : 5 + n]]
-    ids = [bytes(i) for i in reply[5 + n : 5 + 2 * n]]
-    return Announced(int(reply[0]), int(reply[1]), int(reply[2]), reply[3] == 1, peers, ids)
+    peers4, peers6 = reply[4], reply[5]
+    ids = reply[6] if len(reply) > 6 else b""
+    return Announced(
+        int(reply[0]), int(reply[1]), int(reply[2]), reply[3] == 1, peers4, peers6, ids
+    )

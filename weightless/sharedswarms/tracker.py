@@ -110,14 +110,13 @@ class SharedTracker:
         done, completions = result
         policy = self.tracker.policy
         if not compact:
-            ids: list[bytes | None] = list(done.ids) or [None] * len(done.peers)
             return bencode.announce_dict_peers(
                 policy.interval,
                 policy.min_interval,
                 done.seeders,
                 done.leechers,
                 completions,
-                ((*_unpack(p), i) for p, i in zip(done.peers, ids, strict=True)),
+                ((*_unpack(p), i) for p, i in done.listed()),
             )
         return bencode.announce(
             policy.interval,
@@ -125,8 +124,8 @@ class SharedTracker:
             done.seeders,
             done.leechers,
             completions,
-            b"".join(p for p in done.peers if len(p) == 6),
-            b"".join(p for p in done.peers if len(p) == 18),
+            done.peers4,
+            done.peers6,
         )
 
     def http_scrape(self, query: bytes, passkey: bytes | None) -> bytes | Deferred[bytes]:
@@ -194,7 +193,7 @@ class SharedTracker:
 
         def reply(result: tuple[Announced, int]) -> bytes:
             done = result[0]
-            peers = b"".join(done.peers)
+            peers = done.peers6 if v6 else done.peers4  # one family: the request's
             return udp.encode_announce_response(tid, interval, done.leechers, done.seeders, peers)
 
         return d.addCallbacks(reply, udp_unavailable, errbackArgs=(tid,))
