@@ -4,7 +4,9 @@ two seconds of Redis answering."""
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +22,7 @@ from twisted.internet.task import deferLater
 from twisted.logger import LogLevel, globalLogPublisher
 
 from weightless.metrics import Stats
-from weightless.sharedswarms.redis import RECONNECT_DELAY, RedisSwarms
+from weightless.sharedswarms.redis import RECONNECT_DELAY, RedisSwarms, SwarmStoreUnavailable
 from weightless.sharedswarms.tracker import SharedTracker
 from weightless.tracker.accounting import PendingWrites
 from weightless.tracker.catalog import Catalog
@@ -116,3 +118,34 @@ async def test_an_outage_is_refused_with_retry_in_and_served_again_within_two_se
 
 def _count(stats: Stats) -> None:
     stats.swarm_store_unavailable += 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_redis_that_stops_answering_is_an_outage_too(private_redis: RedisServer) -> None:
+    """A hung Redis (or a cut network) keeps the connection open and answers nothing: after
+    two seconds without a reply the calls are refused, and served again once it answers."""
+    swarms = RedisSwarms(private_redis.url, reactor)
+    swarms.start()
+    assert private_redis.process is not None
+    pid = private_redis.process.pid
+    try:
+        while not swarms.reachable:
+            await wait(0.02)
+        await swarms.counts(H, 1000, 3600)
+        os.kill(pid, signal.SIGSTOP)
+        started = time.monotonic()
+        with pytest.raises(SwarmStoreUnavailable):
+            await swarms.counts(H, 1000, 3600)
+        assert 1.5 <= time.monotonic() - started < 4.0
+        os.kill(pid, signal.SIGCONT)
+        back = time.monotonic()
+        while True:
+            try:
+                assert await swarms.counts(H, 1000, 3600) == (0, 0, 0)
+                break
+            except SwarmStoreUnavailable:
+                assert time.monotonic() - back < 2.0
+                await wait(0.05)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        await swarms.stop()

@@ -17,6 +17,7 @@ from twisted.application.service import Service
 from twisted.internet.defer import CancelledError, Deferred, FirstError, fail, gatherResults
 from twisted.internet.endpoints import HostnameEndpoint
 from twisted.internet.protocol import Factory
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -35,6 +36,7 @@ from weightless.wire.numbers import EVENT_COMPLETED, EVENT_STOPPED
 REPLY_TIMEOUT = 2.0  # seconds Redis has to answer before the connection counts as gone
 CONNECT_TIMEOUT = 1.0
 RECONNECT_DELAY = 0.5  # seconds between attempts while Redis is away
+WATCH_EVERY = 0.25  # seconds between looks for replies that stopped coming
 
 
 class SwarmStoreUnavailable(Exception):
@@ -81,15 +83,25 @@ class RedisSwarms:
         self._started = False
         self._attempt: Deferred[Any] | None = None
         self._next: Any = None  # the delayed call of the next attempt
+        # a reply that does not come: script runs sent and answered, and how long the
+        # answered count has stood still with runs outstanding (one watchdog, not a timer
+        # per call)
+        self._sent = self._done = self._done_before = 0
+        self._stalled = 0.0
+        self._watchdog = LoopingCall(self._watch)
+        self._watchdog.clock = reactor
 
     def start(self) -> None:
         """Connect, and keep reconnecting every RECONNECT_DELAY seconds while Redis is away."""
         if not self._started:
             self._started = True
             self._connect()
+            self._watchdog.start(WATCH_EVERY, now=False)
 
     def stop(self) -> Deferred[Any] | None:
         self._started = False
+        if self._watchdog.running:
+            self._watchdog.stop()
         if self._next is not None and self._next.active():
             self._next.cancel()
         if self._attempt is not None:
@@ -112,6 +124,8 @@ class RedisSwarms:
     def _connected(self, conn: txredisapi.RedisProtocol) -> None:
         self._attempt = None
         self.conn = conn
+        self._sent = self._done = self._done_before = 0
+        self._stalled = 0.0
         conn.whenDisconnected().addCallback(self._lost)
 
     def _lost(self, conn: Any) -> None:
@@ -132,6 +146,19 @@ class RedisSwarms:
         if self._started and self._next is None:
             self._next = self.reactor.callLater(RECONNECT_DELAY, self._connect)
 
+    def _watch(self) -> None:
+        """Close a connection whose replies stopped coming for REPLY_TIMEOUT seconds (a hung
+        Redis, a cut network): its calls fail, and the next attempt starts."""
+        if self._done != self._done_before or self._sent == self._done:
+            self._done_before = self._done
+            self._stalled = 0.0
+            return
+        self._stalled += WATCH_EVERY
+        conn = self.conn
+        if self._stalled >= REPLY_TIMEOUT and conn is not None and conn.transport is not None:
+            self._stalled = 0.0
+            conn.transport.abortConnection()
+
     @property
     def reachable(self) -> bool:
         """A connection is open (what /health reports)."""
@@ -143,7 +170,15 @@ class RedisSwarms:
         conn = self.conn
         return conn if conn is not None and conn.connected else None
 
-    def _run(self, script: str, digest: bytes, key: bytes, args: Sequence[Any]) -> Deferred:
+    def _run(
+        self,
+        script: str,
+        digest: bytes,
+        key: bytes,
+        args: Sequence[Any],
+        then: Callable[[Any], Any],
+    ) -> Deferred:
+        """Run a script on the swarm ``key``; ``then`` turns the reply into the result."""
         conn = self._connection()
         if conn is None:
             return self._refused(SwarmStoreUnavailable("no connection"))
@@ -151,26 +186,33 @@ class RedisSwarms:
             d = conn.execute_command(b"EVALSHA", digest, 1, key, *args)
         except Exception as e:  # the connection closed under us
             return self._refused(e)
-        return d.addCallbacks(self._answered, self._retry, errbackArgs=(conn, script, key, args))
+        self._sent += 1
+        return d.addCallbacks(
+            self._answered, self._retry, (then,), None, (conn, script, key, args, then)
+        )
 
-    def _retry(self, failure: Any, conn: Any, script: str, key: bytes, args: Any) -> Any:
+    def _retry(self, failure: Any, conn: Any, script: str, key: bytes, args: Any, then: Any) -> Any:
         """NOSCRIPT (a restarted or flushed server): run the script's text, which loads it."""
+        self._done += 1
         error = failure.value
         if isinstance(error, txredisapi.ResponseError) and "NOSCRIPT" in str(error):
             try:
                 d = conn.execute_command(b"EVAL", script, 1, key, *args)
             except Exception as e:
                 return self._refused(e)
-            return d.addCallbacks(self._answered, self._failed)
-        return self._failed(failure)
+            self._sent += 1
+            return d.addCallbacks(self._answered, self._failed, (then,))
+        return self._refused(error)
 
-    def _answered(self, reply: Any) -> Any:
+    def _answered(self, reply: Any, then: Callable[[Any], Any]) -> Any:
+        self._done += 1
         if self.down:
             self.down = False
             self.log.info("swarm store {url} reachable again", url=self.url)
-        return reply
+        return then(reply)
 
     def _failed(self, failure: Any) -> Deferred:
+        self._done += 1
         return self._refused(failure.value)
 
     def _refused(self, error: BaseException) -> Deferred:
@@ -210,13 +252,15 @@ class RedisSwarms:
             now, peer_ttl, other, seeding, event, numwant, both_families, with_ids,
             min(known_completions, 0xFFFFFFFF),
         )  # fmt: skip
-        d = self._run(ANNOUNCE, _ANNOUNCE_SHA, swarm_prefix(key), (args, addr, peer_id))
-        return d.addCallback(_announced)
+        return self._run(
+            ANNOUNCE, _ANNOUNCE_SHA, swarm_prefix(key), (args, addr, peer_id), _announced
+        )
 
     def counts(self, key: bytes, now: int, peer_ttl: int) -> Deferred[tuple[int, int, int]]:
         """(seeders, leechers, completions) of one swarm, expired peers dropped first."""
-        d = self._run(COUNTS, _COUNTS_SHA, swarm_prefix(key), (_COUNTS_ARGS(now, peer_ttl),))
-        return d.addCallback(lambda r: (int(r[0]), int(r[1]), int(r[2])))
+        return self._run(
+            COUNTS, _COUNTS_SHA, swarm_prefix(key), (_COUNTS_ARGS(now, peer_ttl),), _counted
+        )
 
     def counts_of(
         self, keys: Sequence[bytes], now: int, peer_ttl: int
@@ -260,7 +304,6 @@ class _ProtocolFactory(Factory):
     def buildProtocol(self, addr: Any) -> txredisapi.RedisProtocol:
         conn = txredisapi.RedisProtocol(
             charset=None,
-            replyTimeout=REPLY_TIMEOUT,
             dbid=self.db or None,
             convertNumbers=False,
         )
@@ -300,6 +343,10 @@ def _first_error(failure: Any) -> Any:
     if failure.check(FirstError):
         return failure.value.subFailure
     return failure
+
+
+def _counted(reply: list[Any]) -> tuple[int, int, int]:
+    return int(reply[0]), int(reply[1]), int(reply[2])
 
 
 def _announced(reply: list[Any]) -> Announced:

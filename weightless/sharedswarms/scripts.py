@@ -186,8 +186,18 @@ if event ~= 3 and numwant > 0 then
   for _, o in ipairs(order) do
     if n >= numwant then break end
     if both or o[1] == fam then
-      -- enough for what is missing, however many of the neighbours it draws again
-      take(redis.call('ZRANDMEMBER', z(list, o[1], o[2]), numwant - n + mine + 1), o[1])
+      local key = z(list, o[1], o[2])
+      if mine == 0 and (o[1] ~= fam or o[2] ~= seeding) then
+        -- no neighbour drawn and the announcer is not in this set: nothing to leave out
+        local got = redis.call('ZRANDMEMBER', key, numwant - n)
+        local into = picked[o[1] + 1]
+        for i = 1, #got do into[#into + 1] = got[i] end
+        n = n + #got
+      else
+        -- enough for what is missing, however many of the neighbours (and the announcer
+        -- itself) it draws again
+        take(redis.call('ZRANDMEMBER', key, numwant - n + mine + 1), o[1])
+      end
     end
   end
   reply[5] = table.concat(picked[1])
