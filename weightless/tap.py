@@ -341,6 +341,7 @@ def worker_seat(config: Config, reactor: Any, seat: Seat, core: Core) -> Variant
     live = ClusterLive(core.catalog, core.swarms, router, relay=config.sqlite_path is not None)
     cluster = ClusterMetrics(router, core.stats, core.swarms)
     router.on_catalog = live.apply
+    core.tracker.on_completed = live.completed
     router.stats_of = cluster.local
     catalog = core.catalog
     collected = TrackerCollector(

@@ -6,6 +6,7 @@ Pure state: the time and the random source are passed in; nothing here does I/O.
 from __future__ import annotations
 
 from array import array
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from socket import AF_INET, AF_INET6, inet_ntop
 from struct import Struct
@@ -18,6 +19,10 @@ WIDTH_V6 = 18  # BEP 7
 LEECHERS4, SEEDERS4, LEECHERS6, SEEDERS6 = 0, 1, 2, 3
 
 NEW, WAS_LEECHER, WAS_SEEDER = 0, 1, 2
+
+# completions remembered per (swarm, peer) so that a late or repeated event=completed from a
+# peer that has left is not counted again; the oldest are forgotten first beyond this many
+FINISHED_MAX = 1_000_000
 
 # Writing a few bytes into a bytearray in place: a precompiled Struct's pack_into takes about
 # half the time of a slice assignment, and adds and removals do it on every announce.
@@ -308,11 +313,38 @@ class SwarmStore:
         self.peer_count = 0
         self.rand = rand
         self._sweep: list[bytes] | None = None
+        # swarm key + packed address -> when its download was counted (whole seconds)
+        self.finished: OrderedDict[bytes, int] = OrderedDict()
         # swarm, group slot (4-7: the other hash's list), upper bound of the part left to scan
         self._sweep_at = (0, 0, -1)
 
     def get(self, key: bytes) -> Swarm | None:
         return self.swarms.get(key)
+
+    def count_completion(self, key: bytes, addr: bytes, now: int, known_leecher: bool) -> bool:
+        """Whether a peer that has just finished a download of swarm ``key`` is a completed
+        download not counted yet, and remember it. A known leecher that finished always is
+        (a peer may download again); a peer new to the swarm that sends event=completed is,
+        unless its completion was counted within --peer-ttl (a late or repeated event after
+        it left)."""
+        mark = key + addr
+        finished = self.finished
+        if not known_leecher and mark in finished:
+            return False
+        finished[mark] = now
+        finished.move_to_end(mark)
+        if len(finished) > FINISHED_MAX:
+            finished.popitem(last=False)
+        return True
+
+    def _forget_completions(self, cutoff: int, budget: int) -> None:
+        finished = self.finished
+        while finished and budget > 0:
+            mark, when = next(iter(finished.items()))
+            if when >= cutoff:
+                break
+            del finished[mark]
+            budget -= 1
 
     def put(
         self, key: bytes, addr: bytes, peer_id: bytes, seeding: bool, now: int, other: bool = False
@@ -426,6 +458,10 @@ class SwarmStore:
                 self.put(key, addr, _peer_id(there, addr), True, _seen(there, addr), not other)
             if not swarm.other.own_len():
                 swarm.other = None
+        elif other:  # stopped under a hybrid's other hash, known under its own hash only
+            before = _state(swarm.groups, addr)
+            if finished and before == WAS_LEECHER:
+                self.put(key, addr, _peer_id(swarm.groups, addr), True, _seen(swarm.groups, addr))
         if not len(swarm):
             del self.swarms[key]
         return swarm, before
@@ -443,6 +479,7 @@ class SwarmStore:
         """Drop peers last seen before ``cutoff``, scanning about ``budget`` peers per call, so
         that a pass over a million peers runs in small slices. True when a pass has finished."""
         if self._sweep is None:
+            self._forget_completions(cutoff, budget)
             self._sweep = list(self.swarms)
             self._sweep_at = (0, 0, -1)
         keys = self._sweep
