@@ -11,7 +11,15 @@ from dataclasses import dataclass
 from weightless.netaddr import pack_ip
 from weightless.tracker.accounting import Accounting, PendingWrites
 from weightless.tracker.catalog import Catalog, CatalogEntry
-from weightless.tracker.swarm import NEW, WAS_LEECHER, PeerGroup, Swarm, SwarmStore
+from weightless.tracker.swarm import (
+    NEW,
+    WAS_LEECHER,
+    Nearby,
+    PeerGroup,
+    Picked,
+    Swarm,
+    SwarmStore,
+)
 from weightless.wire import bencode
 from weightless.wire.numbers import EVENT_COMPLETED, EVENT_STARTED, EVENT_STOPPED
 from weightless.wire.passkey import Passkeys
@@ -95,7 +103,7 @@ class Tracker:
         now: float,
         both_families: bool = True,
         cap: int | None = None,
-    ) -> tuple[int, int, int, list[tuple[PeerGroup, int, int]]]:
+    ) -> tuple[int, int, int, list[tuple[PeerGroup | Nearby | Picked, int, int]]]:
         """Apply one announce (HTTP or UDP) to its swarm and choose the peers to send back.
         ``numwant`` None means the default; it is capped by --max-peers and by ``cap`` (what
         fits the reply). Returns seeders, leechers, completions and [(group, count, skip)].
@@ -154,7 +162,7 @@ class Tracker:
             wanted = cap
         peers = swarm.other if other else swarm
         assert peers is not None
-        plan, _ = peers.pick(len(addr) == 18, seeding, wanted, pos, both_families)
+        plan, _ = peers.pick(len(addr) == 18, seeding, wanted, pos, both_families, addr, self.rand)
         seeders, leechers = swarm.counts()
         return seeders, leechers, self.downloaded(swarm, entry), plan
 
