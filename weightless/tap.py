@@ -493,6 +493,7 @@ def services(config: Config, reactor: Any, seat: Seat | None, w: Wiring) -> serv
         _exit_failed,
         swarm_file(config, reactor, seat, w),
         config.pending_file,
+        None if w.router is None else w.router.hand_baselines,
     )
     if seat is None:
         strports.service(with_backlog(config.http), w.front, reactor=reactor).setServiceParent(top)
