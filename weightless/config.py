@@ -46,6 +46,9 @@ class Config:
     max_connections: int | None = None  # None: the open-file limit, less a reserve
     max_connections_per_ip: int = 128  # 0: no limit
     ipv6_prefix: int = 64  # per-address state keys an IPv6 client by this prefix
+    hub_url: str | None = (
+        None  # where per-user traffic is synced (POST .../api/internal/usage-sync)
+    )
 
     @property
     def proxy_protocol(self) -> bool:
@@ -180,6 +183,7 @@ def build(options: Mapping[str, object], env: Mapping[str, str], cpu_count: int)
         open=bool(options.get("open")) or _bool("OPEN_TRACKER", env.get("OPEN_TRACKER", "false")),
         tracker_secret=secret.encode("utf-8") if secret else None,
         registry_key=env.get("REGISTRY_KEY") or None,
+        hub_url=_hub_url(pick("hub_url", "HUB_URL")),
         max_peers=_int("--max-peers", pick("max_peers", "MAX_PEERS") or "50", 1, 1000),
         max_swarms=_int("--max-swarms", pick("max_swarms") or "1000000", 1),
         interval=interval,
@@ -324,6 +328,17 @@ def _connections(pick: Pick) -> tuple[float, int | None, int, int]:
     per_ip = _int("--max-connections-per-ip", pick("max_connections_per_ip") or "128", 0)
     ipv6_prefix = _int("--ipv6-prefix", pick("ipv6_prefix") or "64", 1, 128)
     return header_timeout, max_connections, per_ip, ipv6_prefix
+
+
+def _hub_url(value: str | None) -> str | None:
+    """``--hub-url`` / HUB_URL: an http(s) URL without a query, or unset."""
+    if not value or not value.strip():
+        return None
+    url = value.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise ConfigError(f"--hub-url {value!r}: expected http://host[:port][/path]")
+    return url
 
 
 def from_environ(options: Mapping[str, object]) -> Config:

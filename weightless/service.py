@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from time import perf_counter
+from typing import Any
 
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, DeferredLock
@@ -154,13 +155,17 @@ class TrackerService(MultiService):
         on_fatal: Callable[[Failure], None],
         swarm_file: SwarmFile | None = None,
         pending_file: str | None = None,
+        hand_baselines: Callable[[list[list[Any]]], None] | None = None,
     ) -> None:
+        """``hand_baselines``: with several workers, where kept accounting baselines go (the
+        workers owning their swarms)."""
         super().__init__()
         self.store = store
         self.catalog = catalog
         self.maintenance = maintenance
         self.swarm_file = swarm_file
         self.pending_file = pending_file
+        self.hand_baselines = hand_baselines
         self.reactor = reactor
         self.on_fatal = on_fatal
         self.ready: Deferred[None] | None = None
@@ -195,7 +200,9 @@ class TrackerService(MultiService):
             pendingfile.restore_pending(self.maintenance.pending, self.pending_file)
             if self.maintenance.accounting is not None:
                 pendingfile.restore_baselines(
-                    self.maintenance.accounting, f"{self.pending_file}-baselines"
+                    self.maintenance.accounting,
+                    f"{self.pending_file}-baselines",
+                    self.hand_baselines,
                 )
         MultiService.startService(self)
         self.maintenance.start()

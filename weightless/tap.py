@@ -16,6 +16,7 @@ from twisted.application import service, strports
 from twisted.protocols.haproxy._wrapper import HAProxyWrappingFactory
 from twisted.python import usage
 from twisted.python.failure import Failure
+from twisted.web.client import Agent
 from twisted.web.server import Site
 
 from weightless.cluster.ipc import Mesh
@@ -26,6 +27,7 @@ from weightless.cluster.sharedlimit import SharedRateLimiter
 from weightless.cluster.supervisor import Supervisor
 from weightless.cluster.worker import AdoptedPorts, ClusterLive, ClusterMetrics, Sharing
 from weightless.config import Config, ConfigError, from_environ, with_backlog
+from weightless.hubsync import HubSync
 from weightless.metrics import Stats, TrackerCollector, make_registry
 from weightless.registry.live import ChangeFeed, CountsPublisher, LiveRegistry
 from weightless.registry.postgres import PostgresStore
@@ -144,6 +146,13 @@ class Options(usage.Options):
             "0 = no limit [128]",
         ],
         [
+            "hub-url",
+            None,
+            None,
+            "send per-user traffic to this hub every 10 s (POST URL/api/internal/usage-sync) "
+            "(HUB_URL) [off]",
+        ],
+        [
             "ipv6-prefix",
             None,
             None,
@@ -182,9 +191,10 @@ class Options(usage.Options):
 
 def open_store(config: Config, reactor: Any) -> IStore:
     path = config.sqlite_path
+    usage_sync = config.hub_url is not None  # flushes keep each user's traffic for the hub
     if path is not None:
-        return SQLiteStore(path, reactor)
-    return PostgresStore(config.database, reactor)
+        return SQLiteStore(path, reactor, usage_sync=usage_sync)
+    return PostgresStore(config.database, reactor, usage_sync=usage_sync)
 
 
 def makeService(options: Options) -> service.IService:
@@ -384,6 +394,8 @@ def worker_seat(config: Config, reactor: Any, seat: Seat, core: Core) -> Variant
         )
     cluster = ClusterMetrics(router, core.stats, core.swarms)
     router.on_catalog = live.apply
+    if isinstance(live, ClusterLive):  # with Redis, every worker reads completions there
+        core.tracker.on_completed = live.completed
     router.stats_of = cluster.local
     catalog = core.catalog
     collected = TrackerCollector(
@@ -533,6 +545,7 @@ def services(config: Config, reactor: Any, seat: Seat | None, w: Wiring) -> serv
         _exit_failed,
         swarm_file(config, reactor, seat, w),
         config.pending_file,
+        None if w.router is None else w.router.hand_baselines,
     )
     if seat is None:
         strports.service(with_backlog(config.http), w.front, reactor=reactor).setServiceParent(top)
@@ -544,6 +557,9 @@ def services(config: Config, reactor: Any, seat: Seat | None, w: Wiring) -> serv
             Sharing(w.live, reactor).setServiceParent(top)
     if w.shared is not None:
         RedisConnection(w.shared.swarms).setServiceParent(top)
+    if config.hub_url is not None and (seat is None or seat.index == 0):
+        # one sender: every worker's flushes write the traffic into the one database
+        hub_sync(config, reactor, w).setServiceParent(top)
     owned = w.live.owned if isinstance(w.live, ClusterLive) else None
     if w.shared is None or seat is None or seat.index == 0:  # shared counts: one writer
         CountsPublisher(w.live, w.store, reactor, owned=owned).setServiceParent(top)
@@ -551,6 +567,12 @@ def services(config: Config, reactor: Any, seat: Seat | None, w: Wiring) -> serv
         CountsReader(w.live, reactor).setServiceParent(top)
     ChangeFeed(w.store, w.live).setServiceParent(top)
     return top
+
+
+def hub_sync(config: Config, reactor: Any, w: Wiring) -> HubSync:
+    """Usage sync to the hub of ``--hub-url``, through Twisted's HTTP client."""
+    assert config.hub_url is not None
+    return HubSync(w.store, config.hub_url, config.registry_key, Agent(reactor), reactor, w.stats)
 
 
 def swarm_file(config: Config, reactor: Any, seat: Seat | None, w: Wiring) -> SwarmFile | None:

@@ -32,6 +32,7 @@ from weightless.registry.store import (
     Snapshot,
     StoreUnavailable,
 )
+from weightless.registry.usage import fold_deltas
 from weightless.tracker.accounting import PendingWrites
 from weightless.tracker.catalog import CatalogEntry
 
@@ -51,8 +52,15 @@ def _contains(column: str, text: str) -> tuple[str, list[Any]]:
 
 @implementer(IStore)
 class SQLiteStore:
-    def __init__(self, path: str, reactor: IReactorThreads, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        path: str,
+        reactor: IReactorThreads,
+        clock: Callable[[], float] = time.time,
+        usage_sync: bool = False,
+    ):
         self.path = path
+        self.usage_sync = usage_sync
         self.reactor = reactor
         self.clock = clock
         self._pool = ThreadPool(minthreads=1, maxthreads=1, name="weightless-sqlite")
@@ -156,6 +164,12 @@ class SQLiteStore:
                         "updated_at = excluded.updated_at",
                         [(user, up, down, now) for user, (up, down) in pending.traffic.items()],
                     )
+                    if self.usage_sync:
+                        conn.executemany(
+                            "INSERT INTO usage_deltas (user_id, uploaded, downloaded) "
+                            "VALUES (?, ?, ?)",
+                            [(user, up, down) for user, (up, down) in pending.traffic.items()],
+                        )
             except (OverflowError, TypeError, ValueError, sqlite3.IntegrityError) as e:
                 # a value the binding or a constraint refuses: the batch can never be written
                 raise Rejected(str(e)) from e
@@ -312,6 +326,48 @@ class SQLiteStore:
             return None if row is None else (row[0], row[1])
 
         return self._run(read)
+
+    def usage_batch(self, sync_id: str) -> Deferred[bool]:
+        now = self.clock()
+
+        def write(conn: sqlite3.Connection) -> bool:
+            with _transaction(conn):
+                rows = conn.execute(
+                    "SELECT id, user_id, uploaded, downloaded FROM usage_deltas ORDER BY id"
+                ).fetchall()
+                if not rows:
+                    return False
+                conn.execute(
+                    "INSERT INTO usage_batches (sync_id, deltas, created_at) VALUES (?, ?, ?)",
+                    (sync_id, fold_deltas(r[1:] for r in rows), now),
+                )
+                conn.execute("DELETE FROM usage_deltas WHERE id <= ?", (rows[-1][0],))
+            return True
+
+        return self._run(write)
+
+    def usage_waiting(self, limit: int) -> Deferred[list[tuple[int, str, str]]]:
+        def read(conn: sqlite3.Connection) -> list[tuple[int, str, str]]:
+            rows = conn.execute(
+                "SELECT id, sync_id, deltas FROM usage_batches WHERE set_aside IS NULL "
+                "ORDER BY id LIMIT ?",
+                (limit,),
+            ).fetchall()
+            return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+        return self._run(read)
+
+    def usage_done(self, batch: int, status: int | None) -> Deferred[None]:
+        def write(conn: sqlite3.Connection) -> None:
+            with _transaction(conn):
+                if status is None:
+                    conn.execute("DELETE FROM usage_batches WHERE id = ?", (batch,))
+                else:
+                    conn.execute(
+                        "UPDATE usage_batches SET set_aside = ? WHERE id = ?", (status, batch)
+                    )
+
+        return self._run(write)
 
     def watch(self, listener: IRegistryListener) -> None:
         """Nothing to do: SQLite tells no one; other workers' writes come over the mesh."""

@@ -121,5 +121,18 @@ class IStore(Interface):
     def user(user_id: str) -> Deferred[tuple[int, int] | None]:
         """A user's accounted (uploaded, downloaded) bytes, or None for a user never seen."""
 
+    def usage_batch(sync_id: str) -> Deferred[bool]:
+        """Fold the per-user traffic written by flushes since the last batch (only a store
+        made with ``usage_sync`` keeps it) into one batch with this ``sync_id``, in one
+        transaction. Fires with False when there was nothing to fold."""
+
+    def usage_waiting(limit: int) -> Deferred[list[tuple[int, str, str]]]:
+        """Up to ``limit`` batches not sent yet and not set aside, oldest first: (id, sync_id,
+        deltas JSON)."""
+
+    def usage_done(batch: int, status: int | None) -> Deferred[None]:
+        """The hub took batch ``batch`` (``status`` None: it is dropped) or refused it for good
+        (a 4xx ``status``: kept aside, never sent again)."""
+
     def watch(listener: IRegistryListener) -> None:
         """Tell ``listener`` about writes of other processes, from now until close()."""

@@ -19,7 +19,7 @@ from weightless.sharedswarms.redis import Announced, RedisSwarms, SwarmStoreUnav
 from weightless.tracker.catalog import CatalogEntry
 from weightless.tracker.core import Refused, Tracker, scrape_reply
 from weightless.wire import bencode, udp
-from weightless.wire.numbers import EVENT_STARTED, EVENT_STOPPED
+from weightless.wire.numbers import EVENT_COMPLETED, EVENT_STARTED, EVENT_STOPPED
 from weightless.wire.query import QueryError, parse_announce, wire_hash
 from weightless.wire.route import ANNOUNCE, route
 from weightless.wire.udp import MAX_REPLY_PEERS_V4, MAX_REPLY_PEERS_V6, AnnounceRequest
@@ -73,8 +73,10 @@ class SharedTracker:
         wanted = policy.max_peers if numwant is None or numwant > policy.max_peers else numwant
         if cap is not None and wanted > cap:
             wanted = cap
+        # a completed event without ``left`` says it has everything
+        seeding = left == 0 or (left is None and event == EVENT_COMPLETED)
         d = self.swarms.announce(
-            key, other, addr, peer_id, left == 0, event, wanted, both_families,
+            key, other, addr, peer_id, seeding, event, wanted, both_families,
             entry.completions if entry is not None else 0, int(now), policy.peer_ttl, with_ids,
         )  # fmt: skip
         return d.addCallback(self._applied, entry)
@@ -83,8 +85,7 @@ class SharedTracker:
         if entry is None:
             return done, done.completions
         if done.counted:  # counted here: the registry's count goes up once, from here
-            entry.completions += 1
-            self.tracker.pending.complete(entry.info_hash)
+            self.tracker.completed(None, entry)
         if done.completions > entry.completions:  # counted by another tracker
             entry.completions = done.completions
         return done, entry.completions

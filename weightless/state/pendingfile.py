@@ -129,6 +129,10 @@ def save_baselines(accounting: Accounting, path: str) -> None:
         keep(path, {"peers": accounting.baselines()})
 
 
-def restore_baselines(accounting: Accounting, path: str) -> None:
+def restore_baselines(
+    accounting: Accounting, path: str, hand: Callable[[list[list[Any]]], None] | None = None
+) -> None:
+    """Take back the kept baselines; ``hand`` (with several workers) gives them to the
+    workers owning their swarms instead of keeping them all here."""
     for peers in claim(path, parse_baselines):
-        accounting.restore_baselines(peers)
+        (hand or accounting.restore_baselines)(peers)
