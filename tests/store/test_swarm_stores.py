@@ -288,6 +288,15 @@ LEECHING = {"left": 100}
         ([LEECHING, {"left": 100, "event": "stopped"}, {"left": 0}], 0),
         # a seeder that lost its data and downloads again: a second download
         ([{"left": 0}, LEECHING, {"left": 0}], 1),
+        # a completed event, a stop, and the same event again (a retry): one download
+        (
+            [
+                {"left": 0, "event": "completed"},
+                {"left": 0, "event": "stopped"},
+                {"left": 0, "event": "completed"},
+            ],
+            1,
+        ),
     ],
 )
 @pytest.mark.parametrize("registry", [True, False], ids=["registered", "open"])
@@ -377,3 +386,24 @@ async def test_peers_of_the_announcers_network_come_first(store: Store) -> None:
     for _ in range(10):
         got = ports(await s.announce(H, 60, ip="127.0.9.60"))
         assert len(got) == 5 and set(got[:2]) == {6050, 6051}
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_reply_order_with_neighbours(store: Store) -> None:
+    """A leecher gets its network's seeders, then its network's leechers, then the other
+    seeders, then the other leechers; a seeder its network's leechers, the other leechers,
+    its network's seeders, the other seeders."""
+    s = store.make()
+    far_seeders, far_leechers = {6001, 6002, 6003}, {6004, 6005, 6006}
+    for peer in range(1, 7):
+        await s.announce(H, peer, ip=f"127.{peer}.0.1", left=0 if peer <= 3 else 100)
+    await s.announce(H, 50, ip="127.0.9.50", left=0)
+    await s.announce(H, 51, ip="127.0.9.51")
+    for _ in range(5):
+        got = ports(await s.announce(H, 60, ip="127.0.9.60", numwant=8))
+        assert got[:2] == [6050, 6051]
+        assert set(got[2:5]) == far_seeders and set(got[5:]) == far_leechers
+    for _ in range(5):
+        got = ports(await s.announce(H, 61, ip="127.0.9.61", left=0, numwant=9))
+        assert set(got[:2]) == {6051, 6060} and set(got[2:5]) == far_leechers
+        assert got[5] == 6050 and set(got[6:]) == far_seeders

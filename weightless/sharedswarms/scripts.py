@@ -8,11 +8,13 @@ given the prefix (KEYS[1]) and names the swarm's keys from it:
   last announced: the swarm's own hash (a) and its other hash (b, a hybrid entry's v1 hash),
   IPv4 and IPv6, leechers and seeders. A member is a packed address and port (6 or 18 bytes, as
   in a compact reply).
-- ``xa4 xa6 xb4 xb6``: the same peers by address, all scored 0, for a range by address: the
-  peers of the announcer's network (an IPv4 /24 or an IPv6 /64) without a scan.
+- ``xa4l xa4s ... xb6s``: the same peers by address, all scored 0, for a range by address:
+  the peers of the announcer's network (an IPv4 /24 or an IPv6 /64) without a scan.
 - ``id``: a hash of peer ids by address.
 - ``c``: a hash of counts: ``s`` seeders and ``l`` leechers (each peer once whichever hash it
   announced), ``d`` completed downloads, ``x`` when to look for expired peers next.
+- ``f``: a sorted set of the peers whose completion was counted, by when: an event=completed
+  from a peer new to the swarm counts unless its completion was counted within the peer TTL.
 
 A peer announcing under both hashes of a hybrid swarm has the same state in both lists (its
 last announce sets both), and is counted once. Peers not heard from for the peer TTL are
@@ -27,7 +29,8 @@ from struct import Struct
 
 KEY_SUFFIXES = (
     b"a4l", b"a4s", b"a6l", b"a6s", b"b4l", b"b4s", b"b6l", b"b6s",
-    b"xa4", b"xa6", b"xb4", b"xb6", b"id", b"c",
+    b"xa4l", b"xa4s", b"xa6l", b"xa6s", b"xb4l", b"xb4s", b"xb6l", b"xb6s",
+    b"id", b"c", b"f",
 )  # fmt: skip
 
 # peers dropped from one sorted set per pass: expiry catches up over a few passes
@@ -42,11 +45,11 @@ _COMMON = """
 local P = KEYS[1]
 local K = {}
 local names = {'a4l', 'a4s', 'a6l', 'a6s', 'b4l', 'b4s', 'b6l', 'b6s',
-  'xa4', 'xa6', 'xb4', 'xb6', 'id', 'c'}
-for i = 1, 14 do K[i] = P .. names[i] end
+  'xa4l', 'xa4s', 'xa6l', 'xa6s', 'xb4l', 'xb4s', 'xb6l', 'xb6s', 'id', 'c', 'f'}
+for i = 1, 19 do K[i] = P .. names[i] end
 local function z(l, f, s) return K[l * 4 + f * 2 + s + 1] end
-local function x(l, f) return K[9 + l * 2 + f] end
-local IDS, C = K[13], K[14]
+local function x(l, f, s) return K[l * 4 + f * 2 + s + 9] end
+local IDS, C, F = K[17], K[18], K[19]
 local function state(l, f, m)
   if redis.call('ZSCORE', z(l, f, 0), m) then return 1 end
   if redis.call('ZSCORE', z(l, f, 1), m) then return 2 end
@@ -70,7 +73,7 @@ local function expire(now, ttl)
     if #gone > 0 then
       if #gone == EXPIRE_BATCH then redis.call('HSET', C, 'x', now) end
       redis.call('ZREM', key, unpack(gone))
-      redis.call('ZREM', x(l, f), unpack(gone))
+      redis.call('ZREM', x(l, f, s), unpack(gone))
       for _, m in ipairs(gone) do
         if state(1 - l, f, m) == 0 then
           count(s == 1 and 's' or 'l', -1)
@@ -79,6 +82,7 @@ local function expire(now, ttl)
       end
     end
   end end end
+  redis.call('ZREMRANGEBYSCORE', F, '-inf', '(' .. cutoff)
 end
 """.replace("EXPIRE_BATCH", str(EXPIRE_BATCH)).replace("EXPIRE_EVERY", str(EXPIRE_EVERY))
 
@@ -102,22 +106,26 @@ if redis.call('ZSCORE', z(list, fam, seeding), addr) then
   here = seeding + 1
 elseif redis.call('ZREM', z(list, fam, 1 - seeding), addr) == 1 then
   here = 2 - seeding
+  redis.call('ZREM', x(list, fam, 1 - seeding), addr)
 end
 local there = state(other, fam, addr)
 local before = here
 if before == 0 then before = there end
 local counted = 0
 local function move_there(to)
-  local from = z(other, fam, there - 1)
-  local score = redis.call('ZSCORE', from, addr)
-  redis.call('ZREM', from, addr)
+  local from = there - 1
+  local score = redis.call('ZSCORE', z(other, fam, from), addr)
+  redis.call('ZREM', z(other, fam, from), addr)
+  redis.call('ZREM', x(other, fam, from), addr)
   redis.call('ZADD', z(other, fam, to), score, addr)
+  redis.call('ZADD', x(other, fam, to), 0, addr)
   redis.call('EXPIRE', z(other, fam, to), ttl)
+  redis.call('EXPIRE', x(other, fam, to), ttl)
 end
 if event == 3 then
   if here ~= 0 then
-    redis.call('ZREM', z(list, fam, seeding), addr)
-    redis.call('ZREM', x(list, fam), addr)
+    redis.call('ZREM', z(list, fam, here - 1), addr)
+    redis.call('ZREM', x(list, fam, here - 1), addr)
     if there == 0 then
       count(here == 2 and 's' or 'l', -1)
       redis.call('HDEL', IDS, addr)
@@ -133,10 +141,10 @@ else
   local key = z(list, fam, seeding)
   redis.call('ZADD', key, now, addr)
   redis.call('EXPIRE', key, ttl)
-  if here == 0 then
-    redis.call('ZADD', x(list, fam), 0, addr)
+  if here ~= seeding + 1 then
+    redis.call('ZADD', x(list, fam, seeding), 0, addr)
   end
-  redis.call('EXPIRE', x(list, fam), ttl)
+  redis.call('EXPIRE', x(list, fam, seeding), ttl)
   redis.call('HSET', IDS, addr, ARGV[3])
   redis.call('EXPIRE', IDS, ttl)
   local want = seeding + 1
@@ -147,7 +155,20 @@ else
     count(before == 2 and 's' or 'l', -1)
     count(seeding == 1 and 's' or 'l', 1)
   end
-  if seeding == 1 and (before == 1 or (before == 0 and event == 1)) then counted = 1 end
+  if seeding == 1 then
+    if before == 1 then
+      counted = 1
+    elseif before == 0 and event == 1 then
+      -- a peer new to the swarm says it completed: counted, unless its completion was
+      -- counted within the peer TTL (a late or repeated event after it left)
+      local last = redis.call('ZSCORE', F, addr)
+      if not last or tonumber(last) < now - ttl then counted = 1 end
+    end
+  end
+end
+if counted == 1 then
+  redis.call('ZADD', F, now, addr)
+  redis.call('EXPIRE', F, ttl)
 end
 local got = redis.call('HMGET', C, 's', 'l', 'd')
 local done = tonumber(got[3] or '0')
@@ -172,33 +193,44 @@ if event ~= 3 and numwant > 0 then
       end
     end
   end
+  -- the peers of the announcer's network (IPv4 /24, IPv6 /64), by state
   local width = fam == 1 and 8 or 3
   local prefix = string.sub(addr, 1, width)
-  take(redis.call('ZRANGEBYLEX', x(list, fam), '[' .. prefix,
-    '[' .. prefix .. string.rep('\255', #addr - width), 'LIMIT', 0, numwant + 1), fam)
-  local mine = n
-  local order
-  if seeding == 1 then
-    order = {{fam, 0}, {1 - fam, 0}, {fam, 1}, {1 - fam, 1}}
-  else
-    order = {{fam, 1}, {fam, 0}, {1 - fam, 1}, {1 - fam, 0}}
-  end
-  for _, o in ipairs(order) do
-    if n >= numwant then break end
-    if both or o[1] == fam then
-      local key = z(list, o[1], o[2])
-      if mine == 0 and (o[1] ~= fam or o[2] ~= seeding) then
-        -- no neighbour drawn and the announcer is not in this set: nothing to leave out
-        local got = redis.call('ZRANDMEMBER', key, numwant - n)
-        local into = picked[o[1] + 1]
-        for i = 1, #got do into[#into + 1] = got[i] end
-        n = n + #got
-      else
-        -- enough for what is missing, however many of the neighbours (and the announcer
-        -- itself) it draws again
-        take(redis.call('ZRANDMEMBER', key, numwant - n + mine + 1), o[1])
-      end
+  local lo, hi = '[' .. prefix, '[' .. prefix .. string.rep('\255', #addr - width)
+  local near = {}
+  local nearby = 0
+  for s = 0, 1 do
+    near[s] = redis.call('ZRANGEBYLEX', x(list, fam, s), lo, hi, 'LIMIT', 0, numwant + 1)
+    for _, m in ipairs(near[s]) do
+      if m ~= addr then nearby = nearby + 1 end
     end
+  end
+  -- random peers of one set, leaving out those already taken
+  local function far(f, s)
+    if n >= numwant or (f ~= fam and not both) then return end
+    local key = z(list, f, s)
+    if nearby == 0 and (f ~= fam or s ~= seeding) then
+      -- nothing taken from this set and the announcer is not in it: nothing to leave out
+      local got = redis.call('ZRANDMEMBER', key, numwant - n)
+      local into = picked[f + 1]
+      for i = 1, #got do into[#into + 1] = got[i] end
+      n = n + #got
+    else
+      take(redis.call('ZRANDMEMBER', key, numwant - n + nearby + 1), f)
+    end
+  end
+  local o = 1 - fam
+  if nearby == 0 then
+    -- a seeder gets leechers first, a leecher seeders first
+    if seeding == 1 then
+      far(fam, 0) far(o, 0) far(fam, 1) far(o, 1)
+    else
+      far(fam, 1) far(fam, 0) far(o, 1) far(o, 0)
+    end
+  elseif seeding == 1 then  -- the order of the memory store (tracker/swarm.py reply_order)
+    take(near[0], fam) far(fam, 0) take(near[1], fam) far(fam, 1) far(o, 0) far(o, 1)
+  else
+    take(near[1], fam) take(near[0], fam) far(fam, 1) far(fam, 0) far(o, 1) far(o, 0)
   end
   reply[5] = table.concat(picked[1])
   reply[6] = table.concat(picked[2])
