@@ -290,6 +290,23 @@ def _usable(conn: Any) -> Deferred[Any]:
     return ready
 
 
+class _Protocol(txredisapi.RedisProtocol):
+    """txredisapi's protocol with a shorter way to frame a command of bytes and ints (every
+    command here is one): the generic one encodes each word and each length in turn."""
+
+    def _build_command(self, *args: Any, **kwargs: Any) -> bytes:
+        parts = [b"*%d\r\n" % len(args)]
+        for arg in args:
+            if isinstance(arg, bytes):
+                word = arg
+            elif isinstance(arg, int):
+                word = b"%d" % arg
+            else:  # what txredisapi sends of its own (SELECT, AUTH)
+                word = self._encode_value(arg)
+            parts.append(b"$%d\r\n%s\r\n" % (len(word), word))
+        return b"".join(parts)
+
+
 class _ProtocolFactory(Factory):
     """txredisapi's protocol on a connection of our own, reopened by ``RedisSwarms`` (its
     pool would queue announces while Redis is away instead of refusing them)."""
@@ -302,7 +319,7 @@ class _ProtocolFactory(Factory):
         self.failed = failed
 
     def buildProtocol(self, addr: Any) -> txredisapi.RedisProtocol:
-        conn = txredisapi.RedisProtocol(
+        conn = _Protocol(
             charset=None,
             dbid=self.db or None,
             convertNumbers=False,
