@@ -407,3 +407,18 @@ async def test_the_reply_order_with_neighbours(store: Store) -> None:
         got = ports(await s.announce(H, 61, ip="127.0.9.61", left=0, numwant=9))
         assert set(got[:2]) == {6051, 6060} and set(got[2:5]) == far_leechers
         assert got[5] == 6050 and set(got[6:]) == far_seeders
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_crowded_network_hands_out_its_peers_at_random(store: Store) -> None:
+    """More neighbours than a reply holds: each reply takes some of them, not always the
+    same ones."""
+    s = store.make(max_peers=5)
+    for peer in range(1, 31):
+        await s.announce(H, peer, ip=f"127.0.9.{peer}", left=0)
+    seen: set[int] = set()
+    for _ in range(20):
+        got = ports(await s.announce(H, 60, ip="127.0.9.60"))
+        assert len(got) == 5 and set(got) <= set(range(6001, 6031))
+        seen.update(got)
+    assert len(seen) >= 15

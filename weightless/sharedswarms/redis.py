@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from random import getrandbits as _luck
 from typing import Any
 
 import txredisapi
@@ -250,7 +251,7 @@ class RedisSwarms:
         event = event if event in (EVENT_COMPLETED, EVENT_STOPPED) else 0
         args = _ANNOUNCE_ARGS(
             now, peer_ttl, other, seeding, event, numwant, both_families, with_ids,
-            min(known_completions, 0xFFFFFFFF),
+            min(known_completions, 0xFFFFFFFF), _luck(32),
         )  # fmt: skip
         return self._run(
             ANNOUNCE, _ANNOUNCE_SHA, swarm_prefix(key), (args, addr, peer_id), _announced

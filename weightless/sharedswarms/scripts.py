@@ -88,15 +88,16 @@ end
 
 # ARGV[1]: ANNOUNCE_ARGS packed: now, peer TTL, list (0: the swarm key, 1: the other hash),
 # seeding (0/1), event (BEP 15 numbers), peers wanted, both families (0/1), peer ids wanted
-# (0/1), completions known to the caller. ARGV[2]: the packed address, ARGV[3]: the peer id.
+# (0/1), completions known to the caller, a random number. ARGV[2]: the packed address,
+# ARGV[3]: the peer id.
 # Returns: seeders, leechers, completions, counted (0/1), the IPv4 peers and the IPv6 peers
 # (packed addresses, joined: the announcer's network first), [their peer ids, 20 bytes each,
 # joined in the same order].
 ANNOUNCE = (
     _COMMON
     + r"""
-local now, ttl, list, seeding, event, numwant, both, ids, known =
-  struct.unpack('>IIBBBHBBI', ARGV[1])
+local now, ttl, list, seeding, event, numwant, both, ids, known, luck =
+  struct.unpack('>IIBBBHBBII', ARGV[1])
 local addr = ARGV[2]
 expire(now, ttl)
 local fam = (#addr == 18) and 1 or 0
@@ -193,6 +194,24 @@ if event ~= 3 and numwant > 0 then
       end
     end
   end
+  -- up to ``want`` peers of the announcer's network from an address index: all of them, or
+  -- a run of consecutive ones from a random start (wrapping round), so that a large network
+  -- does not hand every announcer the same few
+  local function neighbours(key, lo, hi, want)
+    local total = redis.call('ZLEXCOUNT', key, lo, hi)
+    if total <= want then
+      if total == 0 then return {} end
+      return redis.call('ZRANGEBYLEX', key, lo, hi)
+    end
+    local first = redis.call('ZRANK', key, redis.call('ZRANGEBYLEX', key, lo, hi, 'LIMIT', 0, 1)[1])
+    local start = luck % total
+    local got = redis.call('ZRANGE', key, first + start, first + math.min(total, start + want) - 1)
+    if start + want > total then
+      local more = redis.call('ZRANGE', key, first, first + start + want - total - 1)
+      for _, m in ipairs(more) do got[#got + 1] = m end
+    end
+    return got
+  end
   -- the peers of the announcer's network (IPv4 /24, IPv6 /64), by state
   local width = fam == 1 and 8 or 3
   local prefix = string.sub(addr, 1, width)
@@ -200,7 +219,7 @@ if event ~= 3 and numwant > 0 then
   local near = {}
   local nearby = 0
   for s = 0, 1 do
-    near[s] = redis.call('ZRANGEBYLEX', x(list, fam, s), lo, hi, 'LIMIT', 0, numwant + 1)
+    near[s] = neighbours(x(list, fam, s), lo, hi, numwant + 1)
     for _, m in ipairs(near[s]) do
       if m ~= addr then nearby = nearby + 1 end
     end
@@ -264,7 +283,7 @@ def sha1(script: str) -> bytes:
     return hashlib.sha1(script.encode()).hexdigest().encode()
 
 
-ANNOUNCE_ARGS = Struct(">IIBBBHBBI")
+ANNOUNCE_ARGS = Struct(">IIBBBHBBII")
 COUNTS_ARGS = Struct(">II")
 
 
