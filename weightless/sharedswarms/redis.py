@@ -1,9 +1,11 @@
 """Swarms kept in Redis (or Valkey), shared by every tracker process and machine that uses it.
 
 One announce is one script run (EVALSHA, or EVAL once when the server does not know the script
-yet): no scan, one round trip. The connection is txredisapi's, kept open and reopened by it
-within half a second of Redis coming back; while there is none, every call fails at once with
-`SwarmStoreUnavailable` instead of waiting in a queue.
+yet): no scan, one round trip. The connection speaks txredisapi's protocol (replies parsed by
+hiredis) and is opened here, and reopened every half second while Redis is away, so that it is
+back within a second of Redis; while there is none, every call fails at once with
+`SwarmStoreUnavailable` instead of waiting in a queue. Replies that stop coming for two seconds
+(a hung Redis, a cut network) close the connection, which fails the calls waiting on it.
 """
 
 from __future__ import annotations
