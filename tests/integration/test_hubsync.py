@@ -62,7 +62,7 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         pass
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         hub = self.server
         doc = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         assert self.path == "/api/internal/usage-sync"
