@@ -56,6 +56,11 @@ class Config:
         return self.http.lower().startswith("haproxy:")
 
     @property
+    def baselines_file(self) -> str:
+        """Where passkey peers' accounting baselines are kept at a clean stop."""
+        return f"{self.pending_file}-baselines"
+
+    @property
     def sqlite_path(self) -> str | None:
         """The file of a ``sqlite:///path`` URL (``sqlite:////abs/path`` for an absolute one)."""
         if self.database.startswith("sqlite:///"):

@@ -3,7 +3,8 @@
 
 Every flush of queued writes also keeps each user's traffic in the registry database (the
 store's ``usage_sync``); each tick folds what came since the last one into a batch with a new
-``sync_id``, stored, and sends the waiting batches in order, one at a time. A batch keeps its
+``sync_id``, stored, and sends the waiting batches in order, one at a time. Trackers sharing
+one database fold alike; one of them, holding a lease it renews each tick, sends. A batch keeps its
 ``sync_id`` on every retry, across restarts too, and is dropped only after a 200:
 
 - 403: logged, kept, nothing more is sent until the tracker restarts (a wrong key);
@@ -22,7 +23,7 @@ from io import BytesIO
 from typing import Any
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import Protocol
 from twisted.internet.task import LoopingCall
@@ -71,6 +72,9 @@ class HubSync(Service):
         self.timeout = timeout
         self.sync_id = sync_id
         self.forbidden = False  # a 403: nothing more until a restart
+        # trackers sharing one database: the one holding the lease sends (renewed each tick)
+        self.sender = new_sync_id()
+        self.lease = 3 * every
         self._loop: LoopingCall | None = None
         self._tick: Deferred[None] | None = None
 
@@ -84,8 +88,16 @@ class HubSync(Service):
         super().stopService()
         if self._loop is not None and self._loop.running:
             self._loop.stop()
+        return Deferred.fromCoroutine(self._stop())
+
+    async def _stop(self) -> None:
         # a batch on its way finishes (within the timeout); what it did not send waits
-        return self._tick if self._tick is not None else succeed(None)
+        if self._tick is not None:
+            await self._tick
+        try:  # the next process (a restart, another tracker) sends at once
+            await self.store.usage_release(self.sender)
+        except Exception as e:
+            self.log.warn("usage sync: could not release the sending lease: {e}", e=e)
 
     def tick(self) -> Deferred[None]:
         """Fold new traffic into a batch and send what waits, oldest first."""
@@ -96,10 +108,14 @@ class HubSync(Service):
         if self.forbidden:
             return
         try:
-            await self.store.usage_batch(self.sync_id())
-        except Exception as e:  # the database: the batches already stored still go
-            self.log.warn("usage sync: could not make a batch: {e}", e=e)
-        while True:
+            sending = await self.store.usage_tick(self.sync_id(), self.sender, self.lease)
+        except Exception as e:
+            self.log.warn("usage sync: the database did not answer: {e}", e=e)
+            return
+        if not sending:  # another tracker on this database sends
+            return
+        started = self.clock.seconds()
+        while self.clock.seconds() - started < self.lease / 2:  # within the lease
             try:
                 waiting = await self.store.usage_waiting(WAITING_COUNTED)
             except Exception as e:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from time import perf_counter
-from typing import Any
 
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, DeferredLock
@@ -155,17 +154,17 @@ class TrackerService(MultiService):
         on_fatal: Callable[[Failure], None],
         swarm_file: SwarmFile | None = None,
         pending_file: str | None = None,
-        hand_baselines: Callable[[list[list[Any]]], None] | None = None,
+        baselines_from: str | None = None,
     ) -> None:
-        """``hand_baselines``: with several workers, where kept accounting baselines go (the
-        workers owning their swarms)."""
+        """``baselines_from``: where kept accounting baselines are taken from at start, when
+        not where this process keeps them at a stop (one worker of several takes its share)."""
         super().__init__()
         self.store = store
         self.catalog = catalog
         self.maintenance = maintenance
         self.swarm_file = swarm_file
         self.pending_file = pending_file
-        self.hand_baselines = hand_baselines
+        self.baselines_from = baselines_from
         self.reactor = reactor
         self.on_fatal = on_fatal
         self.ready: Deferred[None] | None = None
@@ -201,8 +200,7 @@ class TrackerService(MultiService):
             if self.maintenance.accounting is not None:
                 pendingfile.restore_baselines(
                     self.maintenance.accounting,
-                    f"{self.pending_file}-baselines",
-                    self.hand_baselines,
+                    self.baselines_from or f"{self.pending_file}-baselines",
                 )
         MultiService.startService(self)
         self.maintenance.start()

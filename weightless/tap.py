@@ -39,6 +39,7 @@ from weightless.service import Maintenance, TrackerService
 from weightless.sharedswarms.redis import RedisConnection, RedisSwarms
 from weightless.sharedswarms.tracker import SharedTracker
 from weightless.state.keyfile import load_or_create
+from weightless.state.pendingfile import worker_baselines
 from weightless.state.swarmfile import SwarmFile
 from weightless.tracker.accounting import Accounting, PendingWrites
 from weightless.tracker.catalog import Catalog
@@ -545,7 +546,7 @@ def services(config: Config, reactor: Any, seat: Seat | None, w: Wiring) -> serv
         _exit_failed,
         swarm_file(config, reactor, seat, w),
         config.pending_file,
-        None if w.router is None else w.router.hand_baselines,
+        None if seat is None else worker_baselines(config.baselines_file, seat.index),
     )
     if seat is None:
         strports.service(with_backlog(config.http), w.front, reactor=reactor).setServiceParent(top)

@@ -152,6 +152,7 @@ async def test_every_byte_reaches_the_hub_once_in_order_across_a_restart(
     await t.sync.tick()
     assert len(resource.requests) == asked
     assert t.stats.hub_waiting >= 1
+    await t.sync.stopService()  # a clean stop hands the sending on at once
     await t.store.close()
 
     # the restart: new objects on the same database; the kept batches go, same sync_ids
@@ -179,7 +180,7 @@ async def test_a_store_without_usage_sync_keeps_no_traffic_for_a_hub(store_url: 
     pending = PendingWrites()
     pending.transfer("alice", 5, 6)
     await store.flush(pending)
-    assert not await store.usage_batch("0" * 32)
+    assert await store.usage_tick("0" * 32, "me", 30)
     assert await store.usage_waiting(10) == []
     await store.close()
 
@@ -193,8 +194,8 @@ async def test_batches_fold_users_and_saturate(store_url: str) -> None:
         pending.transfer("alice", up, down)
         pending.transfer("bob", 1, 0)
         await store.flush(pending)
-    assert await store.usage_batch("a" * 32)
-    assert not await store.usage_batch("b" * 32)  # nothing new
+    assert await store.usage_tick("a" * 32, "me", 30)
+    assert await store.usage_tick("b" * 32, "me", 30)  # nothing new: no batch
     [(batch, sync_id, deltas)] = await store.usage_waiting(10)
     assert sync_id == "a" * 32
     assert json.loads(deltas) == {
@@ -222,3 +223,27 @@ async def test_the_sender_waits_for_its_batch_on_a_stop(
     await deferLater(reactor, 0, lambda: None)
     await t.store.close()
     assert resource.totals() == {"carol": [7, 8]}
+
+
+@pytest_twisted.ensureDeferred
+async def test_one_sender_at_a_time_among_trackers_sharing_the_database(store_url: str) -> None:
+    now = [1000.0]
+    first = make_store(store_url, usage_sync=True, clock=lambda: now[0])
+    second = make_store(store_url, usage_sync=True, clock=lambda: now[0])
+    await first.open()
+    await second.open()
+    try:
+        assert await first.usage_tick("1" * 32, "first", 30)
+        assert not await second.usage_tick("2" * 32, "second", 30)  # it folds, does not send
+        now[0] += 20
+        assert await first.usage_tick("3" * 32, "first", 30)  # renewed
+        now[0] += 29
+        assert not await second.usage_tick("4" * 32, "second", 30)
+        now[0] += 2  # the first stopped renewing: the lease passes on
+        assert await second.usage_tick("5" * 32, "second", 30)
+        assert not await first.usage_tick("6" * 32, "first", 30)
+        await second.usage_release("second")  # it stopped
+        assert await first.usage_tick("7" * 32, "first", 30)
+    finally:
+        await first.close()
+        await second.close()

@@ -20,7 +20,7 @@ from weightless.tracker.core import Refused, Tracker, scrape_reply
 from weightless.wire import bencode, udp
 from weightless.wire.query import announce_hash, wire_hash
 
-HTTP_ANNOUNCE, SCRAPE, UDP_DATAGRAM, STATS, CATALOG, BASELINES = 1, 2, 3, 5, 6, 7
+HTTP_ANNOUNCE, SCRAPE, UDP_DATAGRAM, STATS, CATALOG = 1, 2, 3, 5, 6
 
 _ANNOUNCE_HEAD = struct.Struct(">dBh")  # now, ip length, passkey length (-1: none)
 _UDP_HEAD = struct.Struct(">dHB")  # now, port, host length
@@ -49,7 +49,6 @@ class Router:
                 UDP_DATAGRAM: self._serve_udp,
                 STATS: self._serve_stats,
                 CATALOG: self._serve_catalog,
-                BASELINES: self._serve_baselines,
             }
         )
 
@@ -143,27 +142,7 @@ class Router:
         """Tell the other workers about a registry write made here."""
         self.mesh.broadcast(CATALOG, json.dumps(change).encode())
 
-    def hand_baselines(self, peers: list[list[Any]]) -> None:
-        """Accounting baselines kept by a stopped process (``[user, swarm hex, address hex,
-        up, down, seen]``), to the workers that own their swarms now: a peer's next announce
-        reaches its owner, whose accounting must know what the peer had reported."""
-        by_owner: dict[int, list[list[Any]]] = defaultdict(list)
-        for peer in peers:
-            by_owner[self.owner(bytes.fromhex(peer[1]))].append(peer)
-        for owner, mine in by_owner.items():
-            if owner == self.index:
-                self._restore_baselines(mine)
-            else:
-                self.mesh.note(owner, BASELINES, json.dumps(mine).encode())
-
-    def _restore_baselines(self, peers: list[list[Any]]) -> None:
-        if self.tracker.accounting is not None:
-            self.tracker.accounting.restore_baselines(peers)
-
     # -- the owning side
-
-    def _serve_baselines(self, payload: bytes) -> None:
-        self._restore_baselines(json.loads(payload))
 
     def _serve_http_announce(self, payload: bytes) -> bytes:
         now, ip_len, key_len = _ANNOUNCE_HEAD.unpack_from(payload)

@@ -347,26 +347,38 @@ class PostgresStore:
 
         return self._transaction(write)
 
-    def usage_batch(self, sync_id: str) -> Deferred[bool]:
+    def usage_tick(self, sync_id: str, sender: str, lease: float) -> Deferred[bool]:
         now = self.clock()
 
         async def write(cursor: Cursor) -> bool:
-            # one batcher at a time, whatever process: the rows it folds are the rows it deletes
+            # one at a time, whatever process: the rows folded are the rows deleted
             await cursor.execute("SELECT pg_advisory_xact_lock(hashtext('weightless-usage'))")
             await cursor.execute(
                 "SELECT id, user_id, uploaded, downloaded FROM usage_deltas ORDER BY id"
             )
             rows = cursor.fetchall()
-            if not rows:
-                return False
+            if rows:
+                await cursor.execute(
+                    "INSERT INTO usage_batches (sync_id, deltas, created_at) VALUES (%s, %s, %s)",
+                    (sync_id, fold_deltas(r[1:] for r in rows), now),
+                )
+                await cursor.execute("DELETE FROM usage_deltas WHERE id <= %s", (rows[-1][0],))
             await cursor.execute(
-                "INSERT INTO usage_batches (sync_id, deltas, created_at) VALUES (%s, %s, %s)",
-                (sync_id, fold_deltas(r[1:] for r in rows), now),
+                "INSERT INTO usage_sender (id, holder, until) VALUES (1, %s, %s) "
+                "ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, "
+                "until = excluded.until WHERE usage_sender.holder = excluded.holder "
+                "OR usage_sender.until < %s RETURNING holder",
+                (sender, now + lease, now),
             )
-            await cursor.execute("DELETE FROM usage_deltas WHERE id <= %s", (rows[-1][0],))
-            return True
+            return cursor.fetchone() is not None
 
         return self._transaction(write)
+
+    def usage_release(self, sender: str) -> Deferred[None]:
+        d = self._run(
+            lambda c: c.runOperation("DELETE FROM usage_sender WHERE holder = %s", (sender,))
+        )
+        return d.addCallback(lambda _: None)
 
     def usage_waiting(self, limit: int) -> Deferred[list[tuple[int, str, str]]]:
         d = self._query(

@@ -327,7 +327,7 @@ class SQLiteStore:
 
         return self._run(read)
 
-    def usage_batch(self, sync_id: str) -> Deferred[bool]:
+    def usage_tick(self, sync_id: str, sender: str, lease: float) -> Deferred[bool]:
         now = self.clock()
 
         def write(conn: sqlite3.Connection) -> bool:
@@ -335,14 +335,27 @@ class SQLiteStore:
                 rows = conn.execute(
                     "SELECT id, user_id, uploaded, downloaded FROM usage_deltas ORDER BY id"
                 ).fetchall()
-                if not rows:
-                    return False
-                conn.execute(
-                    "INSERT INTO usage_batches (sync_id, deltas, created_at) VALUES (?, ?, ?)",
-                    (sync_id, fold_deltas(r[1:] for r in rows), now),
-                )
-                conn.execute("DELETE FROM usage_deltas WHERE id <= ?", (rows[-1][0],))
-            return True
+                if rows:
+                    conn.execute(
+                        "INSERT INTO usage_batches (sync_id, deltas, created_at) VALUES (?, ?, ?)",
+                        (sync_id, fold_deltas(r[1:] for r in rows), now),
+                    )
+                    conn.execute("DELETE FROM usage_deltas WHERE id <= ?", (rows[-1][0],))
+                row = conn.execute(
+                    "INSERT INTO usage_sender (id, holder, until) VALUES (1, ?, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, "
+                    "until = excluded.until WHERE usage_sender.holder = excluded.holder "
+                    "OR usage_sender.until < ? RETURNING holder",
+                    (sender, now + lease, now),
+                ).fetchone()
+            return row is not None
+
+        return self._run(write)
+
+    def usage_release(self, sender: str) -> Deferred[None]:
+        def write(conn: sqlite3.Connection) -> None:
+            with _transaction(conn):
+                conn.execute("DELETE FROM usage_sender WHERE holder = ?", (sender,))
 
         return self._run(write)
 

@@ -23,7 +23,7 @@ from weightless.cluster.ipc import CONNECT_PATIENCE, RETRY_EVERY, Mesh
 from weightless.cluster.owner import owner_of, steering_program
 from weightless.cluster.router import BUSY, Router
 from weightless.metrics import Stats
-from weightless.tracker.accounting import Accounting, PendingWrites
+from weightless.tracker.accounting import PendingWrites
 from weightless.tracker.catalog import Catalog
 from weightless.tracker.core import Policy, Tracker
 from weightless.tracker.swarm import SwarmStore
@@ -233,30 +233,3 @@ def run_bpf(program: list[tuple[int, int, int, int]], packet: bytes) -> int:
             return k
         else:
             raise AssertionError(f"unknown opcode {code:#x}")
-
-
-def test_kept_baselines_go_to_the_workers_owning_their_swarms(
-    tmp_path: Path, sockets: Sockets
-) -> None:
-    """Whichever worker takes a stopped process's baselines at start, a peer's next
-    announce counts from what it had reported (its owner knows it), not from zero."""
-    a, b = worker(0, tmp_path, sockets), worker(1, tmp_path, sockets)
-    for r in (a, b):
-        r.tracker.accounting = Accounting(r.tracker.pending, 3600)
-    mine, theirs = hash_owned_by(0), hash_owned_by(1)
-    addr = bytes([10, 0, 0, 1, 0x1A, 0xE1])
-    a.hand_baselines(
-        [
-            ["alice", mine.hex(), addr.hex(), 100, 10, 1000.0],
-            ["bob", theirs.hex(), addr.hex(), 200, 20, 1000.0],
-        ]
-    )
-    sockets.flush()
-    assert a.tracker.accounting is not None and b.tracker.accounting is not None
-    assert [p[0] for p in a.tracker.accounting.baselines()] == ["alice"]
-    assert [p[0] for p in b.tracker.accounting.baselines()] == ["bob"]
-    b.tracker.accounting.announce("bob", theirs, addr, 250, 25, False, False, 1001.0)
-    assert b.tracker.pending.traffic == {"bob": [50, 5]}
-    for r in (a, b):
-        r.mesh.close()
-    sockets.flush()

@@ -13,3 +13,9 @@ CREATE TABLE usage_batches (
     set_aside   INTEGER,                                 -- the 4xx status that set it aside; NULL: waiting
     created_at  DOUBLE PRECISION NOT NULL
 );
+-- which process sends the batches (trackers sharing one database): a lease it renews each tick
+CREATE TABLE usage_sender (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    holder      TEXT NOT NULL,
+    until       DOUBLE PRECISION NOT NULL
+);
