@@ -15,10 +15,16 @@ server and generator, and writes everything to bench/results/announce-<time>.jso
   bench/announce.py --protos udp --targets weightless
   bench/announce.py --workers 1,2                   # Weightless with --workers 2 as well
   bench/announce.py --weightless-args '--max-peers 30'
+  bench/announce.py --stores memory,redis --workers 1,2   # swarms in Redis too (redis-server)
 
-Needs `make install`, gcc, and `apt-get install -y opentracker wrk`. Only loopback addresses
-are ever sent to. Debian's opentracker is built with a compulsory whitelist: the hash pool is
-its whitelist, so every announce of the workload is allowed there too.
+With `--stores redis` (or memory,redis) Weightless also runs with `--swarm-store redis://...` on
+a fresh redis-server (no persistence) pinned to --redis-cpu, started and stopped by this script
+with each server.
+
+Needs `make install`, gcc, and `apt-get install -y opentracker wrk` (and redis-server). Only
+loopback addresses are ever sent to. Debian's opentracker is built with a compulsory
+whitelist: the hash pool is its whitelist, so every announce of the workload is allowed there
+too.
 """
 
 from __future__ import annotations
@@ -57,12 +63,14 @@ def log(message: str) -> None:
 # -- tools and workload ----------------------------------------------------------------------
 
 
-def check_tools(targets: list[str], protos: list[str]) -> None:
+def check_tools(targets: list[str], protos: list[str], stores: list[str]) -> None:
     missing = [tool for tool in ("gcc", "taskset") if not shutil.which(tool)]
     if "http" in protos and not shutil.which("wrk"):
         missing.append("wrk")
     if "opentracker" in targets and not os.path.exists("/usr/bin/opentracker"):
         missing.append("opentracker")
+    if "redis" in stores and not shutil.which("redis-server"):
+        missing.append("redis-server")
     if "weightless" in targets and not os.path.exists(os.path.join(REPO, ".venv/bin/twistd")):
         sys.exit("bench/announce.py: run `make install` first (no .venv/bin/twistd)")
     if missing:
@@ -135,6 +143,23 @@ def start(cmd: str, cpus: str, logfile: Any, cwd: str) -> subprocess.Popen[bytes
         start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
+
+
+def start_redis(a: argparse.Namespace, workdir: str) -> subprocess.Popen[bytes]:
+    """A fresh redis-server for one Weightless run (no persistence), answering PING."""
+    cmd = f"redis-server --port {a.redis_port} --bind 127.0.0.1 --save '' --appendonly no"
+    redis = start(cmd, a.redis_cpu, subprocess.DEVNULL, workdir)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", a.redis_port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    return redis
+        except OSError:
+            time.sleep(0.1)
+    stop(redis)
+    raise RuntimeError("redis-server did not answer within 10 s")
 
 
 def stop(server: subprocess.Popen[bytes]) -> None:
@@ -235,15 +260,20 @@ def peak_rss_kb(pid: int) -> int | None:
 class Window:
     """The server's CPU, each CPU's business and the wall time over one measurement."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, redis: int | None = None) -> None:
         self.pid = pid
+        self.redis = redis  # the server's redis-server, measured beside it
         self.ticks, self.busy, self.t = cpu_ticks(pid), busy_ticks(), time.time()
+        self.redis_ticks = cpu_ticks(redis) if redis is not None else 0
 
     def end(self) -> dict[str, Any]:
         ticks, busy, t = cpu_ticks(self.pid), busy_ticks(), time.time()
         out: dict[str, Any] = {
             "server_cpu_pct": round(100 * (ticks - self.ticks) / TICKS / (t - self.t))
         }
+        if self.redis is not None:
+            spent = cpu_ticks(self.redis) - self.redis_ticks
+            out["redis_cpu_pct"] = round(100 * spent / TICKS / (t - self.t))
         for cpu, (b, total) in busy.items():
             if cpu in self.busy:
                 b0, total0 = self.busy[cpu]
@@ -267,10 +297,12 @@ def wrk(a: argparse.Namespace, port: int, pool: str, seconds: int, check: bool =
     return subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True, check=True).stdout
 
 
-def measure_http(a: argparse.Namespace, pid: int, port: int, pool: str) -> dict[str, Any]:
+def measure_http(
+    a: argparse.Namespace, pid: int, port: int, pool: str, redis: int | None
+) -> dict[str, Any]:
     wrk(a, port, pool, a.warmup)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    window = Window(pid)
+    window = Window(pid, redis)
     out = wrk(a, port, pool, a.duration)
     r = window.end()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -291,13 +323,13 @@ def measure_http(a: argparse.Namespace, pid: int, port: int, pool: str) -> dict[
     return r
 
 
-def measure_udp(a: argparse.Namespace, pid: int, port: int) -> dict[str, Any]:
+def measure_udp(a: argparse.Namespace, pid: int, port: int, redis: int | None) -> dict[str, Any]:
     cmd = ["taskset", "-c", a.gen_cpu, UDPLOAD, "-h", "127.0.0.1", "-p", str(port)]
     cmd += ["-d", str(a.duration), "-W", str(a.warmup), "-t", str(HASHES), "-n", str(PEERS)]
     cmd += ["-w", str(WINDOW), "-m", str(NUMWANT)]
     generator = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     time.sleep(a.warmup)
-    window = Window(pid)
+    window = Window(pid, redis)
     time.sleep(a.duration)
     r = window.end()
     out, _ = generator.communicate(timeout=a.duration + a.warmup + 30)
@@ -312,17 +344,21 @@ def run_once(
     a: argparse.Namespace, name: str, cmd: str, proto: str, rep: int, env: dict[str, Any]
 ) -> dict[str, Any]:
     workdir, ports = env["workdir"], env["ports"]
+    redis = start_redis(a, workdir) if "-redis" in name else None
+    redis_pid = redis.pid if redis is not None else None
     with open(os.path.join(workdir, f"server-{proto}-{rep}.log"), "w") as logfile:
         server = start(cmd, env["server_cpus"], logfile, workdir)
         try:
             wait_ready(server, a, ports, env["first"])
             if proto == "http":
-                r = measure_http(a, server.pid, ports[0], env["pool"])
+                r = measure_http(a, server.pid, ports[0], env["pool"], redis_pid)
             else:
-                r = measure_udp(a, server.pid, ports[1])
+                r = measure_udp(a, server.pid, ports[1], redis_pid)
             r["vmhwm_kb"] = peak_rss_kb(server.pid)
         finally:
             stop(server)
+            if redis is not None:
+                stop(redis)
     log(f"  {name} {proto} rep {rep}: {round(r['rps'])} announces/s {line_of(r)}")
     return r
 
@@ -330,7 +366,7 @@ def run_once(
 SHOWN = (
     "p50_us", "p99_us", "errors", "timeouts", "failures", "err_connect", "err_read",
     "err_timeout", "mean_peers", "zero_peer_pct", "server_cpu_pct", "gen_cpu_pct",
-    "cpu0_busy_pct", "cpu1_busy_pct", "vmhwm_kb",
+    "cpu0_busy_pct", "cpu1_busy_pct", "vmhwm_kb", "redis_cpu_pct",
 )  # fmt: skip
 
 
@@ -346,7 +382,10 @@ def line_of(r: dict[str, Any]) -> str:
 
 
 def table(medians: dict[str, dict[str, dict[str, Any]]], protos: list[str]) -> list[str]:
-    rows = [f"{'proto':<6}{'server':<16}{'announces/s':>12}{'/opentracker':>13}   cpu% server/gen"]
+    rows = [
+        f"{'proto':<6}{'server':<20}{'announces/s':>12}{'/opentracker':>13}"
+        "   cpu% server(+redis)/gen"
+    ]
     for proto in protos:
         base = medians.get("opentracker", {}).get(proto)
         for name, by_proto in medians.items():
@@ -356,8 +395,10 @@ def table(medians: dict[str, dict[str, dict[str, Any]]], protos: list[str]) -> l
             ratio = f"{r['rps'] / base['rps']:.3f}" if base and base["rps"] else "-"
             # with workers, only the supervisor's CPU is counted, not the workers'
             server_cpu = "-" if "-w" in name else r.get("server_cpu_pct")
+            if r.get("redis_cpu_pct") is not None:
+                server_cpu = f"{server_cpu}+{r['redis_cpu_pct']}"  # the server, and its Redis
             cpu = f"{server_cpu}/{round(float(r.get('gen_cpu_pct', 0)))}"
-            rows.append(f"{proto:<6}{name:<16}{round(r['rps']):>12}{ratio:>13}   {cpu}")
+            rows.append(f"{proto:<6}{name:<20}{round(r['rps']):>12}{ratio:>13}   {cpu}")
     for name, by_proto in medians.items():
         if "-w" in name:
             continue
@@ -366,7 +407,7 @@ def table(medians: dict[str, dict[str, dict[str, Any]]], protos: list[str]) -> l
             idle_gap = max(
                 int(r.get("cpu0_busy_pct", 0)) - int(r.get("server_cpu_pct", 0)),
                 int(r.get("cpu1_busy_pct", 0)) - int(r.get("gen_cpu_pct", 0)),
-            )
+            ) - int(r.get("redis_cpu_pct") or 0)
             if idle_gap > 20:
                 rows.append(
                     f"! {name} {proto}: the CPUs were {idle_gap} points busier than server and"
@@ -389,6 +430,9 @@ def main() -> int:
     ap.add_argument("--close", action="store_true", help="HTTP: one connection per announce")
     ap.add_argument("--http-port", type=int, default=17070)
     ap.add_argument("--udp-port", type=int, default=17071)
+    ap.add_argument("--stores", default="memory", help="Weightless swarm stores: memory,redis")
+    ap.add_argument("--redis-cpu", default="0", help="the CPU redis-server runs on")
+    ap.add_argument("--redis-port", type=int, default=17079)
     ap.add_argument("--server-cpu", default="0")
     ap.add_argument("--gen-cpu", default="1")
     a = ap.parse_args()
@@ -396,7 +440,8 @@ def main() -> int:
         ap.error("keep runs short: --duration at most 60, --warmup at most 30")
     a.protos = [p for p in a.protos.split(",") if p]
     targets = [t for t in a.targets.split(",") if t]
-    check_tools(targets, a.protos)
+    stores = [s for s in a.stores.split(",") if s]
+    check_tools(targets, a.protos, stores)
     build_udpload()
     run = os.path.join(RESULTS, "run")
     os.makedirs(run, exist_ok=True)
@@ -407,13 +452,18 @@ def main() -> int:
     if "opentracker" in targets:
         wd = os.path.join(run, "opentracker")
         servers.append(("opentracker", wd, opentracker_cmd(wd, pool, *ports), a.server_cpu))
-    for workers in [int(w) for w in a.workers.split(",")] if "weightless" in targets else []:
-        name = "weightless" if workers == 1 else f"weightless-w{workers}"
-        wd = os.path.join(run, name)
-        cmd = weightless_cmd(wd, *ports, "udp" in a.protos, workers, a.weightless_args)
-        # several workers get every CPU, as they would in production
-        cpus = a.server_cpu if workers == 1 else f"0-{(os.cpu_count() or 2) - 1}"
-        servers.append((name, wd, cmd, cpus))
+    for store in stores if "weightless" in targets else []:
+        for workers in [int(w) for w in a.workers.split(",")]:
+            name = "weightless" + ("-redis" if store == "redis" else "")
+            name += "" if workers == 1 else f"-w{workers}"
+            wd = os.path.join(run, name)
+            extra = a.weightless_args
+            if store == "redis":
+                extra += f" --swarm-store redis://127.0.0.1:{a.redis_port}/0"
+            cmd = weightless_cmd(wd, *ports, "udp" in a.protos, workers, extra)
+            # several workers get every CPU, as they would in production
+            cpus = a.server_cpu if workers == 1 else f"0-{(os.cpu_count() or 2) - 1}"
+            servers.append((name, wd, cmd, cpus))
 
     print(
         f"# {os.cpu_count()} CPUs; {a.reps} reps x {a.duration} s after {a.warmup} s warm-up;"

@@ -9,6 +9,7 @@ from typing import Any
 
 import pgserver
 import pytest
+import redisserver
 from deferred_check import UnhandledDeferredErrors
 from registry_kit import server, start  # noqa: F401 (fixtures: registry API servers on store_url)
 
@@ -50,7 +51,32 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return dsn
 
 
+# -- swarm stores: the same behaviour in memory and in a real Redis ------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[redisserver.RedisServer]:
+    """The session's redis-server on a free port (skips, or fails under
+    WEIGHTLESS_REQUIRE_REDIS, without one)."""
+    redis = redisserver.RedisServer()
+    redis.start()
+    yield redis
+    redis.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: redisserver.RedisServer) -> str:
+    """The session's Redis, emptied for this test."""
+    if redis_server.process is None:
+        redis_server.start()
+    redis_server.flush()
+    return redis_server.url
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if redisserver.MISSING:
+        line = "WARNING: Redis tests did not run: " + redisserver.MISSING[0]
+        terminalreporter.write_line(line, red=True, bold=True)
     if pgserver.MISSING:
         line = "WARNING: PostgreSQL tests did not run: " + pgserver.MISSING[0]
         terminalreporter.write_line(line, red=True, bold=True)

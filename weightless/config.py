@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network, ip_address
+from urllib.parse import urlsplit
 
 from weightless.netaddr import parse_networks
 
@@ -27,6 +28,7 @@ class Config:
     udp_key_file: str = "weightless.udp-key"
     pending_file: str = "weightless.pending"  # writes the database did not take at a stop
     database: str = "sqlite:///weightless.db"
+    swarm_store: str = "memory"  # or redis://HOST:PORT/DB: swarms shared by several trackers
     workers: int = 1
     open: bool = False
     tracker_secret: bytes | None = None
@@ -44,11 +46,19 @@ class Config:
     max_connections: int | None = None  # None: the open-file limit, less a reserve
     max_connections_per_ip: int = 128  # 0: no limit
     ipv6_prefix: int = 64  # per-address state keys an IPv6 client by this prefix
+    hub_url: str | None = (
+        None  # where per-user traffic is synced (POST .../api/internal/usage-sync)
+    )
 
     @property
     def proxy_protocol(self) -> bool:
         """Connections start with a PROXY protocol header (``--http haproxy:tcp:...``)."""
         return self.http.lower().startswith("haproxy:")
+
+    @property
+    def baselines_file(self) -> str:
+        """Where passkey peers' accounting baselines are kept at a clean stop."""
+        return f"{self.pending_file}-baselines"
 
     @property
     def sqlite_path(self) -> str | None:
@@ -173,10 +183,12 @@ def build(options: Mapping[str, object], env: Mapping[str, str], cpu_count: int)
             "--udp-connection-ttl", pick("udp_connection_ttl") or "300", 120, 86400
         ),
         database=_database(pick, env),
+        swarm_store=_swarm_store(pick),
         workers=_workers(pick, http, cpu_count),
         open=bool(options.get("open")) or _bool("OPEN_TRACKER", env.get("OPEN_TRACKER", "false")),
         tracker_secret=secret.encode("utf-8") if secret else None,
         registry_key=env.get("REGISTRY_KEY") or None,
+        hub_url=_hub_url(pick("hub_url", "HUB_URL")),
         max_peers=_int("--max-peers", pick("max_peers", "MAX_PEERS") or "50", 1, 1000),
         max_swarms=_int("--max-swarms", pick("max_swarms") or "1000000", 1),
         interval=interval,
@@ -247,6 +259,32 @@ def _database(pick: Pick, env: Mapping[str, str]) -> str:
     return database
 
 
+def _swarm_store(pick: Pick) -> str:
+    store = (pick("swarm_store", "WEIGHTLESS_SWARM_STORE") or "memory").strip()
+    if store.lower() == "memory":
+        return "memory"
+    try:
+        redis_address(store)
+    except ValueError as e:
+        raise ConfigError(f"--swarm-store {store!r}: {e}") from None
+    return store
+
+
+def redis_address(url: str) -> tuple[str, int, int]:
+    """(host, port, database) of ``redis://HOST[:PORT][/DB]``; ValueError says what is wrong."""
+    parts = urlsplit(url)
+    if parts.scheme != "redis" or not parts.hostname:
+        raise ValueError("expected memory or redis://HOST:PORT/DB")
+    try:
+        port = parts.port or 6379
+    except ValueError:
+        raise ValueError("the port must be a number from 1 to 65535") from None
+    path = parts.path.strip("/")
+    if path and not (path.isascii() and path.isdigit() and len(path) < 6):
+        raise ValueError("the database must be a number (redis://HOST:PORT/0)")
+    return parts.hostname, port, int(path or 0)
+
+
 def _workers(pick: Pick, http: str, cpu_count: int) -> int:
     workers_raw = pick("workers", "WEIGHTLESS_WORKERS") or "1"
     if workers_raw.strip().lower() == "auto":
@@ -295,6 +333,17 @@ def _connections(pick: Pick) -> tuple[float, int | None, int, int]:
     per_ip = _int("--max-connections-per-ip", pick("max_connections_per_ip") or "128", 0)
     ipv6_prefix = _int("--ipv6-prefix", pick("ipv6_prefix") or "64", 1, 128)
     return header_timeout, max_connections, per_ip, ipv6_prefix
+
+
+def _hub_url(value: str | None) -> str | None:
+    """``--hub-url`` / HUB_URL: an http(s) URL without a query, or unset."""
+    if not value or not value.strip():
+        return None
+    url = value.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise ConfigError(f"--hub-url {value!r}: expected http://host[:port][/path]")
+    return url
 
 
 def from_environ(options: Mapping[str, object]) -> Config:

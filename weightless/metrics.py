@@ -29,6 +29,13 @@ class Stats:
         self.latency_counts = [0] * (len(BUCKETS) + 1)
         self.latency_sum = 0.0
         self.store_rejected = 0  # rows of flushes the database refused, set aside
+        self.swarm_store_unavailable = 0  # requests refused while Redis did not answer
+        # usage sync to a hub: batches the hub took, sends to try again, batches it refused
+        # (set aside), and batches waiting to be sent
+        self.hub_sent = 0
+        self.hub_retried = 0
+        self.hub_set_aside = 0
+        self.hub_waiting = 0
 
     def count(self, protocol: str, action: str, outcome: str) -> None:
         key = (protocol, action, outcome)
@@ -45,6 +52,8 @@ class Stats:
             "latency_counts": self.latency_counts,
             "latency_sum": self.latency_sum,
             "store_rejected": self.store_rejected,
+            "swarm_store_unavailable": self.swarm_store_unavailable,
+            "hub": [self.hub_sent, self.hub_retried, self.hub_set_aside, self.hub_waiting],
         }
 
     def replace_with_sum(self, parts: list[dict[str, Any]]) -> None:
@@ -53,8 +62,16 @@ class Stats:
         self.latency_counts = [0] * (len(BUCKETS) + 1)
         self.latency_sum = 0.0
         self.store_rejected = 0
+        self.swarm_store_unavailable = 0
+        self.hub_sent = self.hub_retried = self.hub_set_aside = self.hub_waiting = 0
         for part in parts:
             self.store_rejected += part.get("store_rejected", 0)
+            self.swarm_store_unavailable += part.get("swarm_store_unavailable", 0)
+            sent, retried, set_aside, waiting = part.get("hub", (0, 0, 0, 0))
+            self.hub_sent += sent
+            self.hub_retried += retried
+            self.hub_set_aside += set_aside
+            self.hub_waiting += waiting
             for protocol, action, outcome, n in part["requests"]:
                 key = (protocol, action, outcome)
                 self.requests[key] = self.requests.get(key, 0) + n
@@ -106,6 +123,31 @@ class TrackerCollector(Collector):
             "tracker_store_rejected",
             "Rows of queued writes (completions, user traffic) the database refused, set aside",
             value=stats.store_rejected,
+        )
+        yield CounterMetricFamily(
+            "tracker_swarm_store_unavailable",
+            "Announces and scrapes refused because the swarm store (Redis) did not answer",
+            value=stats.swarm_store_unavailable,
+        )
+        yield CounterMetricFamily(
+            "tracker_hub_batches_sent",
+            "Usage sync batches the hub took (answered 200)",
+            value=stats.hub_sent,
+        )
+        yield CounterMetricFamily(
+            "tracker_hub_batches_retried",
+            "Usage sync sends that failed (5xx, timeout, no connection) and are tried again",
+            value=stats.hub_retried,
+        )
+        yield CounterMetricFamily(
+            "tracker_hub_batches_set_aside",
+            "Usage sync batches the hub refused with a 4xx other than 403, kept aside",
+            value=stats.hub_set_aside,
+        )
+        yield GaugeMetricFamily(
+            "tracker_hub_batches_waiting",
+            "Usage sync batches stored and not yet taken by the hub",
+            stats.hub_waiting,
         )
         requests = CounterMetricFamily(
             "tracker_requests",

@@ -149,3 +149,16 @@ def forwarded_hops(value: str) -> list[str | None] | None:
         hops.append(node)
         at += 1  # past the comma
     return hops
+
+
+# the announcer's own network, whose peers come first in an announce reply: an IPv4 /24 and an
+# IPv6 /64, i.e. the first 3 or 8 bytes of the packed address
+NEARBY_PREFIX_BYTES = {4: 3, 16: 8}
+
+
+def network_key(packed: bytes) -> bytes:
+    """The key of the network a peer is on, for ordering replies (nearby peers first): the
+    first 3 bytes (IPv4 /24) or 8 bytes (IPv6 /64) of its packed address, which may carry the
+    2-byte port of a compact peer (BEP 23 / BEP 7: 6 or 18 bytes). Every swarm store keys
+    peers this way, so that they order replies alike."""
+    return packed[:3] if len(packed) <= 6 else packed[:8]

@@ -154,13 +154,17 @@ class TrackerService(MultiService):
         on_fatal: Callable[[Failure], None],
         swarm_file: SwarmFile | None = None,
         pending_file: str | None = None,
+        baselines_from: str | None = None,
     ) -> None:
+        """``baselines_from``: where kept accounting baselines are taken from at start, when
+        not where this process keeps them at a stop (one worker of several takes its share)."""
         super().__init__()
         self.store = store
         self.catalog = catalog
         self.maintenance = maintenance
         self.swarm_file = swarm_file
         self.pending_file = pending_file
+        self.baselines_from = baselines_from
         self.reactor = reactor
         self.on_fatal = on_fatal
         self.ready: Deferred[None] | None = None
@@ -195,7 +199,8 @@ class TrackerService(MultiService):
             pendingfile.restore_pending(self.maintenance.pending, self.pending_file)
             if self.maintenance.accounting is not None:
                 pendingfile.restore_baselines(
-                    self.maintenance.accounting, f"{self.pending_file}-baselines"
+                    self.maintenance.accounting,
+                    self.baselines_from or f"{self.pending_file}-baselines",
                 )
         MultiService.startService(self)
         self.maintenance.start()

@@ -16,6 +16,7 @@ from twisted.application import service, strports
 from twisted.protocols.haproxy._wrapper import HAProxyWrappingFactory
 from twisted.python import usage
 from twisted.python.failure import Failure
+from twisted.web.client import Agent
 from twisted.web.server import Site
 
 from weightless.cluster.ipc import Mesh
@@ -26,14 +27,19 @@ from weightless.cluster.sharedlimit import SharedRateLimiter
 from weightless.cluster.supervisor import Supervisor
 from weightless.cluster.worker import AdoptedPorts, ClusterLive, ClusterMetrics, Sharing
 from weightless.config import Config, ConfigError, from_environ, with_backlog
+from weightless.hubsync import HubSync
 from weightless.metrics import Stats, TrackerCollector, make_registry
 from weightless.registry.live import ChangeFeed, CountsPublisher, LiveRegistry
 from weightless.registry.postgres import PostgresStore
 from weightless.registry.service import STORE_TIMEOUT, RegistryService, pool_runner
+from weightless.registry.sharedlive import CountsReader, SharedLive
 from weightless.registry.sqlite import SQLiteStore
 from weightless.registry.store import IStore
 from weightless.service import Maintenance, TrackerService
+from weightless.sharedswarms.redis import RedisConnection, RedisSwarms
+from weightless.sharedswarms.tracker import SharedTracker
 from weightless.state.keyfile import load_or_create
+from weightless.state.pendingfile import worker_baselines
 from weightless.state.swarmfile import SwarmFile
 from weightless.tracker.accounting import Accounting, PendingWrites
 from weightless.tracker.catalog import Catalog
@@ -85,6 +91,13 @@ class Options(usage.Options):
             "sqlite:///path or postgresql://user@host:port/db (DATABASE_URL, DB_PATH) "
             "[sqlite:///weightless.db]",
         ],
+        [
+            "swarm-store",
+            None,
+            None,
+            "where swarms are kept: memory, or redis://HOST:PORT/DB to share them with other "
+            "trackers (WEIGHTLESS_SWARM_STORE) [memory]",
+        ],
         ["workers", None, None, "worker processes, or 'auto' (WEIGHTLESS_WORKERS) [1]"],
         [
             "udp-key-file",
@@ -134,6 +147,13 @@ class Options(usage.Options):
             "0 = no limit [128]",
         ],
         [
+            "hub-url",
+            None,
+            None,
+            "send per-user traffic to this hub every 10 s (POST URL/api/internal/usage-sync) "
+            "(HUB_URL) [off]",
+        ],
+        [
             "ipv6-prefix",
             None,
             None,
@@ -172,9 +192,10 @@ class Options(usage.Options):
 
 def open_store(config: Config, reactor: Any) -> IStore:
     path = config.sqlite_path
+    usage_sync = config.hub_url is not None  # flushes keep each user's traffic for the hub
     if path is not None:
-        return SQLiteStore(path, reactor)
-    return PostgresStore(config.database, reactor)
+        return SQLiteStore(path, reactor, usage_sync=usage_sync)
+    return PostgresStore(config.database, reactor, usage_sync=usage_sync)
 
 
 def makeService(options: Options) -> service.IService:
@@ -227,6 +248,7 @@ class Wiring:
     udp: UDPTracker | None
     maintenance: Maintenance
     refresh_metrics: Callable[[], Any] | None = None
+    shared: SharedTracker | None = None  # --swarm-store redis://: swarms in Redis
 
 
 @dataclass
@@ -240,6 +262,7 @@ class Core:
     accounting: Accounting | None
     tracker: Tracker
     stats: Stats
+    shared: SharedTracker | None = None
 
 
 @dataclass
@@ -270,20 +293,37 @@ def wire(
     ``rand``, ``timer``, ``store_timeout`` and ``clock`` (what times the database's answers)
     are for tests: a fixed peer order, time that moves only when told."""
     core = tracker_core(config, seat, rand or random.Random().random)
+    core.shared = shared_swarms(config, reactor, core)
     v = single_process(config, core) if seat is None else worker_seat(config, reactor, seat, core)
     client_ip = ClientIP(config.trusted_proxies)
     metrics = make_registry(v.collected)
-    http = TrackerHTTP(core.tracker, v.limiter, core.stats, reactor.seconds, timer, router=v.router)
+    http = TrackerHTTP(
+        core.tracker, v.limiter, core.stats, reactor.seconds, timer, v.router, core.shared
+    )
     api, pages = registry(config, reactor, store, core, v, client_ip, store_timeout, clock)
-    web = web_app(reactor, store, v, client_ip, http, metrics, api, pages, clock)
+    web = web_app(reactor, store, v, client_ip, http, metrics, api, pages, clock, core.shared)
     site, front = http_front(config, reactor, web, http, client_ip, v.counts)
     udp = udp_tracker(config, reactor, seat, core, v.limiter, v.router)
     maintenance = background(config, reactor, store, core)
     return Wiring(
         config, reactor, store, core.catalog, core.swarms, core.pending, core.passkeys,
         core.accounting, core.tracker, core.stats, metrics, client_ip, v.limiter, v.router,
-        v.live, http, api, web, site, front, udp, maintenance, v.refresh_metrics,
+        v.live, http, api, web, site, front, udp, maintenance, v.refresh_metrics, core.shared,
     )  # fmt: skip
+
+
+def shared_swarms(config: Config, reactor: Any, core: Core) -> SharedTracker | None:
+    """With ``--swarm-store redis://...``: announces and scrapes on the swarms in Redis,
+    every process and machine on that Redis sharing them. None for the memory store."""
+    if config.swarm_store == "memory":
+        return None
+    stats = core.stats
+
+    def refused() -> None:
+        stats.swarm_store_unavailable += 1
+
+    swarms = RedisSwarms(config.swarm_store, reactor, on_outage=refused)
+    return SharedTracker(core.tracker, swarms, reactor.seconds)
 
 
 def tracker_core(config: Config, seat: Seat | None, rand: Callable[[], float]) -> Core:
@@ -330,7 +370,10 @@ def single_process(config: Config, core: Core) -> Variant:
         registered=lambda: len(catalog.entries),
     )
     limiter = RateLimiter(config.rate_limit, config.rate_burst, ipv6_prefix=config.ipv6_prefix)
-    return Variant(limiter, LocalCounts(), None, LiveRegistry(catalog, swarms), collected)
+    live: LiveRegistry = LiveRegistry(catalog, swarms)
+    if core.shared is not None:
+        live = SharedLive(catalog, core.shared.swarms, core.shared.clock, config.peer_ttl)
+    return Variant(limiter, LocalCounts(), None, live, collected)
 
 
 def worker_seat(config: Config, reactor: Any, seat: Seat, core: Core) -> Variant:
@@ -338,9 +381,22 @@ def worker_seat(config: Config, reactor: Any, seat: Seat, core: Core) -> Variant
     other workers, live counts and /metrics gathered from all of them."""
     limiter, counts = shared_limits(config, seat)
     router = Router(Mesh(seat.index, seat.workers, seat.directory, reactor), core.tracker)
-    live = ClusterLive(core.catalog, core.swarms, router, relay=config.sqlite_path is not None)
+    relay = config.sqlite_path is not None
+    live: ClusterLive | SharedLive
+    if core.shared is None:
+        live = ClusterLive(core.catalog, core.swarms, router, relay=relay)
+    else:  # every worker reads the swarms from Redis itself: the mesh relays registry writes
+        live = SharedLive(
+            core.catalog,
+            core.shared.swarms,
+            core.shared.clock,
+            config.peer_ttl,
+            router.catalog_changed if relay else None,
+        )
     cluster = ClusterMetrics(router, core.stats, core.swarms)
     router.on_catalog = live.apply
+    if isinstance(live, ClusterLive):  # with Redis, every worker reads completions there
+        core.tracker.on_completed = live.completed
     router.stats_of = cluster.local
     catalog = core.catalog
     collected = TrackerCollector(
@@ -405,6 +461,7 @@ def web_app(
     api: RegistryAPI,
     pages: Pages,
     clock: Any,
+    shared: SharedTracker | None = None,
 ) -> WebApp:
     """Every HTTP route: tracker, registry API and pages, /health, /metrics."""
     return WebApp(
@@ -417,7 +474,12 @@ def web_app(
         refresh_metrics=v.refresh_metrics,
         pages=pages.resource(),
         clock=clock,
+        swarm_store_reachable=None if shared is None else _reachable(shared.swarms),
     )
+
+
+def _reachable(swarms: RedisSwarms) -> Callable[[], bool]:
+    return lambda: swarms.reachable
 
 
 def http_front(
@@ -465,8 +527,10 @@ def udp_tracker(
         return None
     secret = load_or_create(config.udp_key_file) if seat is None else bytes.fromhex(seat.secret)
     connection_ids = ConnectionIdValidator(secret, max_age=config.udp_connection_ttl)
+    if core.shared is not None:
+        router = None  # every worker answers from Redis itself: nothing is forwarded
     udp = UDPTracker(
-        core.tracker, limiter, core.stats, connection_ids, reactor.seconds, router=router
+        core.tracker, limiter, core.stats, connection_ids, reactor.seconds, router, core.shared
     )
     if router is not None:
         router.udp_answer = udp.answer_forwarded  # announces other workers got for our swarms
@@ -483,6 +547,7 @@ def services(config: Config, reactor: Any, seat: Seat | None, w: Wiring) -> serv
         _exit_failed,
         swarm_file(config, reactor, seat, w),
         config.pending_file,
+        None if seat is None else worker_baselines(config.baselines_file, seat.index),
     )
     if seat is None:
         strports.service(with_backlog(config.http), w.front, reactor=reactor).setServiceParent(top)
@@ -490,17 +555,31 @@ def services(config: Config, reactor: Any, seat: Seat | None, w: Wiring) -> serv
             UDPService(reactor, config.udp, w.udp, config.udp_interface).setServiceParent(top)
     else:
         worker_listeners(config, reactor, seat, w).setServiceParent(top)
-        assert isinstance(w.live, ClusterLive)
-        Sharing(w.live, reactor).setServiceParent(top)
+        if isinstance(w.live, ClusterLive):
+            Sharing(w.live, reactor).setServiceParent(top)
+    if w.shared is not None:
+        RedisConnection(w.shared.swarms).setServiceParent(top)
+    if config.hub_url is not None and (seat is None or seat.index == 0):
+        # one sender: every worker's flushes write the traffic into the one database
+        hub_sync(config, reactor, w).setServiceParent(top)
     owned = w.live.owned if isinstance(w.live, ClusterLive) else None
-    CountsPublisher(w.live, w.store, reactor, owned=owned).setServiceParent(top)
+    if w.shared is None or seat is None or seat.index == 0:  # shared counts: one writer
+        CountsPublisher(w.live, w.store, reactor, owned=owned).setServiceParent(top)
+    elif isinstance(w.live, SharedLive):  # the other workers read them for their pages
+        CountsReader(w.live, reactor).setServiceParent(top)
     ChangeFeed(w.store, w.live).setServiceParent(top)
     return top
 
 
+def hub_sync(config: Config, reactor: Any, w: Wiring) -> HubSync:
+    """Usage sync to the hub of ``--hub-url``, through Twisted's HTTP client."""
+    assert config.hub_url is not None
+    return HubSync(w.store, config.hub_url, config.registry_key, Agent(reactor), reactor, w.stats)
+
+
 def swarm_file(config: Config, reactor: Any, seat: Seat | None, w: Wiring) -> SwarmFile | None:
     """Where swarms are saved on a clean stop (each worker its own) and restored at start."""
-    if config.swarm_file is None:
+    if config.swarm_file is None or w.shared is not None:  # swarms in Redis: nothing to save
         return None
     router, catalog = w.router, w.catalog
     return SwarmFile(

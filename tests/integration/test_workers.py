@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -296,3 +297,56 @@ def _alive(pid: int) -> bool:
             return f.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+@pytest.mark.parametrize("scheme", ["http", "udp"])
+def test_a_libtorrent_download_is_one_completion_on_three_workers(
+    tmp_path: Path, trackers: list[Tracker], scheme: str
+) -> None:
+    """A real hybrid download through three workers: the announces of the seeder and the
+    leecher (two hashes each, whichever worker the kernel hands them to) end as one
+    completion in the registry, and stay one after both clients stop."""
+    import libtorrent as lt
+
+    from integration.lt_helpers import Client, get_json, make_content, make_torrent, upload_torrent
+
+    deadline = time.monotonic() + 180
+    key = "workers registry key"
+    tracker = cluster(tmp_path, trackers)
+    tracker.env["REGISTRY_KEY"] = key
+    tracker.start()
+    content = make_content(tmp_path / "seeder")
+    torrent = make_torrent(content)
+    status, body = upload_torrent(tracker.port, torrent, key)
+    assert status == 201, body
+    v2 = lt.torrent_info(torrent).info_hashes().v2.to_bytes().hex()
+    url = (
+        f"http://127.0.0.1:{tracker.port}/announce"
+        if scheme == "http"
+        else f"udp://127.0.0.1:{tracker.port}/announce"
+    )
+    clients = []
+    try:
+        seeder = Client("seeder", torrent, tmp_path / "seeder", url)
+        clients.append(seeder)
+        seeder.wait(lambda: seeder.status().is_seeding, "the seeder to check its files", deadline)
+        seeder.wait(lambda: seeder.replies >= 2, "the seeder's announces", deadline)
+        leecher = Client("leecher", torrent, tmp_path / "leecher", url)
+        clients.append(leecher)
+        leecher.wait(lambda: leecher.status().is_seeding, "the download", deadline)
+
+        def entry() -> dict[str, Any]:
+            found: dict[str, Any] = get_json(tracker.port, f"/api/registry?info_hash={v2}")[1]
+            return found
+
+        wait_for(lambda: entry()["completions"] == 1, lambda: f"one completion: {entry()}")
+        # every worker answers it from now on (each read is a new connection: any worker)
+        assert [entry()["completions"] for _ in range(12)] == [1] * 12
+        for client in clients:
+            client.close()
+        wait_for(lambda: entry()["seeders"] == 0, lambda: f"an empty swarm: {entry()}")
+        assert [entry()["completions"] for _ in range(12)] == [1] * 12
+        assert not seeder.errors and not leecher.errors, (seeder.report(), leecher.report())
+    finally:
+        for client in clients:
+            client.close()

@@ -221,3 +221,31 @@ def test_max_swarms_option() -> None:
     for bad in ("0", "-1", "many"):
         with pytest.raises(ConfigError, match="max-swarms"):
             config(["--max-swarms", bad])
+
+
+def test_swarm_store_memory_by_default_or_a_redis_url() -> None:
+    assert config([]).swarm_store == "memory"
+    assert config(["--swarm-store", "MEMORY"]).swarm_store == "memory"
+    url = "redis://10.0.0.5:6380/2"
+    assert config(["--swarm-store", url]).swarm_store == url
+    assert config([], {"WEIGHTLESS_SWARM_STORE": url}).swarm_store == url
+    assert config(["--swarm-store", "memory"], {"WEIGHTLESS_SWARM_STORE": url}).swarm_store == (
+        "memory"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis://", "expected memory or redis://HOST:PORT/DB"),
+        ("http://host:6379", "expected memory or redis://HOST:PORT/DB"),
+        ("redis://host:99999/0", "the port must be a number"),
+        ("redis://host:6379/x", "the database must be a number"),
+        ("redis://host:6379/" + "9" * 5000, "the database must be a number"),
+        ("disk", "expected memory or redis"),
+    ],
+)
+def test_a_bad_swarm_store_is_a_one_line_error(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        config(["--swarm-store", url])
+    assert "\n" not in str(info.value) and "--swarm-store" in str(info.value)

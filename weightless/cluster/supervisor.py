@@ -23,12 +23,13 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from weightless.cluster import sharedcount
-from weightless.cluster.owner import attach_steering
+from weightless.cluster.owner import attach_steering, owner_of
 from weightless.cluster.seat import ENV, Seat
 from weightless.cluster.sharedlimit import table_size
 from weightless.config import Config, http_address
 from weightless.state.atomic import PUBLIC, write_atomic
 from weightless.state.keyfile import load_or_create
+from weightless.state.pendingfile import split_baselines
 from weightless.tracker.snapshot import SnapshotError, merge
 
 BACKOFF_FIRST = 0.5
@@ -104,6 +105,8 @@ class Supervisor(Service):
         with open(os.path.join(self.directory, "connections"), "wb") as f:
             f.truncate(sharedcount.table_size(n))
         self.secret = load_or_create(self.config.udp_key_file).hex()
+        # each worker takes the kept baselines of the swarms it owns
+        split_baselines(self.config.baselines_file, n, lambda key: owner_of(key, n))
         self.log.info(
             "supervisor {pid}: {n} workers on HTTP {http} and UDP {udp}",
             pid=os.getpid(),

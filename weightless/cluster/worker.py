@@ -17,7 +17,7 @@ from weightless.cluster.ipc import Mesh
 from weightless.cluster.router import Router
 from weightless.metrics import Stats
 from weightless.registry.live import LiveRegistry
-from weightless.tracker.catalog import Catalog
+from weightless.tracker.catalog import Catalog, CatalogEntry
 from weightless.tracker.swarm import SwarmStore
 from weightless.udp import port as udpport
 
@@ -87,16 +87,35 @@ class ClusterLive(LiveRegistry):
         if self.relay:
             self.router.catalog_changed({"op": "taken_down", "args": [hashes]})
 
+    def completed(self, entry: CatalogEntry) -> None:
+        """A completion counted in a swarm this worker owns (``Tracker.on_completed``): the
+        others learn it now, so that no worker answers a lower count a moment after the owner
+        answered the new one."""
+        self.router.catalog_changed(
+            {"op": "completed", "args": [entry.info_hash, entry.completions]}
+        )
+
     def apply(self, change: dict[str, Any]) -> None:
         """A change another worker told (``Router.on_catalog``): a registry write made there,
-        or the live counts of the swarms it owns."""
+        a completion counted there, or the live counts of the swarms it owns. Completions
+        heard from the owner are kept in this worker's catalog too: a count never goes back,
+        whatever order the messages of the owner and the store's answers come in."""
         if change["op"] == "upserted":
             LiveRegistry.upserted(self, *change["args"])
         elif change["op"] == "taken_down":
             LiveRegistry.taken_down(self, *change["args"])
+        elif change["op"] == "completed":
+            info_hash, completions = change["args"]
+            self._raise(info_hash, completions)
         elif change["op"] == "counts":
             for info_hash, counts in change["args"][0].items():
                 self.shared[info_hash] = (counts[0], counts[1], counts[2])
+                self._raise(info_hash, counts[2])
+
+    def _raise(self, info_hash: str, completions: int) -> None:
+        entry = self.catalog.entries.get(info_hash)
+        if entry is not None and completions > entry.completions:
+            entry.completions = completions
 
     def _owns(self, swarm_key: bytes) -> bool:
         return self.router.owner(swarm_key) == self.router.index

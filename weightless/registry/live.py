@@ -96,6 +96,17 @@ class LiveRegistry:
         """Live counts of every registered entry that has peers."""
         return self.counts_in(self.swarms.swarms)
 
+    async def collect(self, reactor: IReactorTime) -> dict[str, tuple[int, int]]:
+        """Every entry's counts, a slice of swarms per reactor turn so announces never wait
+        long behind it."""
+        keys = list(self.swarms.swarms)
+        counts: dict[str, tuple[int, int]] = {}
+        for start in range(0, len(keys), COUNTS_SLICE):
+            if start:
+                await deferLater(reactor, 0, lambda: None)
+            counts.update(self.counts_in(keys[start : start + COUNTS_SLICE]))
+        return counts
+
     def counts_in(self, keys: Iterable[bytes]) -> dict[str, tuple[int, int]]:
         """Live counts of the registered entries among these swarms (gone ones skipped)."""
         by_wire = self.catalog.by_wire
@@ -160,7 +171,11 @@ class CountsPublisher(Service):
 
     async def _publish(self) -> None:
         try:
-            now = await self._collect()
+            try:
+                now = await self.live.collect(self.reactor)
+            except Exception as e:  # the swarm store is away: keep what the store has
+                self.log.debug("live counts not collected: {e}", e=str(e))
+                return
             last = self.written
             if last is None:
                 changed = now
@@ -181,17 +196,6 @@ class CountsPublisher(Service):
                 self.written = now
         finally:
             self._busy = False
-
-    async def _collect(self) -> dict[str, tuple[int, int]]:
-        """Every entry's counts, a slice of swarms per reactor turn so announces never wait
-        long behind it."""
-        keys = list(self.live.swarms.swarms)
-        counts: dict[str, tuple[int, int]] = {}
-        for start in range(0, len(keys), COUNTS_SLICE):
-            if start:
-                await deferLater(self.reactor, 0, lambda: None)
-            counts.update(self.live.counts_in(keys[start : start + COUNTS_SLICE]))
-        return counts
 
 
 class ChangeFeed(Service):

@@ -41,6 +41,7 @@ from weightless.registry.store import (
     StoreUnavailable,
     Unsigned,
 )
+from weightless.registry.usage import fold_deltas
 from weightless.tracker.accounting import PendingWrites
 from weightless.tracker.catalog import CatalogEntry
 
@@ -160,8 +161,11 @@ class PostgresStore:
         clock: Callable[[], float] = time.time,
         pool_size: int = POOL_SIZE,
         delays: Callable[[], Iterator[float]] = reconnect_delays,
+        usage_sync: bool = False,
     ) -> None:
+        """``usage_sync``: flushes also keep each user's traffic for the hub (usage_batch)."""
         self.reactor = reactor
+        self.usage_sync = usage_sync
         self.clock = clock
         self.delays = delays
         given = parse_dsn(dsn)
@@ -317,6 +321,12 @@ class PostgresStore:
                     "updated_at = excluded.updated_at",
                     (now, *map(list, zip(*traffic, strict=True))),
                 )
+                if self.usage_sync:
+                    await cursor.execute(
+                        "INSERT INTO usage_deltas (user_id, uploaded, downloaded) "
+                        "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bigint[])",
+                        tuple(map(list, zip(*traffic, strict=True))),
+                    )
 
         return self._transaction(write).addErrback(_rejected)
 
@@ -338,6 +348,55 @@ class PostgresStore:
                 )
 
         return self._transaction(write)
+
+    def usage_tick(self, sync_id: str, sender: str, lease: float) -> Deferred[bool]:
+        now = self.clock()
+
+        async def write(cursor: Cursor) -> bool:
+            # one at a time, whatever process: the rows folded are the rows deleted
+            await cursor.execute("SELECT pg_advisory_xact_lock(hashtext('weightless-usage'))")
+            await cursor.execute(
+                "SELECT id, user_id, uploaded, downloaded FROM usage_deltas ORDER BY id"
+            )
+            rows = cursor.fetchall()
+            if rows:
+                await cursor.execute(
+                    "INSERT INTO usage_batches (sync_id, deltas, created_at) VALUES (%s, %s, %s)",
+                    (sync_id, fold_deltas(r[1:] for r in rows), now),
+                )
+                await cursor.execute("DELETE FROM usage_deltas WHERE id <= %s", (rows[-1][0],))
+            await cursor.execute(
+                "INSERT INTO usage_sender (id, holder, until) VALUES (1, %s, %s) "
+                "ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, "
+                "until = excluded.until WHERE usage_sender.holder = excluded.holder "
+                "OR usage_sender.until < %s RETURNING holder",
+                (sender, now + lease, now),
+            )
+            return cursor.fetchone() is not None
+
+        return self._transaction(write)
+
+    def usage_release(self, sender: str) -> Deferred[None]:
+        d = self._run(
+            lambda c: c.runOperation("DELETE FROM usage_sender WHERE holder = %s", (sender,))
+        )
+        return d.addCallback(lambda _: None)
+
+    def usage_waiting(self, limit: int) -> Deferred[list[tuple[int, str, str]]]:
+        d = self._query(
+            "SELECT id, sync_id, deltas FROM usage_batches WHERE set_aside IS NULL "
+            "ORDER BY id LIMIT %s",
+            (limit,),
+        )
+        return d.addCallback(lambda rows: [(int(r[0]), str(r[1]), str(r[2])) for r in rows])
+
+    def usage_done(self, batch: int, status: int | None) -> Deferred[None]:
+        params: tuple[int, ...]
+        if status is None:
+            query, params = "DELETE FROM usage_batches WHERE id = %s", (batch,)
+        else:
+            query, params = "UPDATE usage_batches SET set_aside = %s WHERE id = %s", (status, batch)
+        return self._run(lambda c: c.runOperation(query, params)).addCallback(lambda _: None)
 
     def user(self, user_id: str) -> Deferred[tuple[int, int] | None]:
         d = self._query("SELECT uploaded, downloaded FROM users WHERE user_id = %s", (user_id,))

@@ -34,6 +34,7 @@ from weightless.registry.store import (
     StoreUnavailable,
     Unsigned,
 )
+from weightless.registry.usage import fold_deltas
 from weightless.tracker.accounting import PendingWrites
 from weightless.tracker.catalog import CatalogEntry
 
@@ -53,8 +54,15 @@ def _contains(column: str, text: str) -> tuple[str, list[Any]]:
 
 @implementer(IStore)
 class SQLiteStore:
-    def __init__(self, path: str, reactor: IReactorThreads, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        path: str,
+        reactor: IReactorThreads,
+        clock: Callable[[], float] = time.time,
+        usage_sync: bool = False,
+    ):
         self.path = path
+        self.usage_sync = usage_sync
         self.reactor = reactor
         self.clock = clock
         self._pool = ThreadPool(minthreads=1, maxthreads=1, name="weightless-sqlite")
@@ -158,6 +166,12 @@ class SQLiteStore:
                         "updated_at = excluded.updated_at",
                         [(user, up, down, now) for user, (up, down) in pending.traffic.items()],
                     )
+                    if self.usage_sync:
+                        conn.executemany(
+                            "INSERT INTO usage_deltas (user_id, uploaded, downloaded) "
+                            "VALUES (?, ?, ?)",
+                            [(user, up, down) for user, (up, down) in pending.traffic.items()],
+                        )
             except (OverflowError, TypeError, ValueError, sqlite3.IntegrityError) as e:
                 # a value the binding or a constraint refuses: the batch can never be written
                 raise Rejected(str(e)) from e
@@ -346,6 +360,61 @@ class SQLiteStore:
             return None if row is None else (row[0], row[1])
 
         return self._run(read)
+
+    def usage_tick(self, sync_id: str, sender: str, lease: float) -> Deferred[bool]:
+        now = self.clock()
+
+        def write(conn: sqlite3.Connection) -> bool:
+            with _transaction(conn):
+                rows = conn.execute(
+                    "SELECT id, user_id, uploaded, downloaded FROM usage_deltas ORDER BY id"
+                ).fetchall()
+                if rows:
+                    conn.execute(
+                        "INSERT INTO usage_batches (sync_id, deltas, created_at) VALUES (?, ?, ?)",
+                        (sync_id, fold_deltas(r[1:] for r in rows), now),
+                    )
+                    conn.execute("DELETE FROM usage_deltas WHERE id <= ?", (rows[-1][0],))
+                row = conn.execute(
+                    "INSERT INTO usage_sender (id, holder, until) VALUES (1, ?, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, "
+                    "until = excluded.until WHERE usage_sender.holder = excluded.holder "
+                    "OR usage_sender.until < ? RETURNING holder",
+                    (sender, now + lease, now),
+                ).fetchone()
+            return row is not None
+
+        return self._run(write)
+
+    def usage_release(self, sender: str) -> Deferred[None]:
+        def write(conn: sqlite3.Connection) -> None:
+            with _transaction(conn):
+                conn.execute("DELETE FROM usage_sender WHERE holder = ?", (sender,))
+
+        return self._run(write)
+
+    def usage_waiting(self, limit: int) -> Deferred[list[tuple[int, str, str]]]:
+        def read(conn: sqlite3.Connection) -> list[tuple[int, str, str]]:
+            rows = conn.execute(
+                "SELECT id, sync_id, deltas FROM usage_batches WHERE set_aside IS NULL "
+                "ORDER BY id LIMIT ?",
+                (limit,),
+            ).fetchall()
+            return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+        return self._run(read)
+
+    def usage_done(self, batch: int, status: int | None) -> Deferred[None]:
+        def write(conn: sqlite3.Connection) -> None:
+            with _transaction(conn):
+                if status is None:
+                    conn.execute("DELETE FROM usage_batches WHERE id = ?", (batch,))
+                else:
+                    conn.execute(
+                        "UPDATE usage_batches SET set_aside = ? WHERE id = ?", (status, batch)
+                    )
+
+        return self._run(write)
 
     def watch(self, listener: IRegistryListener) -> None:
         """Nothing to do: SQLite tells no one; other workers' writes come over the mesh."""

@@ -148,5 +148,23 @@ class IStore(Interface):
     def user(user_id: str) -> Deferred[tuple[int, int] | None]:
         """A user's accounted (uploaded, downloaded) bytes, or None for a user never seen."""
 
+    def usage_tick(sync_id: str, sender: str, lease: float) -> Deferred[bool]:
+        """In one transaction: fold the per-user traffic written by flushes since the last
+        batch (only a store made with ``usage_sync`` keeps it) into a new batch with this
+        ``sync_id``, and take or renew for ``sender`` the lease of the one process that sends
+        (trackers may share the database) for ``lease`` seconds. Fires with True when
+        ``sender`` holds the lease."""
+
+    def usage_release(sender: str) -> Deferred[None]:
+        """``sender`` stops: its lease ends now."""
+
+    def usage_waiting(limit: int) -> Deferred[list[tuple[int, str, str]]]:
+        """Up to ``limit`` batches not sent yet and not set aside, oldest first: (id, sync_id,
+        deltas JSON)."""
+
+    def usage_done(batch: int, status: int | None) -> Deferred[None]:
+        """The hub took batch ``batch`` (``status`` None: it is dropped) or refused it for good
+        (a 4xx ``status``: kept aside, never sent again)."""
+
     def watch(listener: IRegistryListener) -> None:
         """Tell ``listener`` about writes of other processes, from now until close()."""

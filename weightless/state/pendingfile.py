@@ -132,3 +132,26 @@ def save_baselines(accounting: Accounting, path: str) -> None:
 def restore_baselines(accounting: Accounting, path: str) -> None:
     for peers in claim(path, parse_baselines):
         accounting.restore_baselines(peers)
+
+
+def worker_baselines(path: str, index: int) -> str:
+    """Where worker ``index`` of several finds the baselines of the swarms it owns."""
+    return f"{path}-w{index}"
+
+
+def split_baselines(path: str, workers: int, owner: Callable[[bytes], int]) -> None:
+    """Before workers start: hand every kept baseline (the files of the processes that
+    stopped, and any a worker of the last start did not take) to the worker that owns its
+    swarm now (``owner`` of the swarm key), so that a peer's next announce, which reaches that
+    worker, counts from what the peer had reported."""
+    bases = [path] + sorted(
+        {found.rsplit(".", 1)[0] for found in glob.glob(f"{glob.escape(path)}-w*.*")}
+    )
+    shares: dict[int, list[list[Any]]] = {}
+    for base in bases:
+        for peers in claim(base, parse_baselines):
+            for peer in peers:
+                shares.setdefault(owner(bytes.fromhex(peer[1])), []).append(peer)
+    for index, peers in shares.items():
+        if 0 <= index < workers:
+            keep(worker_baselines(path, index), {"peers": peers})

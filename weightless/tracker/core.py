@@ -11,9 +11,17 @@ from dataclasses import dataclass
 from weightless.netaddr import pack_ip
 from weightless.tracker.accounting import Accounting, PendingWrites
 from weightless.tracker.catalog import Catalog, CatalogEntry
-from weightless.tracker.swarm import WAS_LEECHER, PeerGroup, Swarm, SwarmStore
+from weightless.tracker.swarm import (
+    NEW,
+    WAS_LEECHER,
+    Nearby,
+    PeerGroup,
+    Picked,
+    Swarm,
+    SwarmStore,
+)
 from weightless.wire import bencode
-from weightless.wire.numbers import EVENT_STARTED, EVENT_STOPPED
+from weightless.wire.numbers import EVENT_COMPLETED, EVENT_STARTED, EVENT_STOPPED
 from weightless.wire.passkey import Passkeys
 from weightless.wire.query import QueryError, parse_announce, parse_scrape, wire_hash
 
@@ -53,6 +61,9 @@ class Tracker:
         self.passkeys = passkeys
         self.accounting = accounting
         self.rand = rand
+        # told of every completion of a registered entry counted here (with several workers,
+        # the others learn it at once instead of with the next share of counts)
+        self.on_completed: Callable[[CatalogEntry], None] | None = None
 
     # -- rules shared by HTTP and UDP
 
@@ -92,16 +103,19 @@ class Tracker:
         now: float,
         both_families: bool = True,
         cap: int | None = None,
-    ) -> tuple[int, int, int, list[tuple[PeerGroup, int, int]]]:
+    ) -> tuple[int, int, int, list[tuple[PeerGroup | Nearby | Picked, int, int]]]:
         """Apply one announce (HTTP or UDP) to its swarm and choose the peers to send back.
         ``numwant`` None means the default; it is capped by --max-peers and by ``cap`` (what
         fits the reply). Returns seeders, leechers, completions and [(group, count, skip)].
 
         The peers come from the list of the announced hash only; the counts are the whole
-        swarm's (a hybrid's v1 and v2 hashes are one swarm), each peer once. A completion is
-        counted when a leecher of the swarm announces left=0, with or without
-        event=completed, in a stopped announce too; a peer that seeded from its first
-        announce never counts."""
+        swarm's (a hybrid's v1 and v2 hashes are one swarm), each peer once. Completions
+        count once per peer per download, whichever hash and protocol: a leecher of the swarm
+        that announces left=0 (with or without event=completed, in a stopped announce too);
+        an event=completed from a peer the swarm does not know (the tracker restarted, the
+        client failed over from another tracker, or found its peers through DHT) unless that
+        peer's completion was counted already. A peer whose first announce is left=0 without
+        the event is a seeder starting up and never counts."""
         key, entry = self.swarm_of(info_hash)
         swarms = self.swarms.swarms
         if (
@@ -128,12 +142,19 @@ class Tracker:
         if event == EVENT_STOPPED:  # gone: no peers for it
             gone, before = self.swarms.remove(key, addr, other, seeding)
             if seeding and before == WAS_LEECHER:  # finished, and says so only now
+                self.swarms.count_completion(key, addr, int(now), True)
                 self.completed(gone, entry)
             seeders, leechers = gone.counts() if gone is not None else (0, 0)
             return seeders, leechers, self.downloaded(gone, entry), []
+        if event == EVENT_COMPLETED and left is None:
+            seeding = True  # the event says it has everything
         swarm, _, pos, before = self.swarms.put(key, addr, peer_id, seeding, int(now), other)
-        if seeding and before == WAS_LEECHER:
+        if (
+            seeding
             # with or without event=completed: not every client sends it (aria2, rtorrent)
+            and (before == WAS_LEECHER or (before == NEW and event == EVENT_COMPLETED))
+            and self.swarms.count_completion(key, addr, int(now), before == WAS_LEECHER)
+        ):
             self.completed(swarm, entry)
         most = self.policy.max_peers
         wanted = most if numwant is None or numwant > most else numwant
@@ -141,7 +162,7 @@ class Tracker:
             wanted = cap
         peers = swarm.other if other else swarm
         assert peers is not None
-        plan, _ = peers.pick(len(addr) == 18, seeding, wanted, pos, both_families)
+        plan, _ = peers.pick(len(addr) == 18, seeding, wanted, pos, both_families, addr, self.rand)
         seeders, leechers = swarm.counts()
         return seeders, leechers, self.downloaded(swarm, entry), plan
 
@@ -150,6 +171,8 @@ class Tracker:
         if entry is not None:
             entry.completions += 1
             self.pending.complete(entry.info_hash)
+            if self.on_completed is not None:
+                self.on_completed(entry)
         elif swarm is not None:
             swarm.completions += 1
 

@@ -115,6 +115,7 @@ def _fresh(
     a = group.addrs
     group.keys = [bytes(a[i * width : (i + 1) * width]) for i in range(len(group.seen))]
     group.index = {key: i for i, key in enumerate(group.keys)}
+    group.reindex()
     return group
 
 

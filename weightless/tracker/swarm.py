@@ -6,18 +6,27 @@ Pure state: the time and the random source are passed in; nothing here does I/O.
 from __future__ import annotations
 
 from array import array
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from socket import AF_INET, AF_INET6, inet_ntop
 from struct import Struct
 
+from weightless.netaddr import NEARBY_PREFIX_BYTES
+
 ID_LEN = 20
 WIDTH_V4 = 6  # 4-byte address + 2-byte port, as in a compact reply (BEP 23)
 WIDTH_V6 = 18  # BEP 7
+# bytes of a packed address that name its network (netaddr.network_key): IPv4 /24, IPv6 /64
+NET_LEN = {WIDTH_V4: NEARBY_PREFIX_BYTES[4], WIDTH_V6: NEARBY_PREFIX_BYTES[16]}
 
 # group slots of a swarm: family * 2 + seeding
 LEECHERS4, SEEDERS4, LEECHERS6, SEEDERS6 = 0, 1, 2, 3
 
 NEW, WAS_LEECHER, WAS_SEEDER = 0, 1, 2
+
+# completions remembered per (swarm, peer) so that a late or repeated event=completed from a
+# peer that has left is not counted again; the oldest are forgotten first beyond this many
+FINISHED_MAX = 1_000_000
 
 # Writing a few bytes into a bytearray in place: a precompiled Struct's pack_into takes about
 # half the time of a slice assignment, and adds and removals do it on every announce.
@@ -33,10 +42,13 @@ class PeerGroup:
     the gap. So any run of consecutive peers is a random sample and a reply is one slice.
     """
 
-    __slots__ = ("addrs", "ids", "index", "keys", "put_addr", "seen", "width")
+    __slots__ = ("addrs", "ids", "index", "keys", "net_len", "nets", "put_addr", "seen", "width")
 
     def __init__(self, width: int) -> None:
         self.width = width
+        self.net_len = NET_LEN[width]
+        # network key (IPv4 /24, IPv6 /64) -> the peers of this group on that network
+        self.nets: dict[bytes, Nearby] = {}
         self.put_addr = _PUT_ADDR[width]
         self.addrs = bytearray()  # packed address + port, `width` bytes each
         self.ids = bytearray()  # peer ids, 20 bytes each
@@ -72,6 +84,11 @@ class PeerGroup:
             ids += peer_id
             seen.append(now)
         self.index[addr] = pos
+        net = addr[: self.net_len]
+        nearby = self.nets.get(net)
+        if nearby is None:
+            nearby = self.nets[net] = Nearby(self)
+        nearby.add(addr)
 
     def touch(self, pos: int, peer_id: bytes, now: int) -> None:
         self.seen[pos] = now
@@ -91,6 +108,11 @@ class PeerGroup:
         last = len(self.seen) - 1
         w = self.width
         keys = self.keys
+        gone = keys[pos]
+        net = gone[: self.net_len]
+        nearby = self.nets[net]
+        if nearby.remove(gone):
+            del self.nets[net]
         moved = keys.pop()
         if pos != last:
             a, b = pos * w, pos * ID_LEN
@@ -116,30 +138,33 @@ class PeerGroup:
             self._fill(pos)
         return gone
 
+    def reindex(self) -> None:
+        """Rebuild the index by network from ``keys`` (after a snapshot is loaded)."""
+        self.nets = {}
+        for addr in self.keys:
+            net = addr[: self.net_len]
+            nearby = self.nets.get(net)
+            if nearby is None:
+                nearby = self.nets[net] = Nearby(self)
+            nearby.add(addr)
+
+    def except_picked(self, count: int, start: float, left_out: set[int]) -> Picked:
+        """Up to ``count`` peers from a random start, leaving out the positions ``left_out``
+        (a few: the announcer, and the peers of its network already in the reply)."""
+        n = len(self.seen)
+        first = int(start * n)
+        positions = []
+        for i in range(n):
+            pos = (first + i) % n
+            if pos not in left_out:
+                positions.append(pos)
+                if len(positions) >= count:
+                    break
+        return Picked(self, positions)
+
     def spans(self, count: int, start: float, skip: int = -1) -> list[tuple[int, int]]:
         """Position ranges of up to ``count`` peers from a random start, leaving out ``skip``."""
-        n = len(self.seen)
-        if skip >= 0:
-            if count >= n - 1:
-                return [(0, skip), (skip + 1, n)]
-            first = int(start * n)
-            if (skip - first) % n < count:  # the window holds `skip`: widen it by one
-                count += 1
-        elif count >= n:
-            return [(0, n)]
-        else:
-            first = int(start * n)
-        end = first + count
-        ranges = [(first, end)] if end <= n else [(first, n), (0, end - n)]
-        if skip < 0:
-            return ranges
-        cut = []
-        for lo, hi in ranges:
-            if lo <= skip < hi:
-                cut += [(lo, skip), (skip + 1, hi)]
-            else:
-                cut.append((lo, hi))
-        return cut
+        return _spans(len(self.seen), count, start, skip)
 
     def packed(self, count: int, start: float, skip: int = -1) -> bytes:
         w = self.width
@@ -171,6 +196,121 @@ class PeerGroup:
                     int.from_bytes(addr[-2:], "big"),
                     bytes(self.ids[pos * ID_LEN : pos * ID_LEN + ID_LEN]),
                 )
+
+
+def _spans(n: int, count: int, start: float, skip: int) -> list[tuple[int, int]]:
+    """Position ranges of up to ``count`` of ``n`` items from a random start, leaving out
+    ``skip`` (-1: none)."""
+    if skip >= 0:
+        if count >= n - 1:
+            return [(0, skip), (skip + 1, n)]
+        first = int(start * n)
+        if (skip - first) % n < count:  # the window holds `skip`: widen it by one
+            count += 1
+    elif count >= n:
+        return [(0, n)]
+    else:
+        first = int(start * n)
+    end = first + count
+    ranges = [(first, end)] if end <= n else [(first, n), (0, end - n)]
+    if skip < 0:
+        return ranges
+    cut = []
+    for lo, hi in ranges:
+        if lo <= skip < hi:
+            cut += [(lo, skip), (skip + 1, hi)]
+        else:
+            cut.append((lo, hi))
+    return cut
+
+
+class Nearby:
+    """The peers of one group on one network (IPv4 /24, IPv6 /64), in no particular order:
+    a list of packed addresses with their places, removal by moving the last one into the
+    gap. Gives peers the way PeerGroup does (``packed``, ``listed``)."""
+
+    __slots__ = ("at", "group", "keys", "width")
+
+    def __init__(self, group: PeerGroup) -> None:
+        self.group = group
+        self.width = group.width
+        self.keys: list[bytes] = []
+        self.at: dict[bytes, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def add(self, addr: bytes) -> None:
+        self.at[addr] = len(self.keys)
+        self.keys.append(addr)
+
+    def remove(self, addr: bytes) -> bool:
+        """Take ``addr`` out; True when none is left."""
+        i = self.at.pop(addr)
+        keys = self.keys
+        last = keys.pop()
+        if i < len(keys):
+            keys[i] = last
+            self.at[last] = i
+        return not keys
+
+    def packed(self, count: int, start: float, skip: int = -1) -> bytes:
+        keys = self.keys
+        return b"".join(
+            [a for lo, hi in _spans(len(keys), count, start, skip) for a in keys[lo:hi]]
+        )
+
+    def listed(self, count: int, start: float, skip: int = -1) -> Iterator[tuple[str, int, bytes]]:
+        keys, index = self.keys, self.group.index
+        positions = [
+            index[a] for lo, hi in _spans(len(keys), count, start, skip) for a in keys[lo:hi]
+        ]
+        return Picked(self.group, positions).listed(count, start)
+
+
+class Picked:
+    """Given positions of a group (its peers off the announcer's network, around those
+    already picked). Gives them the way PeerGroup does (``packed``, ``listed``)."""
+
+    __slots__ = ("group", "positions", "width")
+
+    def __init__(self, group: PeerGroup, positions: list[int]) -> None:
+        self.group = group
+        self.width = group.width
+        self.positions = positions
+
+    def packed(self, count: int, start: float, skip: int = -1) -> bytes:
+        keys = self.group.keys
+        return b"".join([keys[pos] for pos in self.positions])
+
+    def listed(self, count: int, start: float, skip: int = -1) -> Iterator[tuple[str, int, bytes]]:
+        g = self.group
+        w = g.width
+        family = AF_INET if w == WIDTH_V4 else AF_INET6
+        for pos in self.positions:
+            addr = g.keys[pos]
+            yield (
+                inet_ntop(family, addr[:-2]),
+                int.from_bytes(addr[-2:], "big"),
+                bytes(g.ids[pos * ID_LEN : pos * ID_LEN + ID_LEN]),
+            )
+
+
+# where a reply takes its peers from: (seeders?, nearby?) in order, for a leecher and for a
+# seeder. The announcer's network comes first; a seeder still gets every leecher before any
+# seeder (a seeder has nothing to fetch from a seeder: they only fill a reply, for a client
+# fetching a magnet's metadata with left=0). Within each part the peers are a random sample.
+# The other address family follows, when the reply holds both (HTTP), without the nearby
+# distinction: seeders then leechers for a leecher, leechers then seeders for a seeder.
+NEAR_LEECHER_ORDER = ((True, True), (False, True), (True, False), (False, False))
+NEAR_SEEDER_ORDER = ((False, True), (False, False), (True, True), (True, False))
+
+
+def reply_order(seeding: bool) -> tuple[tuple[bool, bool], ...]:
+    """(seeders?, on the announcer's network?) of each part of an announce reply, in order,
+    for the announcer's own address family. The one definition of the order, for every swarm
+    store."""
+    return NEAR_SEEDER_ORDER if seeding else NEAR_LEECHER_ORDER
 
 
 class Swarm:
@@ -221,14 +361,23 @@ class Swarm:
         return self.own_len() + other.own_len() - other.both_seeding - other.both_leeching
 
     def pick(
-        self, v6: bool, seeding: bool, numwant: int, me: int = -1, both_families: bool = True
-    ) -> tuple[list[tuple[PeerGroup, int, int]], int]:
+        self,
+        v6: bool,
+        seeding: bool,
+        numwant: int,
+        me: int = -1,
+        both_families: bool = True,
+        addr: bytes | None = None,
+        rand: Callable[[], float] | None = None,
+    ) -> tuple[list[tuple[PeerGroup | Nearby | Picked, int, int]], int]:
         """Which groups of this list to take peers from, in order: a leecher gets seeders
         first, then leechers; a seeder gets leechers first, then seeders to fill the reply (a
         client fetching a magnet's metadata announces left=0 and needs peers of any kind).
         The announcer's own family comes first, the other one only with ``both_families`` (a
         UDP reply holds one family). ``me`` is the announcer's position in its own group, left
-        out. Returns [(group, count, skip)] and the total."""
+        out. With ``addr`` (the announcer's packed address and port), peers on its network
+        come first (``reply_order``). Returns [(source, count, skip)] (a source gives peers
+        with ``packed`` and ``listed``) and the total."""
         own = LEECHERS6 if v6 else LEECHERS4
         other = LEECHERS4 if v6 else LEECHERS6
         if seeding:
@@ -238,7 +387,18 @@ class Swarm:
         else:
             order = (own + 1, own, other + 1, other) if both_families else (own + 1, own)
         mine = own + seeding  # the announcer's own group
-        plan = []
+        if addr is not None and rand is not None:
+            net = addr[: NET_LEN[WIDTH_V6 if v6 else WIDTH_V4]]
+            groups = self.groups
+            for slot in (own, own + 1):
+                group = groups[slot]
+                if group is not None:
+                    nearby = group.nets.get(net)
+                    if nearby is not None and len(nearby.keys) > (slot == mine):
+                        return self._pick_near(
+                            own, seeding, numwant, addr, net, both_families, other, rand
+                        )
+        plan: list[tuple[PeerGroup | Nearby | Picked, int, int]] = []
         total = 0
         for slot in order:
             if total >= numwant:
@@ -252,6 +412,81 @@ class Swarm:
             if take > 0:
                 plan.append((group, take, skip))
                 total += take
+        return plan, total
+
+    def _pick_near(
+        self,
+        own: int,
+        seeding: bool,
+        numwant: int,
+        addr: bytes,
+        net: bytes,
+        both_families: bool,
+        other: int,
+        rand: Callable[[], float],
+    ) -> tuple[list[tuple[PeerGroup | Nearby | Picked, int, int]], int]:
+        """``pick`` when the announcer's network has other peers in this list: those first.
+        Only the parts of the reply that are taken are scanned: a nearby part is a slice of
+        its network's peers, a part off the network skips the few already taken."""
+        plan: list[tuple[PeerGroup | Nearby | Picked, int, int]] = []
+        total = 0
+        taken: dict[int, set[int]] = {}  # slot -> positions already in the reply
+        for seeders, near in reply_order(seeding):
+            if total >= numwant:
+                break
+            slot = own + seeders
+            group = self.groups[slot]
+            if group is None:
+                continue
+            me = group.index.get(addr, -1)
+            if near:
+                nearby = group.nets.get(net)
+                if nearby is None:
+                    continue
+                skip = nearby.at[addr] if me >= 0 else -1
+                available = len(nearby.keys) - (skip >= 0)
+                take = min(available, numwant - total)
+                if take > 0:
+                    total += take
+                    chosen = taken.setdefault(slot, set())
+                    if me >= 0:
+                        chosen.add(me)
+                    if take >= available:  # all of them: no positions to look up
+                        plan.append((nearby, take, skip))
+                        if total < numwant:  # the same group may come again, off the network
+                            chosen.update(group.index[a] for a in nearby.keys)
+                    else:
+                        picked = [
+                            group.index[a]
+                            for lo, hi in _spans(len(nearby.keys), take, rand(), skip)
+                            for a in nearby.keys[lo:hi]
+                        ]
+                        plan.append((Picked(group, picked), take, -1))
+                        chosen.update(picked)
+                continue
+            left_out = taken.get(slot, set())
+            if me >= 0:
+                left_out.add(me)
+            available = len(group.seen) - len(left_out)
+            take = min(available, numwant - total)
+            if take <= 0:
+                continue
+            if left_out:
+                plan.append((group.except_picked(take, rand(), left_out), take, -1))
+            else:
+                plan.append((group, take, -1))
+            total += take
+        if both_families:
+            for seeders in (False, True) if seeding else (True, False):
+                if total >= numwant:
+                    break
+                group = self.groups[other + seeders]
+                if group is None:
+                    continue
+                take = min(len(group.seen), numwant - total)
+                if take > 0:
+                    plan.append((group, take, -1))
+                    total += take
         return plan, total
 
 
@@ -308,11 +543,38 @@ class SwarmStore:
         self.peer_count = 0
         self.rand = rand
         self._sweep: list[bytes] | None = None
+        # swarm key + packed address -> when its download was counted (whole seconds)
+        self.finished: OrderedDict[bytes, int] = OrderedDict()
         # swarm, group slot (4-7: the other hash's list), upper bound of the part left to scan
         self._sweep_at = (0, 0, -1)
 
     def get(self, key: bytes) -> Swarm | None:
         return self.swarms.get(key)
+
+    def count_completion(self, key: bytes, addr: bytes, now: int, known_leecher: bool) -> bool:
+        """Whether a peer that has just finished a download of swarm ``key`` is a completed
+        download not counted yet, and remember it. A known leecher that finished always is
+        (a peer may download again); a peer new to the swarm that sends event=completed is,
+        unless its completion was counted within --peer-ttl (a late or repeated event after
+        it left)."""
+        mark = key + addr
+        finished = self.finished
+        if not known_leecher and mark in finished:
+            return False
+        finished[mark] = now
+        finished.move_to_end(mark)
+        if len(finished) > FINISHED_MAX:
+            finished.popitem(last=False)
+        return True
+
+    def _forget_completions(self, cutoff: int, budget: int) -> None:
+        finished = self.finished
+        while finished and budget > 0:
+            mark, when = next(iter(finished.items()))
+            if when >= cutoff:
+                break
+            del finished[mark]
+            budget -= 1
 
     def put(
         self, key: bytes, addr: bytes, peer_id: bytes, seeding: bool, now: int, other: bool = False
@@ -426,6 +688,10 @@ class SwarmStore:
                 self.put(key, addr, _peer_id(there, addr), True, _seen(there, addr), not other)
             if not swarm.other.own_len():
                 swarm.other = None
+        elif other:  # stopped under a hybrid's other hash, known under its own hash only
+            before = _state(swarm.groups, addr)
+            if finished and before == WAS_LEECHER:
+                self.put(key, addr, _peer_id(swarm.groups, addr), True, _seen(swarm.groups, addr))
         if not len(swarm):
             del self.swarms[key]
         return swarm, before
@@ -443,6 +709,7 @@ class SwarmStore:
         """Drop peers last seen before ``cutoff``, scanning about ``budget`` peers per call, so
         that a pass over a million peers runs in small slices. True when a pass has finished."""
         if self._sweep is None:
+            self._forget_completions(cutoff, budget)
             self._sweep = list(self.swarms)
             self._sweep_at = (0, 0, -1)
         keys = self._sweep

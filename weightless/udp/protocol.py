@@ -14,6 +14,7 @@ from twisted.logger import Logger
 
 from weightless.metrics import Stats
 from weightless.netaddr import normalize_ip, pack_ip
+from weightless.sharedswarms.tracker import udp_unavailable
 from weightless.tracker.core import Refused, Tracker
 from weightless.tracker.ratelimit import Limiter
 from weightless.wire import udp
@@ -24,6 +25,7 @@ from weightless.wire.udp import MAX_REPLY_PEERS_V4, MAX_REPLY_PEERS_V6, Announce
 
 if TYPE_CHECKING:
     from weightless.cluster.router import Router
+    from weightless.sharedswarms.tracker import SharedTracker
 
 BAD_CONNECTION = "expired connection id"  # short: its reply must not outgrow a scrape request
 
@@ -42,8 +44,12 @@ class UDPTracker(DatagramProtocol):
         connection_ids: ConnectionIdValidator,
         clock: Callable[[], float],
         router: Router | None = None,
+        shared: SharedTracker | None = None,
     ) -> None:
+        """``shared``: swarms in Redis, announces and scrapes answered through it (a Deferred
+        each); ``router``: several workers of a memory store, work sent to the owner."""
         self.tracker = tracker
+        self.shared = shared
         self.limiter = limiter
         self.stats = stats
         self.connection_ids = connection_ids
@@ -88,7 +94,7 @@ class UDPTracker(DatagramProtocol):
 
     def _later(self, reply: Deferred[bytes], addr: Address) -> None:
         reply.addCallback(self._send, addr)
-        reply.addErrback(lambda f: self.log.failure("a UDP scrape failed", f))
+        reply.addErrback(lambda f: self.log.failure("a UDP request failed", f))
 
     def _send(self, reply: bytes, addr: Address) -> None:
         # straight to the socket: the port's write() re-validates the address we just got
@@ -133,7 +139,10 @@ class UDPTracker(DatagramProtocol):
                 self.stats.count("udp", "announce", "rate_limited")
                 return udp.encode_error(request[1], RATE_LIMITED)
             try:
-                reply = self._announce(request, source, now)
+                if self.shared is None:
+                    reply: bytes | Deferred[bytes] = self._announce(request, source, now)
+                else:
+                    reply = self.shared.udp_announce(request, source, now)
             except Refused as e:
                 self.stats.count("udp", "announce", "failure")
                 return udp.encode_error(request[1], str(e))
@@ -152,6 +161,11 @@ class UDPTracker(DatagramProtocol):
             self.stats.count("udp", "scrape", "rate_limited")
             return udp.encode_error(tid, RATE_LIMITED)
         self.stats.count("udp", "scrape", "ok")
+        if self.shared is not None:
+            d = self.shared.scrape(request.info_hashes)
+            return d.addCallbacks(
+                self._scrape_reply, udp_unavailable, callbackArgs=(tid,), errbackArgs=(tid,)
+            )
         if self.router is not None:
             return self.router.scrape(request.info_hashes).addCallback(self._scrape_reply, tid)
         return self._scrape_reply([self.tracker.scrape_one(h) for h in request.info_hashes], tid)

@@ -42,8 +42,11 @@ class WebApp:
         refresh_metrics: Callable[[], Deferred[None]] | None = None,
         pages: IResource | None = None,
         clock: IReactorTime | None = None,
+        swarm_store_reachable: Callable[[], bool] | None = None,
     ) -> None:
-        """``clock`` paces and times /health's pings (``reactor`` unless a test gives one)."""
+        """``clock`` paces and times /health's pings (``reactor`` unless a test gives one);
+        ``swarm_store_reachable``: whether the shared swarm store (Redis) has a connection."""
+        self.swarm_store_reachable = swarm_store_reachable
         self.http = http
         self.api = api  # /api/*: the registry API (weightless.web.registry_api)
         self.pages = pages  # /, /torrents/*, /static/*: the HTML pages (weightless.web.pages)
@@ -137,10 +140,13 @@ class WebApp:
         request.setHeader(b"content-type", b"text/plain; charset=utf-8")
 
         def answer(reason: str | None) -> bytes:
-            if reason is None:
-                return b"OK"
-            request.setResponseCode(503)
-            return b"Database unreachable"
+            if reason is not None:
+                request.setResponseCode(503)
+                return b"Database unreachable"
+            if self.swarm_store_reachable is not None and not self.swarm_store_reachable():
+                request.setResponseCode(503)
+                return b"Swarm store unreachable"
+            return b"OK"
 
         return self.health_check.check().addCallback(answer)
 

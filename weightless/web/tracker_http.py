@@ -16,6 +16,7 @@ from weightless.wire import bencode
 
 if TYPE_CHECKING:
     from weightless.cluster.router import Router
+    from weightless.sharedswarms.tracker import SharedTracker
 
 Body = bytes | Deferred[bytes]
 RATE_LIMITED_REPLY = bencode.failure(bencode.RATE_LIMITED)
@@ -31,19 +32,18 @@ class TrackerHTTP:
         clock: Callable[[], float],
         timer: Callable[[], float] = perf_counter,
         router: Router | None = None,
+        shared: SharedTracker | None = None,
     ) -> None:
         self.tracker = tracker
         self.limiter = limiter
         self.stats = stats
         self.clock = clock
         self.timer = timer
-        # with several workers, the router sends work to the worker owning the swarm
-        self._announce: Callable[[bytes, bytes | None, str, float], Body] = (
-            router.http_announce if router is not None else tracker.http_announce
-        )
-        self._scrape: Callable[[bytes, bytes | None], Body] = (
-            router.http_scrape if router is not None else tracker.http_scrape
-        )
+        # swarms in Redis: every process asks Redis itself; else, with several workers, the
+        # router sends work to the worker owning the swarm
+        front: Router | SharedTracker | Tracker = shared or router or tracker
+        self._announce: Callable[[bytes, bytes | None, str, float], Body] = front.http_announce
+        self._scrape: Callable[[bytes, bytes | None], Body] = front.http_scrape
 
     def announce(self, passkey: bytes | None, query: bytes, ip: str) -> Body:
         """The bencoded reply to an announce (always sent with status 200); a Deferred when

@@ -271,3 +271,19 @@ def test_adopted_ports(monkeypatch: pytest.MonkeyPatch, udp: bool) -> None:
     assert len(done) == 1 and not isinstance(done[0], Exception)
     assert all(p.stopped for p in reactor.ports) and log[-1] == "mesh closed"
     assert service.ports == []
+
+
+def test_a_completion_reaches_the_other_worker_at_once_and_never_goes_back() -> None:
+    a, b, pump = pair()
+    registered(a, b)
+    b.tracker.on_completed = b.live.completed  # as weightless.tap.worker_seat connects it
+    theirs = bytes.fromhex(THEIRS)[:20]
+    b.catalog.entries[THEIRS].completions = 4
+    b.tracker.announce(theirs, b"\x0a\x00\x00\x01\x1a\xe1", b"p" * 20, 100, 0, 0, 2, None, None, 1)
+    b.tracker.announce(theirs, b"\x0a\x00\x00\x01\x1a\xe1", b"p" * 20, 0, 0, 0, 1, None, None, 2)
+    pump.flush()  # no share of counts yet: the completion itself was told
+    assert a.live.completions(THEIRS, 0) == 5
+    assert a.notes == [{"op": "completed", "args": [THEIRS, 5]}]
+    # a share from before the completion, arriving late, does not take it back
+    a.live.apply({"op": "counts", "args": [{THEIRS: [1, 0, 4]}]})
+    assert a.live.completions(THEIRS, 0) == 5

@@ -48,6 +48,7 @@ def q(hash_: bytes, peer: int, **fields: Any) -> bytes:
     return "&".join(
         f"{k}={quote_from_bytes(v if isinstance(v, bytes) else str(v).encode())}"
         for k, v in base.items()
+        if v is not None  # None: the field is left out
     ).encode()
 
 
@@ -248,7 +249,30 @@ LEECHING = {"left": 100}
         # a seeder from its first announce never counts
         ([{"left": 0, "event": "started"}, {"left": 0, "event": "completed"}], 0),
         ([{"left": 0}, {"left": 0, "event": "stopped"}], 0),
-        ([{"left": 0, "event": "completed"}], 0),
+        # event=completed from a peer never seen (a restart, a failover, DHT): it finished
+        ([{"left": 0, "event": "completed"}], 1),
+        ([{"event": "completed", "left": None}], 1),  # no left: the event says it is done
+        ([{"left": 0, "event": "completed"}, {"left": 0, "event": "completed"}], 1),
+        ([{"left": 0, "event": "completed"}, {"left": 0}, {"left": 0, "event": "stopped"}], 1),
+        # ... and then leaves: a late or repeated completed is not a second download
+        (
+            [
+                {"left": 0, "event": "completed"},
+                {"left": 0, "event": "stopped"},
+                {"left": 0, "event": "completed"},
+            ],
+            1,
+        ),
+        ([LEECHING, {"left": 0, "event": "stopped"}, {"left": 0, "event": "completed"}], 1),
+        (
+            [
+                LEECHING,
+                {"left": 0},
+                {"left": 0, "event": "stopped"},
+                {"left": 0, "event": "completed"},
+            ],
+            1,
+        ),
         ([{"left": 0, "event": "stopped"}], 0),
         # not finished: a stop, or a completed event with bytes left
         ([LEECHING, {"left": 100, "event": "stopped"}], 0),
@@ -420,3 +444,142 @@ def test_a_new_hash_beyond_the_cap_gets_a_bep15_error() -> None:
     reply = harness.announce(("10.0.0.1", 6881), h(3))
     assert reply == udp_client.ErrorResponse(42, "tracker is full")
     assert isinstance(harness.announce(("10.0.0.2", 6882), h(2)), udp_client.AnnounceResponse)
+
+
+# one peer's announces over HTTP and UDP (BEP 15), under either hash of a hybrid; "restart"
+# is a tracker restarted without its swarm file (the registry keeps the count)
+HTTP_LEECH = ("http", "v2", {"left": 100})
+UDP_LEECH = ("udp", "v1", {"left": 100})
+
+
+@pytest.mark.parametrize(
+    ("steps", "counted"),
+    [
+        ([HTTP_LEECH, ("udp", "v1", {"left": 0, "event": "completed"})], 1),
+        ([UDP_LEECH, ("http", "v2", {"left": 0})], 1),
+        ([UDP_LEECH, ("udp", "v1", {"left": 0, "event": "stopped"})], 1),
+        ([HTTP_LEECH, ("udp", "v1", {"left": 0, "event": "stopped"})], 1),
+        # libtorrent reports under both hashes, in either order, over either protocol
+        (
+            [
+                HTTP_LEECH,
+                UDP_LEECH,
+                ("udp", "v1", {"left": 0, "event": "completed"}),
+                ("http", "v2", {"left": 0, "event": "completed"}),
+            ],
+            1,
+        ),
+        (
+            [
+                HTTP_LEECH,
+                UDP_LEECH,
+                ("http", "v2", {"left": 0, "event": "completed"}),
+                ("udp", "v1", {"left": 0, "event": "completed"}),
+            ],
+            1,
+        ),
+        # a peer the tracker never saw, under one hash or both
+        ([("udp", "v1", {"left": 0, "event": "completed"})], 1),
+        (
+            [
+                ("http", "v1", {"left": 0, "event": "completed"}),
+                ("udp", "v2", {"left": 0, "event": "completed"}),
+            ],
+            1,
+        ),
+        (
+            [
+                ("udp", "v2", {"left": 0, "event": "completed"}),
+                ("udp", "v2", {"left": 0, "event": "stopped"}),
+                ("http", "v1", {"left": 0, "event": "completed"}),
+            ],
+            1,
+        ),
+        # a seeder starting up over UDP: never a completion
+        (
+            [
+                ("udp", "v1", {"left": 0}),
+                ("http", "v2", {"left": 0}),
+                ("udp", "v1", {"left": 0, "event": "stopped"}),
+            ],
+            0,
+        ),
+        # the tracker restarted between the leecher's announces: the completed event counts
+        ([HTTP_LEECH, "restart", ("http", "v2", {"left": 0, "event": "completed"})], 1),
+        (
+            [
+                UDP_LEECH,
+                "restart",
+                ("udp", "v1", {"left": 0, "event": "completed"}),
+                ("http", "v2", {"left": 0, "event": "completed"}),
+            ],
+            1,
+        ),
+        # ... and a seeder's plain left=0 after the restart does not
+        ([HTTP_LEECH, "restart", ("http", "v2", {"left": 0})], 0),
+        # counted before the restart, its completed arrives again after it: the new process
+        # cannot tell, and counts what the client says it finished
+        (
+            [
+                HTTP_LEECH,
+                ("http", "v2", {"left": 0, "event": "completed"}),
+                "restart",
+                ("http", "v1", {"left": 0}),
+                ("http", "v2", {"left": 0}),
+            ],
+            1,
+        ),
+    ],
+)
+def test_completions_once_per_peer_over_http_and_udp_and_a_restart(
+    steps: list[Any], counted: int
+) -> None:
+    hashes = {"v1": bytes.fromhex(V1), "v2": bytes.fromhex(V2)[:20]}
+    entry = CatalogEntry(V2, V1, 0)
+
+    def start() -> Harness:
+        h = Harness(open_=False)
+        h.tracker.catalog.add(entry)
+        return h
+
+    h = start()
+    h.announce(("10.1.2.3", 6009), hashes["v2"])  # another peer, so the swarm stays
+    for n, step in enumerate(steps):
+        h.now = 1000.0 + n
+        if step == "restart":
+            h = start()
+            continue
+        proto, which, fields = step
+        if proto == "http":
+            reply = announce(h.tracker, hashes[which], 1, ip="10.1.2.3", now=h.now, **fields)
+            assert b"failure reason" not in reply
+        else:
+            udp_fields = {**fields, "event": UDP_EVENTS[fields.get("event", "")]}
+            assert isinstance(
+                h.announce(("10.1.2.3", 6001), hashes[which], **udp_fields),
+                udp_client.AnnounceResponse,
+            )
+    assert entry.completions == counted
+    assert scraped(h.tracker, hashes["v1"])[hashes["v1"]][b"downloaded"] == counted
+
+
+UDP_EVENTS = {"": 0, "completed": 1, "started": 2, "stopped": 3}
+
+
+def test_completions_are_forgotten_after_the_peer_ttl() -> None:
+    t = make(open_=False)
+    entry = registered(t)
+    h = bytes.fromhex(V1)
+    announce(t, h, 2)
+    announce(t, h, 1, left=0, event="completed", now=1000.0)
+    announce(t, h, 1, left=0, event="stopped", now=1001.0)
+    while not t.swarms.expire(1600 - 3600, 1000):  # an expiry pass at 1600, TTL 3600 s
+        pass
+    announce(t, h, 1, left=0, event="completed", now=1600.0)  # within the TTL: the same one
+    assert entry.completions == 1
+    announce(t, h, 1, left=0, event="stopped", now=1601.0)
+    while not t.swarms.expire(4700 - 3600, 1000):  # a pass at 4700
+        pass
+    assert not t.swarms.finished  # the memory of completions is bounded by the TTL
+    announce(t, h, 1, left=0, event="completed", now=4700.0)  # a new download, much later
+    assert entry.completions == 2

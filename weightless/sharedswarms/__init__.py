@@ -1,0 +1,1 @@
+"""Swarms shared by several tracker processes and machines through Redis (--swarm-store)."""
