@@ -28,8 +28,9 @@ from weightless.cluster.worker import AdoptedPorts, ClusterLive, ClusterMetrics,
 from weightless.config import Config, ConfigError, from_environ, with_backlog
 from weightless.metrics import Stats, TrackerCollector, make_registry
 from weightless.registry.live import ChangeFeed, CountsPublisher, LiveRegistry
+from weightless.registry.parsepool import ParsePool
 from weightless.registry.postgres import PostgresStore
-from weightless.registry.service import STORE_TIMEOUT, RegistryService, pool_runner
+from weightless.registry.service import STORE_TIMEOUT, RegistryService
 from weightless.registry.sqlite import SQLiteStore
 from weightless.registry.store import IStore
 from weightless.service import Maintenance, TrackerService
@@ -226,6 +227,7 @@ class Wiring:
     front: FrontFactory
     udp: UDPTracker | None
     maintenance: Maintenance
+    parse_pool: ParsePool
     refresh_metrics: Callable[[], Any] | None = None
 
 
@@ -274,7 +276,10 @@ def wire(
     client_ip = ClientIP(config.trusted_proxies)
     metrics = make_registry(v.collected)
     http = TrackerHTTP(core.tracker, v.limiter, core.stats, reactor.seconds, timer, router=v.router)
-    api, pages = registry(config, reactor, store, core, v, client_ip, store_timeout, clock)
+    parse_pool = ParsePool(reactor)
+    api, pages = registry(
+        config, reactor, store, core, v, client_ip, store_timeout, clock, parse_pool
+    )
     web = web_app(reactor, store, v, client_ip, http, metrics, api, pages, clock)
     site, front = http_front(config, reactor, web, http, client_ip, v.counts)
     udp = udp_tracker(config, reactor, seat, core, v.limiter, v.router)
@@ -282,7 +287,7 @@ def wire(
     return Wiring(
         config, reactor, store, core.catalog, core.swarms, core.pending, core.passkeys,
         core.accounting, core.tracker, core.stats, metrics, client_ip, v.limiter, v.router,
-        v.live, http, api, web, site, front, udp, maintenance, v.refresh_metrics,
+        v.live, http, api, web, site, front, udp, maintenance, parse_pool, v.refresh_metrics,
     )  # fmt: skip
 
 
@@ -378,14 +383,16 @@ def registry(
     client_ip: ClientIP,
     store_timeout: float,
     clock: Any,
+    parse_pool: ParsePool,
 ) -> tuple[RegistryAPI, Pages]:
-    """The registry's rules, once, and their two faces: the JSON API and the HTML pages."""
+    """The registry's rules, once, and their two faces: the JSON API and the HTML pages.
+    Uploads are parsed in ``parse_pool``'s process, away from the announces."""
     service = RegistryService(
         store,
         v.live,
         core.pending,
         clock or reactor,
-        pool_runner(reactor),
+        parse_pool.run,
         store_timeout,
         config.registry_key,
     )
@@ -491,6 +498,7 @@ def services(config: Config, reactor: Any, seat: Seat | None, w: Wiring) -> serv
         worker_listeners(config, reactor, seat, w).setServiceParent(top)
         assert isinstance(w.live, ClusterLive)
         Sharing(w.live, reactor).setServiceParent(top)
+    w.parse_pool.setServiceParent(top)
     owned = w.live.owned if isinstance(w.live, ClusterLive) else None
     CountsPublisher(w.live, w.store, reactor, owned=owned).setServiceParent(top)
     ChangeFeed(w.store, w.live).setServiceParent(top)

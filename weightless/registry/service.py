@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 
 from weightless.registry.entries import (
@@ -57,7 +56,6 @@ __all__ = [
     "Unavailable",
     "Unreadable",
     "parse_trusted_keys",
-    "pool_runner",
 ]
 
 T = TypeVar("T")
@@ -94,12 +92,6 @@ class Unreadable(RegistryError):
 class Unavailable(RegistryError):
     """The database cannot be reached or did not answer in time. The message is the cause,
     for the operator's log; a client is told only to try again later."""
-
-
-def pool_runner(reactor: Any) -> Runner:
-    """``run(fn, *args)``: ``fn(*args)`` on ``reactor``'s thread pool (looked up at each call,
-    once the reactor runs), as a Deferred."""
-    return lambda fn, *args: deferToThreadPool(reactor, reactor.getThreadPool(), fn, *args)
 
 
 class RegistryService:

@@ -22,6 +22,7 @@ from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from weightless.registry.parsepool import Busy
 from weightless.registry.search import parse_search
 from weightless.registry.service import (
     Conflict,
@@ -212,6 +213,9 @@ class RegistryAPI:
         error = failure.value
         if isinstance(error, ApiError):
             return json_body(request, error.status, {"error": str(error)})
+        if isinstance(error, Busy):
+            request.setHeader(b"retry-after", str(error.retry_after).encode())
+            return json_body(request, 503, {"error": str(error)})
         for kind, status in STATUSES:
             if isinstance(error, kind):
                 if kind is Unavailable:
