@@ -8,7 +8,7 @@ import random
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from time import perf_counter
+from time import monotonic_ns, perf_counter
 from typing import Any
 
 from prometheus_client.registry import CollectorRegistry
@@ -343,9 +343,12 @@ def worker_seat(config: Config, reactor: Any, seat: Seat, core: Core) -> Variant
     other workers, live counts and /metrics gathered from all of them."""
     limiter, counts = shared_limits(config, seat)
     router = Router(Mesh(seat.index, seat.workers, seat.directory, reactor), core.tracker)
-    live = ClusterLive(core.catalog, core.swarms, router, relay=config.sqlite_path is not None)
+    live = ClusterLive(
+        core.catalog, core.swarms, router, config.sqlite_path is not None, reactor, monotonic_ns
+    )
     cluster = ClusterMetrics(router, core.stats, core.swarms)
     router.on_catalog = live.apply
+    router.live_of = live.live_of
     router.stats_of = cluster.local
     catalog = core.catalog
     collected = TrackerCollector(

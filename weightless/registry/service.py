@@ -157,11 +157,13 @@ class RegistryService:
         entry = await self._guard(self.store.entry(parse_hash(info_hash)))
         if entry is None:
             raise NotFound("info_hash not found")
+        await self.live.fresh([entry.info_hash])
         return self._view(entry)
 
     async def search(self, query: Search) -> tuple[list[EntryView], int]:
         """One page of entries and how many match in all."""
         entries, total = await self._guard(self.store.search(query))
+        await self.live.fresh([e.info_hash for e in entries])
         return [self._view(e) for e in entries], total
 
     async def metadata(self, info_hash: str | None) -> str:
@@ -243,6 +245,7 @@ class RegistryService:
         entry = await self._guard(self.store.set_operator_mark(key, BOOLEANS[verified]))
         if entry is None:
             raise NotFound("info_hash not found")
+        await self.live.fresh([entry.info_hash])
         return self._view(entry)
 
     async def _register(self, submission: Submission) -> Entry:
