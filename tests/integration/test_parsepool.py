@@ -192,3 +192,26 @@ def test_the_tracker_parses_uploads_in_children_and_leaves_none_behind(
         lambda: "parse children still running after the tracker stopped",
         10,
     )
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_killed_tracker_leaves_no_parser_behind(
+    new_tracker: Callable[..., Tracker], workers: str
+) -> None:
+    """SIGKILL, as the OOM killer or a careless operator sends it: no cleanup runs, and the
+    parse children (whose parent is the forkserver) must still go."""
+    tracker = new_tracker("--workers", workers).start()
+    assert tracker.proc is not None
+    pid = tracker.proc.pid
+    wait_for(  # started with the tracker (a few seconds later), not at the first upload
+        lambda: len([p for p in descendants(pid) if niceness(p) == NICENESS]) == int(workers),
+        "the parse children to start",
+    )
+    below = descendants(pid)
+    tracker.proc.kill()
+    tracker.proc.wait()
+    wait_for(
+        lambda: not any(alive(p) for p in below),
+        lambda: f"processes left behind: {[p for p in below if alive(p)]}",
+        20,
+    )

@@ -7,16 +7,18 @@ process (started by the forkserver, so it inherits no listening socket), at a lo
 priority than the tracker, and keeps a bounded number waiting: beyond it a parse is refused at
 once with `Busy` (a 503 with Retry-After), never queued without end.
 
-The pool is a Twisted service: started with the tracker (the child is up before the first
-upload) and shut down with it (a parse in flight is cancelled, the child stopped)."""
+The pool is a Twisted service: started with the tracker (its child a few seconds later, or at
+the first upload) and shut down with it (a parse in flight is cancelled, the child stopped).
+A child also leaves by itself when the tracker process is gone, even killed."""
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
+import select
 import signal
-import sys
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -24,6 +26,7 @@ from typing import Any, TypeVar
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -35,9 +38,9 @@ PROCESSES = 1  # child processes per tracker process (per worker with --workers 
 WAITING = 4  # parses that may wait for a child, beyond those running
 NICENESS = 10  # how much lower the children's CPU priority is than the tracker's
 RETRY_AFTER = 5  # seconds a refused client is told to wait
+START_AFTER = 5.0  # seconds after the tracker starts serving: not in the CPU rush of a start
 # modules the forkserver imports once, so that a new child starts parsing at once
 PRELOAD = ["weightless.registry.entries"]
-_PR_SET_PDEATHSIG = 1
 
 
 class Busy(Exception):
@@ -47,13 +50,34 @@ class Busy(Exception):
     retry_after = RETRY_AFTER
 
 
-def _child_started() -> None:
-    """In each child: a lower CPU priority, Ctrl-C left to the tracker, and an exit when its
-    parent is gone (the forkserver, which leaves with the tracker, even killed)."""
+def _child_started(tracker: int) -> None:
+    """In each child: a lower CPU priority, Ctrl-C left to the tracker, and an exit as soon as
+    the tracker process is gone, even killed. (Its parent is the forkserver, which waits for
+    its children before it leaves: without this, a killed tracker would leave both behind.)"""
     os.nice(NICENESS)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    threading.Thread(target=_exit_with, args=(tracker,), daemon=True).start()
+
+
+def _exit_with(tracker: int) -> None:
+    try:
+        gone = os.pidfd_open(tracker)  # readable once the process has exited (Linux 5.3)
+    except (AttributeError, OSError):
+        while _alive(tracker):
+            time.sleep(1.0)
+    else:
+        select.select([gone], [], [])
+    os._exit(0)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _ready() -> None:
@@ -68,7 +92,9 @@ def _start(processes: int) -> ProcessPoolExecutor:
     )
     if context.get_start_method() == "forkserver":
         context.set_forkserver_preload(PRELOAD)
-    executor = ProcessPoolExecutor(processes, mp_context=context, initializer=_child_started)
+    executor = ProcessPoolExecutor(
+        processes, mp_context=context, initializer=_child_started, initargs=(os.getpid(),)
+    )
     try:
         executor.submit(_ready).result()
     except BaseException:
@@ -83,9 +109,9 @@ class ParsePool(Service):
     pickled: a module-level function of plain values. What ``fn`` raises comes back as it is;
     `Busy` when ``processes + waiting`` parses are already in flight.
 
-    The child is started on the reactor's thread pool, at start (or at the first parse, for a
-    pool that was not started as a service, as in tests, or after a child died): nothing here
-    blocks the reactor."""
+    The child is started on the reactor's thread pool, `START_AFTER` seconds after the
+    service starts (or at the first parse, if that comes first or the child died): nothing
+    here blocks the reactor, and a tracker's start is not slowed by its child's."""
 
     log = Logger()
 
@@ -97,6 +123,7 @@ class ParsePool(Service):
         self._executor: ProcessPoolExecutor | None = None
         self._starting: list[Deferred[ProcessPoolExecutor]] | None = None
         self._stopped = False
+        self._warming: IDelayedCall | None = None
 
     def run(self, fn: Callable[..., T], *args: Any) -> Deferred[T]:
         if self.in_flight >= self.limit:
@@ -175,19 +202,25 @@ class ParsePool(Service):
 
     def startService(self) -> None:
         super().startService()
-        self._ready().addErrback(lambda _: None)  # logged by _started
+        self._warming = self.reactor.callLater(START_AFTER, self._warm)
+
+    def _warm(self) -> None:
+        self._warming = None
+        if self.running:
+            self._ready().addErrback(lambda _: None)  # logged by _started
 
     def stopService(self) -> Deferred[None]:
         super().stopService()
         self._stopped = True
+        if self._warming is not None and self._warming.active():
+            self._warming.cancel()
         executor, self._executor = self._executor, None
         if executor is None:
             return succeed(None)
-        # waits for a parse in flight (bounded: the decoder's item limit) and the child's exit
+        children = list((getattr(executor, "_processes", None) or {}).values())
+        executor.shutdown(wait=False, cancel_futures=True)
+        for child in children:  # a parse in flight is of no more use: not waited for
+            child.terminate()
         return deferToThreadPool(
-            self.reactor,
-            self.reactor.getThreadPool(),
-            executor.shutdown,
-            wait=True,
-            cancel_futures=True,
+            self.reactor, self.reactor.getThreadPool(), executor.shutdown, wait=True
         )
