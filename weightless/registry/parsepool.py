@@ -13,6 +13,7 @@ A child also leaves by itself when the tracker process is gone, even killed."""
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import select
@@ -101,6 +102,10 @@ def _start(processes: int) -> ProcessPoolExecutor:
         executor.shutdown(wait=False, cancel_futures=True)
         raise
     return executor
+
+
+def _collect(_: object) -> None:
+    gc.collect()
 
 
 class ParsePool(Service):
@@ -221,6 +226,9 @@ class ParsePool(Service):
         executor.shutdown(wait=False, cancel_futures=True)
         for child in children:  # a parse in flight is of no more use: not waited for
             child.terminate()
-        return deferToThreadPool(
+        stopped = deferToThreadPool(
             self.reactor, self.reactor.getThreadPool(), executor.shutdown, wait=True
         )
+        # the executor's queues hold named semaphores: released now, not left for the
+        # resource tracker to find at exit
+        return stopped.addCallback(_collect)
