@@ -134,6 +134,7 @@ class Server:
         await self.pool.closeCachedConnections()
         if self.port is not None:
             await self.port.stopListening()
+        await self.stack.parse_pool.stopService()
 
     async def request(
         self,

@@ -8,7 +8,7 @@ import random
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from time import perf_counter
+from time import monotonic_ns, perf_counter
 from typing import Any
 
 from prometheus_client.registry import CollectorRegistry
@@ -30,8 +30,9 @@ from weightless.config import Config, ConfigError, from_environ, with_backlog
 from weightless.hubsync import HubSync
 from weightless.metrics import Stats, TrackerCollector, make_registry
 from weightless.registry.live import ChangeFeed, CountsPublisher, LiveRegistry
+from weightless.registry.parsepool import ParsePool
 from weightless.registry.postgres import PostgresStore
-from weightless.registry.service import STORE_TIMEOUT, RegistryService, pool_runner
+from weightless.registry.service import STORE_TIMEOUT, RegistryService
 from weightless.registry.sharedlive import CountsReader, SharedLive
 from weightless.registry.sqlite import SQLiteStore
 from weightless.registry.store import IStore
@@ -247,6 +248,7 @@ class Wiring:
     front: FrontFactory
     udp: UDPTracker | None
     maintenance: Maintenance
+    parse_pool: ParsePool
     refresh_metrics: Callable[[], Any] | None = None
     shared: SharedTracker | None = None  # --swarm-store redis://: swarms in Redis
 
@@ -300,7 +302,10 @@ def wire(
     http = TrackerHTTP(
         core.tracker, v.limiter, core.stats, reactor.seconds, timer, v.router, core.shared
     )
-    api, pages = registry(config, reactor, store, core, v, client_ip, store_timeout, clock)
+    parse_pool = ParsePool(reactor)
+    api, pages = registry(
+        config, reactor, store, core, v, client_ip, store_timeout, clock, parse_pool
+    )
     web = web_app(reactor, store, v, client_ip, http, metrics, api, pages, clock, core.shared)
     site, front = http_front(config, reactor, web, http, client_ip, v.counts)
     udp = udp_tracker(config, reactor, seat, core, v.limiter, v.router)
@@ -308,7 +313,8 @@ def wire(
     return Wiring(
         config, reactor, store, core.catalog, core.swarms, core.pending, core.passkeys,
         core.accounting, core.tracker, core.stats, metrics, client_ip, v.limiter, v.router,
-        v.live, http, api, web, site, front, udp, maintenance, v.refresh_metrics, core.shared,
+        v.live, http, api, web, site, front, udp, maintenance, parse_pool, v.refresh_metrics,
+        core.shared,
     )  # fmt: skip
 
 
@@ -384,7 +390,7 @@ def worker_seat(config: Config, reactor: Any, seat: Seat, core: Core) -> Variant
     relay = config.sqlite_path is not None
     live: ClusterLive | SharedLive
     if core.shared is None:
-        live = ClusterLive(core.catalog, core.swarms, router, relay=relay)
+        live = ClusterLive(core.catalog, core.swarms, router, relay, reactor, monotonic_ns)
     else:  # every worker reads the swarms from Redis itself: the mesh relays registry writes
         live = SharedLive(
             core.catalog,
@@ -395,8 +401,9 @@ def worker_seat(config: Config, reactor: Any, seat: Seat, core: Core) -> Variant
         )
     cluster = ClusterMetrics(router, core.stats, core.swarms)
     router.on_catalog = live.apply
-    if isinstance(live, ClusterLive):  # with Redis, every worker reads completions there
+    if isinstance(live, ClusterLive):  # with Redis, every worker reads counts there
         core.tracker.on_completed = live.completed
+        router.live_of = live.live_of
     router.stats_of = cluster.local
     catalog = core.catalog
     collected = TrackerCollector(
@@ -434,14 +441,16 @@ def registry(
     client_ip: ClientIP,
     store_timeout: float,
     clock: Any,
+    parse_pool: ParsePool,
 ) -> tuple[RegistryAPI, Pages]:
-    """The registry's rules, once, and their two faces: the JSON API and the HTML pages."""
+    """The registry's rules, once, and their two faces: the JSON API and the HTML pages.
+    Uploads are parsed in ``parse_pool``'s process, away from the announces."""
     service = RegistryService(
         store,
         v.live,
         core.pending,
         clock or reactor,
-        pool_runner(reactor),
+        parse_pool.run,
         store_timeout,
         config.registry_key,
     )
@@ -557,6 +566,7 @@ def services(config: Config, reactor: Any, seat: Seat | None, w: Wiring) -> serv
         worker_listeners(config, reactor, seat, w).setServiceParent(top)
         if isinstance(w.live, ClusterLive):
             Sharing(w.live, reactor).setServiceParent(top)
+    w.parse_pool.setServiceParent(top)
     if w.shared is not None:
         RedisConnection(w.shared.swarms).setServiceParent(top)
     if config.hub_url is not None and (seat is None or seat.index == 0):

@@ -68,3 +68,30 @@ def test_counts_never_go_back_after_an_upsert(tmp_path: Path, trackers: list[Tra
             assert b"failure reason" not in reply, reply
             assert reply[b"downloaded"] >= 2, reply
             http_announce(tracker, v1, 100 + n, event="stopped")
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_a_count_read_from_one_worker_is_never_read_lower_from_another(
+    tmp_path: Path, trackers: list[Tracker], workers: int
+) -> None:
+    """Peers join and complete one by one; after each, a client polls GET /api/registry from
+    addresses the kernel spreads over every worker, as real clients' downloads were polled.
+    The swarm only grows here, so no count read may be lower than one read before it."""
+    tracker = cluster(tmp_path, trackers, workers=workers)
+    seed(tracker, [(V2, V1, "hybrid")])
+    tracker.start()
+    v1, v2 = bytes.fromhex(V1), bytes.fromhex(V2)[:20]
+    highest = {"completions": 0, "seeders": 0, "leechers": 0}
+    reads = 0
+    for n in range(8):
+        swarm = v1 if n % 2 else v2  # a hybrid's peers announce either hash
+        http_announce(tracker, swarm, n)  # a new leecher
+        http_announce(tracker, swarm, n, event="completed", left=0)  # now a seeder
+        for source in range(24):
+            entry = read(tracker, 2 + (n * 24 + source) % 200)
+            reads += 1
+            for field, high in highest.items():
+                assert entry[field] >= high, (n, source, field, entry, highest)
+                highest[field] = max(high, entry[field])
+        assert highest["completions"] == n + 1 and highest["seeders"] == n + 1, highest
+    assert reads == 8 * 24

@@ -12,6 +12,7 @@ from registry_kit import make_store
 
 from weightless.registry.entries import Entry
 from weightless.registry.live import LiveRegistry
+from weightless.registry.search import parse_search
 from weightless.tracker.catalog import Catalog, CatalogEntry
 from weightless.tracker.swarm import SwarmStore
 
@@ -54,3 +55,59 @@ def test_registering_a_hash_tracked_in_open_mode_keeps_its_completions() -> None
     entry = catalog.entries[V2]
     assert isinstance(entry, CatalogEntry) and entry.completions == 3
     assert live.completions(V2, 0) == 3
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_read_at_any_worker_shows_what_the_owner_counted_and_has_not_written(
+    store_url: str,
+) -> None:
+    """Two workers on one store (their meshes joined in memory): the owner of a swarm counts
+    a completion and a new seeder that are not in the store yet; a registry read at the other
+    worker, a moment later, shows them, not the store's older count."""
+    from twisted.internet import reactor
+    from twisted.internet.task import LoopingCall
+    from twisted.internet.testing import MemoryReactorClock
+    from unit.cluster.kit import link
+
+    from weightless.cluster.ipc import Mesh
+    from weightless.cluster.owner import owner_of
+    from weightless.cluster.router import Router
+    from weightless.cluster.worker import ClusterLive
+    from weightless.registry.service import RegistryService
+    from weightless.tracker.accounting import PendingWrites
+    from weightless.tracker.core import Policy, Tracker
+
+    store = make_store(store_url)
+    await store.open()
+    stamps = iter(range(1, 1_000_000))
+    services, lives = [], []
+    for index in range(2):
+        catalog, swarms = Catalog(), SwarmStore(random.random)
+        pending = PendingWrites()
+        tracker = Tracker(Policy(), catalog, swarms, pending, None, None, random.random)
+        router = Router(Mesh(index, 2, "/nowhere", MemoryReactorClock()), tracker)
+        live = ClusterLive(catalog, swarms, router, False, reactor, stamps.__next__)
+        router.live_of = live.live_of
+        lives.append(live)
+        services.append(RegistryService(store, live, pending, reactor, lambda f, *a: f(*a)))
+    pump = link(lives[0].router.mesh, lives[1].router.mesh)
+    pumping = LoopingCall(pump.flush)
+    pumping.start(0.001)
+    try:
+        await store.upsert(Entry(V2, "mono", V1))
+        for live in lives:
+            LiveRegistry.upserted(live, V2, V1, 0)  # as loaded from the store at start
+        key = bytes.fromhex(V2)[:20]
+        owner = owner_of(key, 2)
+        counted = lives[owner]
+        counted.catalog.entries[V2].completions = 1  # a completed announce, not flushed
+        counted.swarms.put(key, b"\x0a\x00\x00\x01\x1a\xe1", b"p" * 20, True, 1)
+        at_owner = await services[owner].get(V2)
+        elsewhere = await services[1 - owner].get(V2)
+        assert (at_owner["completions"], at_owner["seeders"]) == (1, 1)
+        assert (elsewhere["completions"], elsewhere["seeders"]) == (1, 1)
+        [found], _ = await services[1 - owner].search(parse_search({}))
+        assert (found["completions"], found["seeders"]) == (1, 1)
+    finally:
+        pumping.stop()
+        await store.close()

@@ -223,8 +223,10 @@ UPLOAD_REFUSED = [
     "application/x-www-form-urlencoded; charset=UTF-8",
     "multipart/form-data",
     "multipart/form-data; boundary=----WebKitFormBoundary",
+    "application/octet-stream",
+    "application/json",
 ]
-UPLOAD_OK = ["application/x-bittorrent", "application/octet-stream"]
+UPLOAD_OK = ["application/x-bittorrent", "Application/X-BitTorrent; charset=binary"]
 
 
 @pytest.mark.parametrize("content_type", UPLOAD_REFUSED)
@@ -251,3 +253,35 @@ async def test_upload_content_types_accepted(
         {"Content-Type": content_type},
     )
     assert r.status == 201, r.body
+
+
+@pytest.mark.parametrize("content_type", JSON_REFUSED)
+@pytest_twisted.ensureDeferred
+async def test_a_cross_site_form_cannot_set_the_operators_mark(
+    server: Server, content_type: str | None
+) -> None:
+    """Without a registry key, the mark is one request away: only one with a preflight."""
+    assert (await server.post_json({"info_hash": V2, "name": "n"})).status == 201
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    r = await server.request(
+        "POST", "/api/registry/verify", b"", headers, info_hash=V2, verified="true"
+    )
+    assert "application/json" in error(r, 415)
+    assert (await server.get("/api/registry", info_hash=V2)).json()["verified"] is False
+    ok = {"Content-Type": "application/json"}
+    r = await server.request("POST", "/api/registry/verify", b"", ok, info_hash=V2, verified="1")
+    assert r.status == 200 and r.json()["verified"] is True
+
+
+@pytest.mark.parametrize("content_type", JSON_REFUSED)
+@pytest_twisted.ensureDeferred
+async def test_a_cross_site_form_cannot_trust_a_key(
+    server: Server, content_type: str | None
+) -> None:
+    key = "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c"  # RFC 8032 test 1
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    body = json.dumps({"keys": [key]}).encode()
+    assert "application/json" in error(
+        await server.request("PUT", "/api/publishers/org", body, headers), 415
+    )
+    assert (await server.get("/api/publishers/org")).json()["keys"] == []

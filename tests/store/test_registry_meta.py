@@ -1,4 +1,4 @@
-"""No long work on the reactor. An uploaded .torrent is parsed on a thread, and
+"""No long work on the reactor. An uploaded .torrent is parsed in the parse process, and
 /api/registry/meta is a lookup of the view computed when the file was stored (files stored
 before migration 0003 get it at their first /meta, off the reactor, once). SQLite and
 PostgreSQL."""
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +19,22 @@ from weightless.torrent.metainfo import parse_torrent
 
 
 @pytest.fixture
-def parse_threads(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """For every .torrent parsed by the API: was it on the reactor (main) thread?"""
-    seen: list[bool] = []
-    real = entries.parse_torrent
+def parses(server: Server, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The functions the API sent to its parse process, in order. A .torrent parsed in the
+    tracker's own process fails the test."""
+    seen: list[str] = []
+    run = server.stack.parse_pool.run
+    assert server.api.registry.run_in_thread == run  # the wiring that ships
 
-    def recording(data: Any, **options: Any) -> Any:
-        seen.append(threading.current_thread() is threading.main_thread())
-        return real(data, **options)
+    def recording(fn: Any, *args: Any) -> Any:
+        seen.append(fn.__name__)
+        return run(fn, *args)
 
-    monkeypatch.setattr(entries, "parse_torrent", recording)
+    def here(data: Any, **options: Any) -> Any:
+        raise AssertionError("a .torrent parsed in the tracker's process")
+
+    monkeypatch.setattr(server.api.registry, "run_in_thread", recording)
+    monkeypatch.setattr(entries, "parse_torrent", here)
     return seen
 
 
@@ -48,7 +53,7 @@ async def meta_of(server: Server, info_hash: str) -> Any:
 
 @pytest_twisted.ensureDeferred
 async def test_uploads_are_parsed_off_the_reactor(
-    server: Server, tmp_path: Path, parse_threads: list[bool]
+    server: Server, tmp_path: Path, parses: list[str]
 ) -> None:
     data = torrent(tmp_path, "raw")
     assert (await server.upload(data)).status == 201
@@ -60,23 +65,23 @@ async def test_uploads_are_parsed_off_the_reactor(
         "torrent_data": base64.b64encode(other).decode(),
     }
     assert (await server.post_json(body)).status == 201
-    assert parse_threads == [False, False]
+    assert parses == ["parse_upload", "parse_json_body"]
 
 
 @pytest_twisted.ensureDeferred
 async def test_meta_is_stored_with_the_file_and_read_without_parsing(
-    server: Server, store_url: str, tmp_path: Path, parse_threads: list[bool]
+    server: Server, store_url: str, tmp_path: Path, parses: list[str]
 ) -> None:
     data = torrent(tmp_path, "model")
     info = parse_torrent(data)
     assert (await server.upload(data)).status == 201
     [(stored,)] = raw_sql(store_url, "SELECT meta FROM registry")
     assert json.loads(stored) == info.meta()
-    parsed = len(parse_threads)
+    parsed = len(parses)
     for _ in range(3):
         for h in (info.info_hash_hex, info.v1_info_hash_hex):
             assert await meta_of(server, h) == info.meta()
-    assert len(parse_threads) == parsed  # GET /meta parsed nothing
+    assert len(parses) == parsed  # GET /meta parsed nothing
     # a new file replaces the view; an upsert without a file keeps it
     await server.post_json({"info_hash": info.info_hash_hex, "name": "renamed"})
     assert await meta_of(server, info.info_hash_hex) == info.meta()
@@ -84,17 +89,17 @@ async def test_meta_is_stored_with_the_file_and_read_without_parsing(
 
 @pytest_twisted.ensureDeferred
 async def test_a_file_stored_before_0003_gets_its_meta_once(
-    server: Server, store_url: str, tmp_path: Path, parse_threads: list[bool]
+    server: Server, store_url: str, tmp_path: Path, parses: list[str]
 ) -> None:
     data = torrent(tmp_path, "old")
     info = parse_torrent(data)
     await server.upload(data)
     raw_sql(store_url, "UPDATE registry SET meta = NULL")  # as a row from before 0003
-    parse_threads.clear()
+    parses.clear()
     assert await meta_of(server, info.v1_info_hash_hex or "") == info.meta()
-    assert parse_threads == [False]  # computed once, on a thread
+    assert parses == ["stored_meta"]  # computed once, in the parse process
     [(kept,)] = raw_sql(store_url, "SELECT meta FROM registry")
     assert json.loads(kept) == info.meta()
     for _ in range(3):
         assert await meta_of(server, info.info_hash_hex) == info.meta()
-    assert parse_threads == [False]
+    assert parses == ["stored_meta"]

@@ -30,6 +30,7 @@ OTHER = Ed25519PrivateKey.from_private_bytes(b"o" * 32)
 PUB = signing.public_bytes(KEY).hex()
 OTHER_PUB = signing.public_bytes(OTHER).hex()
 AUTH = {"X-Weightless-Key": "secret"}
+JSON_TYPE = {"Content-Type": "application/json"}
 
 
 def signed(key: Ed25519PrivateKey, v1: str | None, v2: str | None) -> dict[str, str]:
@@ -66,12 +67,9 @@ async def trust(server: Server, publisher: str, keys: list[str], **kw: Any) -> R
 
 
 async def mark(server: Server, info_hash: str, value: str, **kw: Any) -> Response:
+    headers = {"Content-Type": "application/json", **kw.get("headers", AUTH)}
     return await server.request(
-        "POST",
-        "/api/registry/verify",
-        headers=kw.get("headers", AUTH),
-        info_hash=info_hash,
-        verified=value,
+        "POST", "/api/registry/verify", headers=headers, info_hash=info_hash, verified=value
     )
 
 
@@ -368,7 +366,9 @@ async def test_operator_mark_errors(server: Server) -> None:
     await post(server)
     assert (await mark(server, V2, "true", headers={})).status == 401
     assert "verified" in error(await mark(server, V2, "yes"), 400)
-    r = await server.request("POST", "/api/registry/verify", headers=AUTH, info_hash=V2)
+    r = await server.request(
+        "POST", "/api/registry/verify", headers={**AUTH, **JSON_TYPE}, info_hash=V2
+    )
     assert "verified" in error(r, 400)
     assert "info_hash" in error(await mark(server, "abc", "true"), 400)
     assert error(await mark(server, hashlib.sha256(b"none").hexdigest(), "true"), 404)

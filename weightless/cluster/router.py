@@ -20,7 +20,7 @@ from weightless.tracker.core import Refused, Tracker, scrape_reply
 from weightless.wire import bencode, udp
 from weightless.wire.query import announce_hash, wire_hash
 
-HTTP_ANNOUNCE, SCRAPE, UDP_DATAGRAM, STATS, CATALOG = 1, 2, 3, 5, 6
+HTTP_ANNOUNCE, SCRAPE, UDP_DATAGRAM, STATS, CATALOG, LIVE = 1, 2, 3, 5, 6, 7
 
 _ANNOUNCE_HEAD = struct.Struct(">dBh")  # now, ip length, passkey length (-1: none)
 _UDP_HEAD = struct.Struct(">dHB")  # now, port, host length
@@ -42,6 +42,7 @@ class Router:
         self.udp_answer: Callable[[bytes, str, int, float], None] | None = None
         self.stats_of: Callable[[], dict[str, Any]] | None = None
         self.on_catalog: Callable[[dict[str, Any]], None] | None = None
+        self.live_of: Callable[[list[str]], dict[str, Any]] | None = None
         mesh.handlers.update(
             {
                 HTTP_ANNOUNCE: self._serve_http_announce,
@@ -49,6 +50,7 @@ class Router:
                 UDP_DATAGRAM: self._serve_udp,
                 STATS: self._serve_stats,
                 CATALOG: self._serve_catalog,
+                LIVE: self._serve_live,
             }
         )
 
@@ -138,6 +140,12 @@ class Router:
 
         return DeferredList(asks, consumeErrors=True).addCallback(answered)
 
+    def live_counts(self, owner: int, info_hashes: list[str]) -> Deferred[dict[str, Any]]:
+        """What worker ``owner`` counts now for these registry entries, whose swarms it owns
+        (``live_of`` there); fails with PeerGone when it cannot answer in time."""
+        asked = self.mesh.request(owner, LIVE, json.dumps(info_hashes).encode())
+        return asked.addCallback(json.loads)
+
     def catalog_changed(self, change: dict[str, Any]) -> None:
         """Tell the other workers about a registry write made here."""
         self.mesh.broadcast(CATALOG, json.dumps(change).encode())
@@ -171,6 +179,10 @@ class Router:
     def _serve_stats(self, payload: bytes) -> bytes:
         assert self.stats_of is not None
         return json.dumps(self.stats_of()).encode()
+
+    def _serve_live(self, payload: bytes) -> bytes:
+        assert self.live_of is not None
+        return json.dumps(self.live_of(json.loads(payload))).encode()
 
     def _serve_catalog(self, payload: bytes) -> None:
         if self.on_catalog is not None:

@@ -4,10 +4,13 @@ workers, and /metrics for the whole tracker."""
 
 from __future__ import annotations
 
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
+from twisted.internet.defer import Deferred, gatherResults, maybeDeferred, succeed
 from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import DatagramProtocol, Factory
 from twisted.internet.task import LoopingCall
@@ -22,6 +25,7 @@ from weightless.tracker.swarm import SwarmStore
 from weightless.udp import port as udpport
 
 SHARE_EVERY = 1.0  # seconds: how stale another worker's registry counts may be
+ASK_TIMEOUT = 1.0  # seconds a registry read waits for an owner's counts, else the last shared
 
 
 class AdoptedPorts(Service):
@@ -58,21 +62,37 @@ class AdoptedPorts(Service):
 
 
 class ClusterLive(LiveRegistry):
-    """The registry view of one worker among several: the live counts of swarms other
-    workers own come from their latest shares, and (with ``relay``) this worker's registry
-    writes go to the others.
+    """The registry view of one worker among several: a registry read asks the workers that
+    own the entries' swarms for their counts at that moment (`fresh`), so that a value a
+    client has read from one worker is never read lower from another a moment later; the
+    latest shares stand in when an owner cannot answer in time. With ``relay``, this worker's
+    registry writes go to the others.
 
     ``relay`` is for SQLite, which has no change feed. PostgreSQL's LISTEN/NOTIFY already
     brings every write to every worker; relaying those too would multiply each write by the
-    number of workers and could reorder them."""
+    number of workers and could reorder them.
+
+    ``stamp`` orders what owners tell (nanoseconds of a clock all the machine's processes
+    share): an answer and a share may arrive in either order, the later-made one wins."""
 
     log = Logger()
 
-    def __init__(self, catalog: Catalog, swarms: SwarmStore, router: Router, relay: bool) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        swarms: SwarmStore,
+        router: Router,
+        relay: bool,
+        reactor: Any,
+        stamp: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
         super().__init__(catalog, swarms)
         self.router = router
         self.relay = relay
+        self.reactor = reactor
+        self.stamp = stamp
         self.shared: dict[str, tuple[int, int, int]] = {}  # info_hash -> seeders, leechers, done
+        self._stamps: dict[str, int] = {}  # info_hash -> when its owner made shared[info_hash]
         self._sent: dict[str, tuple[int, int, int]] = {}
 
     def upserted(self, info_hash: str, v1_info_hash: str | None, completions: int) -> None:
@@ -108,9 +128,18 @@ class ClusterLive(LiveRegistry):
             info_hash, completions = change["args"]
             self._raise(info_hash, completions)
         elif change["op"] == "counts":
-            for info_hash, counts in change["args"][0].items():
-                self.shared[info_hash] = (counts[0], counts[1], counts[2])
-                self._raise(info_hash, counts[2])
+            self._hear(change["args"][0], change.get("stamp", 0))
+
+    def _hear(self, counts: Mapping[str, Sequence[int]], stamp: int) -> None:
+        """Counts an owner made at ``stamp``; older than those already heard, they are stale.
+        Completions never go back (a restarted owner may not have counted its last ones)."""
+        for info_hash, (seeders, leechers, done) in counts.items():
+            if stamp < self._stamps.get(info_hash, 0):
+                continue
+            before = self.shared.get(info_hash, (0, 0, 0))[2]
+            self.shared[info_hash] = (seeders, leechers, max(done, before))
+            self._stamps[info_hash] = stamp
+            self._raise(info_hash, done)
 
     def _raise(self, info_hash: str, completions: int) -> None:
         entry = self.catalog.entries.get(info_hash)
@@ -119,6 +148,42 @@ class ClusterLive(LiveRegistry):
 
     def _owns(self, swarm_key: bytes) -> bool:
         return self.router.owner(swarm_key) == self.router.index
+
+    def fresh(self, info_hashes: Iterable[str]) -> Deferred[None]:
+        """Ask the owners of these entries' swarms, each once, what they count now."""
+        by_owner: dict[int, list[str]] = defaultdict(list)
+        for info_hash in info_hashes:
+            entry = self.catalog.entries.get(info_hash)
+            if entry is not None and not self._owns(entry.swarm_key):
+                by_owner[self.router.owner(entry.swarm_key)].append(info_hash)
+        if not by_owner:
+            return succeed(None)
+        asks = []
+        for owner, hashes in by_owner.items():
+            asked = self.router.live_counts(owner, hashes)
+            asked.addTimeout(ASK_TIMEOUT, self.reactor)
+            asks.append(asked.addCallbacks(self._answered, self._unanswered, errbackArgs=(owner,)))
+        return gatherResults(asks).addCallback(lambda _: None)
+
+    def _answered(self, answer: dict[str, Any]) -> None:
+        self._hear(answer["counts"], answer["stamp"])
+
+    def _unanswered(self, failure: Any, owner: int) -> None:
+        self.log.warn(
+            "worker {owner} did not tell its live counts: {e}; the last shared stand in",
+            owner=owner,
+            e=failure.getErrorMessage(),
+        )
+
+    def live_of(self, info_hashes: list[str]) -> dict[str, Any]:
+        """What this worker counts now for those of these entries whose swarms it owns
+        (``Router.live_of``)."""
+        counts = {}
+        for info_hash in info_hashes:
+            entry = self.catalog.entries.get(info_hash)
+            if entry is not None and self._owns(entry.swarm_key):
+                counts[info_hash] = (*super().counts(info_hash), entry.completions)
+        return {"counts": counts, "stamp": self.stamp()}
 
     def counts(self, info_hash: str) -> tuple[int, int]:
         entry = self.catalog.entries.get(info_hash)
@@ -139,6 +204,7 @@ class ClusterLive(LiveRegistry):
 
     def share(self) -> None:
         """Tell the other workers what changed in the swarms this one owns."""
+        stamp = self.stamp()
         now: dict[str, tuple[int, int, int]] = {}
         entries = self.catalog.entries
         if len(entries) < len(self.swarms.swarms):  # walk the shorter of the two
@@ -157,7 +223,7 @@ class ClusterLive(LiveRegistry):
         changed = {h: c for h, c in now.items() if self._sent.get(h) != c}
         self._sent = {h: c for h, c in now.items() if c[:2] != (0, 0)}
         if changed:
-            self.router.catalog_changed({"op": "counts", "args": [changed]})
+            self.router.catalog_changed({"op": "counts", "args": [changed], "stamp": stamp})
 
 
 class Sharing(Service):

@@ -79,6 +79,11 @@ class LiveRegistry:
             b=len(blocked),
         )
 
+    def fresh(self, info_hashes: Iterable[str]) -> Deferred[None]:
+        """Fires when `counts` and `completions` of these entries are as of now (at once in
+        one process: every swarm is here)."""
+        return succeed(None)
+
     def counts(self, info_hash: str) -> tuple[int, int]:
         """(seeders, leechers) now, each peer once whichever of the entry's hashes it used."""
         entry = self.catalog.entries.get(info_hash)

@@ -23,7 +23,6 @@ from typing import Any, TypeVar
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 
 from weightless.registry.entries import (
@@ -69,7 +68,6 @@ __all__ = [
     "Unreadable",
     "Writer",
     "parse_trusted_keys",
-    "pool_runner",
 ]
 
 T = TypeVar("T")
@@ -133,12 +131,6 @@ class Writer:
 
 OPERATOR = Writer(operator=True)
 ANYONE = Writer()
-
-
-def pool_runner(reactor: Any) -> Runner:
-    """``run(fn, *args)``: ``fn(*args)`` on ``reactor``'s thread pool (looked up at each call,
-    once the reactor runs), as a Deferred."""
-    return lambda fn, *args: deferToThreadPool(reactor, reactor.getThreadPool(), fn, *args)
 
 
 class RegistryService:
@@ -226,6 +218,7 @@ class RegistryService:
         entry = await self._guard(self.store.entry(parse_hash(info_hash)))
         if entry is None:
             raise NotFound("info_hash not found")
+        await self.live.fresh([entry.info_hash])
         return self._view(entry, trackers)
 
     async def search(
@@ -233,6 +226,7 @@ class RegistryService:
     ) -> tuple[list[EntryView], int]:
         """One page of entries and how many match in all."""
         entries, total = await self._guard(self.store.search(query))
+        await self.live.fresh([e.info_hash for e in entries])
         return [self._view(e, trackers) for e in entries], total
 
     async def versions(
@@ -401,6 +395,7 @@ class RegistryService:
         entry = await self._guard(self.store.set_operator_mark(key, BOOLEANS[verified]))
         if entry is None:
             raise NotFound("info_hash not found")
+        await self.live.fresh([entry.info_hash])
         return self._view(entry, trackers)
 
     async def _register(self, submission: Submission, writer: Writer) -> Entry:

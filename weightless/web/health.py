@@ -36,29 +36,34 @@ class Health:
         self._waiting: list[Deferred[str | None]] | None = None  # a ping is in flight
 
     def check(self) -> Deferred[str | None]:
-        if self._waiting is not None:
-            shared: Deferred[str | None] = Deferred()
-            self._waiting.append(shared)
-            return shared
+        """Each caller gets a Deferred of its own: one that goes away (Klein cancels the
+        answer of a client that hung up) takes nothing from the others, and never the ping
+        itself, whose answer is the next second's."""
         now = self.reactor.seconds()
-        if now - self._started < self.every:
+        if self._waiting is None and now - self._started >= self.every:
+            self._start(now)
+        if self._waiting is None:  # answered at once, or within the last interval
             return succeed(self._last)
+        mine: Deferred[str | None] = Deferred()
+        self._waiting.append(mine)
+        return mine
+
+    def _start(self, now: float) -> None:
         self._started = now
         self._waiting = []
         self.pings += 1
         d = self.ping()
         d.addTimeout(self.timeout, self.reactor)
-        result: Deferred[str | None] = d.addCallbacks(lambda _: None, self._down)
-        return result.addCallback(self._settle)
+        d.addCallbacks(lambda _: None, self._down).addCallback(self._settle)
 
     def _down(self, failure: Any) -> str:
         reason: str = failure.getErrorMessage() or "no answer"
         self.log.warn("health check: database unreachable: {e}", e=reason)
         return reason
 
-    def _settle(self, reason: str | None) -> str | None:
+    def _settle(self, reason: str | None) -> None:
         self._last = reason
         waiting, self._waiting = self._waiting or [], None
         for d in waiting:
-            d.callback(reason)
-        return reason
+            if not d.called:  # not cancelled by its caller
+                d.callback(reason)

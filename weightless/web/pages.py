@@ -31,6 +31,7 @@ from twisted.web.resource import IResource
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from weightless.registry.entries import Invalid, parse_hash
+from weightless.registry.parsepool import Busy
 from weightless.registry.search import SORTS, parse_search
 from weightless.registry.service import NotFound, RegistryService, Unavailable, Unreadable
 from weightless.tracker.ratelimit import Limiter
@@ -318,6 +319,9 @@ class Pages:
             status, message = 400, str(error)
         elif isinstance(error, Unreadable):
             status = 500  # a stored file the registry cannot read: the message stays general
+        elif isinstance(error, Busy):
+            request.setHeader(b"retry-after", str(error.retry_after).encode())
+            status, message = 503, f"{error}."
         elif isinstance(error, Unavailable):
             self.log.warn("page: database unavailable: {e}", e=str(error))
             status, message = 503, "The registry's database is unavailable; try again later."

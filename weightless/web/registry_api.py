@@ -22,6 +22,7 @@ from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from weightless.registry.parsepool import Busy
 from weightless.registry.search import parse_search
 from weightless.registry.service import (
     Conflict,
@@ -45,8 +46,13 @@ JSON = b"application/json"
 MARKDOWN = b"text/markdown"
 ALLOWED_HEADERS = b"Content-Type, X-Weightless-Key"
 EXPOSED_HEADERS = b"X-Total-Count, Retry-After"
-# what a page of another site can POST without a CORS preflight (Fetch's safelisted types)
-SIMPLE_TYPES = (b"text/plain", b"application/x-www-form-urlencoded", b"multipart/form-data")
+TORRENT = b"application/x-bittorrent"
+# the Content-Type a write must carry, by method (the raw upload's route aside): none of
+# those a page of another site can send without a CORS preflight (text/plain,
+# application/x-www-form-urlencoded, multipart/form-data, or none), so that it cannot write
+BODY_TYPES = {b"POST": JSON, b"PUT": JSON, b"PATCH": JSON}
+# routes whose body is not JSON: the .torrent file itself, and a model card
+ROUTE_TYPES = {"upload": TORRENT, "put_card": MARKDOWN}
 # the registry's refusals, as statuses; the body's "error" is the refusal's message, but for
 # these, where the client is told in the API's own words
 STATUSES: tuple[tuple[type[Exception], int], ...] = (
@@ -80,20 +86,13 @@ def json_body(request: IRequest, status: int, value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False).encode("utf-8")
 
 
-def require_content_type(request: IRequest, accepted: tuple[bytes, ...], refused: bool) -> None:
+def require_content_type(request: IRequest, accepted: tuple[bytes, ...]) -> None:
     """415 unless the media type of Content-Type (parameters such as charset aside) is one of
-    ``accepted`` or, with ``refused``, is anything but those a cross-site HTML form or a
-    no-CORS fetch can send without asking (text/plain, application/x-www-form-urlencoded,
-    multipart/form-data, or none)."""
+    ``accepted``."""
     header = request.getHeader(b"content-type") or b""
-    media = header.split(b";", 1)[0].strip().lower()
-    if refused:
-        if media and media not in SIMPLE_TYPES:
-            return
-    elif media in accepted:
-        return
-    wanted = " or ".join(t.decode() for t in accepted)
-    raise ApiError(415, f"Content-Type must be {wanted}")
+    if header.split(b";", 1)[0].strip().lower() not in accepted:
+        wanted = " or ".join(t.decode() for t in accepted)
+        raise ApiError(415, f"Content-Type must be {wanted}")
 
 
 def content_disposition(name: str) -> bytes:
@@ -163,14 +162,12 @@ class RegistryAPI:
     @app.route("/registry", methods=["POST"])
     async def post_entry(self, request: IRequest) -> bytes:
         writer = self._authorize(request)
-        require_content_type(request, (JSON,), refused=False)
         await self.registry.register_json(request.content.read(), writer)
         return json_body(request, 201, {"status": "created"})
 
     @app.route("/registry/torrent", methods=["POST"])
     async def upload(self, request: IRequest) -> bytes:
         writer = self._authorize(request)
-        require_content_type(request, (b"application/x-bittorrent",), refused=True)
         body = request.content.read()
         entry = await self.registry.register_upload(body, query_params(request), writer)
         answer = {"status": "created", "info_hash": entry.info_hash}
@@ -209,7 +206,6 @@ class RegistryAPI:
     @app.route("/registry/card", methods=["PUT"])
     async def put_card(self, request: IRequest) -> bytes:
         writer = self._authorize(request)
-        require_content_type(request, (MARKDOWN,), refused=False)
         info_hash = query_params(request).get("info_hash")
         await self.registry.set_card(info_hash, request.content.read(), writer)
         return json_body(request, 200, {"status": "stored"})
@@ -227,7 +223,6 @@ class RegistryAPI:
     @app.route("/publishers/<path:publisher>", methods=["PUT"])
     async def put_publisher(self, request: IRequest, publisher: str) -> bytes:
         writer = self._authorize(request)
-        require_content_type(request, (JSON,), refused=False)
         keys = await self.registry.trust(publisher, request.content.read(), writer)
         return json_body(request, 200, {"publisher": publisher, "keys": keys})
 
@@ -252,6 +247,9 @@ class RegistryAPI:
         error = failure.value
         if isinstance(error, ApiError):
             return json_body(request, error.status, {"error": str(error)})
+        if isinstance(error, Busy):
+            request.setHeader(b"retry-after", str(error.retry_after).encode())
+            return json_body(request, 503, {"error": str(error)})
         for kind, status in STATUSES:
             if isinstance(error, kind):
                 if kind is Unavailable:
@@ -266,7 +264,8 @@ class RegistryAPI:
 
 
 class ApiGate(Resource):
-    """In front of every /api route: CORS headers and preflights, then the rate limit."""
+    """In front of every /api route: no caching of key-gated answers, CORS headers and
+    preflights, the rate limit, then the Content-Type a write must carry (415)."""
 
     isLeaf = True
 
@@ -277,6 +276,9 @@ class ApiGate(Resource):
 
     def render(self, request: IRequest) -> Any:
         api = self.api
+        if request.getHeader(b"x-weightless-key") is not None or request.postpath[:1] == [b"users"]:
+            # key-gated answers, errors included, are for the one who asked: never cached
+            request.setHeader(b"cache-control", b"no-store")
         origin = request.getHeader(b"origin")
         allowed = origin is not None and (
             "*" in api.cors_origins or origin.decode("latin-1") in api.cors_origins
@@ -303,15 +305,38 @@ class ApiGate(Resource):
         if not api.limiter.allow(ip, api.reactor.seconds()):
             request.setHeader(b"retry-after", str(api.limiter.retry_after(ip)).encode())
             return json_body(request, 429, {"error": "Rate limit exceeded. Please slow down."})
+        wanted = self.body_type(request)
+        if wanted is not None:
+            try:
+                require_content_type(request, (wanted,))
+            except ApiError as e:
+                return json_body(request, e.status, {"error": str(e)})
         render: Callable[[IRequest], Any] = self.routes.render
         return render(request)
+
+    def _path(self, request: IRequest) -> str:
+        return "/" + "/".join(segment.decode("utf-8", "replace") for segment in request.postpath)
+
+    def body_type(self, request: IRequest) -> bytes | None:
+        """The Content-Type a write to this route must carry (`ROUTE_TYPES`, else
+        `BODY_TYPES`); None for other methods, and for a path or method no route answers (its
+        404 or 405 comes first)."""
+        wanted = BODY_TYPES.get(request.method)
+        if wanted is None:
+            return None
+        try:
+            endpoint, _ = self.api.app.url_map.bind("").match(
+                self._path(request), method=request.method.decode("ascii")
+            )
+        except HTTPException:
+            return None
+        return ROUTE_TYPES.get(endpoint, wanted)
 
     def allowed_methods(self, request: IRequest) -> bytes:
         """The methods the route at this path answers (``Allow``), OPTIONS included; empty
         for a path with no route."""
-        path = "/" + "/".join(segment.decode("utf-8", "replace") for segment in request.postpath)
         try:
-            methods = self.api.app.url_map.bind("").allowed_methods(path)
+            methods = self.api.app.url_map.bind("").allowed_methods(self._path(request))
         except HTTPException:
             methods = []
         if not methods:

@@ -5,6 +5,7 @@ worker owns come from its shares, registry writes are relayed (SQLite) or not (P
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import Any
 
@@ -16,7 +17,7 @@ from twisted.test.iosim import IOPump
 from weightless.cluster import worker as worker_module
 from weightless.cluster.ipc import Mesh
 from weightless.cluster.owner import owner_of
-from weightless.cluster.router import Router
+from weightless.cluster.router import LIVE, Router
 from weightless.cluster.worker import AdoptedPorts, ClusterLive, ClusterMetrics, Sharing
 from weightless.metrics import Stats
 from weightless.registry.live import LiveRegistry
@@ -31,6 +32,7 @@ from .kit import link
 MINE = "00000000" + "11" * 28
 THEIRS = "00000001" + "22" * 28
 THEIRS_V1 = "33" * 20
+STAMPS = itertools.count(1)  # one clock for every worker of a test, as the machine's is
 
 
 class Worker:
@@ -41,9 +43,13 @@ class Worker:
         self.tracker = Tracker(
             Policy(open=True), self.catalog, self.swarms, PendingWrites(), None, None, rng.random
         )
-        self.mesh = Mesh(index, 2, "/nowhere", MemoryReactorClock())
+        self.clock = MemoryReactorClock()
+        self.mesh = Mesh(index, 2, "/nowhere", self.clock)
         self.router = Router(self.mesh, self.tracker)
-        self.live = ClusterLive(self.catalog, self.swarms, self.router, relay)
+        self.live = ClusterLive(
+            self.catalog, self.swarms, self.router, relay, self.clock, STAMPS.__next__
+        )
+        self.router.live_of = self.live.live_of
         self.notes: list[dict[str, Any]] = []
 
         # connected as weightless.tap.worker_seat connects them
@@ -122,6 +128,107 @@ def test_counts_of_a_swarm_owned_elsewhere_come_from_its_shares() -> None:
     assert a.live.counts("44" * 32) == (0, 0)  # not registered
 
 
+def read(w: Worker, pump: IOPump, info_hash: str, stored: int = 0) -> tuple[int, int, int]:
+    """What a registry read at worker ``w`` shows: `fresh`, then the counts."""
+    done: list[Any] = []
+    w.live.fresh([info_hash]).addBoth(done.append)
+    pump.flush()
+    assert done == [None]
+    return (*w.live.counts(info_hash), w.live.completions(info_hash, stored))
+
+
+def test_a_read_elsewhere_asks_the_owner_and_never_shows_less_than_it() -> None:
+    """The owner counts a completion; a client that read it there reads it from any worker
+    at once, not a share later."""
+    a, b, pump = pair()
+    registered(a, b)
+    b.peers(THEIRS, 1, 1)
+    b.live.share()
+    pump.flush()
+    for n in range(1, 6):
+        b.catalog.entries[THEIRS].completions = n  # a completed announce, at the owner
+        b.peers(THEIRS, 1 + n, 1)
+        seen_at_owner = read(b, pump, THEIRS)
+        assert seen_at_owner == (1 + n, 1, n)
+        assert read(a, pump, THEIRS) == seen_at_owner  # no share since
+
+
+def test_a_read_of_entries_owned_here_asks_nobody() -> None:
+    a, b, pump = pair()
+    registered(a, b)
+    a.peers(MINE, 1, 0)
+    asked: list[Any] = []
+    b.router.live_of = lambda hashes: asked.append(hashes) or {"counts": {}, "stamp": 0}
+    assert read(a, pump, MINE) == (1, 0, 0)
+    assert read(a, pump, "44" * 32) == (0, 0, 0)  # not registered
+    assert asked == []
+
+
+def test_one_read_of_many_entries_asks_each_owner_once() -> None:
+    a, b, pump = pair()
+    registered(a, b)
+    other = "00000001" + "55" * 28
+    LiveRegistry.upserted(a.live, other, None, 0)
+    LiveRegistry.upserted(b.live, other, None, 0)
+    b.peers(THEIRS, 2, 0)
+    b.peers(other, 0, 3)
+    asked: list[list[str]] = []
+    live_of = b.live.live_of
+    b.router.live_of = lambda hashes: asked.append(hashes) or live_of(hashes)
+    done: list[Any] = []
+    a.live.fresh([MINE, THEIRS, other]).addBoth(done.append)
+    pump.flush()
+    assert done == [None] and asked == [[THEIRS, other]]
+    assert (a.live.counts(THEIRS), a.live.counts(other)) == ((2, 0), (0, 3))
+
+
+def test_an_owner_that_does_not_answer_leaves_the_last_shares() -> None:
+    a, b, pump = pair()
+    registered(a, b)
+    b.peers(THEIRS, 2, 1)
+    b.catalog.entries[THEIRS].completions = 4
+    b.live.share()
+    pump.flush()
+    b.mesh.handlers.clear()  # b is restarting: it answers nothing it knows
+    done: list[Any] = []
+    a.live.fresh([THEIRS]).addBoth(done.append)
+    pump.flush()
+    assert done == [None]  # answered with what was shared, not an error
+    assert (a.live.counts(THEIRS), a.live.completions(THEIRS, 0)) == ((2, 1), 4)
+
+
+def test_a_hung_owner_holds_a_read_up_for_a_second_at_most() -> None:
+    a, b, pump = pair()
+    registered(a, b)
+    b.peers(THEIRS, 1, 0)
+    b.live.share()
+    pump.flush()
+    b.mesh.handlers[LIVE] = lambda payload: Deferred()  # asked, it never answers
+    done: list[Any] = []
+    a.live.fresh([THEIRS]).addBoth(done.append)
+    pump.flush()
+    assert done == []
+    a.clock.advance(worker_module.ASK_TIMEOUT)
+    assert done == [None] and a.live.counts(THEIRS) == (1, 0)
+
+
+def test_a_share_made_before_an_answer_but_arriving_after_it_is_stale() -> None:
+    a, b, _ = pair()
+    registered(a, b)
+    b.peers(THEIRS, 1, 0)
+    b.live.share()  # made now (seeders 1), delivered only after the answer below
+    b.peers(THEIRS, 1, 2)
+    b.catalog.entries[THEIRS].completions = 1
+    answer = b.live.live_of([THEIRS])
+    late_share = {"op": "counts", "args": [{THEIRS: [1, 0, 0]}], "stamp": answer["stamp"] - 1}
+    a.live.apply({"op": "counts", "args": [answer["counts"]], "stamp": answer["stamp"]})
+    a.live.apply(late_share)
+    assert (a.live.counts(THEIRS), a.live.completions(THEIRS, 0)) == ((1, 2), 1)
+    # a later share does count, shrinking swarm and all; completions never go back
+    a.live.apply({"op": "counts", "args": [{THEIRS: [0, 1, 0]}], "stamp": answer["stamp"] + 1})
+    assert (a.live.counts(THEIRS), a.live.completions(THEIRS, 0)) == ((0, 1), 1)
+
+
 def test_share_sends_only_what_changed() -> None:
     a, b, pump = pair()
     registered(a, b)
@@ -130,11 +237,11 @@ def test_share_sends_only_what_changed() -> None:
     b.live.share()
     pump.flush()
     assert len(a.notes) == 1
-    assert a.notes[0] == {"op": "counts", "args": [{THEIRS: [1, 0, 0]}]}
+    assert [n["args"] for n in a.notes] == [[{THEIRS: [1, 0, 0]}]]
     b.peers(THEIRS, 1, 1)  # one more leecher
     b.live.share()
     pump.flush()
-    assert a.notes[-1] == {"op": "counts", "args": [{THEIRS: [1, 1, 0]}]}
+    assert a.notes[-1]["args"] == [{THEIRS: [1, 1, 0]}]
 
 
 def test_a_swarm_that_empties_is_shared_as_zero_once() -> None:
@@ -160,7 +267,7 @@ def test_share_walks_either_the_entries_or_the_swarms() -> None:
             b.swarms.put(bytes([1, i]) + bytes(18), b"\x0a\0\0\x01\x1a\xe1", b"p" * 20, True, 1)
         b.live.share()
         pump.flush()
-        assert a.notes == [{"op": "counts", "args": [{THEIRS: [1, 2, 0]}]}]
+        assert [(n["op"], n["args"]) for n in a.notes] == [("counts", [{THEIRS: [1, 2, 0]}])]
 
 
 def test_metrics_sum_every_worker() -> None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from helpers import Conn, FakeStore, build_stack, get_request
 from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
+from twisted.python.failure import Failure
 
 from weightless.registry.store import StoreUnavailable
 from weightless.web.health import PING_TIMEOUT, Health
@@ -73,3 +76,51 @@ def test_requests_during_a_hung_ping_wait_for_it_and_start_no_other() -> None:
     got = results(waiting)
     assert got and all(isinstance(r, str) for r in got) and len(got) == len(waiting)
     assert pings.calls[0].called  # given up, not left dangling
+
+
+def test_a_caller_that_goes_away_takes_nothing_from_the_others_or_the_ping() -> None:
+    """The first /health after start is often from a client that has hung up by the time it
+    is read (its connection waited in the listen queue while the process started)."""
+    clock, pings = Clock(), Pings()
+    pings.mode = "hang"
+    health = Health(pings, clock)
+    gone, other = health.check(), health.check()
+    gone.cancel()  # what Klein does when the client's connection is lost
+    gone.addErrback(lambda f: None)
+    assert not pings.calls[0].called  # the ping goes on
+    clock.advance(0.5)
+    pings.calls[0].callback(None)
+    assert results([other]) == [None]
+    assert results([health.check()]) == [None]  # the answer of the next second: healthy
+    assert len(pings.calls) == 1
+
+
+def test_every_caller_of_a_ping_going_away_leaves_its_answer_for_the_next() -> None:
+    clock, pings = Clock(), Pings()
+    pings.mode = "hang"
+    health = Health(pings, clock)
+    for _ in range(5):
+        d = health.check()
+        d.cancel()
+        d.addErrback(lambda f: None)
+    pings.calls[0].callback(None)
+    assert results([health.check() for _ in range(3)]) == [None] * 3
+    assert len(pings.calls) == 1
+
+
+def test_a_health_request_dropped_mid_ping_leaves_the_next_ones_healthy() -> None:
+    """Through the wiring that ships: Klein cancels the answer of a dropped connection."""
+    pings = Pings()
+    pings.mode = "hang"
+    stack = build_stack(FakeStore(pings))
+    first = Conn(stack)
+    first.send(get_request(b"/health"))
+    first.protocol.connectionLost(Failure(ConnectionDone()))
+    assert not pings.calls[0].called
+    waiting = Conn(stack)
+    waiting.send(get_request(b"/health"))
+    pings.calls[0].callback(None)
+    [reply] = waiting.replies()
+    assert (reply.status, reply.body) == (200, b"OK")
+    assert Conn(stack).get(b"/health").status == 200
+    assert len(pings.calls) == 1
