@@ -47,7 +47,11 @@ BODY_WRITES = [(m, p) for m, p in WRITES if m != "DELETE"]
 
 
 def accepted(method: str, path: str) -> str:
-    return "application/x-bittorrent" if path == "/api/registry/torrent" else "application/json"
+    """What a write must carry: a .torrent file, a model card (Markdown), or JSON."""
+    return {
+        "/api/registry/torrent": "application/x-bittorrent",
+        "/api/registry/card": "text/markdown",
+    }.get(path, "application/json")
 
 
 class Answering(FakeStore):
@@ -96,6 +100,7 @@ def test_every_write_route_is_covered() -> None:
     assert ("PUT", "/api/publishers/someone") in WRITES
     assert ("POST", "/api/registry/torrent") in WRITES
     assert ("DELETE", "/api/registry") in WRITES
+    assert ("PUT", "/api/registry/card") in WRITES
 
 
 @pytest.mark.parametrize("content_type", SIMPLE + OTHER)
