@@ -145,7 +145,11 @@ async def test_a_token_cannot_set_trust_the_operators_mark_or_read_users(server:
     assert (await post(server, META)).status == 201
     assert "operator" in error(await trust(server, META, PUB), 403)
     r = await server.request(
-        "POST", "/api/registry/verify", headers=META, info_hash=V2, verified="true"
+        "POST",
+        "/api/registry/verify",
+        headers={**META, "Content-Type": "application/json"},
+        info_hash=V2,
+        verified="true",
     )
     error(r, 403)
     error(await server.request("GET", "/api/users/alice", headers=META), 403)

@@ -249,3 +249,17 @@ def test_a_bad_swarm_store_is_a_one_line_error(url: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as info:
         config(["--swarm-store", url])
     assert "\n" not in str(info.value) and "--swarm-store" in str(info.value)
+
+
+def test_hub_url_from_the_option_or_hub_url() -> None:
+    assert config().hub_url is None
+    assert config(env={"HUB_URL": "https://hub.example/"}).hub_url == "https://hub.example"
+    c = config(["--hub-url", "http://10.0.0.9:8000/base"], {"HUB_URL": "http://other"})
+    assert c.hub_url == "http://10.0.0.9:8000/base"
+
+
+@pytest.mark.parametrize("url", ["ftp://hub", "hub.example", "http://", "http://h/?key=1"])
+def test_a_bad_hub_url_is_a_one_line_error(url: str) -> None:
+    with pytest.raises(ConfigError, match="--hub-url") as info:
+        config(["--hub-url", url])
+    assert "\n" not in str(info.value)

@@ -17,7 +17,8 @@ ID_LEN = 20
 WIDTH_V4 = 6  # 4-byte address + 2-byte port, as in a compact reply (BEP 23)
 WIDTH_V6 = 18  # BEP 7
 # bytes of a packed address that name its network (netaddr.network_key): IPv4 /24, IPv6 /64
-NET_LEN = {WIDTH_V4: NEARBY_PREFIX_BYTES[4], WIDTH_V6: NEARBY_PREFIX_BYTES[16]}
+NET_V4, NET_V6 = NEARBY_PREFIX_BYTES[4], NEARBY_PREFIX_BYTES[16]
+NET_LEN = {WIDTH_V4: NET_V4, WIDTH_V6: NET_V6}
 
 # group slots of a swarm: family * 2 + seeding
 LEECHERS4, SEEDERS4, LEECHERS6, SEEDERS6 = 0, 1, 2, 3
@@ -48,7 +49,9 @@ class PeerGroup:
         self.width = width
         self.net_len = NET_LEN[width]
         # network key (IPv4 /24, IPv6 /64) -> the peers of this group on that network
-        self.nets: dict[bytes, Nearby] = {}
+        # a network with one peer maps to that peer's packed address: most peers are alone on
+        # theirs, and plain bytes cost no object per peer (nor the garbage collector's time)
+        self.nets: dict[bytes, bytes | Nearby] = {}
         self.put_addr = _PUT_ADDR[width]
         self.addrs = bytearray()  # packed address + port, `width` bytes each
         self.ids = bytearray()  # peer ids, 20 bytes each
@@ -85,10 +88,27 @@ class PeerGroup:
             seen.append(now)
         self.index[addr] = pos
         net = addr[: self.net_len]
-        nearby = self.nets.get(net)
-        if nearby is None:
-            nearby = self.nets[net] = Nearby(self)
-        nearby.add(addr)
+        nets = self.nets
+        found = nets.get(net)
+        if found is None:  # the common case, inlined
+            nets[net] = addr
+        else:
+            self._join(addr)
+
+    def _join(self, addr: bytes) -> None:
+        """Enter ``addr`` in the index by network."""
+        nets = self.nets
+        net = addr[: self.net_len]
+        found = nets.get(net)
+        if found is None:
+            nets[net] = addr
+        elif type(found) is bytes:
+            nearby = nets[net] = Nearby(self)
+            nearby.add(found)
+            nearby.add(addr)
+        else:
+            assert isinstance(found, Nearby)
+            found.add(addr)
 
     def touch(self, pos: int, peer_id: bytes, now: int) -> None:
         self.seen[pos] = now
@@ -110,9 +130,14 @@ class PeerGroup:
         keys = self.keys
         gone = keys[pos]
         net = gone[: self.net_len]
-        nearby = self.nets[net]
-        if nearby.remove(gone):
+        found = self.nets[net]
+        if type(found) is bytes:
             del self.nets[net]
+        else:
+            assert isinstance(found, Nearby)
+            found.remove(gone)
+            if len(found.keys) == 1:
+                self.nets[net] = found.keys[0]
         moved = keys.pop()
         if pos != last:
             a, b = pos * w, pos * ID_LEN
@@ -142,11 +167,17 @@ class PeerGroup:
         """Rebuild the index by network from ``keys`` (after a snapshot is loaded)."""
         self.nets = {}
         for addr in self.keys:
-            net = addr[: self.net_len]
-            nearby = self.nets.get(net)
-            if nearby is None:
-                nearby = self.nets[net] = Nearby(self)
-            nearby.add(addr)
+            self._join(addr)
+
+    def nearby(self, net: bytes) -> list[bytes]:
+        """The packed addresses of this group's peers on network ``net``."""
+        found = self.nets.get(net)
+        if found is None:
+            return []
+        if type(found) is bytes:
+            return [found]
+        assert isinstance(found, Nearby)
+        return found.keys
 
     def except_picked(self, count: int, start: float, left_out: set[int]) -> Picked:
         """Up to ``count`` peers from a random start, leaving out the positions ``left_out``
@@ -166,6 +197,25 @@ class PeerGroup:
         """Position ranges of up to ``count`` peers from a random start, leaving out ``skip``."""
         return _spans(len(self.seen), count, start, skip)
 
+    def _packed_skipping(self, count: int, start: float, skip: int) -> bytes:
+        w = self.width
+        addrs = self.addrs
+        n = len(self.seen)
+        # _spans inlined: this runs for most announces
+        first = int(start * n)
+        if (skip - first) % n < count:  # the window holds `skip`: widen it by one
+            count += 1
+        end = first + count
+        ranges = ((first, end),) if end <= n else ((first, n), (0, end - n))
+        parts = []
+        for lo, hi in ranges:
+            if lo <= skip < hi:
+                parts.append(addrs[lo * w : skip * w])
+                parts.append(addrs[(skip + 1) * w : hi * w])
+            else:
+                parts.append(addrs[lo * w : hi * w])
+        return b"".join(parts)
+
     def packed(self, count: int, start: float, skip: int = -1) -> bytes:
         w = self.width
         addrs = self.addrs
@@ -182,7 +232,7 @@ class PeerGroup:
             return b"".join((addrs[first:], addrs[: end - len(addrs)]))
         if count >= n - 1:
             return b"".join((addrs[: skip * w], addrs[(skip + 1) * w :]))
-        return b"".join([addrs[lo * w : hi * w] for lo, hi in self.spans(count, start, skip)])
+        return self._packed_skipping(count, start, skip)
 
     def listed(self, count: int, start: float, skip: int = -1) -> Iterator[tuple[str, int, bytes]]:
         """(ip, port, peer id) of the same peers ``packed`` would give."""
@@ -244,15 +294,13 @@ class Nearby:
         self.at[addr] = len(self.keys)
         self.keys.append(addr)
 
-    def remove(self, addr: bytes) -> bool:
-        """Take ``addr`` out; True when none is left."""
+    def remove(self, addr: bytes) -> None:
         i = self.at.pop(addr)
         keys = self.keys
         last = keys.pop()
         if i < len(keys):
             keys[i] = last
             self.at[last] = i
-        return not keys
 
     def packed(self, count: int, start: float, skip: int = -1) -> bytes:
         keys = self.keys
@@ -388,16 +436,23 @@ class Swarm:
             order = (own + 1, own, other + 1, other) if both_families else (own + 1, own)
         mine = own + seeding  # the announcer's own group
         if addr is not None and rand is not None:
-            net = addr[: NET_LEN[WIDTH_V6 if v6 else WIDTH_V4]]
+            # most announcers are alone on their network in a swarm: two look-ups tell
+            net = addr[: NET_V6 if v6 else NET_V4]
             groups = self.groups
-            for slot in (own, own + 1):
-                group = groups[slot]
-                if group is not None:
-                    nearby = group.nets.get(net)
-                    if nearby is not None and len(nearby.keys) > (slot == mine):
-                        return self._pick_near(
-                            own, seeding, numwant, addr, net, both_families, other, rand
-                        )
+            group = groups[own]
+            found = None if group is None else group.nets.get(net)
+            if found is None or found == addr:
+                group = groups[own + 1]
+                found = None if group is None else group.nets.get(net)
+            if found is not None and found != addr:  # someone else is on its network
+                # and someone is off it (all on it, as in a cluster, is the usual order)
+                g, h = groups[own], groups[own + 1]
+                if (g is not None and g.nets and (len(g.nets) > 1 or net not in g.nets)) or (
+                    h is not None and h.nets and (len(h.nets) > 1 or net not in h.nets)
+                ):
+                    return self._pick_near(
+                        own, seeding, numwant, addr, net, both_families, other, me, rand
+                    )
         plan: list[tuple[PeerGroup | Nearby | Picked, int, int]] = []
         total = 0
         for slot in order:
@@ -423,64 +478,66 @@ class Swarm:
         net: bytes,
         both_families: bool,
         other: int,
+        me: int,
         rand: Callable[[], float],
     ) -> tuple[list[tuple[PeerGroup | Nearby | Picked, int, int]], int]:
-        """``pick`` when the announcer's network has other peers in this list: those first.
-        Only the parts of the reply that are taken are scanned: a nearby part is a slice of
-        its network's peers, a part off the network skips the few already taken."""
+        """``pick`` when the announcer's network has other peers in this list: those first
+        (``reply_order``). Only what the reply takes is looked at: a group whose peers are all
+        on the network is one slice as usual; a nearby part is a slice of its network's peers;
+        a part off the network (reached only once that group's nearby peers are all in the
+        reply, so fewer than ``numwant``) skips them."""
         plan: list[tuple[PeerGroup | Nearby | Picked, int, int]] = []
         total = 0
-        taken: dict[int, set[int]] = {}  # slot -> positions already in the reply
+        mine = own + seeding
+        groups = self.groups
         for seeders, near in reply_order(seeding):
             if total >= numwant:
                 break
             slot = own + seeders
-            group = self.groups[slot]
+            group = groups[slot]
             if group is None:
                 continue
-            me = group.index.get(addr, -1)
+            n = len(group.seen)
+            members = group.nearby(net)
+            k = len(members)
+            skip = me if slot == mine else -1
+            if k == n:  # the whole group is on the network: nothing of it is off it
+                if near:
+                    take = min(n - (skip >= 0), numwant - total)
+                    if take > 0:
+                        plan.append((group, take, skip))
+                        total += take
+                continue
+            if not k:  # nobody of this group on the network
+                if not near:
+                    take = min(n - (skip >= 0), numwant - total)
+                    if take > 0:
+                        plan.append((group, take, skip))
+                        total += take
+                continue
             if near:
-                nearby = group.nets.get(net)
-                if nearby is None:
-                    continue
-                skip = nearby.at[addr] if me >= 0 else -1
-                available = len(nearby.keys) - (skip >= 0)
-                take = min(available, numwant - total)
-                if take > 0:
-                    total += take
-                    chosen = taken.setdefault(slot, set())
-                    if me >= 0:
-                        chosen.add(me)
-                    if take >= available:  # all of them: no positions to look up
-                        plan.append((nearby, take, skip))
-                        if total < numwant:  # the same group may come again, off the network
-                            chosen.update(group.index[a] for a in nearby.keys)
-                    else:
-                        picked = [
-                            group.index[a]
-                            for lo, hi in _spans(len(nearby.keys), take, rand(), skip)
-                            for a in nearby.keys[lo:hi]
-                        ]
-                        plan.append((Picked(group, picked), take, -1))
-                        chosen.update(picked)
+                found = group.nets[net]
+                if isinstance(found, Nearby):
+                    nskip = found.at[addr] if skip >= 0 else -1
+                    take = min(k - (nskip >= 0), numwant - total)
+                    if take > 0:
+                        plan.append((found, take, nskip))
+                        total += take
+                elif skip < 0:  # one peer on the network, not the announcer
+                    plan.append((Picked(group, [group.index[found]]), 1, -1))
+                    total += 1
                 continue
-            left_out = taken.get(slot, set())
-            if me >= 0:
-                left_out.add(me)
-            available = len(group.seen) - len(left_out)
-            take = min(available, numwant - total)
-            if take <= 0:
-                continue
-            if left_out:
+            index = group.index
+            left_out = {index[a] for a in members}  # the announcer among them, if here
+            take = min(n - len(left_out), numwant - total)
+            if take > 0:
                 plan.append((group.except_picked(take, rand(), left_out), take, -1))
-            else:
-                plan.append((group, take, -1))
-            total += take
+                total += take
         if both_families:
             for seeders in (False, True) if seeding else (True, False):
                 if total >= numwant:
                     break
-                group = self.groups[other + seeders]
+                group = groups[other + seeders]
                 if group is None:
                     continue
                 take = min(len(group.seen), numwant - total)

@@ -15,6 +15,7 @@ import udp_client
 from udp_harness import Harness
 
 from weightless.netaddr import network_key, pack_ip
+from weightless.tracker import snapshot
 from weightless.tracker.swarm import PeerGroup, SwarmStore, reply_order
 
 from .test_core import q
@@ -145,10 +146,14 @@ def test_a_peer_that_left_is_no_longer_offered_first() -> None:
 def check_nets(group: PeerGroup) -> None:
     """The index by network holds every peer of the group once, under its network."""
     seen = {}
-    for net, nearby in group.nets.items():
-        assert nearby.keys, net
-        for i, addr in enumerate(nearby.keys):
-            assert network_key(addr) == net and nearby.at[addr] == i
+    for net, found in group.nets.items():
+        if isinstance(found, bytes):  # the one peer of its network
+            assert network_key(found) == net and group.nearby(net) == [found]
+            seen[found] = net
+            continue
+        assert len(found.keys) >= 2, net
+        for i, addr in enumerate(found.keys):
+            assert network_key(addr) == net and found.at[addr] == i
             seen[addr] = net
     assert set(seen) == set(group.index)
 
@@ -179,3 +184,16 @@ def test_the_order_rule_every_store_uses() -> None:
     assert reply_order(True) == ((False, True), (False, False), (True, True), (True, False))
     assert network_key(bytes([192, 0, 2, 9, 0, 80])) == bytes([192, 0, 2])
     assert network_key(pack_ip("2001:db8:1:2::9")) == pack_ip("2001:db8:1:2::")[:8]
+
+
+def test_a_restored_snapshot_orders_replies_as_before() -> None:
+    h = Harness()
+    joined(h, [("10.6.6.1", 1, True), ("10.6.6.2", 2, False), ("10.7.0.1", 3, True)])
+    data = b"".join(snapshot.dump(h.tracker.swarms))
+    again = Harness()
+    snapshot.load(data, again.tracker.swarms, 0)
+    for group in again.tracker.swarms.swarms[H].groups:
+        if group is not None:
+            check_nets(group)
+    got = udp(again, "10.6.6.9", 9)
+    assert set(got[:2]) == {("10.6.6.1", peer_port(1)), ("10.6.6.2", peer_port(2))}
