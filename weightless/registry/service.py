@@ -48,7 +48,16 @@ from weightless.tracker.accounting import PendingWrites
 from weightless.tracker.catalog import wire_hashes
 from weightless.wire.card import MAX_CARD_BYTES
 from weightless.wire.passkey import token_publisher, valid_user_id
-from weightless.wire.repo import Ambiguous, NoMatch, choose, parse_reference, searches
+from weightless.wire.repo import (
+    Ambiguous,
+    NoMatch,
+    Page,
+    choose,
+    confirm,
+    confirmations,
+    parse_reference,
+    searches,
+)
 
 __all__ = [
     "ANYONE",
@@ -257,14 +266,21 @@ class RegistryService:
         if not ref.name:
             raise NotFound("no registry entry has an empty name")
         found: list[EntryView] = []
+        pages: list[Page] = []
         for params in searches(ref):
             try:
                 query = parse_search(params)
             except Invalid:
                 continue  # a part that cannot be a name or version matches nothing
-            found += (await self.search(query, trackers))[0]
+            listed, total = await self.search(query, trackers)
+            found += listed
+            pages.append(Page(params, total, len(listed)))
         try:
-            return dict(choose(ref, found))
+            chosen = dict(choose(ref, found))
+            for wanted in confirmations(ref, chosen, pages):
+                _, total = await self._guard(self.store.search(parse_search(wanted.params)))
+                confirm(ref, wanted, total)
+            return chosen
         except NoMatch as e:
             raise NotFound(str(e)) from None
         except Ambiguous as e:

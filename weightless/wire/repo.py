@@ -9,7 +9,10 @@ publishers are an error that lists them. An entry whose whole name equals WHAT s
 
 Pure: entries are RegistryEntry mappings (as the API answers them) in, one entry out. The caller
 fetches the candidates with the searches of `searches` (the registry's exact ``name``,
-``publisher`` and ``version`` parameters)."""
+``publisher`` and ``version`` parameters), and, when a search without a publisher matched more
+entries than its page holds, asks the searches of `confirmations`: the entries a page left out
+may be another publisher's, and a name alone must not resolve to whoever registered the most
+entries of it lately."""
 
 from __future__ import annotations
 
@@ -128,6 +131,63 @@ def choose(ref: Reference, entries: Iterable[Entry]) -> Entry:
             f"entries of {len(publishers)} publishers are named {ref.name!r}; name one: {listed}"
         )
     return max(found, key=_newest_first)
+
+
+@dataclass(frozen=True)
+class Page:
+    """What one search of `searches` answered: its parameters, how many entries match in all
+    (``X-Total-Count``) and how many it listed."""
+
+    params: Mapping[str, str]
+    total: int
+    listed: int
+
+
+def confirmations(ref: Reference, chosen: Entry, pages: Iterable[Page]) -> list[Page]:
+    """The searches that prove no other publisher's entry was left out of a page: each search
+    that names no publisher and listed fewer entries than match (but the repository's own
+    search when ``@VERSION`` can only be a label, whose entries the search by version lists),
+    narrowed to the chosen entry's
+    publisher (one entry a page), with the total it must answer (every entry of the first is
+    that publisher's). `Ambiguous` when such a search exists and the chosen entry has no
+    publisher (a search cannot ask for entries without one)."""
+    wanted: list[Page] = []
+    for page in pages:
+        if page.total <= page.listed or page.params.get("publisher"):
+            continue
+        if (
+            _labels_only(ref)
+            and page.params.get("name") == ref.name
+            and "version" not in page.params
+        ):
+            continue  # a label's entries are all in the search by version
+        publisher = chosen.get("publisher")
+        if not publisher:
+            raise crowded(ref)
+        narrowed = {**page.params, "publisher": str(publisher), "limit": "1"}
+        wanted.append(Page(narrowed, page.total, 1))
+    return wanted
+
+
+def _labels_only(ref: Reference) -> bool:
+    """``@VERSION`` that can only be a label (not hex, so no hash prefix)."""
+    return ref.version is not None and HASH_PREFIX.fullmatch(ref.version) is None
+
+
+def confirm(ref: Reference, wanted: Page, total: int) -> None:
+    """`Ambiguous` unless the search of ``wanted`` (from `confirmations`) matched ``total``
+    entries, as many as the search it narrows."""
+    if total != wanted.total:
+        raise crowded(ref)
+
+
+def crowded(ref: Reference) -> Ambiguous:
+    """The error for a name whose entries, beyond the newest CANDIDATES, are of several
+    publishers (or of none)."""
+    return Ambiguous(
+        f"more than {CANDIDATES} registry entries are named {_named(ref)}, not all of one "
+        "publisher; name one as PUBLISHER/NAME or give an info hash"
+    )
 
 
 def _named(ref: Reference) -> str:
