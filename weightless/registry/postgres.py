@@ -500,6 +500,19 @@ class PostgresStore:
         d: Deferred[Any] = self._run(lambda c: c.runOperation(query, values))
         return d.addCallback(lambda _: None)
 
+    def card_view(self, info_hash: str, renderer: str) -> Deferred[tuple[str, str | None] | None]:
+        query = sql.CARD_VIEW_SQL.format(m="%(h)s", r="%(r)s") + " LIMIT 1"
+        d = self._query(query, {"h": info_hash, "r": renderer})
+        return d.addCallback(lambda rows: (rows[0][0], rows[0][1]) if rows else None)
+
+    def save_card_html(self, info_hash: str, card: str, renderer: str, html: str) -> Deferred[None]:
+        query = sql.SAVE_CARD_HTML_SQL.format(
+            html="%(html)s", r="%(r)s", h="%(h)s", card="%(card)s"
+        )
+        values = {"html": html, "r": renderer, "h": info_hash, "card": card}
+        d: Deferred[Any] = self._run(lambda c: c.runOperation(query, values))
+        return d.addCallback(lambda _: None)
+
     def search(self, query: Search) -> Deferred[tuple[list[Entry], int]]:
         page, count, params = sql.search_sql(query, "%s", _contains)
         d = gatherResults(

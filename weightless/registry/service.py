@@ -293,6 +293,23 @@ class RegistryService:
             raise NotFound("no model card for this info_hash")
         return text
 
+    async def card_html(
+        self, info_hash: str | None, renderer: str, render: Callable[[str], str]
+    ) -> str:
+        """The entry's model card as ``render`` (named ``renderer``) makes it HTML: the HTML
+        kept with the card, or, the first time it is asked for after each write of the card,
+        rendered off the reactor and kept, so that page views never render a card again
+        (256 KiB of Markdown takes seconds). `NotFound` when the entry has no card."""
+        key = parse_hash(info_hash)
+        found = await self._guard(self.store.card_view(key, renderer))
+        if found is None:
+            raise NotFound("no model card for this info_hash")
+        text, html = found
+        if html is None:
+            html = await self.run_in_thread(render, text)
+            await self._guard(self.store.save_card_html(key, text, renderer, html))
+        return html
+
     async def metadata(self, info_hash: str | None) -> str:
         """The /meta document of the stored .torrent (JSON text: name, piece_length,
         piece_count, total_size, files). A lookup: the view was computed when the file was

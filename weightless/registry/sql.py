@@ -150,7 +150,22 @@ CARD_SQL = (
     "SELECT card FROM registry WHERE info_hash = {m} "
     "UNION ALL SELECT card FROM registry WHERE v1_info_hash = {m}"
 )
-SET_CARD_SQL = "UPDATE registry SET card = {card} WHERE info_hash = {h}"
+# a new card drops the HTML rendered from the one before
+SET_CARD_SQL = (
+    "UPDATE registry SET card = {card}, card_html = NULL, card_renderer = NULL "
+    "WHERE info_hash = {h}"
+)
+# (card, its HTML when rendered by renderer {r}, else NULL) of the entry with a hash
+_CARD_VIEW = "card, CASE WHEN card_renderer = {r} THEN card_html END"
+CARD_VIEW_SQL = (
+    f"SELECT {_CARD_VIEW} FROM registry WHERE info_hash = {{m}} AND card IS NOT NULL "
+    f"UNION ALL SELECT {_CARD_VIEW} FROM registry WHERE v1_info_hash = {{m}} AND card IS NOT NULL"
+)
+# keeps the HTML only if the card it was rendered from is still the entry's
+SAVE_CARD_HTML_SQL = (
+    "UPDATE registry SET card_html = {html}, card_renderer = {r} "
+    "WHERE (info_hash = {h} OR v1_info_hash = {h}) AND card = {card}"
+)
 
 # Signed namespaces: the publishers, of the entry's and of the stored row's, that have trusted
 # keys and none of them is the entry's new publisher_key (NULL for an unsigned write): any row

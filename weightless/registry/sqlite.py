@@ -274,6 +274,21 @@ class SQLiteStore:
 
         return self._run(write)
 
+    def card_view(self, info_hash: str, renderer: str) -> Deferred[tuple[str, str | None] | None]:
+        def read(conn: sqlite3.Connection) -> tuple[str, str | None] | None:
+            query = sql.CARD_VIEW_SQL.format(m="?1", r="?2")
+            row = conn.execute(query, (info_hash, renderer)).fetchone()
+            return None if row is None else (row[0], row[1])
+
+        return self._run(read)
+
+    def save_card_html(self, info_hash: str, card: str, renderer: str, html: str) -> Deferred[None]:
+        def write(conn: sqlite3.Connection) -> None:
+            query = sql.SAVE_CARD_HTML_SQL.format(html="?1", r="?2", h="?3", card="?4")
+            conn.execute(query, (html, renderer, info_hash, card))
+
+        return self._run(write)
+
     def search(self, query: Search) -> Deferred[tuple[list[Entry], int]]:
         page, count, params = sql.search_sql(query, "?", _contains)
 

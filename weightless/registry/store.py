@@ -127,6 +127,14 @@ class IStore(Interface):
         """Store the card of the entry keyed by ``info_hash`` (kept by upserts, removed with
         the entry)."""
 
+    def card_view(info_hash: str, renderer: str) -> Deferred[tuple[str, str | None] | None]:
+        """(the card, its HTML as ``renderer`` rendered it, or None when none such is kept) of
+        the entry with this info_hash or v1_info_hash; None without an entry or a card."""
+
+    def save_card_html(info_hash: str, card: str, renderer: str, html: str) -> Deferred[None]:
+        """Keep the HTML ``renderer`` made of ``card``, unless the entry's card is another by
+        now (a write in between); replaced by the next card."""
+
     def search(query: Search) -> Deferred[tuple[list[Entry], int]]:
         """One page of matching entries and how many match in all."""
 

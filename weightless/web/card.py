@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import unquote
 
+import markdown_it
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml as escape_html
 from markdown_it.renderer import RendererHTML
@@ -24,6 +25,9 @@ from weightless.wire.card import split_front_matter
 # a URL scheme: a letter, then letters, digits, + - . up to ":" (RFC 3986, 3.1)
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _ALLOWED = ("http:", "https:")
+# what renders cards, kept with each card's HTML: change it with anything that changes the
+# HTML (a rule here, markdown-it-py's version), and every card is rendered again when next shown
+RENDERER = f"weightless-card-2 markdown-it-py-{markdown_it.__version__}"
 MAX_NESTING = 20  # block quotes and lists inside each other; deeper ones stay text
 _REL = "nofollow noopener noreferrer ugc"
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections import OrderedDict
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -41,7 +40,6 @@ from weightless.web.status import set_status
 
 PAGE_SIZE = 20
 MAX_PAGE = 10**9
-CARD_CACHE = 64  # model cards kept rendered (each at most 256 KiB of Markdown)
 REFRESH_SECONDS = 5  # how often live.js re-reads an entry's counts while the page is visible
 CSP = (
     b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -102,7 +100,6 @@ class Pages:
         self.reactor = reactor
         self.passkeys = passkeys  # plain /announce is refused: magnets need the user's passkey
         self.static = load_static()
-        self._cards: OrderedDict[bytes, str] = OrderedDict()  # SHA-256 of a card: its HTML
         self.env = Environment(
             loader=PackageLoader("weightless.web", "templates"),
             autoescape=select_autoescape(default=True),
@@ -259,21 +256,12 @@ class Pages:
         )
 
     async def _card(self, info_hash: str) -> Markup | None:
-        """The entry's model card as HTML (``weightless.web.card``), or None when it has none.
-        Rendered off the reactor (a 256 KiB card takes a while), and kept for the next view."""
+        """The entry's model card as HTML (``weightless.web.card``), or None when it has none:
+        rendered once per card, off the reactor, and kept in the database with it."""
         try:
-            text = await self.registry.card(info_hash)
+            html = await self.registry.card_html(info_hash, card.RENDERER, card.render)
         except NotFound:
             return None
-        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
-        html = self._cards.get(digest)
-        if html is None:
-            html = await self.registry.run_in_thread(card.render, text)
-            self._cards[digest] = html
-            if len(self._cards) > CARD_CACHE:
-                self._cards.popitem(last=False)
-        else:
-            self._cards.move_to_end(digest)
         return Markup(html)  # markdown-it's output, raw HTML off (weightless.web.card)
 
     @app.route("/static/<name>", methods=["GET"])
