@@ -267,9 +267,9 @@ async def test_versions_newest_first_and_resolution(tracker: Tracker) -> None:
     assert await resolved(f"meta/llama@{v1_prefix}") == hashes["b"]
     assert await resolved("llama-2") == hashes["e"]
     assert await resolved("llama-2@v1") == hashes["e"]
-    # the entry literally named "meta/llama@v1" is a candidate beside meta's v1: two publishers
-    with pytest.raises(AmbiguousName):
-        await service.resolve("meta/llama@v1")
+    # the entry literally named "meta/llama@v1" (of no publisher) does not make meta's own
+    # v1 ambiguous: the repository wins over whole names
+    assert await resolved("meta/llama@v1") == hashes["a"]
     with pytest.raises(AmbiguousName, match="meta/llama, someone/llama"):
         await service.resolve("llama")
     assert await resolved("llama@v2") == hashes["b"]  # only meta has v2

@@ -5,7 +5,9 @@ A repository is the entries with the same ``publisher`` and ``name``. ``PUBLISHE
 its newest entry (``created_at``, RFC 3339 UTC, which sorts as text); ``@VERSION`` a given one:
 its ``version`` label, or a prefix of at least 8 hex characters of either info hash. ``NAME``
 alone does the same among the entries named NAME when they share one publisher; several
-publishers are an error that lists them. An entry whose whole name equals WHAT still matches.
+publishers are an error that lists them. An entry whose whole name equals WHAT still matches
+(for ``PUBLISHER/NAME``, only when that repository has no entry of the version asked for: a
+publisher's name cannot be made ambiguous by registering it as a name).
 
 Pure: entries are RegistryEntry mappings (as the API answers them) in, one entry out. The caller
 fetches the candidates with the searches of `searches` (the registry's exact ``name``,
@@ -104,7 +106,9 @@ def matches_version(entry: Entry, version: str) -> bool:
 
 def choose(ref: Reference, entries: Iterable[Entry]) -> Entry:
     """The entry ``ref`` names among ``entries`` (the results of `searches`, repeats allowed).
-    `NoMatch` when none does, `Ambiguous` when ``NAME`` alone matches several publishers."""
+    `NoMatch` when none does, `Ambiguous` when ``NAME`` alone matches several publishers. For
+    ``PUBLISHER/NAME``, entries whose whole name is WHAT count only when the repository has
+    none of that version."""
     seen: dict[str, Entry] = {}
     for entry in entries:
         whole = entry.get("name") == ref.whole
@@ -119,6 +123,12 @@ def choose(ref: Reference, entries: Iterable[Entry]) -> Entry:
             e for e in found if e.get("name") == ref.whole or matches_version(e, ref.version)
         ]
         found = labelled
+    if ref.publisher is not None:
+        # PUBLISHER/NAME names that publisher's repository: an entry of another publisher
+        # whose whole name is WHAT is taken only when the repository has no such entry, so
+        # that nobody can make a publisher's name ambiguous by registering it as a name
+        repo = [e for e in found if e.get("name") == ref.name]
+        found = repo or found
     if not found:
         wanted = f" at version {ref.version!r}" if ref.version is not None else ""
         raise NoMatch(f"no registry entry is named {_named(ref)}{wanted}")

@@ -141,3 +141,19 @@ def test_a_search_that_left_entries_out_is_confirmed_by_a_count() -> None:
     assert len(confirmations(labelled, NEW, [Page(by_version, 101, 100)])) == 1
     hexed = parse_reference("llama@deadbeef")
     assert len(confirmations(hexed, NEW, [Page(searches(hexed)[0], 250, 100)])) == 1
+
+
+def test_a_repository_wins_over_entries_whose_whole_name_is_what() -> None:
+    # anyone may register an entry named "meta/llama": it must not make meta/llama ambiguous
+    squat = entry("meta/llama", "evil", None, 30, "squat")
+    nameless = entry("meta/llama", None, "v1", 31, "nameless")
+    assert choose(parse_reference("meta/llama"), [OLD, NEW, squat, nameless]) == NEW
+    squat_v1 = entry("meta/llama@v1", "evil", None, 32, "squat-v1")
+    assert choose(parse_reference("meta/llama@v1"), [OLD, NEW, squat_v1, WHOLE]) == OLD
+    # without a repository entry of that version, whole names are all there is
+    assert choose(parse_reference("meta/llama"), [squat]) == squat
+    with pytest.raises(Ambiguous):
+        choose(
+            parse_reference("meta/llama@v3"),
+            [OLD, NEW, squat_v1 | {"name": "meta/llama@v3"}, WHOLE | {"name": "meta/llama@v3"}],
+        )
