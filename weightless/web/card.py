@@ -28,7 +28,7 @@ _ALLOWED = ("http:", "https:")
 # what renders cards, kept with each card's HTML: change it with anything that changes the
 # HTML (a rule here, markdown-it-py's version), and every card is rendered again when next shown
 RENDERER = f"weightless-card-2 markdown-it-py-{markdown_it.__version__}"
-MAX_NESTING = 20  # block quotes and lists inside each other; deeper ones stay text
+MAX_NESTING = 20  # block quotes and lists inside each other; what is deeper is left out
 _REL = "nofollow noopener noreferrer ugc"
 
 

@@ -248,10 +248,7 @@ class Pages:
             name=name,
             versions=versions,
             newest=newest,
-            # PUBLISHER/NAME splits at the first "/": a publisher with one gets the hash
-            get_command=present.get_command(newest, base)
-            if "/" in publisher
-            else present.repo_get_command(publisher, name, base),
+            get_command=present.repo_get_command(newest, base),
             card=await self._card(newest["info_hash"]),
         )
 
