@@ -230,6 +230,15 @@ class PostgresStore:
             "SELECT pg_advisory_xact_lock(hashtext('weightless-publisher:' || %s))", (publisher,)
         )
 
+    async def _lock_hashes(self, cursor: Cursor, hashes: list[str]) -> None:
+        """Serialize writes of entries sharing a hash (in order, so two never wait on each
+        other): the check that no other entry holds one of them then sees any such write
+        that committed first, whichever column it put the hash in."""
+        for h in sorted(set(hashes)):
+            await cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('weightless-hash:' || %s))", (h,)
+            )
+
     # -- lifecycle
 
     def open(self) -> Deferred[None]:
@@ -363,6 +372,10 @@ class PostgresStore:
                 unsigned = cursor.fetchone()
                 if unsigned is not None:
                     raise Unsigned(unsigned[0])
+            await self._lock_hashes(cursor, entry.hashes())
+            await cursor.execute(sql.TAKEN_SQL.format(m="%s"), sql.taken_params(entry))
+            if cursor.fetchone():
+                raise Conflict(entry.info_hash)
             await cursor.execute(sql.upsert_sql("%s"), params)
             row = cursor.fetchone()
             if row is None:

@@ -182,6 +182,19 @@ def unsigned_params(entry: Entry) -> tuple[Any, ...]:
     return (entry.publisher, entry.info_hash, key)
 
 
+# another entry holding a hash of this one in the other column: a v1-only entry keyed by a
+# hybrid's v1 hash, or a hybrid whose v1 hash keys a v1-only entry (the in-memory catalog
+# refuses these first, but another worker or machine may have written one a moment before)
+TAKEN_SQL = (
+    "SELECT 1 FROM registry WHERE v1_info_hash = {m} AND info_hash <> {m} "
+    "UNION ALL SELECT 1 FROM registry WHERE info_hash = {m}"
+)
+
+
+def taken_params(entry: Entry) -> tuple[Any, ...]:
+    return (entry.info_hash, entry.info_hash, entry.v1_info_hash)
+
+
 BLOCKED_SQL = "SELECT 1 FROM blocklist WHERE info_hash IN ({m}, {m}, {m})"
 
 

@@ -182,6 +182,9 @@ class SQLiteStore:
                     ).fetchone()
                     if unsigned is not None:
                         raise Unsigned(unsigned[0])
+                taken = sql.TAKEN_SQL.format(m="?")
+                if conn.execute(taken, sql.taken_params(entry)).fetchone():
+                    raise Conflict(entry.info_hash)
                 row = conn.execute(sql.upsert_sql("?"), params).fetchone()
                 if row is None:
                     blocked = sql.BLOCKED_SQL.format(m="?")
