@@ -507,11 +507,33 @@ class PostgresStore:
         d = self._query(sql.CARD_SQL.format(m="%(h)s") + " LIMIT 1", {"h": info_hash})
         return d.addCallback(lambda rows: rows[0][0] if rows else None)
 
-    def set_card(self, info_hash: str, text: str) -> Deferred[None]:
-        query = sql.SET_CARD_SQL.format(card="%(card)s", h="%(h)s")
-        values = {"card": text, "h": info_hash}
-        d: Deferred[Any] = self._run(lambda c: c.runOperation(query, values))
-        return d.addCallback(lambda _: None)
+    def set_card(
+        self, info_hash: str, text: str, owner: str | None = None, signed_namespaces: bool = False
+    ) -> Deferred[bool]:
+        async def write(cursor: Cursor) -> bool:
+            # the row locked against a change of hands, then its publisher's lock against a
+            # change of trust, before either is checked
+            await cursor.execute(
+                "SELECT info_hash, publisher FROM registry "
+                "WHERE info_hash = %(h)s OR v1_info_hash = %(h)s FOR UPDATE",
+                {"h": info_hash},
+            )
+            row = cursor.fetchone()
+            if row is None:
+                return False
+            key, publisher = row
+            if owner is not None and publisher != owner:
+                raise NotOwner(info_hash)
+            if signed_namespaces and publisher is not None:
+                await self._lock_publisher(cursor, publisher)
+                await cursor.execute(sql.HAS_KEYS_SQL.format(m="%s"), (publisher,))
+                if cursor.fetchone():
+                    raise Unsigned(publisher)
+            query = sql.SET_CARD_SQL.format(card="%s", h="%s")
+            await cursor.execute(query, (text, key))
+            return True
+
+        return self._transaction(write)
 
     def card_view(self, info_hash: str, renderer: str) -> Deferred[tuple[str, str | None] | None]:
         query = sql.CARD_VIEW_SQL.format(m="%(h)s", r="%(r)s") + " LIMIT 1"

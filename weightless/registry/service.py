@@ -396,18 +396,26 @@ class RegistryService:
             text = check_text(body.decode("utf-8"), "card")
         except UnicodeDecodeError:
             raise Invalid("a model card must be UTF-8 text") from None
-        entry = await self._guard(self.store.entry(key))
-        if entry is None:
+        # who owns the entry, and whether its publisher has keys, are checked in the write
+        write = self.store.set_card(
+            key,
+            text,
+            owner=writer.publisher,
+            signed_namespaces=not writer.operator and writer.publisher is None,
+        )
+
+        def keyed(failure: Failure) -> None:
+            failure.trap(Unsigned)
+            raise Forbidden(
+                f"cards of {failure.value}'s entries need its token or the registry key"
+            )
+
+        try:
+            found = await self._guard(write.addErrback(keyed))
+        except _NotOwner:
+            raise Forbidden(_NOT_OWNER.format(writer.publisher)) from None
+        if not found:
             raise NotFound("info_hash not found")
-        if writer.publisher is not None:
-            self._owns(writer, entry)
-        elif not writer.operator and entry.publisher is not None:
-            keys: list[str] = await self._guard(self.store.trusted_keys(entry.publisher))
-            if keys:
-                raise Forbidden(
-                    f"cards of {entry.publisher}'s entries need its token or the registry key"
-                )
-        await self._guard(self.store.set_card(entry.info_hash, text))
 
     async def trust(self, publisher: str, body: bytes, writer: Writer = ANYONE) -> list[str]:
         """Replace the keys trusted for a publisher with those of ``body``

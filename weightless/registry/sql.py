@@ -155,6 +155,12 @@ SET_CARD_SQL = (
     "UPDATE registry SET card = {card}, card_html = NULL, card_renderer = NULL "
     "WHERE info_hash = {h}"
 )
+# the key and publisher of the entry with a hash, whose card a write is about to set
+CARD_OWNER_SQL = (
+    "SELECT info_hash, publisher FROM registry WHERE info_hash = {m} "
+    "UNION ALL SELECT info_hash, publisher FROM registry WHERE v1_info_hash = {m}"
+)
+HAS_KEYS_SQL = "SELECT 1 FROM publisher_keys WHERE publisher = {m} LIMIT 1"
 # (card, its HTML when rendered by renderer {r}, else NULL) of the entry with a hash
 _CARD_VIEW = "card, CASE WHEN card_renderer = {r} THEN card_html END"
 CARD_VIEW_SQL = (

@@ -271,9 +271,26 @@ class SQLiteStore:
 
         return self._run(read)
 
-    def set_card(self, info_hash: str, text: str) -> Deferred[None]:
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute(sql.SET_CARD_SQL.format(card="?1", h="?2"), (text, info_hash))
+    def set_card(
+        self, info_hash: str, text: str, owner: str | None = None, signed_namespaces: bool = False
+    ) -> Deferred[bool]:
+        def write(conn: sqlite3.Connection) -> bool:
+            with _transaction(conn):
+                row = conn.execute(sql.CARD_OWNER_SQL.format(m="?1"), (info_hash,)).fetchone()
+                if row is None:
+                    return False
+                key, publisher = row
+                if owner is not None and publisher != owner:
+                    raise NotOwner(info_hash)
+                has_keys = sql.HAS_KEYS_SQL.format(m="?")
+                if (
+                    signed_namespaces
+                    and publisher is not None
+                    and conn.execute(has_keys, (publisher,)).fetchone()
+                ):
+                    raise Unsigned(publisher)
+                conn.execute(sql.SET_CARD_SQL.format(card="?1", h="?2"), (text, key))
+            return True
 
         return self._run(write)
 
