@@ -20,6 +20,7 @@ from registry_kit import (
     make_folder_torrent,
     raw_sql,
 )
+from twisted.internet import defer
 
 from weightless.web.pages import PAGE_SIZE, Pages
 
@@ -793,6 +794,13 @@ async def test_a_card_is_rendered_once_per_write_and_kept(
     assert rendered == ["# First\n"]
     saved = raw_sql(store_url, "SELECT card_html FROM registry WHERE info_hash = ?", (v2("kept"),))
     assert saved == [("<h1>First</h1>\n",)]
+    # views of a new card at once: one renders, the others wait for its HTML
+    await put_card(server, v2("kept"), "# Many\n")
+    pages = [server.get(f"/torrents/{v2('kept')}") for _ in range(5)]
+    for page in await defer.gatherResults([defer.ensureDeferred(p) for p in pages]):
+        assert html(page).select_one("section.card h1").get_text() == "Many"
+    assert rendered == ["# First\n", "# Many\n"]
+    del rendered[1:]
     # a new card: rendered again when next shown, and the old HTML is never shown
     await put_card(server, v2("kept"), "# Second\n")
     for _ in range(3):

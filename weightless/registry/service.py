@@ -172,6 +172,7 @@ class RegistryService:
         self.run_in_thread = run_in_thread
         self.timeout = timeout
         self.registry_key = registry_key.encode("utf-8") if registry_key else None
+        self._renders = defer.DeferredSemaphore(1)  # model cards rendered at once
 
     # -- helpers
 
@@ -301,6 +302,18 @@ class RegistryService:
         rendered off the reactor and kept, so that page views never render a card again
         (256 KiB of Markdown takes seconds). `NotFound` when the entry has no card."""
         key = parse_hash(info_hash)
+        found = await self._guard(self.store.card_view(key, renderer))
+        if found is None:
+            raise NotFound("no model card for this info_hash")
+        html = found[1]
+        if html is None:
+            # one render at a time in this process (a render holds the GIL: the reactor keeps
+            # its share), and views waiting for the same card take the HTML the first kept
+            run = self._renders.run
+            html = await run(lambda: Deferred.fromCoroutine(self._render(key, renderer, render)))
+        return html
+
+    async def _render(self, key: str, renderer: str, render: Callable[[str], str]) -> str:
         found = await self._guard(self.store.card_view(key, renderer))
         if found is None:
             raise NotFound("no model card for this info_hash")
