@@ -836,3 +836,23 @@ async def test_html_of_a_card_replaced_meanwhile_is_not_kept(
     assert await store.card_view(v2("nothing"), "r") is None
     await register(server, "bare", name="bare")
     assert await store.card_view(v2("bare"), "r") is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_repository_of_more_versions_than_listed_says_how_many(server: Server) -> None:
+    for n in range(103):
+        await register(server, f"many{n}", name="many", publisher="acme", version=f"v{n}")
+    page = html(await server.get("/repos/acme/many"))
+    line = page.select_one(".repo-line").get_text()
+    assert line.startswith("103 versions (the newest 100 listed); the latest is v102"), line
+    assert len(page.select("ol.versions li")) == 100
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_empty_publisher_or_name_is_no_repository(server: Server) -> None:
+    await register(server, "someone's", name="llm", publisher="acme")
+    service = server.api.registry
+    assert await service.repository("", "llm") == ([], 0)
+    assert await service.versions("acme", "") == []
+    for path in ("/repos//llm", "/repos/%20/llm", "/repos/acme/"):
+        assert (await server.get(path)).status == 404, path

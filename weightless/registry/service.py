@@ -250,13 +250,18 @@ class RegistryService:
     ) -> list[EntryView]:
         """A repository's entries (this ``publisher`` and ``name``, exactly), newest
         (``created_at``) first; at most MAX_LIMIT (100) of them; [] for none."""
-        query = Search(
-            publisher=check_text(publisher, "publisher"),
-            name=check_text(name, "name"),
-            limit=MAX_LIMIT,
-        )
-        entries, _ = await self.search(query, trackers)
-        return entries
+        return (await self.repository(publisher, name, trackers))[0]
+
+    async def repository(
+        self, publisher: str, name: str, trackers: Sequence[str] = ()
+    ) -> tuple[list[EntryView], int]:
+        """`versions`, and how many entries the repository has in all. An empty publisher
+        or name is no repository (a search would take it as no filter at all)."""
+        publisher, name = check_text(publisher, "publisher"), check_text(name, "name")
+        if not publisher or not name:
+            return [], 0
+        query = Search(publisher=publisher, name=name, limit=MAX_LIMIT)
+        return await self.search(query, trackers)
 
     async def resolve(self, what: str, trackers: Sequence[str] = ()) -> EntryView:
         """The entry ``PUBLISHER/NAME[@VERSION]`` or ``NAME[@VERSION]`` names

@@ -233,7 +233,7 @@ class Pages:
         self._limit(request)
         publisher, name = _repository_parts(request.path)  # a %2F in the publisher stays in it
         try:
-            versions = await self.registry.versions(publisher, name)
+            versions, total = await self.registry.repository(publisher, name)
         except Invalid as e:
             raise PageError(400, f"Not a repository: {e}.") from None
         if not versions:
@@ -247,6 +247,7 @@ class Pages:
             publisher=publisher,
             name=name,
             versions=versions,
+            total=total,
             newest=newest,
             get_command=present.repo_get_command(newest, base),
             card=await self._card(newest["info_hash"]),
