@@ -307,8 +307,11 @@ async def test_a_name_alone_is_not_taken_by_whoever_registered_the_most_lately(
         await add(f"rival{n}", "rival", FIRST + 60 + n)
     with pytest.raises(AmbiguousName, match="more than 100 registry entries are named 'llama'"):
         await service.resolve("llama")
-    with pytest.raises(NotFound):  # beyond the candidates; never a rival's entry
+    # beyond the candidates: never a rival's entry, and the error says where it looked
+    with pytest.raises(NotFound, match=r"among the newest 100 entries .* give the whole info hash"):
         await service.resolve(f"llama@{legit[:8]}")
+    with pytest.raises(NotFound, match=r"^no registry entry is named 'llama' at version 'v9'$"):
+        await service.resolve("llama@v9")  # a label: its own search saw every one
     assert (await service.resolve("llama@v1"))["info_hash"] == legit  # a label's own search
     assert (await service.resolve("meta/llama"))["info_hash"] == legit
     # one publisher's 101 entries of a name: the newest, confirmed by a count

@@ -18,6 +18,7 @@ from weightless.wire.repo import (
     choose,
     confirm,
     confirmations,
+    explain,
     parse_reference,
     searches,
 )
@@ -83,7 +84,7 @@ def _named(registry: Registry, what: str) -> Entry:
         return chosen
     except NoMatch as e:
         raise ClientError(
-            f"{e} at {registry.tracker.url} "
+            f"{explain(ref, e, pages)} at {registry.tracker.url} "
             "(names match exactly; `weightless search` finds by substring)"
         ) from None
     except ResolveError as e:

@@ -55,6 +55,7 @@ from weightless.wire.repo import (
     choose,
     confirm,
     confirmations,
+    explain,
     parse_reference,
     searches,
 )
@@ -288,7 +289,7 @@ class RegistryService:
                 confirm(ref, wanted, total)
             return chosen
         except NoMatch as e:
-            raise NotFound(str(e)) from None
+            raise NotFound(str(explain(ref, e, pages))) from None
         except Ambiguous as e:
             raise AmbiguousName(str(e)) from None
 

@@ -179,6 +179,16 @@ def confirmations(ref: Reference, chosen: Entry, pages: Iterable[Page]) -> list[
     return wanted
 
 
+def explain(ref: Reference, error: NoMatch, pages: Iterable[Page]) -> NoMatch:
+    """``error``, saying where a hash prefix was looked for when a search listed fewer entries
+    than match (an older entry's prefix is not among the candidates)."""
+    if ref.version is None or _labels_only(ref) or all(p.total <= p.listed for p in pages):
+        return error
+    return NoMatch(
+        f"{error} among the newest {CANDIDATES} entries of that name; give the whole info hash"
+    )
+
+
 def _labels_only(ref: Reference) -> bool:
     """``@VERSION`` that can only be a label (not hex, so no hash prefix)."""
     return ref.version is not None and HASH_PREFIX.fullmatch(ref.version) is None
