@@ -370,3 +370,38 @@ async def test_the_store_checks_signed_namespaces_in_the_write_itself(store_url:
         assert found is not None and found.verified is True
     finally:
         await store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_store_checks_who_may_write_a_card_in_the_write_itself(store_url: str) -> None:
+    """A card write, like an entry's, checks the owner and the publisher's keys in the write:
+    an entry that changed hands, or a publisher trusted, between the service's call and the
+    write keeps its card."""
+    store = make_store(store_url)
+    await store.open()
+    try:
+        await store.upsert(Entry(V2, "theirs", V1, publisher="mistralai"))
+        assert await store.set_card(V1, "# theirs", owner="mistralai") is True  # either hash
+        for h in (V2, V1):
+            with pytest.raises(NotOwner):
+                await store.set_card(h, "# mine", owner="meta")
+        assert await store.card(V2) == "# theirs"
+        await store.set_trusted_keys("mistralai", [PUB])
+        with pytest.raises(Unsigned, match=r"^mistralai$"):
+            await store.set_card(V2, "# anyone's", signed_namespaces=True)
+        assert await store.card(V2) == "# theirs"
+        # its own token, and the operator, may
+        assert await store.set_card(V2, "# own", owner="mistralai") is True
+        assert await store.set_card(V1, "# operator's") is True
+        assert await store.card(V1) == "# operator's"
+        missing = hashlib.sha256(b"missing").hexdigest()
+        assert await store.set_card(missing, "# x", owner="meta") is False
+        assert await store.set_card(missing, "# x", signed_namespaces=True) is False
+        # an entry without a publisher: no token owns it, anyone else may
+        bare = hashlib.sha256(b"bare").hexdigest()
+        await store.upsert(Entry(bare, "bare"))
+        with pytest.raises(NotOwner):
+            await store.set_card(bare, "# x", owner="meta")
+        assert await store.set_card(bare, "# x", signed_namespaces=True) is True
+    finally:
+        await store.close()

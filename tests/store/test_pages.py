@@ -20,6 +20,7 @@ from registry_kit import (
     make_folder_torrent,
     raw_sql,
 )
+from twisted.internet import defer
 
 from weightless.web.pages import PAGE_SIZE, Pages
 
@@ -770,3 +771,90 @@ async def test_a_publisher_with_a_slash_has_its_repository_page(server: Server) 
     assert listed_versions(repo) == ["v1"]
     # `get Org/Team/llm` would look for Team/llm of Org: the command names the hash
     assert repo.select_one("#get-command")["value"].startswith(f"weightless get {v2('slash')}")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_card_is_rendered_once_per_write_and_kept(
+    server: Server, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a page view must not render Markdown (256 KiB of it takes seconds of CPU): the HTML is
+    # made the first time the card is shown after each write, and kept in the database
+    from weightless.web import card
+
+    rendered: list[str] = []
+
+    def counting(text: str) -> str:
+        rendered.append(text)
+        return real(text)
+
+    real = card.render
+    monkeypatch.setattr(card, "render", counting)
+    await register(server, "kept", name="kept", publisher="acme", version="v1")
+    await put_card(server, v2("kept"), "# First\n")
+    for path in (f"/torrents/{v2('kept')}", f"/torrents/{v1('kept')}", "/repos/acme/kept") * 3:
+        assert html(await server.get(path)).select_one("section.card h1").get_text() == "First"
+    assert rendered == ["# First\n"]
+    saved = raw_sql(store_url, "SELECT card_html FROM registry WHERE info_hash = ?", (v2("kept"),))
+    assert saved == [("<h1>First</h1>\n",)]
+    # views of a new card at once: one renders, the others wait for its HTML
+    await put_card(server, v2("kept"), "# Many\n")
+    pages = [server.get(f"/torrents/{v2('kept')}") for _ in range(5)]
+    for page in await defer.gatherResults([defer.ensureDeferred(p) for p in pages]):
+        assert html(page).select_one("section.card h1").get_text() == "Many"
+    assert rendered == ["# First\n", "# Many\n"]
+    del rendered[1:]
+    # a new card: rendered again when next shown, and the old HTML is never shown
+    await put_card(server, v2("kept"), "# Second\n")
+    for _ in range(3):
+        page = html(await server.get("/repos/acme/kept"))
+        assert page.select_one("section.card h1").get_text() == "Second"
+    assert rendered == ["# First\n", "# Second\n"]
+    # HTML of another renderer (an upgrade that changes the HTML) is not used
+    raw_sql(
+        store_url, "UPDATE registry SET card_html = ?, card_renderer = ?", ("<h1>x</h1>", "old")
+    )
+    assert html(await server.get("/repos/acme/kept")).select_one("section.card h1").get_text() == (
+        "Second"
+    )
+    assert len(rendered) == 3
+    # the card as written is what the API still answers
+    r = await server.get("/api/registry/card", info_hash=v2("kept"))
+    assert r.body == b"# Second\n"
+
+
+@pytest_twisted.ensureDeferred
+async def test_html_of_a_card_replaced_meanwhile_is_not_kept(
+    server: Server, store_url: str
+) -> None:
+    store = server.store
+    await register(server, "race", name="race", publisher="acme")
+    await put_card(server, v2("race"), "# New\n")
+    # a page rendered the card before it was replaced: its HTML is dropped
+    await store.save_card_html(v2("race"), "# Old\n", "r", "<h1>Old</h1>")
+    assert await store.card_view(v2("race"), "r") == ("# New\n", None)
+    await store.save_card_html(v1("race"), "# New\n", "r", "<h1>New</h1>")
+    assert await store.card_view(v1("race"), "r") == ("# New\n", "<h1>New</h1>")
+    assert await store.card_view(v2("race"), "other") == ("# New\n", None)
+    assert await store.card_view(v2("nothing"), "r") is None
+    await register(server, "bare", name="bare")
+    assert await store.card_view(v2("bare"), "r") is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_repository_of_more_versions_than_listed_says_how_many(server: Server) -> None:
+    for n in range(103):
+        await register(server, f"many{n}", name="many", publisher="acme", version=f"v{n}")
+    page = html(await server.get("/repos/acme/many"))
+    line = page.select_one(".repo-line").get_text()
+    assert line.startswith("103 versions (the newest 100 listed); the latest is v102"), line
+    assert len(page.select("ol.versions li")) == 100
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_empty_publisher_or_name_is_no_repository(server: Server) -> None:
+    await register(server, "someone's", name="llm", publisher="acme")
+    service = server.api.registry
+    assert await service.repository("", "llm") == ([], 0)
+    assert await service.versions("acme", "") == []
+    for path in ("/repos//llm", "/repos/%20/llm", "/repos/acme/"):
+        assert (await server.get(path)).status == 404, path

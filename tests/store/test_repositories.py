@@ -267,9 +267,9 @@ async def test_versions_newest_first_and_resolution(tracker: Tracker) -> None:
     assert await resolved(f"meta/llama@{v1_prefix}") == hashes["b"]
     assert await resolved("llama-2") == hashes["e"]
     assert await resolved("llama-2@v1") == hashes["e"]
-    # the entry literally named "meta/llama@v1" is a candidate beside meta's v1: two publishers
-    with pytest.raises(AmbiguousName):
-        await service.resolve("meta/llama@v1")
+    # the entry literally named "meta/llama@v1" (of no publisher) does not make meta's own
+    # v1 ambiguous: the repository wins over whole names
+    assert await resolved("meta/llama@v1") == hashes["a"]
     with pytest.raises(AmbiguousName, match="meta/llama, someone/llama"):
         await service.resolve("llama")
     assert await resolved("llama@v2") == hashes["b"]  # only meta has v2
@@ -282,3 +282,46 @@ async def test_versions_newest_first_and_resolution(tracker: Tracker) -> None:
     ):
         with pytest.raises(NotFound):
             await service.resolve(missing)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_name_alone_is_not_taken_by_whoever_registered_the_most_lately(
+    tracker: Tracker,
+) -> None:
+    # meta's llama, then 100 newer entries named llama by another publisher: the newest
+    # hundred (one search's candidates) are all the rival's, but the name has two publishers
+    server = await tracker.start()
+    service = server.api.registry
+
+    async def add(seed: str, publisher: str, at: float, version: str | None = None) -> str:
+        tracker.clock.now = at
+        h = hashlib.sha256(seed.encode()).hexdigest()
+        doc = {"info_hash": h, "name": "llama", "publisher": publisher}
+        if version is not None:
+            doc["version"] = version
+        assert (await server.post_json(doc)).status == 201
+        return h
+
+    legit = await add("meta", "meta", FIRST, "v1")
+    for n in range(100):
+        await add(f"rival{n}", "rival", FIRST + 60 + n)
+    with pytest.raises(AmbiguousName, match="more than 100 registry entries are named 'llama'"):
+        await service.resolve("llama")
+    # beyond the candidates: never a rival's entry, and the error says where it looked
+    with pytest.raises(NotFound, match=r"among the newest 100 entries .* give the whole info hash"):
+        await service.resolve(f"llama@{legit[:8]}")
+    with pytest.raises(NotFound, match=r"^no registry entry is named 'llama' at version 'v9'$"):
+        await service.resolve("llama@v9")  # a label: its own search saw every one
+    assert (await service.resolve("llama@v1"))["info_hash"] == legit  # a label's own search
+    assert (await service.resolve("meta/llama"))["info_hash"] == legit
+    # one publisher's 101 entries of a name: the newest, confirmed by a count
+    await add("rival-last", "rival", FIRST + 600)
+    await add("meta-gone", "meta", FIRST + 1)
+    r = await server.request("DELETE", "/api/registry", info_hash=legit)
+    assert r.status == 200, r.body
+    r = await server.request(
+        "DELETE", "/api/registry", info_hash=hashlib.sha256(b"meta-gone").hexdigest()
+    )
+    assert r.status == 200, r.body
+    newest = hashlib.sha256(b"rival-last").hexdigest()
+    assert (await service.resolve("llama"))["info_hash"] == newest

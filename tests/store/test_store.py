@@ -67,6 +67,27 @@ async def test_a_v1_hash_belongs_to_one_entry(store: IStore) -> None:
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_hash_keys_one_entry_in_either_column(store: IStore) -> None:
+    # what another worker or machine may write before this one's catalog knows of it: the
+    # store itself refuses a second entry of a hash that another entry has in the other column
+    await store.upsert(Entry(V2, "hybrid", V1, publisher="bob"))
+    with pytest.raises(Conflict):
+        await store.upsert(Entry(V1, "v1 only", publisher="alice"))  # the hybrid's v1 hash
+    found = await store.entry(V1)
+    assert found is not None and found.info_hash == V2 and found.publisher == "bob"
+    lone = hashlib.sha1(b"lone").hexdigest()
+    await store.upsert(Entry(lone, "v1 only", publisher="bob"))
+    with pytest.raises(Conflict):
+        await store.upsert(Entry(OTHER, "hybrid", lone, publisher="alice"))  # its v1 is taken
+    assert await store.entry(OTHER) is None
+    found = await store.entry(lone)
+    assert found is not None and found.info_hash == lone and found.publisher == "bob"
+    # an entry's own rewrite is no conflict
+    await store.upsert(Entry(V2, "hybrid", V1, publisher="bob", version="v2"))
+    await store.upsert(Entry(lone, "v1 only", publisher="bob", version="v2"))
+
+
+@pytest_twisted.ensureDeferred
 async def test_the_store_itself_refuses_a_blocked_hash(store: IStore) -> None:
     """Whatever raced past the API's in-memory check (a takedown made meanwhile, here or on
     another machine), a blocked hash is never stored."""

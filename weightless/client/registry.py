@@ -163,10 +163,18 @@ class Registry:
             raise self._fail(response, f"fetching the .torrent of {info_hash}")
         return response.body
 
-    def _write_headers(self, content_type: str) -> dict[str, str]:
-        headers = {"Content-Type": content_type}
+    def _write_headers(self, content_type: str) -> dict[str, str | bytes]:
+        """The headers of a write: the key as UTF-8 (a publisher token's name may be any
+        text, ``mistral-é.<hex>``); `ClientError` for a key no header can carry."""
+        headers: dict[str, str | bytes] = {"Content-Type": content_type}
         if self.api_key:
-            headers["X-Weightless-Key"] = self.api_key
+            key = self.api_key.encode("utf-8", "surrogateescape")
+            if any(b < 0x20 or b == 0x7F for b in key) or key != key.strip():
+                raise ClientError(
+                    "the API key (--api-key, WL_API_KEY) has a control character or space at "
+                    "an end: give the registry key or the token as `weightless token` printed it"
+                )
+            headers["X-Weightless-Key"] = key
         return headers
 
     def put_card(self, info_hash: str, text: str) -> None:

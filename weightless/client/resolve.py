@@ -11,7 +11,17 @@ import libtorrent as lt
 
 from weightless.client.errors import ClientError
 from weightless.client.registry import Entry, Registry
-from weightless.wire.repo import NoMatch, ResolveError, choose, parse_reference, searches
+from weightless.wire.repo import (
+    NoMatch,
+    Page,
+    ResolveError,
+    choose,
+    confirm,
+    confirmations,
+    explain,
+    parse_reference,
+    searches,
+)
 
 _HEX = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
 
@@ -62,13 +72,19 @@ def _named(registry: Registry, what: str) -> Entry:
     (`weightless.wire.repo`): the newest entry of the repository, or the given version."""
     ref = parse_reference(what)
     found: list[Entry] = []
+    pages: list[Page] = []
     for params in searches(ref):
-        found.extend(registry.search_by(params).entries)
+        page = registry.search_by(params)
+        found.extend(page.entries)
+        pages.append(Page(params, page.total, len(page.entries)))
     try:
-        return dict(choose(ref, found))
+        chosen = dict(choose(ref, found))
+        for wanted in confirmations(ref, chosen, pages):
+            confirm(ref, wanted, registry.search_by(wanted.params).total)
+        return chosen
     except NoMatch as e:
         raise ClientError(
-            f"{e} at {registry.tracker.url} "
+            f"{explain(ref, e, pages)} at {registry.tracker.url} "
             "(names match exactly; `weightless search` finds by substring)"
         ) from None
     except ResolveError as e:

@@ -234,6 +234,15 @@ class PostgresStore:
             "SELECT pg_advisory_xact_lock(hashtext('weightless-publisher:' || %s))", (publisher,)
         )
 
+    async def _lock_hashes(self, cursor: Cursor, hashes: list[str]) -> None:
+        """Serialize writes of entries sharing a hash (in order, so two never wait on each
+        other): the check that no other entry holds one of them then sees any such write
+        that committed first, whichever column it put the hash in."""
+        for h in sorted(set(hashes)):
+            await cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('weightless-hash:' || %s))", (h,)
+            )
+
     # -- lifecycle
 
     def open(self) -> Deferred[None]:
@@ -422,6 +431,10 @@ class PostgresStore:
                 unsigned = cursor.fetchone()
                 if unsigned is not None:
                     raise Unsigned(unsigned[0])
+            await self._lock_hashes(cursor, entry.hashes())
+            await cursor.execute(sql.TAKEN_SQL.format(m="%s"), sql.taken_params(entry))
+            if cursor.fetchone():
+                raise Conflict(entry.info_hash)
             await cursor.execute(sql.upsert_sql("%s"), params)
             row = cursor.fetchone()
             if row is None:
@@ -553,9 +566,44 @@ class PostgresStore:
         d = self._query(sql.CARD_SQL.format(m="%(h)s") + " LIMIT 1", {"h": info_hash})
         return d.addCallback(lambda rows: rows[0][0] if rows else None)
 
-    def set_card(self, info_hash: str, text: str) -> Deferred[None]:
-        query = sql.SET_CARD_SQL.format(card="%(card)s", h="%(h)s")
-        values = {"card": text, "h": info_hash}
+    def set_card(
+        self, info_hash: str, text: str, owner: str | None = None, signed_namespaces: bool = False
+    ) -> Deferred[bool]:
+        async def write(cursor: Cursor) -> bool:
+            # the row locked against a change of hands, then its publisher's lock against a
+            # change of trust, before either is checked
+            await cursor.execute(
+                "SELECT info_hash, publisher FROM registry "
+                "WHERE info_hash = %(h)s OR v1_info_hash = %(h)s FOR UPDATE",
+                {"h": info_hash},
+            )
+            row = cursor.fetchone()
+            if row is None:
+                return False
+            key, publisher = row
+            if owner is not None and publisher != owner:
+                raise NotOwner(info_hash)
+            if signed_namespaces and publisher is not None:
+                await self._lock_publisher(cursor, publisher)
+                await cursor.execute(sql.HAS_KEYS_SQL.format(m="%s"), (publisher,))
+                if cursor.fetchone():
+                    raise Unsigned(publisher)
+            query = sql.SET_CARD_SQL.format(card="%s", h="%s")
+            await cursor.execute(query, (text, key))
+            return True
+
+        return self._transaction(write)
+
+    def card_view(self, info_hash: str, renderer: str) -> Deferred[tuple[str, str | None] | None]:
+        query = sql.CARD_VIEW_SQL.format(m="%(h)s", r="%(r)s") + " LIMIT 1"
+        d = self._query(query, {"h": info_hash, "r": renderer})
+        return d.addCallback(lambda rows: (rows[0][0], rows[0][1]) if rows else None)
+
+    def save_card_html(self, info_hash: str, card: str, renderer: str, html: str) -> Deferred[None]:
+        query = sql.SAVE_CARD_HTML_SQL.format(
+            html="%(html)s", r="%(r)s", h="%(h)s", card="%(card)s"
+        )
+        values = {"html": html, "r": renderer, "h": info_hash, "card": card}
         d: Deferred[Any] = self._run(lambda c: c.runOperation(query, values))
         return d.addCallback(lambda _: None)
 

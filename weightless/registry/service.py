@@ -48,7 +48,17 @@ from weightless.tracker.accounting import PendingWrites
 from weightless.tracker.catalog import wire_hashes
 from weightless.wire.card import MAX_CARD_BYTES
 from weightless.wire.passkey import token_publisher, valid_user_id
-from weightless.wire.repo import Ambiguous, NoMatch, choose, parse_reference, searches
+from weightless.wire.repo import (
+    Ambiguous,
+    NoMatch,
+    Page,
+    choose,
+    confirm,
+    confirmations,
+    explain,
+    parse_reference,
+    searches,
+)
 
 __all__ = [
     "ANYONE",
@@ -155,6 +165,7 @@ class RegistryService:
         self.run_in_thread = run_in_thread
         self.timeout = timeout
         self.registry_key = registry_key.encode("utf-8") if registry_key else None
+        self._renders = defer.DeferredSemaphore(1)  # model cards rendered at once
 
     # -- helpers
 
@@ -234,13 +245,18 @@ class RegistryService:
     ) -> list[EntryView]:
         """A repository's entries (this ``publisher`` and ``name``, exactly), newest
         (``created_at``) first; at most MAX_LIMIT (100) of them; [] for none."""
-        query = Search(
-            publisher=check_text(publisher, "publisher"),
-            name=check_text(name, "name"),
-            limit=MAX_LIMIT,
-        )
-        entries, _ = await self.search(query, trackers)
-        return entries
+        return (await self.repository(publisher, name, trackers))[0]
+
+    async def repository(
+        self, publisher: str, name: str, trackers: Sequence[str] = ()
+    ) -> tuple[list[EntryView], int]:
+        """`versions`, and how many entries the repository has in all. An empty publisher
+        or name is no repository (a search would take it as no filter at all)."""
+        publisher, name = check_text(publisher, "publisher"), check_text(name, "name")
+        if not publisher or not name:
+            return [], 0
+        query = Search(publisher=publisher, name=name, limit=MAX_LIMIT)
+        return await self.search(query, trackers)
 
     async def resolve(self, what: str, trackers: Sequence[str] = ()) -> EntryView:
         """The entry ``PUBLISHER/NAME[@VERSION]`` or ``NAME[@VERSION]`` names
@@ -251,16 +267,23 @@ class RegistryService:
         if not ref.name:
             raise NotFound("no registry entry has an empty name")
         found: list[EntryView] = []
+        pages: list[Page] = []
         for params in searches(ref):
             try:
                 query = parse_search(params)
             except Invalid:
                 continue  # a part that cannot be a name or version matches nothing
-            found += (await self.search(query, trackers))[0]
+            listed, total = await self.search(query, trackers)
+            found += listed
+            pages.append(Page(params, total, len(listed)))
         try:
-            return dict(choose(ref, found))
+            chosen = dict(choose(ref, found))
+            for wanted in confirmations(ref, chosen, pages):
+                _, total = await self._guard(self.store.search(parse_search(wanted.params)))
+                confirm(ref, wanted, total)
+            return chosen
         except NoMatch as e:
-            raise NotFound(str(e)) from None
+            raise NotFound(str(explain(ref, e, pages))) from None
         except Ambiguous as e:
             raise AmbiguousName(str(e)) from None
 
@@ -270,6 +293,35 @@ class RegistryService:
         if text is None:
             raise NotFound("no model card for this info_hash")
         return text
+
+    async def card_html(
+        self, info_hash: str | None, renderer: str, render: Callable[[str], str]
+    ) -> str:
+        """The entry's model card as ``render`` (named ``renderer``) makes it HTML: the HTML
+        kept with the card, or, the first time it is asked for after each write of the card,
+        rendered off the reactor and kept, so that page views never render a card again
+        (256 KiB of Markdown takes seconds). `NotFound` when the entry has no card."""
+        key = parse_hash(info_hash)
+        found = await self._guard(self.store.card_view(key, renderer))
+        if found is None:
+            raise NotFound("no model card for this info_hash")
+        html = found[1]
+        if html is None:
+            # one render at a time in this process (a render holds the GIL: the reactor keeps
+            # its share), and views waiting for the same card take the HTML the first kept
+            run = self._renders.run
+            html = await run(lambda: Deferred.fromCoroutine(self._render(key, renderer, render)))
+        return html
+
+    async def _render(self, key: str, renderer: str, render: Callable[[str], str]) -> str:
+        found = await self._guard(self.store.card_view(key, renderer))
+        if found is None:
+            raise NotFound("no model card for this info_hash")
+        text, html = found
+        if html is None:
+            html = await self.run_in_thread(render, text)
+            await self._guard(self.store.save_card_html(key, text, renderer, html))
+        return html
 
     async def metadata(self, info_hash: str | None) -> str:
         """The /meta document of the stored .torrent (JSON text: name, piece_length,
@@ -357,18 +409,26 @@ class RegistryService:
             text = check_text(body.decode("utf-8"), "card")
         except UnicodeDecodeError:
             raise Invalid("a model card must be UTF-8 text") from None
-        entry = await self._guard(self.store.entry(key))
-        if entry is None:
+        # who owns the entry, and whether its publisher has keys, are checked in the write
+        write = self.store.set_card(
+            key,
+            text,
+            owner=writer.publisher,
+            signed_namespaces=not writer.operator and writer.publisher is None,
+        )
+
+        def keyed(failure: Failure) -> None:
+            failure.trap(Unsigned)
+            raise Forbidden(
+                f"cards of {failure.value}'s entries need its token or the registry key"
+            )
+
+        try:
+            found = await self._guard(write.addErrback(keyed))
+        except _NotOwner:
+            raise Forbidden(_NOT_OWNER.format(writer.publisher)) from None
+        if not found:
             raise NotFound("info_hash not found")
-        if writer.publisher is not None:
-            self._owns(writer, entry)
-        elif not writer.operator and entry.publisher is not None:
-            keys: list[str] = await self._guard(self.store.trusted_keys(entry.publisher))
-            if keys:
-                raise Forbidden(
-                    f"cards of {entry.publisher}'s entries need its token or the registry key"
-                )
-        await self._guard(self.store.set_card(entry.info_hash, text))
 
     async def trust(self, publisher: str, body: bytes, writer: Writer = ANYONE) -> list[str]:
         """Replace the keys trusted for a publisher with those of ``body``

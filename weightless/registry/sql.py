@@ -150,7 +150,28 @@ CARD_SQL = (
     "SELECT card FROM registry WHERE info_hash = {m} "
     "UNION ALL SELECT card FROM registry WHERE v1_info_hash = {m}"
 )
-SET_CARD_SQL = "UPDATE registry SET card = {card} WHERE info_hash = {h}"
+# a new card drops the HTML rendered from the one before
+SET_CARD_SQL = (
+    "UPDATE registry SET card = {card}, card_html = NULL, card_renderer = NULL "
+    "WHERE info_hash = {h}"
+)
+# the key and publisher of the entry with a hash, whose card a write is about to set
+CARD_OWNER_SQL = (
+    "SELECT info_hash, publisher FROM registry WHERE info_hash = {m} "
+    "UNION ALL SELECT info_hash, publisher FROM registry WHERE v1_info_hash = {m}"
+)
+HAS_KEYS_SQL = "SELECT 1 FROM publisher_keys WHERE publisher = {m} LIMIT 1"
+# (card, its HTML when rendered by renderer {r}, else NULL) of the entry with a hash
+_CARD_VIEW = "card, CASE WHEN card_renderer = {r} THEN card_html END"
+CARD_VIEW_SQL = (
+    f"SELECT {_CARD_VIEW} FROM registry WHERE info_hash = {{m}} AND card IS NOT NULL "
+    f"UNION ALL SELECT {_CARD_VIEW} FROM registry WHERE v1_info_hash = {{m}} AND card IS NOT NULL"
+)
+# keeps the HTML only if the card it was rendered from is still the entry's
+SAVE_CARD_HTML_SQL = (
+    "UPDATE registry SET card_html = {html}, card_renderer = {r} "
+    "WHERE (info_hash = {h} OR v1_info_hash = {h}) AND card = {card}"
+)
 
 # Signed namespaces: the publishers, of the entry's and of the stored row's, that have trusted
 # keys and none of them is the entry's new publisher_key (NULL for an unsigned write): any row
@@ -165,6 +186,19 @@ UNSIGNED_SQL = (
 def unsigned_params(entry: Entry) -> tuple[Any, ...]:
     key = entry.publisher_key if entry.signature else None
     return (entry.publisher, entry.info_hash, key)
+
+
+# another entry holding a hash of this one in the other column: a v1-only entry keyed by a
+# hybrid's v1 hash, or a hybrid whose v1 hash keys a v1-only entry (the in-memory catalog
+# refuses these first, but another worker or machine may have written one a moment before)
+TAKEN_SQL = (
+    "SELECT 1 FROM registry WHERE v1_info_hash = {m} AND info_hash <> {m} "
+    "UNION ALL SELECT 1 FROM registry WHERE info_hash = {m}"
+)
+
+
+def taken_params(entry: Entry) -> tuple[Any, ...]:
+    return (entry.info_hash, entry.info_hash, entry.v1_info_hash)
 
 
 BLOCKED_SQL = "SELECT 1 FROM blocklist WHERE info_hash IN ({m}, {m}, {m})"

@@ -196,6 +196,9 @@ class SQLiteStore:
                     ).fetchone()
                     if unsigned is not None:
                         raise Unsigned(unsigned[0])
+                taken = sql.TAKEN_SQL.format(m="?")
+                if conn.execute(taken, sql.taken_params(entry)).fetchone():
+                    raise Conflict(entry.info_hash)
                 row = conn.execute(sql.upsert_sql("?"), params).fetchone()
                 if row is None:
                     blocked = sql.BLOCKED_SQL.format(m="?")
@@ -282,9 +285,41 @@ class SQLiteStore:
 
         return self._run(read)
 
-    def set_card(self, info_hash: str, text: str) -> Deferred[None]:
+    def set_card(
+        self, info_hash: str, text: str, owner: str | None = None, signed_namespaces: bool = False
+    ) -> Deferred[bool]:
+        def write(conn: sqlite3.Connection) -> bool:
+            with _transaction(conn):
+                row = conn.execute(sql.CARD_OWNER_SQL.format(m="?1"), (info_hash,)).fetchone()
+                if row is None:
+                    return False
+                key, publisher = row
+                if owner is not None and publisher != owner:
+                    raise NotOwner(info_hash)
+                has_keys = sql.HAS_KEYS_SQL.format(m="?")
+                if (
+                    signed_namespaces
+                    and publisher is not None
+                    and conn.execute(has_keys, (publisher,)).fetchone()
+                ):
+                    raise Unsigned(publisher)
+                conn.execute(sql.SET_CARD_SQL.format(card="?1", h="?2"), (text, key))
+            return True
+
+        return self._run(write)
+
+    def card_view(self, info_hash: str, renderer: str) -> Deferred[tuple[str, str | None] | None]:
+        def read(conn: sqlite3.Connection) -> tuple[str, str | None] | None:
+            query = sql.CARD_VIEW_SQL.format(m="?1", r="?2")
+            row = conn.execute(query, (info_hash, renderer)).fetchone()
+            return None if row is None else (row[0], row[1])
+
+        return self._run(read)
+
+    def save_card_html(self, info_hash: str, card: str, renderer: str, html: str) -> Deferred[None]:
         def write(conn: sqlite3.Connection) -> None:
-            conn.execute(sql.SET_CARD_SQL.format(card="?1", h="?2"), (text, info_hash))
+            query = sql.SAVE_CARD_HTML_SQL.format(html="?1", r="?2", h="?3", card="?4")
+            conn.execute(query, (html, renderer, info_hash, card))
 
         return self._run(write)
 

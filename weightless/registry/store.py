@@ -123,9 +123,22 @@ class IStore(Interface):
         """The model card (Markdown) of the entry with this info_hash or v1_info_hash, or None
         when there is no entry or it has no card."""
 
-    def set_card(info_hash: str, text: str) -> Deferred[None]:
-        """Store the card of the entry keyed by ``info_hash`` (kept by upserts, removed with
-        the entry)."""
+    def set_card(
+        info_hash: str, text: str, owner: str | None = None, signed_namespaces: bool = False
+    ) -> Deferred[bool]:
+        """Store the card of the entry with this info_hash or v1_info_hash (kept by upserts,
+        removed with the entry); False when there is no such entry. Checked in the write
+        itself: with ``owner``, NotOwner unless the entry's publisher is ``owner``; with
+        ``signed_namespaces``, Unsigned (naming it) when the entry's publisher has trusted
+        keys."""
+
+    def card_view(info_hash: str, renderer: str) -> Deferred[tuple[str, str | None] | None]:
+        """(the card, its HTML as ``renderer`` rendered it, or None when none such is kept) of
+        the entry with this info_hash or v1_info_hash; None without an entry or a card."""
+
+    def save_card_html(info_hash: str, card: str, renderer: str, html: str) -> Deferred[None]:
+        """Keep the HTML ``renderer`` made of ``card``, unless the entry's card is another by
+        now (a write in between); replaced by the next card."""
 
     def search(query: Search) -> Deferred[tuple[list[Entry], int]]:
         """One page of matching entries and how many match in all."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections import OrderedDict
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -43,7 +42,6 @@ from weightless.wire.units import human_size
 
 PAGE_SIZE = 20
 MAX_PAGE = 10**9
-CARD_CACHE = 64  # model cards kept rendered (each at most 256 KiB of Markdown)
 REFRESH_SECONDS = 5  # how often live.js re-reads an entry's counts while the page is visible
 CSP = (
     b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -104,7 +102,6 @@ class Pages:
         self.reactor = reactor
         self.passkeys = passkeys  # plain /announce is refused: magnets need the user's passkey
         self.static = load_static()
-        self._cards: OrderedDict[bytes, str] = OrderedDict()  # SHA-256 of a card: its HTML
         self.env = Environment(
             loader=PackageLoader("weightless.web", "templates"),
             autoescape=select_autoescape(default=True),
@@ -239,7 +236,7 @@ class Pages:
         self._limit(request)
         publisher, name = _repository_parts(request.path)  # a %2F in the publisher stays in it
         try:
-            versions = await self.registry.versions(publisher, name)
+            versions, total = await self.registry.repository(publisher, name)
         except Invalid as e:
             raise PageError(400, f"Not a repository: {e}.") from None
         if not versions:
@@ -253,30 +250,19 @@ class Pages:
             publisher=publisher,
             name=name,
             versions=versions,
+            total=total,
             newest=newest,
-            # PUBLISHER/NAME splits at the first "/": a publisher with one gets the hash
-            get_command=present.get_command(newest, base)
-            if "/" in publisher
-            else present.repo_get_command(publisher, name, base),
+            get_command=present.repo_get_command(newest, base),
             card=await self._card(newest["info_hash"]),
         )
 
     async def _card(self, info_hash: str) -> Markup | None:
-        """The entry's model card as HTML (``weightless.web.card``), or None when it has none.
-        Rendered off the reactor (a 256 KiB card takes a while), and kept for the next view."""
+        """The entry's model card as HTML (``weightless.web.card``), or None when it has none:
+        rendered once per card, off the reactor, and kept in the database with it."""
         try:
-            text = await self.registry.card(info_hash)
+            html = await self.registry.card_html(info_hash, card.RENDERER, card.render)
         except NotFound:
             return None
-        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
-        html = self._cards.get(digest)
-        if html is None:
-            html = await self.registry.run_in_thread(card.render, text)
-            self._cards[digest] = html
-            if len(self._cards) > CARD_CACHE:
-                self._cards.popitem(last=False)
-        else:
-            self._cards.move_to_end(digest)
         return Markup(html)  # markdown-it's output, raw HTML off (weightless.web.card)
 
     @app.route("/static/<name>", methods=["GET"])

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from weightless.torrent.magnet import magnet_uri
 from weightless.wire import route
+from weightless.wire.repo import Reference, parse_reference
 
 _HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,253})|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?")
 
@@ -122,9 +123,16 @@ def file_get_command(
     return route.get_command(entry["info_hash"], base_url, [chosen])
 
 
-def repo_get_command(publisher: str, name: str, base_url: str) -> str:
-    """The `weightless get PUBLISHER/NAME` command (the newest version), quoted for a shell."""
-    return route.get_command(shlex.quote(f"{publisher}/{name}"), base_url)
+def repo_get_command(newest: Mapping[str, Any], base_url: str) -> str:
+    """The `weightless get PUBLISHER/NAME` command (the newest version, ``newest``), quoted
+    for a shell; the newest entry's hash instead when ``PUBLISHER/NAME`` would read back as
+    another reference (`weightless.wire.repo`): a ``/`` in the publisher, a name ending in
+    ``@`` and a VERSION, space at either end."""
+    publisher, name = str(newest["publisher"]), str(newest["name"])
+    what = f"{publisher}/{name}"
+    if what.strip() != what or parse_reference(what) != Reference(publisher, name, None, what):
+        return get_command(newest, base_url)
+    return route.get_command(shlex.quote(what), base_url)
 
 
 def when(created_at: str | None) -> str:

@@ -12,6 +12,8 @@ import hmac
 import re
 from collections import OrderedDict
 
+from weightless.wire.text import describe, unsafe_char
+
 _USER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 _CACHE = 10_000
 
@@ -43,9 +45,18 @@ PUBLISHER_PREFIX = "publisher:"  # keeps a token apart from a passkey made with 
 
 def publisher_token(registry_key: bytes, publisher: str) -> str:
     """The X-Weightless-Key a publisher writes its own entries with (see `signed_name`).
-    ValueError for an empty publisher name or one with a NUL character."""
-    if not publisher or "\x00" in publisher:
-        raise ValueError("publisher must be a non-empty name without NUL characters")
+    ValueError for a name no header can carry or people must not be shown: empty, space at
+    either end, or a character of ``weightless.wire.text.unsafe_char`` (controls, NUL, bidi
+    overrides), or not encodable as UTF-8."""
+    bad = unsafe_char(publisher)
+    if bad is not None:
+        raise ValueError(f"publisher must not contain {describe(bad)}")
+    if not publisher or publisher != publisher.strip():
+        raise ValueError("publisher must be a non-empty name without space at either end")
+    try:
+        publisher.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("publisher must be valid Unicode text") from None
     return f"{publisher}.{signature(registry_key, PUBLISHER_PREFIX + publisher)}"
 
 

@@ -5,11 +5,16 @@ A repository is the entries with the same ``publisher`` and ``name``. ``PUBLISHE
 its newest entry (``created_at``, RFC 3339 UTC, which sorts as text); ``@VERSION`` a given one:
 its ``version`` label, or a prefix of at least 8 hex characters of either info hash. ``NAME``
 alone does the same among the entries named NAME when they share one publisher; several
-publishers are an error that lists them. An entry whose whole name equals WHAT still matches.
+publishers are an error that lists them. An entry whose whole name equals WHAT still matches
+(for ``PUBLISHER/NAME``, only when that repository has no entry of the version asked for: a
+publisher's name cannot be made ambiguous by registering it as a name).
 
 Pure: entries are RegistryEntry mappings (as the API answers them) in, one entry out. The caller
 fetches the candidates with the searches of `searches` (the registry's exact ``name``,
-``publisher`` and ``version`` parameters)."""
+``publisher`` and ``version`` parameters), and, when a search without a publisher matched more
+entries than its page holds, asks the searches of `confirmations`: the entries a page left out
+may be another publisher's, and a name alone must not resolve to whoever registered the most
+entries of it lately."""
 
 from __future__ import annotations
 
@@ -101,7 +106,9 @@ def matches_version(entry: Entry, version: str) -> bool:
 
 def choose(ref: Reference, entries: Iterable[Entry]) -> Entry:
     """The entry ``ref`` names among ``entries`` (the results of `searches`, repeats allowed).
-    `NoMatch` when none does, `Ambiguous` when ``NAME`` alone matches several publishers."""
+    `NoMatch` when none does, `Ambiguous` when ``NAME`` alone matches several publishers. For
+    ``PUBLISHER/NAME``, entries whose whole name is WHAT count only when the repository has
+    none of that version."""
     seen: dict[str, Entry] = {}
     for entry in entries:
         whole = entry.get("name") == ref.whole
@@ -116,6 +123,12 @@ def choose(ref: Reference, entries: Iterable[Entry]) -> Entry:
             e for e in found if e.get("name") == ref.whole or matches_version(e, ref.version)
         ]
         found = labelled
+    if ref.publisher is not None:
+        # PUBLISHER/NAME names that publisher's repository: an entry of another publisher
+        # whose whole name is WHAT is taken only when the repository has no such entry, so
+        # that nobody can make a publisher's name ambiguous by registering it as a name
+        repo = [e for e in found if e.get("name") == ref.name]
+        found = repo or found
     if not found:
         wanted = f" at version {ref.version!r}" if ref.version is not None else ""
         raise NoMatch(f"no registry entry is named {_named(ref)}{wanted}")
@@ -128,6 +141,73 @@ def choose(ref: Reference, entries: Iterable[Entry]) -> Entry:
             f"entries of {len(publishers)} publishers are named {ref.name!r}; name one: {listed}"
         )
     return max(found, key=_newest_first)
+
+
+@dataclass(frozen=True)
+class Page:
+    """What one search of `searches` answered: its parameters, how many entries match in all
+    (``X-Total-Count``) and how many it listed."""
+
+    params: Mapping[str, str]
+    total: int
+    listed: int
+
+
+def confirmations(ref: Reference, chosen: Entry, pages: Iterable[Page]) -> list[Page]:
+    """The searches that prove no other publisher's entry was left out of a page: each search
+    that names no publisher and listed fewer entries than match (but the repository's own
+    search when ``@VERSION`` can only be a label, whose entries the search by version lists),
+    narrowed to the chosen entry's
+    publisher (one entry a page), with the total it must answer (every entry of the first is
+    that publisher's). `Ambiguous` when such a search exists and the chosen entry has no
+    publisher (a search cannot ask for entries without one)."""
+    wanted: list[Page] = []
+    for page in pages:
+        if page.total <= page.listed or page.params.get("publisher"):
+            continue
+        if (
+            _labels_only(ref)
+            and page.params.get("name") == ref.name
+            and "version" not in page.params
+        ):
+            continue  # a label's entries are all in the search by version
+        publisher = chosen.get("publisher")
+        if not publisher:
+            raise crowded(ref)
+        narrowed = {**page.params, "publisher": str(publisher), "limit": "1"}
+        wanted.append(Page(narrowed, page.total, 1))
+    return wanted
+
+
+def explain(ref: Reference, error: NoMatch, pages: Iterable[Page]) -> NoMatch:
+    """``error``, saying where a hash prefix was looked for when a search listed fewer entries
+    than match (an older entry's prefix is not among the candidates)."""
+    if ref.version is None or _labels_only(ref) or all(p.total <= p.listed for p in pages):
+        return error
+    return NoMatch(
+        f"{error} among the newest {CANDIDATES} entries of that name; give the whole info hash"
+    )
+
+
+def _labels_only(ref: Reference) -> bool:
+    """``@VERSION`` that can only be a label (not hex, so no hash prefix)."""
+    return ref.version is not None and HASH_PREFIX.fullmatch(ref.version) is None
+
+
+def confirm(ref: Reference, wanted: Page, total: int) -> None:
+    """`Ambiguous` unless the search of ``wanted`` (from `confirmations`) matched ``total``
+    entries, as many as the search it narrows."""
+    if total != wanted.total:
+        raise crowded(ref)
+
+
+def crowded(ref: Reference) -> Ambiguous:
+    """The error for a name whose entries, beyond the newest CANDIDATES, are of several
+    publishers (or of none)."""
+    return Ambiguous(
+        f"more than {CANDIDATES} registry entries are named {_named(ref)}, not all of one "
+        "publisher; name one as PUBLISHER/NAME or give an info hash"
+    )
 
 
 def _named(ref: Reference) -> str:

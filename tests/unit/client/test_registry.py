@@ -121,6 +121,22 @@ def test_upload_sends_the_exact_bytes_the_key_and_set_fields(
     assert dict(sent.url.params) == {"name": "m", "tags": "a,b"}  # empty fields left out
 
 
+def test_a_token_of_any_publisher_name_is_sent_as_utf8(served: Served) -> None:
+    served.override = lambda request: httpx.Response(201, json={"info_hash": H64})
+    token = "mistral-é 北京." + "ab" * 32
+    Registry(TRACKER, api_key=token).upload(b"x", {})
+    sent = served.requests[0].headers.raw
+    assert (b"X-Weightless-Key", token.encode("utf-8")) in sent
+
+
+@pytest.mark.parametrize("key", ["k3y\n", "k3y\r\nX-Evil: 1", "\x1b]52;c;x\x07", " k3y", "k3y\t"])
+def test_a_key_no_header_can_carry_is_one_line(served: Served, key: str) -> None:
+    with pytest.raises(ClientError) as e:
+        Registry(TRACKER, api_key=key).upload(b"x", {})
+    assert "WL_API_KEY" in str(e.value) and "\n" not in str(e.value)
+    assert served.requests == []
+
+
 def test_upload_without_a_key_sends_no_key_header(served: Served) -> None:
     served.override = lambda request: httpx.Response(201, json={"info_hash": H64})
     Registry(TRACKER).upload(b"x", {})

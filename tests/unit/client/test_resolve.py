@@ -212,3 +212,49 @@ def test_a_search_answered_with_entries_that_are_not_objects(
     )
     with pytest.raises(ClientError):
         resolve(registry, "hybrid")
+
+
+def crowd(served: Served, publisher: str | None, count: int, seed: int, day: str) -> None:
+    """``count`` entries named llm of ``publisher``, all registered on ``day``."""
+    for n in range(count):
+        served.add(
+            entry(
+                f"{seed + n:064x}",
+                None,
+                name="llm",
+                publisher=publisher,
+                created_at=f"{day}T{n // 3600:02d}:{n // 60 % 60:02d}:{n % 60:02d}Z",
+            )
+        )
+
+
+@pytest.mark.parametrize("rival", ["rival", None])
+def test_a_name_alone_is_not_taken_by_whoever_registered_the_most_lately(
+    served: Served, registry: Registry, rival: str | None
+) -> None:
+    # acme's llm, then 100 newer entries of llm by another publisher (or none): the newest
+    # hundred are all the rival's, but the name is still of two publishers
+    repo(served)
+    crowd(served, rival, 100, 1 << 200, "2027-01-01")
+    with pytest.raises(ClientError) as e:
+        resolve(registry, "llm")
+    assert "more than 100 registry entries are named 'llm'" in str(e.value)
+    with pytest.raises(ClientError):
+        resolve(registry, "llm@20202020")  # a hash prefix may be of an entry left out
+    assert resolve(registry, "llm@v1").key == "10" * 32  # a label: all are in its search
+    crowd(served, rival, 100, 1 << 201, "2027-02-01")
+    for n in range(100):
+        served.entries[f"{(1 << 201) + n:064x}"]["version"] = "v1"
+    with pytest.raises(ClientError):
+        resolve(registry, "llm@v1")  # now the label's search is full of the rival's
+    assert resolve(registry, "acme/llm").key == "20" * 32
+
+
+def test_a_name_alone_of_one_publisher_with_more_than_a_page(
+    served: Served, registry: Registry
+) -> None:
+    repo(served)
+    crowd(served, "acme", 150, 1 << 200, "2027-01-01")
+    assert resolve(registry, "llm").key == f"{(1 << 200) + 149:064x}"
+    last = dict(served.requests[-1].url.params)
+    assert last == {"name": "llm", "publisher": "acme", "sort": "created_at", "limit": "1"}

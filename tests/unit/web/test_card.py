@@ -109,6 +109,17 @@ def test_images_are_links_and_nothing_is_loaded() -> None:
     assert badge.find("a") is None
 
 
+def test_images_inside_links_of_every_paragraph_are_labels() -> None:
+    page = soup("[![a](x.png) ![b](y.png)](https://l/) ![c](z.png)\n\n![d](w.png) [![e](v.png)](u)")
+    assert [a.get_text() for a in page.select("a.card-image")] == ["image: c", "image: d"]
+    links = [a for a in page.select("a") if "card-image" not in (a.get("class") or [])]
+    assert [(a["href"], a.get_text()) for a in links] == [
+        ("https://l/", "image: a image: b"),
+        ("u", "image: e"),
+    ]
+    assert page.find("a").find("a") is None
+
+
 def test_attribute_values_are_escaped() -> None:
     page = soup('[x](https://e.example/"><script>alert(1)</script> "t\\"><b>")')
     assert page.find("script") is None and page.find("b") is None
@@ -137,7 +148,17 @@ def test_safe_link(url: str, ok: bool) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["> " * 100_000, "[a](" * 20_000, "*a **b " * 10_000, "- " * 50_000 + "x", "`" * 100_000],
+    [
+        "> " * 100_000,
+        "[a](" * 20_000,
+        "*a **b " * 10_000,
+        "- " * 50_000 + "x",
+        "`" * 100_000,
+        # a card of images, alone or inside links: each image once, not all before it again
+        "![a](b)" * 37_000,
+        "[![a](b)](c)" * 21_000,
+        "[" + "![a](b)" * 37_000 + "](c)",
+    ],
 )
 def test_hostile_nesting_and_length_render_bounded(text: str) -> None:
     started = time.process_time()

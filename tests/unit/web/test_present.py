@@ -132,10 +132,29 @@ def test_repository_links_and_commands() -> None:
         "/repos/Org%2FTeam%20A/my%20model/fp16%20%3F%23"
     )
     assert repo_url({"name": "llm"}) is None and repo_url({"publisher": "", "name": "x"}) is None
-    assert repo_get_command("acme", "llm", "http://localhost:8080") == "weightless get acme/llm"
-    assert repo_get_command("Org", "my model; rm -rf ~", "https://t.example") == (
+
+    def newest(publisher: str, name: str) -> dict[str, str]:
+        return {"publisher": publisher, "name": name, "info_hash": "ab" * 32}
+
+    assert repo_get_command(newest("acme", "llm"), "http://localhost:8080") == (
+        "weightless get acme/llm"
+    )
+    assert repo_get_command(newest("Org", "my model; rm -rf ~"), "https://t.example") == (
         "weightless get 'Org/my model; rm -rf ~' --tracker https://t.example"
     )
+    assert repo_get_command(newest("acme", "a/b@c d"), "http://localhost:8080") == (
+        "weightless get 'acme/a/b@c d'"
+    )
+    # names that PUBLISHER/NAME would read back as another reference get the hash
+    for publisher, name in [
+        ("Org/Team", "llm"),  # split at the first "/"
+        ("acme", "llm@v2"),  # read as llm at version v2
+        ("acme", "llm "),  # the command strips what it is given
+        (" acme", "llm"),
+    ]:
+        assert repo_get_command(newest(publisher, name), "http://localhost:8080") == (
+            "weightless get " + "ab" * 32
+        ), (publisher, name)
     assert when("2026-12-07T21:04:05Z") == "2026-12-07 21:04 UTC"
     assert when(None) == "" and when("2026-12-07") == "2026-12-07"
 

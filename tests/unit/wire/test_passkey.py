@@ -112,3 +112,22 @@ def test_a_token_is_refused_under_another_key_for_another_name_or_as_a_passkey()
     assert Passkeys(b"registry-key").user(token.encode()) is None
     with pytest.raises(ValueError):
         passkey.publisher_token(b"k", "")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "",
+        " meta",
+        "meta ",
+        "me\x00ta",
+        "meta\n",
+        "a\x1b]52;c;x\x07",
+        "a\u202ecod.exe",
+        "\x85",
+        "\ud800",
+    ],
+)
+def test_no_token_for_a_name_no_header_can_carry_or_people_must_not_see(name: str) -> None:
+    with pytest.raises(ValueError, match=r"^publisher must"):
+        passkey.publisher_token(b"k", name)

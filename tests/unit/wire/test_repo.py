@@ -11,8 +11,11 @@ import pytest
 from weightless.wire.repo import (
     Ambiguous,
     NoMatch,
+    Page,
     Reference,
     choose,
+    confirm,
+    confirmations,
     parse_reference,
     searches,
 )
@@ -113,3 +116,44 @@ def test_an_entry_whose_whole_name_is_what_still_matches() -> None:
     assert (
         choose(parse_reference("meta/llama"), [OLD, entry("llama-2", "meta", None, 30, "x")]) == OLD
     )
+
+
+def test_a_search_that_left_entries_out_is_confirmed_by_a_count() -> None:
+    ref = parse_reference("llama")
+    (base,) = searches(ref)
+    full = Page(base, 3, 3)
+    assert confirmations(ref, NEW, [full]) == []  # every match was listed
+    cut = Page(base, 250, 100)
+    (wanted,) = confirmations(ref, NEW, [cut])
+    assert wanted.params == {**base, "publisher": "meta", "limit": "1"}
+    confirm(ref, wanted, 250)  # all 250 are meta's
+    with pytest.raises(Ambiguous, match="more than 100 registry entries are named 'llama'"):
+        confirm(ref, wanted, 249)
+    with pytest.raises(Ambiguous):
+        confirmations(ref, WHOLE, [cut])  # no publisher: no count can say all are its
+    # PUBLISHER/NAME lists only that publisher's entries: nothing to confirm
+    (repo_search, *_) = searches(parse_reference("meta/llama"))
+    assert confirmations(parse_reference("meta/llama"), NEW, [Page(repo_search, 250, 100)]) == []
+    # a label's entries are all in the search by version; a hex VERSION may be a hash prefix
+    labelled = parse_reference("llama@v2")
+    by_name, by_version, _ = searches(labelled)
+    assert confirmations(labelled, NEW, [Page(by_name, 250, 100), Page(by_version, 1, 1)]) == []
+    assert len(confirmations(labelled, NEW, [Page(by_version, 101, 100)])) == 1
+    hexed = parse_reference("llama@deadbeef")
+    assert len(confirmations(hexed, NEW, [Page(searches(hexed)[0], 250, 100)])) == 1
+
+
+def test_a_repository_wins_over_entries_whose_whole_name_is_what() -> None:
+    # anyone may register an entry named "meta/llama": it must not make meta/llama ambiguous
+    squat = entry("meta/llama", "evil", None, 30, "squat")
+    nameless = entry("meta/llama", None, "v1", 31, "nameless")
+    assert choose(parse_reference("meta/llama"), [OLD, NEW, squat, nameless]) == NEW
+    squat_v1 = entry("meta/llama@v1", "evil", None, 32, "squat-v1")
+    assert choose(parse_reference("meta/llama@v1"), [OLD, NEW, squat_v1, WHOLE]) == OLD
+    # without a repository entry of that version, whole names are all there is
+    assert choose(parse_reference("meta/llama"), [squat]) == squat
+    with pytest.raises(Ambiguous):
+        choose(
+            parse_reference("meta/llama@v3"),
+            [OLD, NEW, squat_v1 | {"name": "meta/llama@v3"}, WHOLE | {"name": "meta/llama@v3"}],
+        )
