@@ -75,7 +75,7 @@ def TestOneInput(data: bytes) -> None:
     registry = Registry(TRACKER, api_key="k")
     calls = [
         lambda: registry.entry("ab" * 32),
-        lambda: registry.named("m"),
+        lambda: registry.search_by({"name": "m", "publisher": "acme", "limit": "100"}),
         lambda: registry.trusted_keys("acme"),
         lambda: registry.torrent("ab" * 32),
         lambda: registry.upload(b"d4:infodee", {"name": "m"}),
