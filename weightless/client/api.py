@@ -275,6 +275,10 @@ def seed(
     params = lt.add_torrent_params()
     params.ti = lt.torrent_info(made.data)
     params.save_path = str(_data_folder(Path(data), made.info.name).resolve())
+    # a seeder sends and never fetches: data that fails the check (or, in seed mode, a piece
+    # that fails as it is sent) is an error, not something to download from the swarm into
+    # the user's folder
+    params.flags |= lt.torrent_flags.upload_mode
     if trust:
         params.flags |= lt.torrent_flags.seed_mode
     with Transfer(params, where.announce_urls(passkey), settings or Settings()) as transfer:
