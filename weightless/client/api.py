@@ -27,7 +27,7 @@ from weightless.client.scrape import check_passkey
 from weightless.client.torrents import Hashed, Made, create_torrent, load_torrent, read_torrent
 from weightless.client.torrents import write_torrent as _write
 from weightless.client.trackers import Tracker, env_passkey, make_passkey
-from weightless.client.transfer import OnStatus, Settings, Transfer
+from weightless.client.transfer import OnStatus, Settings, Transfer, percent
 from weightless.wire import route
 from weightless.wire.passkey import publisher_token
 
@@ -292,10 +292,9 @@ def seed(
                 on_status(status)
             time.sleep(0.1)
         if status.state != "seeding":
-            share = f"{100 * status.done / status.total:.0f}%" if status.total else "none"
             raise ClientError(
                 f"the data in {params.save_path} does not match {made.info.name!r}: "
-                f"{share} of it verifies"
+                f"{percent(status)} of it verifies"
             )
         if ready is not None:
             ready(transfer)
