@@ -373,6 +373,7 @@ def test_entry_files_magnet_download_and_live_counts(
     reply = tracker.announce(announce_path(bytes.fromhex(registry.v1_info_hash), 6881, left=0))
     assert b"failure reason" not in reply
     expect(seeders).to_have_text("1", timeout=WAIT_MS)  # live.js, no reload
+    expect(page.locator("[data-live-hash] > div").first).to_have_text("1 seeder", timeout=WAIT_MS)
     page.reload()
     assert seeders.inner_text() == "1"
 

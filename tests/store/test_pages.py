@@ -263,6 +263,8 @@ async def test_entry_page_shows_every_field_files_and_links(server: Server, tmp_
     assert page.select_one(".description").get_text() == "Line one\n<b>not bold</b>"
     live = {el["data-live"]: el.get_text() for el in page.select("[data-live]")}
     assert live == {"seeders": "1", "leechers": "0", "completions": "0"}
+    swarm = [div.get_text(" ", strip=True) for div in page.select("[data-live-hash] > div")]
+    assert swarm == ["1 seeder", "0 leechers", "0 downloads"]
     assert page.select_one("[data-live-hash]")["data-live-hash"] == v2_hash
 
     details = {

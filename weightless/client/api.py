@@ -27,7 +27,7 @@ from weightless.client.scrape import check_passkey
 from weightless.client.torrents import Hashed, Made, create_torrent, load_torrent, read_torrent
 from weightless.client.torrents import write_torrent as _write
 from weightless.client.trackers import Tracker, env_passkey, make_passkey
-from weightless.client.transfer import OnStatus, Settings, Transfer
+from weightless.client.transfer import OnStatus, Settings, Transfer, percent
 from weightless.wire import route
 from weightless.wire.passkey import publisher_token
 
@@ -275,6 +275,10 @@ def seed(
     params = lt.add_torrent_params()
     params.ti = lt.torrent_info(made.data)
     params.save_path = str(_data_folder(Path(data), made.info.name).resolve())
+    # a seeder sends and never fetches: data that fails the check (or, in seed mode, a piece
+    # that fails as it is sent) is an error, not something to download from the swarm into
+    # the user's folder
+    params.flags |= lt.torrent_flags.upload_mode
     if trust:
         params.flags |= lt.torrent_flags.seed_mode
     with Transfer(params, where.announce_urls(passkey), settings or Settings()) as transfer:
@@ -288,10 +292,9 @@ def seed(
                 on_status(status)
             time.sleep(0.1)
         if status.state != "seeding":
-            share = f"{100 * status.done / status.total:.0f}%" if status.total else "none"
             raise ClientError(
                 f"the data in {params.save_path} does not match {made.info.name!r}: "
-                f"{share} of it verifies"
+                f"{percent(status)} of it verifies"
             )
         if ready is not None:
             ready(transfer)

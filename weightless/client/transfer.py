@@ -260,7 +260,7 @@ class Transfer:
             on_status(status)
         if deadline is not None and time.monotonic() > deadline:
             raise ClientError(
-                f"timed out waiting for {what}: {_percent(status)} of "
+                f"timed out waiting for {what}: {percent(status)} of "
                 f"{human_size(status.total)} after {time.monotonic() - self.started:.0f} s, "
                 f"{status.peers} peers"
                 + (f"; tracker: {status.tracker_error}" if status.tracker_error else "")
@@ -357,8 +357,11 @@ def _on_loopback(urls: list[str]) -> bool:
     return bool(urls)
 
 
-def _percent(status: Status) -> str:
-    return f"{100 * status.done / status.total:.0f}%" if status.total else "0%"
+def percent(status: Status) -> str:
+    """The verified share of the data, rounded down: ``100%`` only when every byte is
+    verified (99.99% of it is not done, and must not read as done); ``0%`` while the size is
+    not known."""
+    return f"{100 * status.done // status.total}%" if status.total > 0 else "0%"
 
 
 def _version() -> str:

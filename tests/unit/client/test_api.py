@@ -590,6 +590,7 @@ def test_seed_given_the_data_itself_and_trusted(
     (transfer,) = FakeTransfer.made
     assert transfer.params.save_path == str((tmp_path / "src").resolve())
     assert transfer.params.flags & lt.torrent_flags.seed_mode
+    assert transfer.params.flags & lt.torrent_flags.upload_mode
 
 
 def test_seed_refuses_data_that_does_not_verify(
@@ -602,8 +603,12 @@ def test_seed_refuses_data_that_does_not_verify(
         api.seed(path, tmp_path / "src", tracker=URL)
     assert str(e.value) == (
         f"the data in {(tmp_path / 'src').resolve()} does not match 'weights.bin': "
-        "50% of it verifies"
+        "49% of it verifies"  # half of an odd size, rounded down
     )
+    # the check runs with nothing requested from peers: seed never writes into the folder
+    (transfer,) = FakeTransfer.made
+    assert transfer.params.flags & lt.torrent_flags.upload_mode
+    assert not transfer.params.flags & lt.torrent_flags.seed_mode
 
 
 def test_seed_without_the_data(served: Served, torrent: bytes, tmp_path: Path) -> None:

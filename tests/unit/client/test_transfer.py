@@ -38,10 +38,14 @@ def test_eta_is_what_is_left_at_the_current_rate() -> None:
     assert replace(STATUS, done=2000).eta == 0.0  # never negative
 
 
-def test_percent_of_verified_bytes() -> None:
-    assert transfer._percent(STATUS) == "25%"
-    assert transfer._percent(replace(STATUS, done=999)) == "100%"
-    assert transfer._percent(replace(STATUS, total=0, done=0)) == "0%"  # metadata not there
+def test_percent_of_verified_bytes_is_rounded_down() -> None:
+    assert transfer.percent(STATUS) == "25%"
+    assert transfer.percent(replace(STATUS, done=1000)) == "100%"
+    # all but a few bytes is not done: it must not read as 100% (nor 1 byte of 1000 as 0.1)
+    assert transfer.percent(replace(STATUS, done=999)) == "99%"
+    assert transfer.percent(replace(STATUS, total=500103, done=500079)) == "99%"
+    assert transfer.percent(replace(STATUS, done=1)) == "0%"
+    assert transfer.percent(replace(STATUS, total=0, done=0)) == "0%"  # metadata not there
 
 
 def test_default_settings_take_peers_from_the_tracker_only_without_limits() -> None:

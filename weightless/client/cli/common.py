@@ -26,8 +26,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 REFRESH = 0.1  # seconds between redraws of a progress bar
 
 # no markup: names from a registry or a torrent are shown as they are (escaped), never read
-# as rich's [link=...] or [style] tags
-stderr = Console(stderr=True, highlight=False, markup=False)
+# as rich's [link=...] or [style] tags; soft_wrap: a message is one line whatever its length
+# (rich would break it at 80 columns when stderr is not a terminal, or at the window's width)
+stderr = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 
 
 def fail(message: str) -> click.ClickException:

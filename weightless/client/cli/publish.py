@@ -14,6 +14,15 @@ from weightless.client.cli.create import torrent_options
 from weightless.client.cli.seed import seed_with_status
 from weightless.client.scrape import check_passkey
 from weightless.wire.text import printable
+from weightless.wire.units import human_size
+
+
+def shown_value(key: str, value: Any) -> Any:
+    """A field of the entry as people read it: the size in binary units, with the exact
+    count of bytes (as the web page shows it)."""
+    if key == "size" and isinstance(value, int) and not isinstance(value, bool):
+        return f"{human_size(value)} ({value:,} bytes)"
+    return value
 
 
 def show(published: api.Published, tracker: Any) -> None:
@@ -21,7 +30,7 @@ def show(published: api.Published, tracker: Any) -> None:
     # the entry is the registry's text: escaped, so that it cannot drive the terminal
     click.echo(printable(f"registered {entry.get('name')!r} at {tracker.url}"))
     for key, value in entry.items():
-        click.echo(printable(f"  {key}: {value}"))
+        click.echo(printable(f"  {key}: {shown_value(key, value)}"))
     click.echo(f"magnet: {printable(published.created.magnet)}")
     click.echo(f"fetch it with: {printable(published.get_command(tracker))}")
 

@@ -50,6 +50,10 @@
             var value = entry[el.dataset.live];
             if (typeof value === "number") {
               el.textContent = String(value);
+              var unit = el.nextElementSibling;  // "1 seeder", "2 seeders"
+              if (unit && unit.dataset.one) {
+                unit.textContent = value === 1 ? unit.dataset.one : unit.dataset.many;
+              }
             }
           });
         }

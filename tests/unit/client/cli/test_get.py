@@ -97,6 +97,28 @@ def test_warnings_go_to_stderr_as_they_are(fetch: Fetch) -> None:
     )
 
 
+def test_a_long_warning_and_the_seeding_line_stay_one_line_each(
+    fetch: Fetch, tmp_path: Path
+) -> None:
+    deep = tmp_path / ("a-folder-with-a-long-name-" * 4) / "model"
+    warning = (
+        "cannot reach the tracker at http://localhost:52513: [Errno 111] Connection refused; "
+        "returning the copy complete in the cache"
+    )
+
+    def warned(options: dict[str, Any]) -> None:
+        options["on_warning"](warning)
+        options["on_done"](fetching.Fetched(deep, H64, None, 1, 0, 0, ("m.bin",)))
+
+    fetch.then = warned
+    result = ok(invoke("get", "m", "--seed"))
+    assert result.stdout == f"{deep}\n"
+    assert result.stderr.splitlines()[:2] == [
+        f"warning: {warning}",
+        f"seeding {deep} (Ctrl-C stops)",
+    ]
+
+
 def test_options_are_handed_on(fetch: Fetch) -> None:
     ok(
         invoke(

@@ -145,6 +145,19 @@ def test_the_entry_a_registry_answers_is_shown_escaped(fakes: Fakes) -> None:
     assert entry["description"] == fakes.answered["description"]
 
 
+def test_the_size_is_shown_in_binary_units_with_the_bytes(fakes: Fakes) -> None:
+    for size, shown in (
+        (500101, "488.4 KiB (500,101 bytes)"),
+        (3 * 1024**3, "3.0 GiB (3,221,225,472 bytes)"),
+        (12, "12 B (12 bytes)"),
+    ):
+        fakes.answered = {"size": size}
+        assert f"  size: {shown}" in ok(invoke("publish", str(fakes.path))).stdout.splitlines()
+    fakes.answered = {"size": 500101}
+    entry = json.loads(ok(invoke("publish", str(fakes.path), "--json")).stdout)["entry"]
+    assert entry["size"] == 500101
+
+
 def test_api_key_from_the_environment(fakes: Fakes) -> None:
     ok(invoke("publish", str(fakes.path), env={"REGISTRY_KEY": "reg"}))
     ok(invoke("publish", str(fakes.path), env={"WL_API_KEY": "wl", "REGISTRY_KEY": "reg"}))
