@@ -20,7 +20,7 @@ from registry_kit import (
     make_folder_torrent,
     raw_sql,
 )
-from twisted.internet import defer
+from twisted.internet import defer, threads
 
 from weightless.web.pages import PAGE_SIZE, Pages
 
@@ -791,6 +791,9 @@ async def test_a_card_is_rendered_once_per_write_and_kept(
 
     real = card.render
     monkeypatch.setattr(card, "render", counting)
+    # renders run in the parse process, which this test's counting function cannot reach:
+    # here they run on a thread of this process instead
+    monkeypatch.setattr(server.api.registry, "run_in_thread", threads.deferToThread)
     await register(server, "kept", name="kept", publisher="acme", version="v1")
     await put_card(server, v2("kept"), "# First\n")
     for path in (f"/torrents/{v2('kept')}", f"/torrents/{v1('kept')}", "/repos/acme/kept") * 3:
