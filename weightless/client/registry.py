@@ -4,6 +4,7 @@ person can act on."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -58,11 +59,7 @@ class Registry:
             response = self._http.request(method, url, limit=limit, **kwargs)
             if response.status != 429 or attempt == RETRIES:
                 return response
-            try:
-                wait = float(response.headers.get("Retry-After", "1"))
-            except ValueError:
-                wait = 1.0
-            time.sleep(min(max(wait, 0.2), MAX_WAIT))
+            time.sleep(_retry_after(response.headers.get("Retry-After", "1")))
         raise AssertionError("unreachable")
 
     def _fail(self, response: Answer, what: str) -> ClientError:
@@ -203,6 +200,16 @@ class Registry:
         if not isinstance(answer, dict):
             raise ClientError("registering the torrent: the answer is not a JSON object")
         return answer
+
+
+def _retry_after(value: str) -> float:
+    """Seconds to wait on a 429: ``Retry-After`` in seconds, within 0.2 s and `MAX_WAIT`; 1 s
+    for anything else (an HTTP date, text, NaN, which no clock can wait)."""
+    try:
+        wait = float(value)
+    except ValueError:
+        return 1.0
+    return min(max(wait, 0.2), MAX_WAIT) if not math.isnan(wait) else 1.0
 
 
 def _entry(value: Any, what: str) -> Entry:

@@ -378,3 +378,23 @@ def test_search_refuses_entries_that_are_not_objects(served: Served, registry: R
     answer(served, httpx.Response(200, json=["a", 1]))
     with pytest.raises(ClientError):
         registry.search("x")
+
+
+# -- a hostile registry: answers of the wrong shape are one line, never a traceback
+
+
+@pytest.mark.parametrize("wait", ["nan", "NaN", "-nan", "inf", "-inf", "1e999", "-5", "0x10"])
+def test_429_with_a_retry_after_no_clock_can_wait_is_bounded(
+    served: Served, registry: Registry, wait: str
+) -> None:
+    waits = iter([wait])
+
+    def busy(request: httpx.Request) -> httpx.Response | None:
+        if next(waits, None) is None:
+            return None
+        return httpx.Response(429, json={"error": "slow down"}, headers={"Retry-After": wait})
+
+    served.override = busy
+    served.add(entry())
+    assert registry.entry(H64) is not None
+    assert len(served.slept) == 1 and 0.2 <= served.slept[0] <= 10.0
