@@ -17,6 +17,7 @@ Every failure is a `ClientError` with one line.
 from __future__ import annotations
 
 import json
+import math
 import ssl
 import time
 from dataclasses import dataclass
@@ -45,11 +46,24 @@ class Answer:
     body: bytes
 
     def json(self) -> Any:
-        """The body as JSON; `ValueError` when it is not, or nests too deeply to read."""
+        """The body as JSON (RFC 8259); `ValueError` when it is not, nests too deeply to read,
+        or holds a number JSON cannot carry (NaN, Infinity, 1e999): Python's reader takes
+        those, and ``--json`` would then print what is not JSON."""
         try:
-            return json.loads(self.body)
+            return json.loads(self.body, parse_constant=_no_constant, parse_float=_finite)
         except RecursionError:  # [[[[... within the size limit: not an answer of ours
             raise ValueError("JSON nested too deeply") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is too large for a JSON number")
+    return number
 
 
 def origin(url: httpx.URL) -> tuple[str, str, int]:

@@ -398,3 +398,23 @@ def test_429_with_a_retry_after_no_clock_can_wait_is_bounded(
     served.add(entry())
     assert registry.entry(H64) is not None
     assert len(served.slept) == 1 and 0.2 <= served.slept[0] <= 10.0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'[{"info_hash": "' + H64.encode() + b'", "size": NaN}]',
+        b'[{"info_hash": "' + H64.encode() + b'", "seeders": Infinity}]',
+        b'[{"info_hash": "' + H64.encode() + b'", "leechers": -Infinity}]',
+        b'[{"info_hash": "' + H64.encode() + b'", "size": 1e999}]',
+    ],
+    ids=["NaN", "Infinity", "-Infinity", "1e999"],
+)
+def test_json_numbers_json_cannot_carry_are_not_json(
+    served: Served, registry: Registry, body: bytes
+) -> None:
+    # `--json` prints what the registry answered: NaN or Infinity there would not be JSON
+    answer(served, httpx.Response(200, content=body))
+    with pytest.raises(ClientError) as e:
+        registry.search("x")
+    assert "did not answer JSON" in one_line(e)
