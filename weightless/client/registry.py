@@ -5,6 +5,7 @@ person can act on."""
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -127,6 +128,8 @@ class Registry:
             total = int(response.headers.get("X-Total-Count", len(entries)))
         except ValueError:
             total = len(entries)
+        if total < 0:  # no count of entries is negative
+            total = len(entries)
         return SearchPage(total, entries)
 
     def search_by(self, params: Mapping[str, str | int]) -> SearchPage:
@@ -212,9 +215,23 @@ def _retry_after(value: str) -> float:
     return min(max(wait, 0.2), MAX_WAIT) if not math.isnan(wait) else 1.0
 
 
+_HASH = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
+_TEXT_FIELDS = ("name", "publisher", "version", "description", "license", "category", "tags")
+
+
 def _entry(value: Any, what: str) -> Entry:
-    """``value`` if it is an entry (a JSON object with a string ``info_hash``); a registry that
-    answers anything else gets one line, never a traceback further on."""
-    if not isinstance(value, dict) or not isinstance(value.get("info_hash"), str):
+    """``value`` if it is an entry: a JSON object whose ``info_hash`` is a v2 (64 hex) or v1
+    (40 hex) hash, whose ``v1_info_hash`` is 40 hex or null, and whose text fields (name,
+    publisher, version...) are text or null. A registry that answers anything else gets one
+    line, never a traceback further on, and no answer's hash becomes a path in the cache."""
+    if not isinstance(value, dict) or not _is_hash(value.get("info_hash"), 40, 64):
+        raise ClientError(f"{what}: the registry answered something that is not an entry")
+    v1 = value.get("v1_info_hash")
+    texts_ok = all(isinstance(value.get(k), (str, type(None))) for k in _TEXT_FIELDS)
+    if not (v1 is None or _is_hash(v1, 40)) or not texts_ok:
         raise ClientError(f"{what}: the registry answered something that is not an entry")
     return value
+
+
+def _is_hash(value: Any, *lengths: int) -> bool:
+    return isinstance(value, str) and len(value) in lengths and bool(_HASH.fullmatch(value))

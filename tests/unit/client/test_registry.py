@@ -418,3 +418,39 @@ def test_json_numbers_json_cannot_carry_are_not_json(
     with pytest.raises(ClientError) as e:
         registry.search("x")
     assert "did not answer JSON" in one_line(e)
+
+
+@pytest.mark.parametrize("total", ["-5", "-1", "- 3"])
+def test_a_negative_total_count_falls_back_to_the_page_length(
+    served: Served, registry: Registry, total: str
+) -> None:
+    answer(served, httpx.Response(200, json=[entry()], headers={"X-Total-Count": total}))
+    assert registry.search("x").total == 1
+
+
+BAD_ENTRIES = [
+    entry("../../x"),
+    entry("/etc/passwd"),
+    entry("ab" * 31),  # hex, but of no hash's length
+    entry(12345),
+    entry(H64, "../x"),
+    entry(H64, 7),
+    entry(H64, H40, name=123),
+    entry(H64, H40, name=["a"]),
+    entry(H64, H40, publisher={"x": 1}),
+    entry(H64, H40, version=1.5),
+]
+
+
+@pytest.mark.parametrize("bad", BAD_ENTRIES, ids=repr)
+def test_an_entry_of_the_wrong_shape_is_one_line(
+    served: Served, registry: Registry, bad: dict[str, object]
+) -> None:
+    answer(served, httpx.Response(200, json=bad))
+    with pytest.raises(ClientError) as e:
+        registry.entry(H64)
+    assert "is not an entry" in one_line(e)
+    answer(served, httpx.Response(200, json=[entry(), bad]))
+    with pytest.raises(ClientError) as e:
+        registry.search("x")
+    assert "is not an entry" in one_line(e)
