@@ -11,7 +11,8 @@
 - Origin: keys (``X-Weightless-Key``) and passkeys go only to the origin they were given for.
   A redirect to another origin (scheme, host or port) is refused with one line; a redirect
   within the origin is followed, at most `MAX_REDIRECTS` times (301, 302 and 303 as GET, 307
-  and 308 with the same method and body, as browsers do).
+  and 308 with the same method and body, as browsers do). No cookie a server sets is kept
+  or sent back: the client has no session to keep, and a cookie would only follow the user.
 
 Every failure is a `ClientError` with one line.
 """
@@ -25,6 +26,7 @@ import time
 import zlib
 from dataclasses import dataclass
 from functools import cache
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpcore
@@ -183,6 +185,7 @@ class Bounded:
             timeout=deadline,
             headers={"User-Agent": "weightless-client", "Accept-Encoding": "identity"},
             follow_redirects=False,
+            cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),  # keeps no cookie
         )
 
     def close(self) -> None:

@@ -454,3 +454,25 @@ def test_an_entry_of_the_wrong_shape_is_one_line(
     with pytest.raises(ClientError) as e:
         registry.search("x")
     assert "is not an entry" in one_line(e)
+
+
+@pytest.mark.parametrize(
+    "cookie", ["s=1", "s=1; Path=/", "s=1; Domain=tracker.example", "s=1; Max-Age=99999999"]
+)
+def test_a_cookie_the_registry_sets_is_never_sent_back(
+    served: Served, registry: Registry, cookie: str
+) -> None:
+    # the command keeps no session with a registry: a cookie would only let it follow the user
+    served.add(entry())
+    first = [True]
+
+    def setting(request: httpx.Request) -> httpx.Response | None:
+        if first.pop() if first else False:
+            return httpx.Response(200, json=entry(), headers={"Set-Cookie": cookie})
+        return None
+
+    served.override = setting
+    registry.entry(H64)
+    registry.entry(H64)
+    registry.search("x")
+    assert [r.headers.get("Cookie") for r in served.requests] == [None, None, None]
