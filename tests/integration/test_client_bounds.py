@@ -9,6 +9,8 @@ import gzip
 import socket
 import subprocess
 import time
+import tracemalloc
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,6 +107,63 @@ def test_a_gzip_bomb_is_bounded_after_decoding(servers: list[HostileServer]) -> 
         lambda: Bounded("the hostile server").request("GET", server.url + "/")
     )
     assert "too long" in message
+
+
+def _deflate(data: bytes) -> bytes:
+    return zlib.compress(data, 9)
+
+
+@pytest.mark.parametrize(
+    ("coding", "body"),
+    [
+        (b"gzip", gzip.compress(b"0" * (200 << 20))),
+        (b"x-gzip", gzip.compress(b"0" * (200 << 20))),
+        (b"deflate", _deflate(b"0" * (200 << 20))),
+        (b"gzip, gzip", gzip.compress(gzip.compress(b"0" * (200 << 20)))),  # 200 MiB in 1 KiB
+        (b"deflate, gzip", gzip.compress(_deflate(b"0" * (200 << 20)))),
+    ],
+    ids=["gzip", "x-gzip", "deflate", "gzip twice", "deflate then gzip"],
+)
+def test_a_compressed_answer_never_holds_much_more_than_the_limit_in_memory(
+    servers: list[HostileServer], coding: bytes, body: bytes
+) -> None:
+    def behave(conn: socket.socket, head: bytes) -> None:
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: %s\r\nContent-Length: %d\r\n\r\n"
+            % (coding, len(body))
+            + body
+        )
+
+    server = serve(servers, behave)
+    client = Bounded("the hostile server")
+    tracemalloc.start()
+    try:
+        with pytest.raises(ClientError) as e:
+            client.request("GET", server.url + "/", limit=1 << 20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "too long" in str(e.value)
+    assert peak < 8 << 20  # 1 MiB allowed: never a whole chunk's decompression at once
+
+
+@pytest.mark.parametrize("coding", [b"br", b"zstd", b"compress", b"gzip, br"])
+def test_a_content_coding_the_client_cannot_bound_is_one_line(
+    servers: list[HostileServer], coding: bytes
+) -> None:
+    def behave(conn: socket.socket, head: bytes) -> None:
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: %s\r\nContent-Length: 2\r\n\r\n[]" % coding
+        )
+
+    server = serve(servers, behave)
+    with pytest.raises(ClientError) as e:
+        Bounded("the hostile server").request("GET", server.url + "/")
+    unread = coding.decode().split(", ")[-1]
+    assert str(e.value) == (
+        f"the hostile server sent an answer in the content coding {unread!r}, "
+        "which the client does not read"
+    )
 
 
 def test_a_torrent_may_be_as_large_as_the_registry_takes_and_no_larger(

@@ -15,7 +15,8 @@ Layout (``CACHE`` is ``$WL_CACHE``, else ``$XDG_CACHE_HOME/weightless``, else
 
 HASH is the v2 info hash (hex), or the v1 one of a v1-only torrent; SPOT is a digest of the
 save path. A record is written after libtorrent has verified the files; it is believed only
-while every file it names has the size and modification time it had then.
+while every file it names has the size and modification time it had then, and only when it
+names data in the save path it is kept for (an edited record pointing elsewhere is no record).
 """
 
 from __future__ import annotations
@@ -113,14 +114,23 @@ def decode_record(raw: bytes) -> Record | None:
         files = {}
         for f in obj["files"]:
             root = f["root"]
-            if not (isinstance(f["path"], str) and isinstance(f["length"], int)):
+            if not (_relative(f["path"]) and isinstance(f["length"], int)):
                 return None
             if not isinstance(f["mtime_ns"], int) or not (root is None or isinstance(root, str)):
                 return None
             files[f["path"]] = FileRecord(f["path"], f["length"], f["mtime_ns"], root)
-        return Record(str(obj["key"]), Path(obj["data"]), bool(obj["single"]), files)
+        data = Path(obj["data"])
+        if not data.is_absolute() or data.name in ("", ".", ".."):
+            return None
+        return Record(str(obj["key"]), data, bool(obj["single"]), files)
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def _relative(path: object) -> bool:
+    """A file's path inside a torrent as a record may name it: relative, no empty, ``.`` or
+    ``..`` part, so that it stays inside the record's data."""
+    return isinstance(path, str) and all(p not in ("", ".", "..") for p in path.split("/"))
 
 
 @dataclass(frozen=True)
@@ -166,7 +176,9 @@ class Cache:
         except OSError:
             return None
         found = decode_record(raw)
-        return found if found is not None and found.key == key else None
+        if found is None or found.key != key or found.data.parent != save_path:
+            return None  # a record names data only in the save path it is kept for
+        return found
 
     def write_record(self, record: Record, save_path: Path) -> None:
         """Written whole or not at all; the cache is an optimisation, so a failure is quiet."""
@@ -196,8 +208,12 @@ class Cache:
                     record = decode_record(found.read_bytes())
                 except OSError:
                     continue
-                if record is not None and record.key == top.name:
-                    yield record
+                if (
+                    record is not None
+                    and record.key == top.name
+                    and found.parent == self.spot(record.key, record.data.parent)
+                ):
+                    yield record  # kept in the state folder of the save path it names
 
     def intact_copy(self, root: str, length: int) -> Path | None:
         """A file complete in the cache with this v2 ``pieces root`` and length, still as it

@@ -340,8 +340,11 @@ def _complete(cache: Cache, made: Made, folder: Path, selection: Selection) -> F
     """The data, when the record says every selected file is complete and unchanged."""
     layout = Layout.of(lt.torrent_info(made.data))
     chosen = selection.pick(layout.paths, layout.name)
-    record = cache.record(made.registry_hash, folder.resolve())
-    if record is None or not all(record.intact(p) for p in chosen):
+    save_path = folder.resolve()
+    record = cache.record(made.registry_hash, save_path)
+    if record is None or (record.data, record.single) != (save_path / layout.name, layout.single):
+        return None  # the data is where the torrent names it, never where a record says
+    if not all(record.intact(p) for p in chosen):
         return None
     lengths = {p: n for _, p, n, _ in layout.files}
     return Fetched(

@@ -5,11 +5,14 @@
   trickles a byte a second is cut off at the deadline like one that sends nothing.
 - Size: the body is read up to a limit in bytes (after any content decoding); a larger
   ``Content-Length`` is refused before reading, and a body that goes past the limit is cut
-  off there, so a server streaming gigabytes costs at most the limit in memory.
+  off there, so a server streaming gigabytes costs at most the limit in memory. Content
+  codings (gzip, deflate, even applied twice) are decoded here a bounded step at a time, so a
+  bomb costs no more; any other coding (br, zstd) is refused with one line.
 - Origin: keys (``X-Weightless-Key``) and passkeys go only to the origin they were given for.
   A redirect to another origin (scheme, host or port) is refused with one line; a redirect
   within the origin is followed, at most `MAX_REDIRECTS` times (301, 302 and 303 as GET, 307
-  and 308 with the same method and body, as browsers do).
+  and 308 with the same method and body, as browsers do). No cookie a server sets is kept
+  or sent back: the client has no session to keep, and a cookie would only follow the user.
 
 Every failure is a `ClientError` with one line.
 """
@@ -17,10 +20,13 @@ Every failure is a `ClientError` with one line.
 from __future__ import annotations
 
 import json
+import math
 import ssl
 import time
+import zlib
 from dataclasses import dataclass
 from functools import cache
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpcore
@@ -45,11 +51,24 @@ class Answer:
     body: bytes
 
     def json(self) -> Any:
-        """The body as JSON; `ValueError` when it is not, or nests too deeply to read."""
+        """The body as JSON (RFC 8259); `ValueError` when it is not, nests too deeply to read,
+        or holds a number JSON cannot carry (NaN, Infinity, 1e999): Python's reader takes
+        those, and ``--json`` would then print what is not JSON."""
         try:
-            return json.loads(self.body)
+            return json.loads(self.body, parse_constant=_no_constant, parse_float=_finite)
         except RecursionError:  # [[[[... within the size limit: not an answer of ours
             raise ValueError("JSON nested too deeply") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is too large for a JSON number")
+    return number
 
 
 def origin(url: httpx.URL) -> tuple[str, str, int]:
@@ -166,6 +185,7 @@ class Bounded:
             timeout=deadline,
             headers={"User-Agent": "weightless-client", "Accept-Encoding": "identity"},
             follow_redirects=False,
+            cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),  # keeps no cookie
         )
 
     def close(self) -> None:
@@ -207,12 +227,64 @@ class Bounded:
         declared = response.headers.get("Content-Length", "")
         if declared.strip().isdigit() and int(declared) > limit:
             raise ClientError(f"{self.where} sent an answer of {declared} bytes; {_over(limit)}")
+        codings = _codings(response.headers.get("Content-Encoding", ""))
+        for coding in codings:
+            if coding not in _INFLATE:
+                raise ClientError(
+                    f"{self.where} sent an answer in the content coding {coding!r}, which the "
+                    "client does not read"
+                )
+        # decoded here, never by httpx: each step yields at most what is still allowed, so
+        # a bomb (gzip of gzip: 200 MiB in 1 KiB) costs no more memory than the limit
+        steps = [_Inflate(c) for c in reversed(codings)]
+        chunks = response.iter_raw()
+        if response.is_stream_consumed:  # read whole and decoded already (an in-memory answer)
+            steps, chunks = [], iter([response.content])
         body = bytearray()
-        for chunk in response.iter_bytes():
-            body += chunk
-            if len(body) > limit:
-                raise ClientError(f"{self.where} sent an answer too long; {_over(limit)}")
+        try:
+            for chunk in chunks:
+                for step in steps:
+                    chunk = step.feed(chunk, limit - len(body))
+                body += chunk
+                if len(body) > limit:
+                    raise ClientError(f"{self.where} sent an answer too long; {_over(limit)}")
+        except zlib.error:
+            raise ClientError(f"{self.where} sent a damaged {', '.join(codings)} body") from None
         return Answer(response.status_code, response.reason_phrase, response.headers, bytes(body))
+
+
+_INFLATE = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+def _codings(header: str) -> list[str]:
+    """The content codings of an answer (RFC 9110 8.4), in the order they were applied."""
+    found = [c.strip().lower() for c in header.split(",")]
+    return [c for c in found if c and c != "identity"]
+
+
+class _Inflate:
+    """One gzip or deflate step, giving at most ``room + 1`` bytes per call (the one past
+    the limit says it is too long); "deflate" is zlib's format, or raw deflate as some
+    servers send it."""
+
+    def __init__(self, coding: str) -> None:
+        self._wbits = _INFLATE[coding]
+        self._z = zlib.decompressobj(self._wbits)
+        self._fresh = coding == "deflate"
+
+    def feed(self, data: bytes, room: int) -> bytes:
+        out = bytearray()
+        while data and len(out) <= room:
+            try:
+                out += self._z.decompress(data, room + 1 - len(out))
+            except zlib.error:
+                if not self._fresh:
+                    raise
+                self._z = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, no zlib header
+                out += self._z.decompress(data, room + 1 - len(out))
+            self._fresh = False
+            data = self._z.unconsumed_tail
+        return bytes(out)
 
 
 def _over(limit: int) -> str:

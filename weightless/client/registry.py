@@ -4,6 +4,8 @@ person can act on."""
 
 from __future__ import annotations
 
+import math
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -58,11 +60,7 @@ class Registry:
             response = self._http.request(method, url, limit=limit, **kwargs)
             if response.status != 429 or attempt == RETRIES:
                 return response
-            try:
-                wait = float(response.headers.get("Retry-After", "1"))
-            except ValueError:
-                wait = 1.0
-            time.sleep(min(max(wait, 0.2), MAX_WAIT))
+            time.sleep(_retry_after(response.headers.get("Retry-After", "1")))
         raise AssertionError("unreachable")
 
     def _fail(self, response: Answer, what: str) -> ClientError:
@@ -129,6 +127,8 @@ class Registry:
         try:
             total = int(response.headers.get("X-Total-Count", len(entries)))
         except ValueError:
+            total = len(entries)
+        if total < 0:  # no count of entries is negative
             total = len(entries)
         return SearchPage(total, entries)
 
@@ -205,9 +205,33 @@ class Registry:
         return answer
 
 
+def _retry_after(value: str) -> float:
+    """Seconds to wait on a 429: ``Retry-After`` in seconds, within 0.2 s and `MAX_WAIT`; 1 s
+    for anything else (an HTTP date, text, NaN, which no clock can wait)."""
+    try:
+        wait = float(value)
+    except ValueError:
+        return 1.0
+    return min(max(wait, 0.2), MAX_WAIT) if not math.isnan(wait) else 1.0
+
+
+_HASH = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
+_TEXT_FIELDS = ("name", "publisher", "version", "description", "license", "category", "tags")
+
+
 def _entry(value: Any, what: str) -> Entry:
-    """``value`` if it is an entry (a JSON object with a string ``info_hash``); a registry that
-    answers anything else gets one line, never a traceback further on."""
-    if not isinstance(value, dict) or not isinstance(value.get("info_hash"), str):
+    """``value`` if it is an entry: a JSON object whose ``info_hash`` is a v2 (64 hex) or v1
+    (40 hex) hash, whose ``v1_info_hash`` is 40 hex or null, and whose text fields (name,
+    publisher, version...) are text or null. A registry that answers anything else gets one
+    line, never a traceback further on, and no answer's hash becomes a path in the cache."""
+    if not isinstance(value, dict) or not _is_hash(value.get("info_hash"), 40, 64):
+        raise ClientError(f"{what}: the registry answered something that is not an entry")
+    v1 = value.get("v1_info_hash")
+    texts_ok = all(isinstance(value.get(k), (str, type(None))) for k in _TEXT_FIELDS)
+    if not (v1 is None or _is_hash(v1, 40)) or not texts_ok:
         raise ClientError(f"{what}: the registry answered something that is not an entry")
     return value
+
+
+def _is_hash(value: Any, *lengths: int) -> bool:
+    return isinstance(value, str) and len(value) in lengths and bool(_HASH.fullmatch(value))

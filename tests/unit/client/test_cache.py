@@ -130,3 +130,35 @@ def test_names_are_remembered_per_tracker(tmp_path: Path) -> None:
     assert cache.resolved_name("http://a", "org/model") == V2
     assert cache.resolved_name("http://b", "org/model") is None
     assert cache.resolved_name("http://a", "org/model@2") is None
+
+
+def _edited(cache: Cache, save: Path, **changes: object) -> None:
+    """The record of ``written`` as a hand (or another program) edited it."""
+    import json
+
+    place = cache.record_file(V2, save)
+    obj = json.loads(place.read_bytes())
+    obj.update(changes)
+    place.write_text(json.dumps(obj))
+
+
+@pytest.mark.parametrize(
+    "data",
+    ["/etc", "{tmp}/elsewhere/model", "{tmp}/out/model/..", "{tmp}/out/..", "{tmp}/out"],
+)
+def test_a_record_naming_data_outside_its_save_path_is_no_record(tmp_path: Path, data: str) -> None:
+    cache, save, _ = written(tmp_path)
+    (tmp_path / "elsewhere" / "model" / "sub").mkdir(parents=True)
+    (tmp_path / "elsewhere" / "model" / "sub" / "w.bin").write_bytes(b"x" * 100)
+    _edited(cache, save, data=data.format(tmp=tmp_path))
+    assert cache.record(V2, save) is None
+    assert list(cache.records()) == []
+
+
+@pytest.mark.parametrize("path", ["../../etc/passwd", "/etc/passwd", "sub/../../x", "a//b", ""])
+def test_a_record_naming_a_file_outside_its_data_is_no_record(tmp_path: Path, path: str) -> None:
+    cache, save, _ = written(tmp_path)
+    files = [{"path": path, "length": 1, "mtime_ns": 1, "root": ROOT}]
+    _edited(cache, save, files=files)
+    assert cache.record(V2, save) is None
+    assert cache.intact_copy(ROOT, 1) is None

@@ -9,7 +9,7 @@ import httpcore
 import httpx
 import pytest
 
-from weightless.client.http import _Clock, origin
+from weightless.client.http import Answer, _Clock, origin
 
 
 @pytest.mark.parametrize(
@@ -41,3 +41,17 @@ def test_each_operation_gets_only_the_time_left() -> None:
         clock.left(30.0, httpcore.ReadTimeout)
     with pytest.raises(httpcore.ConnectTimeout):
         clock.left(None, httpcore.ConnectTimeout)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"NaN", b"[Infinity]", b'{"a": -Infinity}', b"1e999", b"[-1E400]", b'{"n": [1, NaN]}'],
+)
+def test_numbers_json_cannot_carry_are_not_json(body: bytes) -> None:
+    with pytest.raises(ValueError):
+        Answer(200, "OK", httpx.Headers(), body).json()
+
+
+def test_large_finite_numbers_and_duplicate_keys_are_read() -> None:
+    answer = Answer(200, "OK", httpx.Headers(), b'{"a": 1e308, "b": 1, "b": 2, "c": 99999999999}')
+    assert answer.json() == {"a": 1e308, "b": 2, "c": 99999999999}

@@ -378,3 +378,101 @@ def test_search_refuses_entries_that_are_not_objects(served: Served, registry: R
     answer(served, httpx.Response(200, json=["a", 1]))
     with pytest.raises(ClientError):
         registry.search("x")
+
+
+# -- a hostile registry: answers of the wrong shape are one line, never a traceback
+
+
+@pytest.mark.parametrize("wait", ["nan", "NaN", "-nan", "inf", "-inf", "1e999", "-5", "0x10"])
+def test_429_with_a_retry_after_no_clock_can_wait_is_bounded(
+    served: Served, registry: Registry, wait: str
+) -> None:
+    waits = iter([wait])
+
+    def busy(request: httpx.Request) -> httpx.Response | None:
+        if next(waits, None) is None:
+            return None
+        return httpx.Response(429, json={"error": "slow down"}, headers={"Retry-After": wait})
+
+    served.override = busy
+    served.add(entry())
+    assert registry.entry(H64) is not None
+    assert len(served.slept) == 1 and 0.2 <= served.slept[0] <= 10.0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'[{"info_hash": "' + H64.encode() + b'", "size": NaN}]',
+        b'[{"info_hash": "' + H64.encode() + b'", "seeders": Infinity}]',
+        b'[{"info_hash": "' + H64.encode() + b'", "leechers": -Infinity}]',
+        b'[{"info_hash": "' + H64.encode() + b'", "size": 1e999}]',
+    ],
+    ids=["NaN", "Infinity", "-Infinity", "1e999"],
+)
+def test_json_numbers_json_cannot_carry_are_not_json(
+    served: Served, registry: Registry, body: bytes
+) -> None:
+    # `--json` prints what the registry answered: NaN or Infinity there would not be JSON
+    answer(served, httpx.Response(200, content=body))
+    with pytest.raises(ClientError) as e:
+        registry.search("x")
+    assert "did not answer JSON" in one_line(e)
+
+
+@pytest.mark.parametrize("total", ["-5", "-1", "- 3"])
+def test_a_negative_total_count_falls_back_to_the_page_length(
+    served: Served, registry: Registry, total: str
+) -> None:
+    answer(served, httpx.Response(200, json=[entry()], headers={"X-Total-Count": total}))
+    assert registry.search("x").total == 1
+
+
+BAD_ENTRIES = [
+    entry("../../x"),
+    entry("/etc/passwd"),
+    entry("ab" * 31),  # hex, but of no hash's length
+    entry(12345),
+    entry(H64, "../x"),
+    entry(H64, 7),
+    entry(H64, H40, name=123),
+    entry(H64, H40, name=["a"]),
+    entry(H64, H40, publisher={"x": 1}),
+    entry(H64, H40, version=1.5),
+]
+
+
+@pytest.mark.parametrize("bad", BAD_ENTRIES, ids=repr)
+def test_an_entry_of_the_wrong_shape_is_one_line(
+    served: Served, registry: Registry, bad: dict[str, object]
+) -> None:
+    answer(served, httpx.Response(200, json=bad))
+    with pytest.raises(ClientError) as e:
+        registry.entry(H64)
+    assert "is not an entry" in one_line(e)
+    answer(served, httpx.Response(200, json=[entry(), bad]))
+    with pytest.raises(ClientError) as e:
+        registry.search("x")
+    assert "is not an entry" in one_line(e)
+
+
+@pytest.mark.parametrize(
+    "cookie", ["s=1", "s=1; Path=/", "s=1; Domain=tracker.example", "s=1; Max-Age=99999999"]
+)
+def test_a_cookie_the_registry_sets_is_never_sent_back(
+    served: Served, registry: Registry, cookie: str
+) -> None:
+    # the command keeps no session with a registry: a cookie would only let it follow the user
+    served.add(entry())
+    first = [True]
+
+    def setting(request: httpx.Request) -> httpx.Response | None:
+        if first.pop() if first else False:
+            return httpx.Response(200, json=entry(), headers={"Set-Cookie": cookie})
+        return None
+
+    served.override = setting
+    registry.entry(H64)
+    registry.entry(H64)
+    registry.search("x")
+    assert [r.headers.get("Cookie") for r in served.requests] == [None, None, None]
