@@ -40,6 +40,7 @@ WAITING = 4  # parses that may wait for a child, beyond those running
 NICENESS = 10  # how much lower the children's CPU priority is than the tracker's
 RETRY_AFTER = 5  # seconds a refused client is told to wait
 START_AFTER = 5.0  # seconds after the tracker starts serving: not in the CPU rush of a start
+CHILD_GRACE = 5.0  # seconds a stopped child has to exit before it is killed
 # modules the forkserver imports once, so that a new child starts parsing at once
 PRELOAD = ["weightless.registry.entries"]
 
@@ -106,6 +107,17 @@ def _start(processes: int) -> ProcessPoolExecutor:
 
 def _collect(_: object) -> None:
     gc.collect()
+
+
+def _shut_down(executor: Any, children: list[Any]) -> None:
+    """Wait for ``executor`` to shut down and for each of its child processes (already sent
+    SIGTERM) to be gone: killed after `CHILD_GRACE` seconds, so a stop ends with no child."""
+    executor.shutdown(wait=True)
+    for child in children:
+        child.join(CHILD_GRACE)
+        if child.is_alive():
+            child.kill()
+            child.join(CHILD_GRACE)
 
 
 class ParsePool(Service):
@@ -227,7 +239,7 @@ class ParsePool(Service):
         for child in children:  # a parse in flight is of no more use: not waited for
             child.terminate()
         stopped = deferToThreadPool(
-            self.reactor, self.reactor.getThreadPool(), executor.shutdown, wait=True
+            self.reactor, self.reactor.getThreadPool(), _shut_down, executor, children
         )
         # the executor's queues hold named semaphores: released now, not left for the
         # resource tracker to find at exit
